@@ -1,0 +1,51 @@
+"""medface: facial analysis for healthcare and forensics.
+
+The core loads plugins (phenotype, surgery, forensic, and any you add) from their manifests
+and runs their commands::
+
+    import medface
+    medface.plugins()                      # the registry: name -> plugin info and status
+    result = medface.run("surgery.inspect-ct", ct="head.nii.gz")
+
+Importing this package is cheap: heavy libraries (torch, SimpleITK, VTK) load only when a
+command needs them.
+"""
+
+from __future__ import annotations
+
+from .errors import (DeviceError, InputError, ManifestError, MedfaceError, ModelError, OutputError, ParameterError,
+                     PluginError)
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "run", "plugins", "MedfaceError", "InputError", "ParameterError", "PluginError",
+           "ManifestError", "ModelError", "DeviceError", "OutputError"]
+
+
+def plugins(refresh: bool = False):
+    """The plugin registry of this process (scanned once, then cached)."""
+    from .plugin.registry import get_registry
+
+    return get_registry(refresh=refresh)
+
+
+def run(command: str, /, **params):
+    """Run a plugin command, e.g. ``run("forensic.reconstruct", skull="skull.stl", out="out")``.
+
+    Parameters are converted and range-checked against the plugin's manifest before the
+    plugin's code is imported; the returned :class:`medface.data.Result` carries provenance.
+    """
+    from .plugin.runner import run_command
+
+    return run_command(command, params)
+
+
+_LAZY_SUBMODULES = {"data", "io", "anatomy", "runtime", "viz", "phantom", "report", "plugin", "cli", "errors"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'medface' has no attribute {name!r}")

@@ -1,0 +1,274 @@
+"""The ``medface`` command.
+
+Core commands (``plugins``, ``doctor``) plus one sub-command per plugin command, generated from
+the plugin manifests: ``medface <plugin> <command> --param value``. Errors a user can cause are
+printed as one message with an exit code (``docs/cli.md``); only bugs print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from . import __version__
+from .errors import EXIT_CODES, MedfaceError, PluginError
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=32, width=100)
+
+
+def _registry():
+    from .plugin.registry import get_registry
+
+    return get_registry()
+
+
+# ---------------------------------------------------------------------------------------------
+# plugins ...
+def _cmd_plugins_list(args) -> int:
+    registry = _registry()
+    if args.imports:
+        registry.check_imports()
+    infos = [registry[n] for n in registry]
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        return 0
+    if not infos:
+        print("no plugins found (install some, or list folders in MEDFACE_PLUGIN_PATH)")
+        return 0
+    width = max(len(i.name) for i in infos)
+    for i in infos:
+        title = i.manifest.title if i.manifest else ""
+        line = f"{i.name:<{width}}  {i.status:<6}  {i.version:<8}  {title}"
+        print(line.rstrip())
+        if not i.ok:
+            print(f"{'':<{width}}  reason: {i.reason}")
+    return 0
+
+
+def _cmd_plugins_info(args) -> int:
+    info = _registry()[args.name]
+    if args.json:
+        d = info.to_dict()
+        d["manifest"] = info.manifest.to_dict() if info.manifest else None
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"{info.name}: {info.status}" + (f" ({info.reason})" if info.reason else ""))
+    print(f"  source:   {info.source}")
+    print(f"  location: {info.location}")
+    m = info.manifest
+    if m is None:
+        return 0
+    print(f"  title:    {m.title}\n  version:  {m.version}\n  category: {m.category}")
+    print(f"  contributors: {', '.join(m.contributors)}")
+    if m.requirements:
+        print(f"  requirements: {', '.join(m.requirements)}")
+    print(f"\n{m.help.strip()}\n")
+    if m.acknowledgement:
+        print(f"Acknowledgement: {m.acknowledgement.strip()}\n")
+    print("commands:")
+    for c in m.commands:
+        print(f"  {c.id:<16} {c.title or c.help.splitlines()[0]}")
+        for p in c.parameters:
+            print(f"      {p.flag:<20} {p.describe()}")
+    return 0
+
+
+def _cmd_plugins_validate(args) -> int:
+    from .errors import ManifestError
+    from .plugin.manifest import read_manifest
+
+    failures = 0
+    if args.paths:
+        for path in args.paths:
+            try:
+                m = read_manifest(path)
+                print(f"ok      {m.name} ({path})")
+            except ManifestError as exc:
+                failures += 1
+                print(f"invalid {exc}")
+        return 1 if failures else 0
+    registry = _registry()
+    imports = registry.check_imports() if args.imports else {}
+    for name in registry:
+        info = registry[name]
+        problem = imports.get(name) or info.reason
+        print(f"{'ok' if not problem else 'broken':<7} {name}" + (f": {problem}" if problem else ""))
+        failures += bool(problem)
+    return 1 if failures else 0
+
+
+def _cmd_plugins_selftest(args) -> int:
+    from .plugin.selftest import run_selftests
+
+    outcomes = run_selftests(args.name)
+    if args.json:
+        print(json.dumps([o.to_dict() for o in outcomes], indent=2))
+    else:
+        for o in outcomes:
+            print(f"{'PASS' if o.passed else 'FAIL'}  {o.plugin:<12} {o.duration_s:6.2f} s  {o.message}")
+    return 0 if outcomes and all(o.passed for o in outcomes) else 1
+
+
+def _cmd_doctor(args) -> int:
+    from .doctor import collect, format_report
+
+    report = collect()
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# plugin commands, generated from manifests
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        print(result.to_json())
+        return
+    print(f"{result.command}: done in {result.provenance.duration_s:.2f} s")
+    for key, value in result.summary.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
+        print(f"  {key}: {value}")
+    for w in result.warnings:
+        print(f"  warning: {w}")
+    if result.outputs:
+        print("outputs:")
+        for name, path in result.outputs.items():
+            print(f"  {name}: {path}")
+
+
+def _run_plugin_command(args) -> int:
+    from .plugin.runner import run_command
+
+    command = args._command
+    params = {}
+    for spec in command.parameters:
+        value = getattr(args, spec.name, None)
+        if value is not None:
+            params[spec.name] = value
+    result = run_command(command.full_id, params, quiet=args.json)
+    _print_result(result, args.json)
+    return 0
+
+
+def _broken_plugin(args) -> int:
+    raise PluginError(f"plugin '{args._plugin.name}' is broken: {args._plugin.reason}")
+
+
+def _add_plugin_parsers(sub) -> None:
+    registry = _registry()
+    for name in registry:
+        info = registry[name]
+        if "@" in name:
+            continue
+        title = info.manifest.title if info.manifest else "(broken)"
+        if not info.ok or info.manifest is None:
+            p = sub.add_parser(name, help=f"{title} [broken: {info.reason[:80]}]", add_help=False)
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(_handler=_broken_plugin, _plugin=info)
+            continue
+        m = info.manifest
+        p = sub.add_parser(name, help=m.title, description=f"{m.title} (v{m.version})\n\n{m.help.strip()}",
+                           formatter_class=_Formatter)
+        csub = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
+        for c in m.commands:
+            _add_command_parser(csub, c)
+
+
+def _add_command_parser(csub, command) -> None:
+    first = command.help.strip().splitlines()[0]
+    cp = csub.add_parser(command.id, help=command.title or first, formatter_class=_Formatter,
+                         description=f"{command.title + chr(10) * 2 if command.title else ''}{command.help.strip()}")
+    required = cp.add_argument_group("required parameters")
+    optional = cp.add_argument_group("optional parameters")
+    for spec in command.parameters:
+        group = required if spec.required and spec.default is None else optional
+        help_text = f"{spec.help.strip()} [{spec.describe()}]".replace("%", "%%")
+        kwargs = {"dest": spec.name, "help": help_text, "default": None}
+        if spec.type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = "{" + ",".join(spec.choices) + "}" if spec.choices else spec.type.upper()
+        group.add_argument(spec.flag, **kwargs)
+    cp.add_argument("--json", action="store_true", help="print the result as JSON")
+    cp.set_defaults(_handler=_run_plugin_command, _command=command)
+
+
+# ---------------------------------------------------------------------------------------------
+def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+    epilog = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="medface", formatter_class=_Formatter, epilog=epilog,
+        description="Facial analysis for healthcare and forensics. Not a medical device.")
+    parser.add_argument("--version", action="version", version=f"medface {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks for every error")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    plugins = sub.add_parser("plugins", help="list, inspect, validate and self-test plugins")
+    psub = plugins.add_subparsers(metavar="ACTION", required=True)
+    p = psub.add_parser("list", help="list plugins and their status")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--imports", action="store_true", help="also import each plugin's code to check it loads")
+    p.set_defaults(_handler=_cmd_plugins_list)
+    p = psub.add_parser("info", help="show a plugin's manifest: commands and parameters")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(_handler=_cmd_plugins_info)
+    p = psub.add_parser("validate", help="validate installed plugins, or the manifest files given")
+    p.add_argument("paths", nargs="*", help="manifest files or plugin folders (default: every plugin found)")
+    p.add_argument("--imports", action="store_true", help="also import plugin code")
+    p.set_defaults(_handler=_cmd_plugins_validate)
+    p = psub.add_parser("selftest", help="run plugin self-tests on sample data")
+    p.add_argument("name", nargs="?", help="one plugin (default: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(_handler=_cmd_plugins_selftest)
+
+    p = sub.add_parser("doctor", help="report versions, devices and plugin status for bug reports")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(_handler=_cmd_doctor)
+
+    if with_plugins:
+        _add_plugin_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv or bool(os.environ.get("MEDFACE_VERBOSE"))
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = getattr(args, "_handler", None)
+        if handler is None:
+            parser.print_help()
+            return 0
+        return int(handler(args) or 0)
+    except MedfaceError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"medface: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("medface: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        traceback.print_exc()
+        print("medface: internal error: this is a bug in medface or a plugin; please report it with the "
+              "traceback above and the output of `medface doctor`", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

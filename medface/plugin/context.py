@@ -1,0 +1,44 @@
+"""`RunContext`: what a command may ask of the core while it runs (seed, output folder, progress)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def progress_enabled() -> bool:
+    """Progress bars on an interactive terminal only; never in CI or when MEDFACE_QUIET is set."""
+    if os.environ.get("MEDFACE_QUIET") or os.environ.get("CI"):
+        return False
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+@dataclass
+class RunContext:
+    command: str
+    seed: int | None = None
+    device: str = "cpu"
+    out_dir: Path | None = None
+    quiet: bool = False
+    messages: list[str] = field(default_factory=list)
+
+    def progress(self, iterable, *, total: int | None = None, desc: str = ""):
+        """Wrap an iterable in a progress bar on a terminal; a plain iterator otherwise."""
+        if self.quiet or not progress_enabled():
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=desc or self.command, leave=False, file=sys.stderr)
+
+    def rng(self, offset: int = 0):
+        """A numpy Generator seeded from the run's seed (0 when none was given)."""
+        import numpy as np
+
+        return np.random.default_rng((self.seed or 0) + offset)
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+        if not self.quiet and os.environ.get("MEDFACE_VERBOSE"):
+            print(message, file=sys.stderr)

@@ -1,0 +1,71 @@
+"""Running a command: look it up, bind parameters, import lazily, call, attach provenance."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from pathlib import Path
+from typing import Any
+
+from ..data.provenance import Provenance
+from ..data.result import Result
+from ..errors import PluginError
+from .context import RunContext
+from .params import bind
+from .registry import Registry, get_registry
+
+RESULT_FILE = "result.json"
+
+
+def _output_dir(command, values: dict) -> Path | None:
+    for spec in command.parameters:
+        if spec.channel == "output" and spec.type == "directory" and values.get(spec.name) is not None:
+            return Path(values[spec.name])
+    return None
+
+
+def _prepare_outputs(command, values: dict) -> None:
+    for spec in command.parameters:
+        path = values.get(spec.name)
+        if spec.channel != "output" or path is None:
+            continue
+        (Path(path) if spec.type == "directory" else Path(path).parent).mkdir(parents=True, exist_ok=True)
+
+
+def run_command(command_id: str, params: dict[str, Any], *, registry: Registry | None = None,
+                quiet: bool = False) -> Result:
+    """Run ``plugin.command`` with ``params``; see :func:`medface.run`."""
+    from .. import __version__
+
+    registry = registry or get_registry()
+    info, command = registry.command(command_id)
+    bound = bind(command, params)  # conversions and range checks happen before any plugin import
+    func = registry.load_callable(info, command.python_name)
+    values = dict(bound.values)
+    seed = values.get("seed") if isinstance(values.get("seed"), int) else None
+    device = values.get("device") if isinstance(values.get("device"), str) else "cpu"
+    out_dir = _output_dir(command, values)
+    _prepare_outputs(command, values)
+    context = RunContext(command=command.full_id, seed=seed, device=device, out_dir=out_dir, quiet=quiet)
+    if "context" in inspect.signature(func).parameters:
+        values["context"] = context
+
+    started_wall, started = time.perf_counter(), Provenance.now()
+    result = func(**values)
+    if isinstance(result, dict):
+        result = Result(command=command.full_id, summary=result)
+    if not isinstance(result, Result):
+        raise PluginError(f"{command.python_name} returned {type(result).__name__}, not a medface Result")
+    result.command = command.full_id
+    p = result.provenance
+    p.medface_version, p.plugin, p.plugin_version = __version__, info.name, info.version
+    p.command, p.parameters, p.inputs = command.full_id, bound.recorded, bound.inputs + p.inputs
+    p.device = context.device if p.device == "cpu" else p.device
+    p.seed = seed if p.seed is None else p.seed
+    p.started, p.finished = started, Provenance.now()
+    p.duration_s = round(time.perf_counter() - started_wall, 4)
+    p.host = Provenance.host_info()
+    if out_dir is not None:
+        result.outputs.setdefault("result", str(out_dir / RESULT_FILE))
+        result.save(out_dir / RESULT_FILE)
+    return result

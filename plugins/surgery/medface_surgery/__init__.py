@@ -1,0 +1,3 @@
+"""medface surgery plugin: craniomaxillofacial surgery planning."""
+
+__version__ = "0.1.0"

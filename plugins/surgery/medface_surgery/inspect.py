@@ -1,0 +1,38 @@
+"""`surgery inspect-ct`: grid, orientation, intensities and bone volume of a CT."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medface.data import Result, Volume
+
+from .intensity import judge_hu
+
+
+def inspect_ct(ct: Volume, bone_threshold: float = 300.0, out=None) -> Result:
+    geometry = ct.describe()
+    verdict = judge_hu(ct.array, ct.units)
+    warnings = []
+    voxel_ml = float(np.prod(ct.spacing)) / 1000.0
+    if verdict.in_hu:
+        bone_ml = float((ct.array >= bone_threshold).sum()) * voxel_ml
+    else:
+        bone_ml = None
+        warnings.append(verdict.reason + "; bone volume not computed (segmentation will calibrate the values)")
+    if np.allclose(ct.direction, np.eye(3)) and np.allclose(ct.origin, 0):
+        warnings.append("the file stores no orientation (identity direction, zero origin): which way the face "
+                        "points must be found from the data or given")
+    summary = {
+        "size_ijk": " x ".join(str(n) for n in geometry["shape_ijk"]),
+        "spacing_mm": geometry["spacing_mm"],
+        "extent_mm": geometry["extent_mm"],
+        "orientation": geometry["orientation"],
+        "values_in_hu": verdict.in_hu,
+        "bone_volume_ml": round(bone_ml, 2) if bone_ml is not None else "n/a",
+    }
+    metrics = {**verdict.percentiles, "voxel_volume_ml": voxel_ml}
+    if bone_ml is not None:
+        metrics["bone_volume_ml"] = bone_ml
+    return Result(command="surgery.inspect-ct", summary=summary, metrics=metrics,
+                  tables={"geometry": [geometry]}, warnings=warnings,
+                  limits=["The bone volume is a threshold count, not a segmentation."])
