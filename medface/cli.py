@@ -118,6 +118,15 @@ def _cmd_plugins_selftest(args) -> int:
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
 
 
+def _cmd_sample_data(args) -> int:
+    from .phantom.sample_data import write_sample_data
+
+    index = write_sample_data(args.out, seed=args.seed)
+    total = sum(f["bytes"] for f in index["files"].values())
+    print(f"wrote {len(index['files'])} sample files ({total / 1e6:.1f} MB) to {args.out}; see {args.out}/index.json")
+    return 0
+
+
 def _cmd_doctor(args) -> int:
     from .doctor import collect, format_report
 
@@ -236,6 +245,11 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="report versions, devices and plugin status for bug reports")
     p.add_argument("--json", action="store_true")
     p.set_defaults(_handler=_cmd_doctor)
+
+    p = sub.add_parser("sample-data", help="write the synthetic sample head (CT, meshes, landmarks, photos)")
+    p.add_argument("--out", default="sample_data", help="output folder (default: sample_data)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.set_defaults(_handler=_cmd_sample_data)
 
     if with_plugins:
         _add_plugin_parsers(sub)

@@ -1,8 +1,6 @@
-"""`make demo`: run each plugin's main command on sample inputs and say where the output went.
-
-Until the synthetic phantom (issue 2) writes `sample_data/`, the demo makes small synthetic
-inputs itself (a CT of a bone shell, a skull-sized surface, a test-card photo) and, when the
-real public files in ../shared/data exist, also inspects those.
+"""`make demo`: run each plugin's main command on the bundled sample data (`sample_data/`, a
+synthetic phantom head written by `medface sample-data`) and say where the output went. When the
+real public files in ../shared/data exist, they are inspected too.
 """
 
 from __future__ import annotations
@@ -12,36 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-def make_inputs(folder: Path) -> dict[str, Path]:
-    import trimesh
+SAMPLE = REPO / "sample_data"
 
-    from medface.data import FaceImage, SurfaceMesh, Volume
-    from medface.io import write_image, write_mesh, write_volume
 
-    folder.mkdir(parents=True, exist_ok=True)
-    k, j, i = np.mgrid[0:48, 0:64, 0:64]
-    r = np.sqrt((i - 32.0) ** 2 + (j - 32.0) ** 2 + ((k - 24.0) * 2) ** 2)
-    hu = np.where(r < 28, 40, -1000).astype(np.int16)
-    hu[(r >= 24) & (r < 28)] = 1100
-    ct = folder / "synthetic_ct.nii.gz"
-    write_volume(Volume(hu, spacing=(2.0, 2.0, 3.0), origin=(-64.0, -64.0, -72.0), units="HU"), ct)
-
-    skull = trimesh.creation.icosphere(subdivisions=4)
-    skull.apply_scale((72.0, 95.0, 80.0))
-    mesh = folder / "synthetic_skull.stl"
-    write_mesh(SurfaceMesh.from_trimesh(skull), mesh)
-
-    y, x = np.mgrid[0:256, 0:256]
-    card = 70 + 100 * (((x // 16) + (y // 16)) % 2) + 40 * (((x - 128) ** 2 + (y - 128) ** 2) < 80 ** 2)
-    photo = folder / "test_card.png"
-    write_image(FaceImage(np.repeat(card[..., None], 3, axis=2).astype(np.uint8)), photo)
-    return {"ct": ct, "mesh": mesh, "photo": photo}
+def sample_inputs() -> dict[str, Path]:
+    inputs = {"ct": SAMPLE / "head_ct.nii.gz", "dicom": SAMPLE / "head_ct_dicom", "mesh": SAMPLE / "skull.ply",
+              "photo": SAMPLE / "photo_frontal.png"}
+    missing = [str(p) for p in inputs.values() if not p.exists()]
+    if missing:
+        raise SystemExit(f"sample data missing ({', '.join(missing)}); run `medface sample-data --out sample_data`")
+    return inputs
 
 
 def medface(*args: str) -> int:
@@ -54,9 +36,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="demo_output", help="output folder")
     out = Path(parser.parse_args().out).resolve()
-    inputs = make_inputs(out / "inputs")
+    inputs = sample_inputs()
     failures = 0
     failures += medface("plugins", "list") != 0
+    failures += medface("surgery", "inspect-ct", "--ct", str(inputs["dicom"]), "--out", str(out / "surgery_dicom")) != 0
     failures += medface("surgery", "inspect-ct", "--ct", str(inputs["ct"]), "--out", str(out / "surgery")) != 0
     failures += medface("forensic", "inspect-skull", "--skull", str(inputs["mesh"]),
                         "--out", str(out / "forensic")) != 0

@@ -1,0 +1,495 @@
+"""Subjects and heads: sample a subject's parameters, then warp the template into its head.
+
+A :class:`Subject` is the full recipe of one synthetic person: sex, age, BMI, a target value
+for every shape measurement, a z-score for the soft-tissue depth at every depth landmark and
+the condition preset it carries (if any). :func:`make_head` turns it into a :class:`Head`:
+cranium, mandible and skin meshes in LPS millimetres (Frankfurt horizontal, origin between
+the porions) and all landmarks, exact for that subject.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..errors import ParameterError
+from . import shape as SH
+from . import tables as TB
+from .template import DEPTH_PAIRS, FreePoint, SurfacePoint, Template, depth_direction, get_template, ray_hit
+
+SEXES = ("F", "M")
+AGE_RANGE = TB.AGE_RANGE
+BMI_RANGE = TB.BMI_RANGE
+# spread of the asymmetry measures in the normal population (assumed; docs/phantom.md)
+ASYMMETRY_SD = {"chin_deviation": 1.2, "ramus_height_difference": 1.5}
+CORRECTION_RADIUS = 30.0  # mm, support of the tissue-depth correction of the skin
+
+
+@dataclass(frozen=True)
+class Subject:
+    sex: str = "F"
+    age: float = 40.0
+    bmi: float = 24.0
+    targets: dict = field(default_factory=dict)  # shape measurement -> target (mm or deg)
+    tissue_z: dict = field(default_factory=dict)  # depth landmark (left id for pairs) -> z-score
+    condition: str | None = None
+    severity: str | None = None
+    subject_id: str = "subject"
+    tissue_override: dict = field(default_factory=dict)  # bony id -> depth (mm), replaces the table
+
+    def __post_init__(self):
+        validate(self.sex, self.age, self.bmi, self.condition, self.severity)
+        known = {b for b, _ in DEPTH_PAIRS.values()}
+        for key, value in self.tissue_override.items():
+            if key not in known:
+                raise ParameterError(f"no tissue-depth landmark {key!r}; known: {', '.join(sorted(known))}",
+                                     parameter="tissue_override")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                    or value <= 0:
+                raise ParameterError(f"soft-tissue thickness at {key} must be a positive number of mm, got {value!r}",
+                                     parameter="tissue_override")
+        unknown = sorted(set(self.targets) - set(SH.NAMES))
+        if unknown:
+            raise ParameterError(f"unknown shape measurement(s) {', '.join(unknown)}; known: {', '.join(SH.NAMES)}",
+                                 parameter="targets")
+        for key, value in self.targets.items():
+            if not np.isfinite(value) or (key not in SH.ASYMMETRY and value <= 0):
+                raise ParameterError(f"target {key} = {value} must be a positive finite number", parameter=key)
+
+    def to_dict(self) -> dict:
+        return {"subject_id": self.subject_id, "sex": self.sex, "age": self.age, "bmi": self.bmi,
+                "condition": self.condition, "severity": self.severity,
+                "targets": {k: round(float(v), 4) for k, v in self.targets.items()},
+                "tissue_z": {k: round(float(v), 4) for k, v in self.tissue_z.items()}}
+
+
+def validate(sex, age, bmi, condition=None, severity=None) -> None:
+    if sex not in SEXES:
+        raise ParameterError(f"sex must be 'F' or 'M', got {sex!r}", parameter="sex")
+    for name, value, (lo, hi), unit in (("age", age, AGE_RANGE, "years"), ("bmi", bmi, BMI_RANGE, "kg/m2")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise ParameterError(f"{name} must be a number, got {value!r}", parameter=name)
+        if not lo <= value <= hi:
+            raise ParameterError(f"{name} {value:g} {unit} is outside the supported range {lo:g}-{hi:g} {unit}",
+                                 parameter=name)
+    if condition is not None:
+        try:
+            TB.condition(condition)
+        except KeyError:
+            known = ", ".join(c.id for c in TB.CONDITIONS)
+            raise ParameterError(f"unknown condition {condition!r}; known: {known}", parameter="condition") from None
+        if severity not in TB.SEVERITIES:
+            raise ParameterError(f"severity must be one of {', '.join(TB.SEVERITIES)}, got {severity!r}",
+                                 parameter="severity")
+
+
+def norm_of(name: str, sex: str) -> tuple[float, float]:
+    comp = next(c for c in SH.COMPONENTS if c.name == name)
+    if comp.table_id is None:
+        return 0.0, ASYMMETRY_SD[name]
+    return TB.norm(comp.table_id, sex)
+
+
+def _depth_keys() -> list[str]:
+    return sorted({s if not s.endswith("_r") else s[:-2] + "_l" for s in DEPTH_PAIRS})
+
+
+def mean_subject(sex: str = "F", age: float = 40.0, bmi: float = 24.0, subject_id: str = "mean") -> Subject:
+    """Every measurement at its population mean for the sex, tissue depths at the table values."""
+    targets = {n: norm_of(n, sex)[0] for n in SH.NAMES}
+    return Subject(sex, float(age), float(bmi), targets, {k: 0.0 for k in _depth_keys()}, subject_id=subject_id)
+
+
+def _correlation_matrix(sex: str) -> np.ndarray:
+    """Correlations between the shape measurements (tables.CORRELATIONS where both are parameters)."""
+    index = {c.table_id: i for i, c in enumerate(SH.COMPONENTS) if c.table_id}
+    R = np.eye(len(SH.NAMES))
+    for corr in TB.CORRELATIONS:
+        a, b = getattr(corr, "a", None), getattr(corr, "b", None)
+        if a in index and b in index:
+            R[index[a], index[b]] = R[index[b], index[a]] = corr.r
+    # keep it positive definite
+    w, V = np.linalg.eigh(R)
+    if w.min() < 1e-3:
+        R = V @ np.diag(np.maximum(w, 1e-3)) @ V.T
+        d = np.sqrt(np.diag(R))
+        R = R / d[:, None] / d[None, :]
+    return R
+
+
+def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: float | None = None,
+                   bmi: float | None = None, condition: str | None = None, severity: str = "moderate",
+                   subject_id: str = "subject") -> Subject:
+    """Draw one subject from the population (and shift it by a condition preset if given)."""
+    sex = sex if sex is not None else ("F" if rng.random() < 0.5 else "M")
+    age = float(age) if age is not None else float(rng.uniform(20, 75))
+    bmi = float(bmi) if bmi is not None else float(np.clip(rng.lognormal(np.log(25.0), 0.16), 17.0, 42.0))
+    validate(sex, age, bmi, condition, severity if condition else None)
+    z = rng.multivariate_normal(np.zeros(len(SH.NAMES)), _correlation_matrix(sex))
+    targets = {}
+    for i, name in enumerate(SH.NAMES):
+        mean, sd = norm_of(name, sex)
+        targets[name] = mean + np.clip(z[i], -2.5, 2.5) * sd
+    if condition:
+        preset = TB.condition(condition)
+        for measure, shift in preset.shifts(severity).items():
+            comp = next((c for c in SH.COMPONENTS if c.table_id == measure), None)
+            if comp is None:
+                continue  # a measurement the phantom does not model (documented)
+            mean, sd = TB.norm(measure, sex)
+            if getattr(preset, "side", None) == "unilateral" and comp.name == "ramus_height":
+                targets["ramus_height_difference"] = -shift * sd  # left side only: right minus left
+                targets["ramus_height"] = targets["ramus_height"] + shift * sd / 2
+                continue
+            targets[comp.name] = targets[comp.name] + shift * sd
+    tissue = {k: float(np.clip(rng.normal(), -2.5, 2.5)) for k in _depth_keys()}
+    return Subject(sex, age, bmi, targets, tissue, condition, severity if condition else None, subject_id)
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Head:
+    subject: Subject
+    meshes: dict  # name -> (vertices, faces)
+    landmarks: dict  # id -> (3,) position
+    warp: "FramedWarp"  # template head frame -> this head (forward / inverse)
+    correction: "SkinCorrection"
+
+    def mesh(self, name: str):
+        from ..data import SurfaceMesh
+
+        v, f = self.meshes[name]
+        return SurfaceMesh(v, f, name=name)
+
+    @property
+    def cranium(self):
+        return self.mesh("cranium")
+
+    @property
+    def mandible(self):
+        return self.mesh("mandible")
+
+    @property
+    def skin(self):
+        return self.mesh("skin")
+
+    def landmark_set(self, kind: str | None = None):
+        """Landmarks as a :class:`medface.data.Landmarks` (``kind``: craniometric, soft_tissue or None)."""
+        from ..anatomy.landmarks import get
+        from ..data import Landmarks
+
+        ids = [k for k in self.landmarks if kind is None or get(k).kind == kind]
+        return Landmarks(ids, np.array([self.landmarks[k] for k in ids]).reshape(-1, 3), name=self.subject.subject_id)
+
+    def measurements(self) -> dict[str, float]:
+        return SH.measure_all(self.landmarks)
+
+    def tissue_depths(self) -> dict[str, float]:
+        """Measured distance from each bony depth landmark to its soft-tissue landmark."""
+        return {s: float(np.linalg.norm(self.landmarks[s] - self.landmarks[b])) for s, (b, _) in DEPTH_PAIRS.items()}
+
+    def expected_tissue_depths(self) -> dict[str, float]:
+        return {s: target_depth(self.subject, b) for s, (b, _) in DEPTH_PAIRS.items()}
+
+    def head_circumference(self) -> float:
+        """Occipitofrontal circumference (mm): the skin's cross-section through g_s and op_s."""
+        import trimesh
+
+        g, op = self.landmarks["g_s"], self.landmarks["op_s"]
+        axis = (op - g) / np.linalg.norm(op - g)
+        normal = np.cross(axis, [1.0, 0.0, 0.0])
+        normal /= np.linalg.norm(normal)
+        v, f = self.meshes["skin"]
+        section = trimesh.Trimesh(v, f, process=False).section(plane_origin=g, plane_normal=normal)
+        if section is None:
+            raise RuntimeError("the head circumference plane misses the skin")
+        return float(max(e.length(section.vertices) for e in section.entities))
+
+    def skin_forward(self, template_points: np.ndarray) -> np.ndarray:
+        """Map template points to this head's skin space (warp, depth correction, frame)."""
+        inner = self.warp.warp.forward(template_points, soft=True) + self.correction.displacement(template_points)
+        return self.warp._rigid(inner)
+
+    def skin_inverse(self, points: np.ndarray, iterations: int = 15) -> np.ndarray:
+        y = self.warp._unrigid(points)
+        x = self.warp.warp.inverse(y, soft=True)
+        for _ in range(iterations):
+            inner = self.warp.warp.forward(x, soft=True) + self.correction.displacement(x)
+            x = x - (inner - y)
+        return x
+
+
+def target_depth(subject: Subject, bony_id: str) -> float:
+    """The subject's soft-tissue depth over a bony landmark: table mean + z * SD (or the override)."""
+    if bony_id in subject.tissue_override:
+        return float(subject.tissue_override[bony_id])
+    mean, sd = TB.tissue_depth(bony_id, subject.sex, subject.age, subject.bmi)
+    key = bony_id[:-2] + "_l" if bony_id.endswith("_r") else bony_id
+    soft = next(s for s, (b, _) in DEPTH_PAIRS.items() if b == key)
+    return float(max(mean + subject.tissue_z.get(soft, 0.0) * sd, 1.0))
+
+
+@dataclass
+class SkinCorrection:
+    """Compactly supported (Wendland C2) radial basis displacement in template coordinates."""
+
+    centres: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    coefficients: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    radius: float = CORRECTION_RADIUS
+
+    @staticmethod
+    def kernel(r, radius):
+        t = np.clip(r / radius, 0, 1)
+        return (1 - t) ** 4 * (4 * t + 1)
+
+    @classmethod
+    def fit(cls, centres: np.ndarray, displacements: np.ndarray, radius: float = CORRECTION_RADIUS):
+        K = cls.kernel(np.linalg.norm(centres[:, None] - centres[None], axis=2), radius)
+        coef = np.linalg.solve(K + 1e-9 * np.eye(len(K)), displacements)
+        return cls(centres, coef, radius)
+
+    def plus(self, other: "SkinCorrection") -> "SkinCorrection":
+        assert np.allclose(self.centres, other.centres) and self.radius == other.radius
+        return SkinCorrection(self.centres, self.coefficients + other.coefficients, self.radius)
+
+    def displacement(self, points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, float)
+        out = np.zeros_like(points)
+        for c, a in zip(self.centres, self.coefficients):
+            d = np.linalg.norm(points - c, axis=1)
+            near = d < self.radius
+            out[near] += self.kernel(d[near], self.radius)[:, None] * a
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+class _Basis:
+    """Per-template precomputation: warp fields at every vertex, the Jacobian, neighbourhoods."""
+
+    def __init__(self, template: Template):
+        self.template = template
+        self.landmarks = template.landmark_positions()
+        self.fields = {name: np.stack([c.field(v, self.landmarks) for c in SH.COMPONENTS]).astype(np.float32)
+                       for name, (v, f) in template.meshes.items()}
+        self.J = SH.jacobian(self.landmarks)
+        self.face_normals = {}
+        for name, (v, f) in template.meshes.items():
+            n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+            self.face_normals[name] = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        self.neighbourhoods, self.neighbour_faces, self.neighbour_vertices = {}, {}, {}
+        for soft, (bone, kind) in DEPTH_PAIRS.items():
+            sp = template.landmarks[bone]
+            v, f = template.meshes[sp.mesh]
+            ids = np.nonzero(np.linalg.norm(v - self.landmarks[bone], axis=1) < 9.0)[0]
+            faces = f[np.isin(f, ids).any(axis=1)]
+            self.neighbourhoods[bone] = ids
+            self.neighbour_faces[bone] = faces
+            self.neighbour_vertices[bone] = np.unique(faces)
+
+    def warp_vertices(self, name: str, amounts: np.ndarray) -> np.ndarray:
+        """Warp a template mesh; the skin takes the soft-tissue components too, bone does not."""
+        v = self.template.meshes[name][0]
+        a = amounts if name == "skin" else np.where(SH.SOFT_MASK, 0.0, amounts)
+        return v + np.tensordot(a.astype(np.float32), self.fields[name], axes=1).astype(np.float64)
+
+
+_BASIS: _Basis | None = None
+_BASIS_LOCK = threading.Lock()
+
+
+def _basis() -> _Basis:
+    global _BASIS
+    with _BASIS_LOCK:
+        if _BASIS is None:
+            _BASIS = _Basis(get_template())
+        return _BASIS
+
+
+def _vertex_normals_local(v, f, vertex_ids, faces=None):
+    """Outward normals at a few vertices (area-weighted over their incident faces)."""
+    ff = faces if faces is not None else f[np.isin(f, vertex_ids).any(axis=1)]
+    fn = np.cross(v[ff[:, 1]] - v[ff[:, 0]], v[ff[:, 2]] - v[ff[:, 0]])
+    vn = np.zeros((len(v), 3))
+    for i in range(3):
+        np.add.at(vn, ff[:, i], fn)
+    out = vn[vertex_ids]
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def make_head(subject: Subject) -> Head:
+    """The subject's head: warped template meshes, skin pinned to the subject's tissue depths.
+
+    The warp amounts are found by Gauss-Newton steps on the landmarks alone (cheap: landmark
+    positions are linear in the amounts, the measurements are not); the meshes are warped once
+    at the end. Pinning the skin to the tissue depths afterwards moves nearby soft-tissue
+    landmarks a little, so soft measurements near the depth points (philtrum, lips) can differ
+    from their targets by a few millimetres (docs/phantom.md).
+    """
+    basis = _basis()
+    base = SH.measure_all(basis.landmarks)
+    goal = np.array([subject.targets.get(n, base[n]) for n in SH.NAMES])
+    weights = measurement_weights(subject)
+    amounts = np.zeros(len(SH.NAMES))
+    # bone first (bony components against bony measurements), then the soft tissue on top of it
+    for block in (~SH.SOFT_MASK, SH.SOFT_MASK):
+        amounts = _solve_block(basis, goal, weights, amounts, block)
+    # fold guard: extreme or conflicting targets may ask for a warp that turns triangles over;
+    # shrink the warp towards the template until none does (the targets are then missed a little)
+    for _ in range(12):
+        if not _folds(basis, amounts):
+            break
+        amounts = amounts * 0.92
+    return _build_head(subject, amounts)
+
+
+def _folds(basis: "_Basis", amounts: np.ndarray, limit: float = 0.1) -> bool:
+    """Would the warp turn any triangle of any mesh (cosine to its template normal below ``limit``)?"""
+    for name, (v0, f) in basis.template.meshes.items():
+        v1 = basis.warp_vertices(name, amounts)
+        n0 = basis.face_normals[name]
+        n1 = np.cross(v1[f[:, 1]] - v1[f[:, 0]], v1[f[:, 2]] - v1[f[:, 0]])
+        cos = np.einsum("ij,ij->i", n0, n1) / np.maximum(np.linalg.norm(n1, axis=1), 1e-12)
+        if cos.min() < limit:
+            return True
+    return False
+
+
+def _solve_block(basis, goal, weights, amounts, block) -> np.ndarray:
+    """Gauss-Newton with backtracking on the components and measurements in ``block``."""
+    idx = np.nonzero(block)[0]
+    w = weights[idx]
+
+    def residual_at(a):
+        current = SH.measure_all(SH.Warp(basis.landmarks, dict(zip(SH.NAMES, a))).move_landmarks(basis.landmarks))
+        return (goal - np.array([current[n] for n in SH.NAMES]))[idx]
+
+    residual = residual_at(amounts)
+    J = basis.J
+    for step in range(8):
+        if np.abs(residual).max() < 0.02:
+            break
+        if step:  # the measurements are not linear in the amounts: refresh the Jacobian
+            J = SH.jacobian(basis.landmarks, dict(zip(SH.NAMES, amounts)))
+        sub = J[np.ix_(idx, idx)]
+        delta = np.zeros_like(amounts)
+        delta[idx] = SH.damped_inverse(sub, weights=w) @ residual
+        for _ in range(4):  # backtrack when a full step overshoots
+            trial = amounts + delta
+            trial_residual = residual_at(trial)
+            if np.sum(w * trial_residual ** 2) < np.sum(w * residual ** 2):
+                break
+            delta = delta / 2
+        amounts, residual = trial, trial_residual
+    return amounts
+
+
+SOFT_NEAR_PINS = ("philtrum_length", "upper_vermilion_height", "nasal_protrusion")
+
+
+def measurement_weights(subject: Subject) -> np.ndarray:
+    """Priorities when targets conflict: a condition's own measurements first."""
+    w = np.ones(len(SH.NAMES))
+    if subject.condition:
+        preset = TB.condition(subject.condition)
+        moved = set(preset.shifts(subject.severity or "moderate"))
+        for i, comp in enumerate(SH.COMPONENTS):
+            if comp.table_id in moved:
+                w[i] = 10.0 if comp.table_id == preset.measure else 4.0
+        if getattr(preset, "side", "both") == "unilateral":
+            w[SH.NAMES.index("ramus_height_difference")] = 10.0
+    return w
+
+
+def _pin_skin(subject: Subject, positions: dict, neighbour_normals):
+    """The skin correction that sets the tissue depth along each depth direction.
+
+    Only the component along the direction of measurement is corrected, so the warp's sliding
+    of the skin (a longer philtrum, say) is kept. Returns the correction and, per depth
+    landmark, (bony point, direction, depth).
+    """
+    basis = _basis()
+    centres, deltas, rays = [], [], {}
+    for soft, (bone, kind) in DEPTH_PAIRS.items():
+        pts, normals = neighbour_normals(bone)
+        direction = depth_direction(kind, bone, pts, normals, positions[bone])
+        depth = target_depth(subject, bone)
+        current = (positions[soft] - positions[bone]) @ direction
+        centres.append(basis.landmarks[soft])
+        deltas.append((depth - current) * direction)
+        rays[soft] = (positions[bone], direction, depth)
+    return SkinCorrection.fit(np.array(centres), np.array(deltas)), rays
+
+
+def _build_head(subject: Subject, amounts: np.ndarray) -> Head:
+    basis = _basis()
+    t = basis.template
+    warp = SH.Warp(basis.landmarks, dict(zip(SH.NAMES, amounts)))
+    meshes = {name: (basis.warp_vertices(name, amounts), f) for name, (v, f) in t.meshes.items()}
+    positions = _positions(t, meshes, warp)
+
+    def neighbour_normals(bone):
+        sp = t.landmarks[bone]
+        v, f = meshes[sp.mesh]
+        ids = basis.neighbourhoods[bone]
+        return v[ids], _vertex_normals_local(v, f, ids, basis.neighbour_faces[bone])
+
+    correction, rays = _pin_skin(subject, positions, neighbour_normals)
+    warped_skin = meshes["skin"][0]
+    sf = meshes["skin"][1]
+    tv = t.meshes["skin"][0]
+    for _ in range(2):  # the second pass removes what the linearised first one left
+        skin_v = warped_skin + correction.displacement(tv)
+        centroids = (skin_v[sf[:, 0]] + skin_v[sf[:, 1]] + skin_v[sf[:, 2]]) / 3.0
+        hits = {k: ray_hit(skin_v, sf, o, d, centroids=centroids)[1] for k, (o, d, _) in rays.items()}
+        extra = np.array([(depth - (hits[k] - o) @ d) * d for k, (o, d, depth) in rays.items()])
+        correction = correction.plus(SkinCorrection.fit(correction.centres, extra))
+    skin_v = warped_skin + correction.displacement(tv)
+    meshes["skin"] = (skin_v, sf)
+    positions = _positions(t, meshes, warp)
+    # the depth landmarks: where the measuring ray from the bone meets the final skin
+    centroids = (skin_v[sf[:, 0]] + skin_v[sf[:, 1]] + skin_v[sf[:, 2]]) / 3.0
+    for k, (origin, direction, _) in rays.items():
+        positions[k] = ray_hit(skin_v, sf, origin, direction, centroids=centroids)[1]
+    # back to the Frankfurt frame: porions and left orbitale on z = 0, porions' midpoint at 0
+    from .template import _frankfurt_frame
+
+    frame = _frankfurt_frame(positions)
+    meshes = {k: (v @ frame[:3, :3].T + frame[:3, 3], f) for k, (v, f) in meshes.items()}
+    positions = {k: frame[:3, :3] @ p + frame[:3, 3] for k, p in positions.items()}
+    return Head(subject, meshes, positions, FramedWarp(warp, frame), correction)
+
+
+class FramedWarp:
+    """A shape warp followed by the rigid move back to the Frankfurt frame."""
+
+    def __init__(self, warp: SH.Warp, frame: np.ndarray):
+        self.warp, self.frame = warp, frame
+        self.amounts = warp.amounts
+
+    def _rigid(self, pts):
+        return pts @ self.frame[:3, :3].T + self.frame[:3, 3]
+
+    def _unrigid(self, pts):
+        return (np.asarray(pts, float) - self.frame[:3, 3]) @ self.frame[:3, :3]
+
+    def forward(self, points: np.ndarray) -> np.ndarray:
+        """Template (head frame) -> this head, for bone and the tissues inside it."""
+        return self._rigid(self.warp.forward(points, soft=False))
+
+    def inverse(self, points: np.ndarray, iterations: int = 12) -> np.ndarray:
+        return self.warp.inverse(self._unrigid(points), iterations, soft=False)
+
+    def displacement(self, points: np.ndarray) -> np.ndarray:
+        return self.forward(points) - np.asarray(points, float)
+
+
+def _positions(t: Template, meshes: dict, warp: SH.Warp) -> dict[str, np.ndarray]:
+    out = {}
+    for key, sp in t.landmarks.items():
+        if isinstance(sp, FreePoint):
+            out[key] = warp.forward(sp.position()[None], soft=False)[0]
+        else:
+            out[key] = sp.position(*meshes[sp.mesh])
+    return out
