@@ -15,5 +15,20 @@ limits.
 from .cohort import UNAFFECTED, CohortMember, cohort
 from .head import Head, Subject, make_head, mean_subject, sample_subject
 
+
+def head_ct(head, **kw):
+    """CT of a head in HU (see :func:`medface.phantom.ct.head_ct`)."""
+    from .ct import head_ct as _head_ct
+
+    return _head_ct(head, **kw)
+
+
+def render_photo(head, **kw):
+    """A rendered colour photo with 2D landmarks (see :func:`medface.phantom.photo.render_photo`)."""
+    from .photo import render_photo as _render_photo
+
+    return _render_photo(head, **kw)
+
+
 __all__ = ["Head", "Subject", "make_head", "mean_subject", "sample_subject", "cohort", "CohortMember",
-           "UNAFFECTED"]
+           "UNAFFECTED", "head_ct", "render_photo"]

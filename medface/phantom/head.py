@@ -214,11 +214,8 @@ class Head:
 
     def skin_inverse(self, points: np.ndarray, iterations: int = 15) -> np.ndarray:
         y = self.warp._unrigid(points)
-        x = self.warp.warp.inverse(y, soft=True)
-        for _ in range(iterations):
-            inner = self.warp.warp.forward(x, soft=True) + self.correction.displacement(x)
-            x = x - (inner - y)
-        return x
+        return SH.invert(lambda x: self.warp.warp.forward(x, soft=True) + self.correction.displacement(x), y,
+                         iterations)
 
 
 def target_depth(subject: Subject, bony_id: str) -> float:
@@ -273,7 +270,30 @@ class _Basis:
         self.landmarks = template.landmark_positions()
         self.fields = {name: np.stack([c.field(v, self.landmarks) for c in SH.COMPONENTS]).astype(np.float32)
                        for name, (v, f) in template.meshes.items()}
-        self.J = SH.jacobian(self.landmarks)
+        self.landmark_ids = list(self.landmarks)
+        self.landmark_points = np.array([self.landmarks[k] for k in self.landmark_ids])
+        soft = np.array([SH.is_soft_landmark(k) for k in self.landmark_ids])
+        fields = np.stack([c.field(self.landmark_points, self.landmarks) for c in SH.COMPONENTS])
+        fields[np.ix_(SH.SOFT_MASK, ~soft)] = 0.0  # bony landmarks never follow soft components
+        self.landmark_fields = fields  # (components, landmarks, 3): positions are linear in amounts
+        self.J = self.jacobian(np.zeros(len(SH.NAMES)))
+        # the skin correction is always evaluated at the template skin vertices: precompute its kernel
+        from scipy import sparse
+
+        sv, sfaces = template.meshes["skin"]
+        centres = np.array([self.landmarks[soft] for soft in DEPTH_PAIRS])
+        rows, cols, vals = [], [], []
+        for j, c in enumerate(centres):
+            d = np.linalg.norm(sv - c, axis=1)
+            near = np.nonzero(d < CORRECTION_RADIUS)[0]
+            rows.append(near)
+            cols.append(np.full(len(near), j))
+            vals.append(SkinCorrection.kernel(d[near], CORRECTION_RADIUS))
+        self.skin_kernel = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                             shape=(len(sv), len(centres)))
+        centroids = sv[sfaces].mean(axis=1)
+        self.ray_faces = {soft: np.nonzero(np.linalg.norm(centroids - self.landmarks[soft], axis=1) < 25.0)[0]
+                          for soft in DEPTH_PAIRS}
         self.face_normals = {}
         for name, (v, f) in template.meshes.items():
             n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
@@ -287,6 +307,22 @@ class _Basis:
             self.neighbourhoods[bone] = ids
             self.neighbour_faces[bone] = faces
             self.neighbour_vertices[bone] = np.unique(faces)
+
+    def landmarks_at(self, amounts: np.ndarray) -> dict:
+        moved = self.landmark_points + np.tensordot(amounts, self.landmark_fields, axes=1)
+        return dict(zip(self.landmark_ids, moved))
+
+    def measure(self, amounts: np.ndarray) -> np.ndarray:
+        m = SH.measure_all(self.landmarks_at(amounts))
+        return np.array([m[n] for n in SH.NAMES])
+
+    def jacobian(self, amounts: np.ndarray, h: float = 0.5) -> np.ndarray:
+        J = np.zeros((len(SH.NAMES), len(SH.NAMES)))
+        for j in range(len(SH.NAMES)):
+            e = np.zeros(len(SH.NAMES))
+            e[j] = h
+            J[:, j] = (self.measure(amounts + e) - self.measure(amounts - e)) / (2 * h)
+        return J
 
     def warp_vertices(self, name: str, amounts: np.ndarray) -> np.ndarray:
         """Warp a template mesh; the skin takes the soft-tissue components too, bone does not."""
@@ -362,8 +398,7 @@ def _solve_block(basis, goal, weights, amounts, block) -> np.ndarray:
     w = weights[idx]
 
     def residual_at(a):
-        current = SH.measure_all(SH.Warp(basis.landmarks, dict(zip(SH.NAMES, a))).move_landmarks(basis.landmarks))
-        return (goal - np.array([current[n] for n in SH.NAMES]))[idx]
+        return (goal - basis.measure(a))[idx]
 
     residual = residual_at(amounts)
     J = basis.J
@@ -371,7 +406,7 @@ def _solve_block(basis, goal, weights, amounts, block) -> np.ndarray:
         if np.abs(residual).max() < 0.02:
             break
         if step:  # the measurements are not linear in the amounts: refresh the Jacobian
-            J = SH.jacobian(basis.landmarks, dict(zip(SH.NAMES, amounts)))
+            J = basis.jacobian(amounts)
         sub = J[np.ix_(idx, idx)]
         delta = np.zeros_like(amounts)
         delta[idx] = SH.damped_inverse(sub, weights=w) @ residual
@@ -438,20 +473,22 @@ def _build_head(subject: Subject, amounts: np.ndarray) -> Head:
     correction, rays = _pin_skin(subject, positions, neighbour_normals)
     warped_skin = meshes["skin"][0]
     sf = meshes["skin"][1]
-    tv = t.meshes["skin"][0]
+
+    def hit(skin_v, key):  # the measuring ray against the skin triangles around that landmark
+        origin, direction, _ = rays[key]
+        faces = sf[basis.ray_faces[key]]
+        return ray_hit(skin_v, faces, origin, direction)[1]
+
     for _ in range(2):  # the second pass removes what the linearised first one left
-        skin_v = warped_skin + correction.displacement(tv)
-        centroids = (skin_v[sf[:, 0]] + skin_v[sf[:, 1]] + skin_v[sf[:, 2]]) / 3.0
-        hits = {k: ray_hit(skin_v, sf, o, d, centroids=centroids)[1] for k, (o, d, _) in rays.items()}
-        extra = np.array([(depth - (hits[k] - o) @ d) * d for k, (o, d, depth) in rays.items()])
+        skin_v = warped_skin + basis.skin_kernel @ correction.coefficients
+        extra = np.array([(depth - (hit(skin_v, k) - o) @ d) * d for k, (o, d, depth) in rays.items()])
         correction = correction.plus(SkinCorrection.fit(correction.centres, extra))
-    skin_v = warped_skin + correction.displacement(tv)
+    skin_v = warped_skin + basis.skin_kernel @ correction.coefficients
     meshes["skin"] = (skin_v, sf)
     positions = _positions(t, meshes, warp)
     # the depth landmarks: where the measuring ray from the bone meets the final skin
-    centroids = (skin_v[sf[:, 0]] + skin_v[sf[:, 1]] + skin_v[sf[:, 2]]) / 3.0
-    for k, (origin, direction, _) in rays.items():
-        positions[k] = ray_hit(skin_v, sf, origin, direction, centroids=centroids)[1]
+    for k in rays:
+        positions[k] = hit(skin_v, k)
     # back to the Frankfurt frame: porions and left orbitale on z = 0, porions' midpoint at 0
     from .template import _frankfurt_frame
 
@@ -480,6 +517,10 @@ class FramedWarp:
 
     def inverse(self, points: np.ndarray, iterations: int = 12) -> np.ndarray:
         return self.warp.inverse(self._unrigid(points), iterations, soft=False)
+
+    def to_template(self, points: np.ndarray) -> np.ndarray:
+        """Alias of :meth:`inverse`: subject points back to the template's head frame."""
+        return self.inverse(points)
 
     def displacement(self, points: np.ndarray) -> np.ndarray:
         return self.forward(points) - np.asarray(points, float)

@@ -34,15 +34,16 @@ landmarks that lie on the face's outline (``zy_s`` in a frontal view, ``prn`` in
 one). Where the skin at the landmark is seen edge-on (its normal within
 :data:`GRAZING_COSINE` of perpendicular to the line of sight) the slack is
 :data:`GRAZING_TOLERANCE` mm: a perspective camera sees a rounded tip such as ``prn`` in
-profile past a thin sliver of its own flank, which does not hide it in a photograph. The others are listed in ``metadata["hidden_landmarks"]``. Landmarks at the bottom of
-a slit (:data:`SLIT_LANDMARKS`: ``sto`` lies at the back of the mouth line) are tested at
-the slit's opening; their 2D position is still the projection of the 3D landmark.
+profile past a thin sliver of its own flank, which does not hide it in a photograph. The
+others are listed in ``metadata["hidden_landmarks"]``. Landmarks at the bottom of a slit
+(:data:`SLIT_LANDMARKS`: ``sto`` lies at the back of the mouth line) are tested at the slit's
+opening; their 2D position is still the projection of the 3D landmark.
 
 The camera is VTK's: position ``focal + distance * d`` with
 ``d = (sin yaw cos pitch, -cos yaw cos pitch, sin pitch)`` (positive pitch looks down on the
 face), view-up +z rolled by ``roll`` degrees about the viewing direction (positive roll
-tilts the camera clockwise, so the face appears turned counter-clockwise), a vertical view angle ``view_angle_deg``. A pinhole projection
-with those parameters, ``x = W/2 + f u/w``, ``y = H/2 - f v/w`` with
+tilts the camera clockwise, so the face appears turned counter-clockwise), a vertical view
+angle ``view_angle_deg``. A pinhole projection with those parameters, ``x = W/2 + f u/w``, ``y = H/2 - f v/w`` with
 ``f = (H/2) / tan(view_angle/2)`` and ``(u, v, w)`` the point in the camera's (right, up,
 forward) frame, gives the same pixel positions (the tests check it).
 
@@ -55,7 +56,9 @@ lighting, backdrop) from ``default_rng([seed, 0])`` and each view's camera jitte
 or with others by :func:`render_views`.
 
 Rendering reuses one off-screen plotter per thread (:class:`PhotoRenderer`): a new head only
-updates the mesh's points, normals and colours. Images are always labelled synthetic.
+updates the mesh's points, normals and colours (heads share the template's faces). Edges are
+smoothed with FXAA (multisampling costs 3-4x the render time in software OpenGL). Images are
+always labelled synthetic.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ BACKGROUNDS = {
 }
 DEFAULT_DISTANCE = 1000.0  # mm, camera to the face (portrait lens)
 DEFAULT_FILL = 0.65  # fraction of the image height spanned by the face (hairline to chin)
-HAIRLINE_ABOVE_GLABELLA = 55.0  # mm, front hairline above g_s
+HAIRLINE_ABOVE_GLABELLA = 55.0  # mm, front hairline above g_s (+-5 mm, at most 62 % of g_s to v_s)
 VISIBILITY_TOLERANCE = 4.0  # mm, depth slack of the z-buffer visibility test
 GRAZING_TOLERANCE = 12.0  # mm, the slack where the skin is seen edge-on
 GRAZING_COSINE = 0.35  # |cos| between the skin normal and the line of sight below which it is edge-on
@@ -246,6 +249,9 @@ def _appearance(head, seed: int, skin_tone_value, lighting, background, hair) ->
     else:
         raise ParameterError(f"hair must be None, True, False or a colour name, got {hair!r}", parameter="hair")
     hair_rgb = None if hair_name is None else tuple(c / 255.0 for c in HAIR_COLOURS[hair_name])
+    gs, vs = _lm(head, "g_s"), _lm(head, "v_s")
+    if gs is not None and vs is not None:  # a low cranium: keep some hair in sight
+        hairline = min(hairline, 0.62 * float(vs[2] - gs[2]))
     return Appearance(index, name, tuple(rgb), hair_name, hair_rgb, hairline, light, bg, bg_top, mottle)
 
 

@@ -140,7 +140,7 @@ def _f_bizygomatic(p, L):
 
 def _f_bigonial(p, L):
     go = L["go_l"][0]
-    w = smoothstep(-p[:, 2], 35, 70) * (1 - smoothstep(p[:, 1], 10, 35))
+    w = smoothstep(-p[:, 2], 35, 70) * (1 - smoothstep(p[:, 1], 0, 60))
     return _vec(len(p), x=0.5 * p[:, 0] / go * w)
 
 
@@ -167,13 +167,14 @@ def _f_maxillary_protrusion(p, L):
 
 
 def _f_mandibular_protrusion(p, L):
-    w = smoothstep(-p[:, 2], 5, 65) * (1 - smoothstep(p[:, 1], 0, 45))
+    # fades out slowly towards the back of the neck, so large moves do not crush the neck's skin
+    w = smoothstep(-p[:, 2], 5, 65) * (1 - smoothstep(p[:, 1], -20, 90))
     return _vec(len(p), y=-w)
 
 
 def _f_ramus_height(p, L):
     """Lengthens the ramus: the mandibular angles move down, the chin much less."""
-    w = smoothstep(-p[:, 2], 25, 60) * smoothstep(p[:, 1], -60, -25) * (1 - smoothstep(p[:, 1], 15, 40))
+    w = smoothstep(-p[:, 2], 25, 60) * smoothstep(p[:, 1], -60, -25) * (1 - smoothstep(p[:, 1], 5, 60))
     return _vec(len(p), z=-w)
 
 
@@ -207,13 +208,13 @@ def _f_palpebral(p, L):
 
 
 def _f_asymmetry(p, L):
-    w = smoothstep(-p[:, 2], 20, 60) * (1 - smoothstep(p[:, 1], 10, 40))
+    w = smoothstep(-p[:, 2], 20, 60) * (1 - smoothstep(p[:, 1], -10, 70))
     return _vec(len(p), x=w)
 
 
 def _f_ramus_left(p, L):
     w = smoothstep(-p[:, 2], 25, 60) * smoothstep(p[:, 1], -60, -25) * smoothstep(p[:, 0], -15, 25) * \
-        (1 - smoothstep(p[:, 1], 15, 40))
+        (1 - smoothstep(p[:, 1], 5, 60))
     return _vec(len(p), z=-w)
 
 
@@ -295,13 +296,10 @@ class Warp:
     def forward(self, points: np.ndarray, soft: bool = False) -> np.ndarray:
         return np.asarray(points, float) + self.displacement(points, soft)
 
-    def inverse(self, points: np.ndarray, iterations: int = 12, soft: bool = False) -> np.ndarray:
-        """Fixed-point inverse (the fields are smooth and small against their length scales)."""
-        y = np.asarray(points, float)
-        x = y.copy()
-        for _ in range(iterations):
-            x = y - self.displacement(x, soft)
-        return x
+    def inverse(self, points: np.ndarray, iterations: int = 12, soft: bool = False, tol: float = 1e-4) -> np.ndarray:
+        """Newton's method with a finite-difference Jacobian per point (the warp is invertible but
+        its displacement gradient can exceed 1, where a fixed-point iteration would diverge)."""
+        return invert(lambda x: self.forward(x, soft), points, iterations, tol)
 
     def move_landmarks(self, landmarks: dict) -> dict:
         """Warp landmark positions: soft-tissue ones with the skin, the others with the bone."""
@@ -310,6 +308,29 @@ class Warp:
         soft = np.array([is_soft_landmark(k) for k in keys])
         out = np.where(soft[:, None], self.forward(pts, soft=True), self.forward(pts, soft=False))
         return dict(zip(keys, out))
+
+
+def invert(forward, points: np.ndarray, iterations: int = 12, tol: float = 1e-4, h: float = 0.05) -> np.ndarray:
+    """Solve forward(x) = y for every row of ``points`` by damped Newton steps."""
+    y = np.asarray(points, float)
+    x = y - (forward(y) - y)  # first guess: subtract the displacement at y
+    active = np.ones(len(y), bool)
+    for _ in range(iterations):
+        if not active.any():
+            break
+        xa = x[active]
+        r = forward(xa) - y[active]
+        done = np.linalg.norm(r, axis=1) < tol
+        cols = [(forward(xa + h * e) - forward(xa - h * e)) / (2 * h) for e in np.eye(3)]
+        J = np.stack(cols, axis=2)
+        step = np.linalg.solve(J, r[:, :, None])[:, :, 0]
+        length = np.linalg.norm(step, axis=1, keepdims=True)
+        step = step * np.minimum(1.0, 10.0 / np.maximum(length, 1e-12))  # at most 10 mm per step
+        xa = np.where(done[:, None], xa, xa - step)
+        x[active] = xa
+        idx = np.nonzero(active)[0]
+        active[idx[done]] = False
+    return x
 
 
 def jacobian(template_landmarks: dict, base: dict | None = None) -> np.ndarray:

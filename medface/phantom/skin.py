@@ -30,11 +30,11 @@ def muscles_and_fat(p):
     """Temporalis, masseter, buccal fat and the lip muscles: they fill the bony hollows."""
     q = p.copy()
     q[:, 0] = np.abs(q[:, 0])
-    temporalis = S.ellipsoid(q, (53, -28, 28), (9, 36, 30), S.rotation("x", 10))
-    masseter = S.capsule(q, (54, -31, -14), (47, -24, -60), 7.0, 6.0)
-    buccal = S.ellipsoid(q, (37, -60, -40), (10, 18, 15))
-    d = S.smooth_union(temporalis, masseter, 20)
-    return S.smooth_union(d, buccal, 22)
+    temporalis = S.ellipsoid(q, (52, -28, 22), (9, 36, 34), S.rotation("x", 10))
+    masseter = S.capsule(q, (55, -31, -8), (47, -24, -60), 7.5, 6.0)
+    buccal = S.ellipsoid(q, (36, -58, -40), (8, 15, 12))
+    d = S.smooth_union(temporalis, masseter, 28)
+    return S.smooth_union(d, buccal, 26)
 
 
 def support(p):
@@ -50,7 +50,7 @@ def support(p):
     d = S.smooth_union(d, S.ellipsoid(p, (0, -95, 36), (15, 6, 8)), 10)
     d = S.smooth_union(d, skull.mandible(p), 2)
     d = np.minimum(d, skull.upper_teeth(p))
-    d = S.smooth_union(d, muscles_and_fat(p), 22)
+    d = S.smooth_union(d, muscles_and_fat(p), 26)
     return S.smooth_union(d, eyes(p), 4)
 
 
