@@ -119,6 +119,20 @@ def _correlation_matrix(sex: str) -> np.ndarray:
     return R
 
 
+def _tissue_correlation(keys: list[str]) -> np.ndarray:
+    """Correlations between the subject's tissue-depth z-scores (tables.CORRELATIONS, 'tissue')."""
+    table_key = {k: TB.tissue_entry(k).key for k in keys}
+    R = np.eye(len(keys))
+    for corr in TB.CORRELATIONS:
+        if corr.table != "tissue":
+            continue
+        for i, a in enumerate(keys):
+            for j, b in enumerate(keys):
+                if {table_key[a], table_key[b]} == {corr.a, corr.b} and i != j:
+                    R[i, j] = corr.r
+    return R
+
+
 def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: float | None = None,
                    bmi: float | None = None, condition: str | None = None, severity: str = "moderate",
                    subject_id: str = "subject") -> Subject:
@@ -144,7 +158,9 @@ def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: flo
                 targets["ramus_height"] = targets["ramus_height"] + shift * sd / 2
                 continue
             targets[comp.name] = targets[comp.name] + shift * sd
-    tissue = {k: float(np.clip(rng.normal(), -2.5, 2.5)) for k in _depth_keys()}
+    keys = _depth_keys()
+    tz = rng.multivariate_normal(np.zeros(len(keys)), _tissue_correlation(keys))
+    tissue = {k: float(np.clip(z, -2.5, 2.5)) for k, z in zip(keys, tz)}
     return Subject(sex, age, bmi, targets, tissue, condition, severity if condition else None, subject_id)
 
 
