@@ -43,6 +43,12 @@ def _render_window() -> dict:
         import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL factory)
     except Exception as exc:
         return {"available": False, "error": f"{type(exc).__name__}: {exc}"}
+    try:  # creating a window probes X first; keep that probe's warning off a bug report
+        from vtkmodules.vtkCommonCore import vtkLogger
+
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+    except ImportError:
+        pass
     window = vtkRenderWindow()
     window.SetOffScreenRendering(1)
     return {"available": True, "class": window.GetClassName(),
