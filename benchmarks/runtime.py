@@ -56,7 +56,7 @@ def naive(model: torch.nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--items", type=int, default=300)
+    parser.add_argument("-n", "--items", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
