@@ -251,6 +251,13 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.set_defaults(_handler=_cmd_sample_data)
 
+    p = sub.add_parser("view", help="show a mesh or volume: PNG, HTML or a window (docs/viewing.md)",
+                       formatter_class=_Formatter)
+    from .viz import cli_view  # cheap: pyvista loads only when the command runs
+
+    cli_view.add_arguments(p)
+    p.set_defaults(_handler=cli_view.run)
+
     if with_plugins:
         _add_plugin_parsers(sub)
     return parser

@@ -27,7 +27,7 @@ class Plan:
 
     def save(self, path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_json_dict(), indent=2, sort_keys=False) + "\n")
+        path.write_text(json.dumps(self.to_json_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
         return path
 
     @classmethod

@@ -81,7 +81,7 @@ class Result:
     def save(self, path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n")
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
         return path
 
     @classmethod
@@ -95,4 +95,4 @@ class Result:
 
     @classmethod
     def load(cls, path) -> "Result":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

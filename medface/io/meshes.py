@@ -254,7 +254,7 @@ def _write_stl(mesh: SurfaceMesh, path: Path, binary: bool) -> None:
     if binary:
         path.write_bytes(export_stl(tm))
     else:
-        path.write_text(export_stl_ascii(tm))
+        path.write_text(export_stl_ascii(tm), encoding="ascii")
 
 
 def _write_obj(mesh: SurfaceMesh, path: Path, binary: bool) -> None:

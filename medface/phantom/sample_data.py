@@ -83,4 +83,4 @@ def _size(path: Path) -> int:
 def _write_json(path: Path, doc) -> None:
     from ..data.result import to_jsonable
 
-    path.write_text(json.dumps(to_jsonable(doc), indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(to_jsonable(doc), indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -47,12 +47,12 @@ class PluginSandbox:
         """Write a plugin package ``package`` with a manifest (TOML text) and modules (name -> code)."""
         pkg = self.folder / package
         pkg.mkdir(parents=True, exist_ok=True)
-        (pkg / MANIFEST_NAME).write_text(textwrap.dedent(manifest))
+        (pkg / MANIFEST_NAME).write_text(textwrap.dedent(manifest), encoding="utf-8")
         modules = dict(modules or {})
         modules.setdefault("__init__.py", "")
         for name, code in modules.items():
             (pkg / name).parent.mkdir(parents=True, exist_ok=True)
-            (pkg / name).write_text(textwrap.dedent(code))
+            (pkg / name).write_text(textwrap.dedent(code), encoding="utf-8")
         self._packages.add(package)
         self.refresh()
         return pkg

@@ -215,7 +215,8 @@ def _table(rows: list[dict], *, empty: str = "no rows") -> str:
     more = ""
     if len(rows) > MAX_TABLE_ROWS:
         more = f'<p class="note">{len(rows) - MAX_TABLE_ROWS} more rows are in {JSON_NAME}.</p>'
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>{more}'
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+            + more)
 
 
 def _records(records, kind: str) -> str:
@@ -352,7 +353,8 @@ def _build(result, folder: Path, title: str | None, purpose: str | None, section
         section_html.append(f'<section class="extra">{"".join(parts)}</section>')
         section_records.append(s.to_dict())
 
-    table_html = "".join(f"<h3>{_e(name)}</h3>{_table(list(rows or []))}" for name, rows in (result.tables or {}).items())
+    table_html = "".join(f"<h3>{_e(name)}</h3>{_table(list(rows or []))}"
+                         for name, rows in (result.tables or {}).items())
     warning_items = [f"<li>{_e(w)}</li>" for w in result.warnings] + \
                     [f'<li class="report">Report: {_e(w)}</li>' for w in warnings]
     limits = result.limits or []

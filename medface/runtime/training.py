@@ -235,7 +235,7 @@ def _load_checkpoint(folder: Path):
         raise InputError("resume=True but there is no checkpoint (state.json and last.safetensors) here",
                          path=folder, hint="train once with checkpoint_dir set, or pass resume=False")
     try:
-        doc = json.loads(state_path.read_text())
+        doc = json.loads(state_path.read_text(encoding="utf-8"))
         with safe_open(str(last_path), framework="pt") as f:
             meta = f.metadata() or {}
         tensors = load_file(str(last_path))

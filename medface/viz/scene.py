@@ -250,7 +250,12 @@ class Scene:
                 cut = source.slice(normal=normal, origin=origin)
                 if cut.n_points:
                     color = outline_colors[n] if n < len(outline_colors) else "outline"
-                    self.add_lines(cut, color=color, width=outline_width, name=f"{plane} outline {n}")
+                    # one copy on each side of the slice, so the contour never hides inside it
+                    shift = 0.3 * min(volume.spacing) * np.asarray(normal)
+                    for sign in (1.0, -1.0):
+                        moved = cut.copy()
+                        moved.points = np.asarray(cut.points) + sign * shift
+                        self.add_lines(moved, color=color, width=outline_width, name=f"{plane} outline {n}")
         return self
 
     # geometry ---------------------------------------------------------------------------

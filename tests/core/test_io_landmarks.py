@@ -20,7 +20,7 @@ SCHEMA_PATH = Path(__file__).with_name("markups_schema_v1_0_3.json")
 def validator():
     from jsonschema import Draft7Validator
 
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema)
 
@@ -61,7 +61,7 @@ def test_markups_round_trip_is_exact(tmp_path, points):
 
 
 def test_written_markups_validate_against_the_schema(tmp_path, points, validator):
-    doc = json.loads(write_landmarks(points, tmp_path / "face.mrk.json").read_text())
+    doc = json.loads(write_landmarks(points, tmp_path / "face.mrk.json").read_text(encoding="utf-8"))
     assert sorted(e.message for e in validator.iter_errors(doc)) == []
     markup = doc["markups"][0]
     assert doc["@schema"].endswith("markups-schema-v1.0.3.json#")
@@ -185,7 +185,7 @@ def test_file_without_point_lists_is_refused(tmp_path):
 
 
 def test_truncated_markups_file_is_refused(tmp_path, points):
-    text = write_landmarks(points, tmp_path / "face.mrk.json").read_text()
+    text = write_landmarks(points, tmp_path / "face.mrk.json").read_text(encoding="utf-8")
     cut = tmp_path / "cut.mrk.json"
     cut.write_text(text[: len(text) // 2])
     with pytest.raises(InputError, match="cannot be parsed") as info:

@@ -206,7 +206,7 @@ def test_real_skull_obj(shared_data):
     # trimesh would split the 5,154 vertices along normals and texture seams into 30,936;
     # merging exact duplicates gives back the file's own vertices, in the file's order.
     assert (skull.n_vertices, skull.n_faces) == (5154, 10312)
-    file_vertices = np.array([line.split()[1:4] for line in path.read_text().splitlines()
+    file_vertices = np.array([line.split()[1:4] for line in path.read_text(encoding="utf-8").splitlines()
                               if line.startswith("v ")], dtype=float)
     np.testing.assert_array_equal(skull.vertices, file_vertices)
     np.testing.assert_allclose(skull.extent, [8.6876, 13.9079, 12.1118], atol=1e-3)  # arbitrary units
@@ -215,7 +215,7 @@ def test_real_skull_obj(shared_data):
 def test_real_canonical_face_keeps_landmark_order(shared_data):
     path = shared_data / "meshes" / "canonical_face_model.obj"
     face = read_mesh(path)
-    file_vertices = np.array([line.split()[1:4] for line in path.read_text().splitlines()
+    file_vertices = np.array([line.split()[1:4] for line in path.read_text(encoding="utf-8").splitlines()
                               if line.startswith("v ")], dtype=float)
     assert face.n_vertices == 468
     np.testing.assert_array_equal(face.vertices, file_vertices)

@@ -21,7 +21,7 @@ def toy(medface_plugins, tmp_path):
 def test_strings_are_converted(toy):
     r = medface.run("toy.add", a="2.5", b="3", mode="DOUBLE", verbose="yes", marker=toy)
     assert r.summary["total"] == 11.0
-    assert toy.read_text() == "ran"
+    assert toy.read_text(encoding="utf-8") == "ran"
 
 
 @pytest.mark.parametrize("params, parameter, text", [
@@ -78,5 +78,5 @@ def test_provenance_records_parameters_seed_and_versions(toy, tmp_path):
     assert p.parameters["a"] == 1.0 and p.parameters["b"] == 1 and p.parameters["mode"] == "plain"
     assert p.seed == 7 and r.summary["seed_seen"] == 7
     assert p.started and p.finished and p.duration_s >= 0
-    saved = (tmp_path / "out" / "result.json").read_text()
+    saved = (tmp_path / "out" / "result.json").read_text(encoding="utf-8")
     assert '"seed": 7' in saved and '"plugin": "toy"' in saved

@@ -18,7 +18,7 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "plugin-guide.md"
 def guide_files() -> dict[str, str]:
     """Code blocks of the guide whose first line is '# file: PATH'."""
     files = {}
-    for block in re.findall(r"```(?:toml|python)\n(.*?)```", GUIDE.read_text(), flags=re.S):
+    for block in re.findall(r"```(?:toml|python)\n(.*?)```", GUIDE.read_text(encoding="utf-8"), flags=re.S):
         first, _, body = block.partition("\n")
         if first.startswith("# file: "):
             files[first[len("# file: "):].strip()] = body

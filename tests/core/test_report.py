@@ -82,7 +82,7 @@ def test_missing_figure_gives_placeholder_and_warning(tmp_path):
     page = paths.html.read_text(encoding="utf-8")
     assert "<img" not in page
     assert "Figure “heatmap” is not available: file not found" in page and "not a PNG or JPEG" in page
-    warnings = json.loads(paths.json.read_text())["report"]["warnings"]
+    warnings = json.loads(paths.json.read_text(encoding="utf-8"))["report"]["warnings"]
     assert any("heatmap" in w and "nope.png" in w for w in warnings) and any("bad" in w for w in warnings)
     assert "none stated" in page  # no limits given
 
@@ -111,7 +111,7 @@ def test_registered_builders_add_sections_in_order(tmp_path):
     assert positions == sorted(positions)
     assert "trusted <em>plugin</em> html" in page and "&lt;v&gt;" in page and "gamma caption" in page
     assert page.count("data:image/png;base64,") == 1 and "Alpha" not in other
-    report = json.loads(paths.json.read_text())["report"]
+    report = json.loads(paths.json.read_text(encoding="utf-8"))["report"]
     assert [s["title"] for s in report["sections"]] == ["Alpha", "Beta", "Gamma", "Delta"]
     assert any("broken" in w and "boom" in w for w in report["warnings"])
 
@@ -134,7 +134,7 @@ def test_outputs_link_relatively_and_never_to_the_web(tmp_path):
     (tmp_path / "out" / "mesh.stl").write_text("solid")
     r = Result(command="toy.measure", outputs={"mesh": str(tmp_path / "out" / "mesh.stl"),
                                                "remote": "https://example.org/x", "gone": str(tmp_path / "g.ply")})
-    page = write_report(r, tmp_path / "out" / "report").html.read_text()
+    page = write_report(r, tmp_path / "out" / "report").html.read_text(encoding="utf-8")
     assert 'href="../mesh.stl"' in page and "https://example.org/x" in page and _web_urls(page) == []
     assert "(not found)" in page
 
@@ -162,7 +162,7 @@ def test_report_of_a_real_run(medface_plugins, repo_root, tmp_path):
     page = paths.html.read_text(encoding="utf-8")
     assert sha256_file(ct) in page and "Inspect a CT volume" in page and _web_urls(page) == []
     assert "surgery 0.1.0" in page and 'href="result.json"' in page
-    doc = json.loads(paths.json.read_text())
+    doc = json.loads(paths.json.read_text(encoding="utf-8"))
     assert doc["provenance"]["inputs"][0]["sha256"] == sha256_file(ct)
 
 

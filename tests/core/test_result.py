@@ -18,7 +18,7 @@ def test_result_json_round_trip_keeps_provenance(tmp_path):
     r.provenance.parameters = {"a": 1.0}
     r.provenance.seed = 5
     path = r.save(tmp_path / "r.json")
-    doc = json.loads(path.read_text())
+    doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["summary"] == {"n": 3, "v": [1.5, 2.0]} and doc["metrics"]["bad"] is None
     back = Result.load(path)
     assert back.provenance.seed == 5 and back.provenance.parameters == {"a": 1.0}

@@ -66,7 +66,7 @@ def test_card_records_sha256_and_framework(package):
     _, folder = package
     import hashlib
 
-    card = json.loads((folder / "card.json").read_text())
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     assert card["sha256"] == hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     assert card["framework"]["torch"] and card["card_version"] == "1"
     assert card["architecture"] == {"name": "medface.SmallCNN", "args": ARGS}
@@ -84,7 +84,7 @@ def test_saving_twice_is_byte_identical(tmp_path):
 def test_different_weights_give_different_sha(tmp_path):
     a = save_package(make_model(0), make_card(), tmp_path / "a")
     b = save_package(make_model(1), make_card(), tmp_path / "b")
-    assert json.loads((a / "card.json").read_text())["sha256"] != json.loads((b / "card.json").read_text())["sha256"]
+    assert json.loads((a / "card.json").read_text(encoding="utf-8"))["sha256"] != json.loads((b / "card.json").read_text(encoding="utf-8"))["sha256"]
 
 
 def test_tampered_weights_refused_before_deserialising(package, monkeypatch):
@@ -110,7 +110,7 @@ def test_tampered_weights_refused_before_deserialising(package, monkeypatch):
 
 def test_unknown_architecture_refused(tmp_path, package):
     _, folder = package
-    card = json.loads((folder / "card.json").read_text())
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     card["architecture"]["name"] = "os.system"
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="unknown architecture 'os.system'") as info:
@@ -123,7 +123,7 @@ def test_unknown_architecture_refused(tmp_path, package):
 
 def test_pickle_weights_refused(tmp_path, package):
     _, folder = package
-    card = (folder / "card.json").read_text()
+    card = (folder / "card.json").read_text(encoding="utf-8")
     bad = tmp_path / "pickled"
     bad.mkdir()
     (bad / "card.json").write_text(card)
@@ -147,7 +147,7 @@ def test_missing_weights_refused(package):
 
 def test_card_missing_keys_listed(package):
     _, folder = package
-    card = json.loads((folder / "card.json").read_text())
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     for key in ("licence", "intended_use", "labels"):
         del card[key]
     del card["architecture"]["args"]
@@ -165,7 +165,7 @@ def test_card_missing_keys_listed(package):
 
 def test_card_unknown_key_and_bad_json(package):
     _, folder = package
-    card = json.loads((folder / "card.json").read_text())
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     card["licnese"] = "typo"
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="unknown key 'licnese'"):
@@ -177,7 +177,7 @@ def test_card_unknown_key_and_bad_json(package):
 
 def test_state_dict_mismatch_lists_keys(package):
     _, folder = package
-    card = json.loads((folder / "card.json").read_text())
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     card["architecture"]["args"]["depth"] = 3  # the package holds a depth-2 network
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="features.8.weight"):

@@ -64,7 +64,7 @@ def test_learns_toy_task_and_writes_a_loadable_package(tmp_path, capsys):
     assert capsys.readouterr().err == ""  # no progress bar off a terminal
 
     loaded = load_package(res.package_path, device="cpu")
-    doc = json.loads((res.package_path / "card.json").read_text())
+    doc = json.loads((res.package_path / "card.json").read_text(encoding="utf-8"))
     assert doc["training_data"] == TRAINING_DATA
     assert doc["architecture"] == ARCH
     m = doc["metrics"]
@@ -92,7 +92,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     full = train(ARCH, TRAIN, VAL, config=cfg(epochs=4))
     first = train(ARCH, TRAIN, VAL, config=cfg(epochs=2, checkpoint_dir=tmp_path / "ck"))
     assert len(first.history) == 2
-    assert json.loads((tmp_path / "ck" / "state.json").read_text())["epoch"] == 2
+    assert json.loads((tmp_path / "ck" / "state.json").read_text(encoding="utf-8"))["epoch"] == 2
     rest = train(ARCH, TRAIN, VAL, config=cfg(epochs=4, checkpoint_dir=tmp_path / "ck"), resume=True)
     assert [r["epoch"] for r in rest.history] == [1, 2, 3, 4]
     assert [r["val_loss"] for r in rest.history] == [r["val_loss"] for r in full.history]
@@ -119,7 +119,7 @@ def test_resume_after_a_crash_with_cosine_schedule_and_clipping(tmp_path):
     full = train(net(), TRAIN, VAL, metrics={"accuracy": accuracy}, config=cfg(**kw))
     with pytest.raises(KeyboardInterrupt):
         train(net(), TRAIN, VAL, metrics={"accuracy": crashing_accuracy}, config=cfg(checkpoint_dir=tmp_path, **kw))
-    assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 2
+    assert json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))["epoch"] == 2
     rest = train(net(), TRAIN, VAL, metrics={"accuracy": accuracy}, config=cfg(checkpoint_dir=tmp_path, **kw),
                  resume=True)
     strip = [{k: v for k, v in r.items() if k != "time_s"} for r in full.history]
@@ -186,7 +186,7 @@ def test_module_with_architecture_in_card_and_no_validation_set(tmp_path):
     net = build_network(ARCH["name"], ARCH["args"])
     res = train(net, TRAIN, None, config=cfg(epochs=1), card=card(architecture=ARCH), out=tmp_path / "p")
     assert res.model is net and "val_loss" not in res.history[0]
-    assert json.loads((res.package_path / "card.json").read_text())["metrics"]["monitor"] == "train_loss"
+    assert json.loads((res.package_path / "card.json").read_text(encoding="utf-8"))["metrics"]["monitor"] == "train_loss"
 
 
 def test_progress_bar_only_when_enabled(monkeypatch, capsys):

@@ -15,7 +15,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def test_committed_sample_data_matches_its_index_and_size_limit():
-    index = json.loads((SAMPLE / "index.json").read_text())
+    index = json.loads((SAMPLE / "index.json").read_text(encoding="utf-8"))
     assert "synthetic" in index["description"].lower()
     total = 0
     for name, entry in index["files"].items():
