@@ -10,7 +10,7 @@ PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 PYTEST_ARGS ?=
 OUT ?= demo_output
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install browser demo test test-all bench clean
 
 install: $(STAMP)
 
@@ -22,13 +22,19 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS)) Makefile
 	$(VENV)/bin/medface plugins validate
 	touch $@
 
+# headless Chromium for the browser tests (Debian's package; needs root, as on CI)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "note: chromium could not be installed; the browser tests will be skipped"
+
 demo: install
 	$(PY) scripts/demo.py --out $(OUT)
 
-test: install
+test: install browser
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
-test-all: install
+test-all: install browser
 	$(PY) -m pytest -n 2 -q -m "not gpu" $(PYTEST_ARGS)
 
 bench: install
