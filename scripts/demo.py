@@ -32,6 +32,23 @@ def medface(*args: str) -> int:
     return subprocess.call(cmd)
 
 
+def write_reports(out: Path) -> int:
+    """An HTML report (with its JSON twin) for each plugin run of the demo."""
+    from medface.data import Result
+    from medface.report import write_report
+
+    print()
+    for name in ("surgery", "forensic", "phenotype"):
+        result_file = out / name / "result.json"
+        if not result_file.is_file():
+            return 1
+        figures = {"skull": (out / "views" / "skull_three_quarter.png", "sample skull with landmarks")} \
+            if name == "forensic" else {}
+        paths = write_report(Result.load(result_file), out / name, figures=figures)
+        print(f"report: {paths.html}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="demo_output", help="output folder")
@@ -44,6 +61,12 @@ def main() -> int:
     failures += medface("forensic", "inspect-skull", "--skull", str(inputs["mesh"]),
                         "--out", str(out / "forensic")) != 0
     failures += medface("phenotype", "inspect", "--image", str(inputs["photo"]), "--out", str(out / "phenotype")) != 0
+    failures += medface("view", str(SAMPLE / "skull.ply"), str(SAMPLE / "mandible.ply"), "--landmarks",
+                        str(SAMPLE / "landmarks.mrk.json"), "--view", "three_quarter_left",
+                        "--png", str(out / "views" / "skull_three_quarter.png")) != 0
+    failures += medface("view", str(inputs["ct"]), "--png", str(out / "views" / "ct_slices.png")) != 0
+    failures += medface("view", str(SAMPLE / "skin.ply"), "--html", str(out / "views" / "skin.html")) != 0
+    failures += write_reports(out) != 0
     if SHARED.is_dir():
         print(f"\nreal public data found in {SHARED}:")
         failures += medface("surgery", "inspect-ct", "--ct", str(SHARED / "headsq" / "headsq.mhd"),
@@ -53,7 +76,7 @@ def main() -> int:
         failures += medface("phenotype", "inspect", "--image", str(SHARED / "faces" / "astronaut.png"),
                             "--out", str(out / "real_photo")) != 0
     print(f"\ndemo output: {out}")
-    for result in sorted(out.rglob("result.json")):
+    for result in sorted({*out.rglob("result.json"), *out.rglob("*.png"), *out.rglob("*.html")}):
         print(f"  {result.relative_to(out)}")
     return 1 if failures else 0
 

@@ -39,9 +39,12 @@ def _check_size(size, what="size") -> tuple[int, int]:
 
 
 def _out_path(path) -> Path:
+    """The output path, its folder created as medface's other writers do."""
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise OutputError(f"folder {path.parent} does not exist", path=path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {path.parent} ({exc.strerror})", path=path) from None
     return path
 
 
