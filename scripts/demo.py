@@ -33,7 +33,7 @@ def medface(*args: str) -> int:
 
 
 def write_reports(out: Path) -> int:
-    """An HTML report (with its JSON twin) for each plugin run of the demo."""
+    """Every run with --out already wrote report.html; the forensic one is redone with a figure."""
     from medface.data import Result
     from medface.report import write_report
 

@@ -15,6 +15,7 @@ from .params import bind
 from .registry import Registry, get_registry
 
 RESULT_FILE = "result.json"
+REPORT_FILE = "report.html"
 
 
 def _output_dir(command, values: dict) -> Path | None:
@@ -66,6 +67,10 @@ def run_command(command_id: str, params: dict[str, Any], *, registry: Registry |
     p.duration_s = round(time.perf_counter() - started_wall, 4)
     p.host = Provenance.host_info()
     if out_dir is not None:
+        from ..report import write_report
+
         result.outputs.setdefault("result", str(out_dir / RESULT_FILE))
+        result.outputs.setdefault("report", str(out_dir / REPORT_FILE))
         result.save(out_dir / RESULT_FILE)
+        write_report(result, out_dir)  # report.html and its JSON twin report.json
     return result

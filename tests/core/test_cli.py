@@ -62,6 +62,8 @@ def test_success_prints_summary_and_json(toy, capsys, tmp_path):
     assert main(["toy", "add", "--a", "1.5", "--b", "2", "--mode", "double", "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "total: 7" in out and str(tmp_path / "o" / "result.json") in out
+    report = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")  # every run with --out gets a report
+    assert "toy.add" in report and "Provenance" in report and (tmp_path / "o" / "report.json").is_file()
     assert main(["toy", "add", "--a", "1", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"]["total"] == 2.0 and doc["provenance"]["plugin"] == "toy"
