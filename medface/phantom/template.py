@@ -219,7 +219,8 @@ def _soft(sk: np.ndarray, skn: np.ndarray) -> dict[str, np.ndarray]:
     L = {}
     L["prn"] = _pick(sk, mid & (z > -30) & (z < 10), -y)
     L["sn"] = _pick(sk, mid & (y < -95) & (z > -30) & (z < -20), y + 0.2 * z)
-    L["sto"] = _pick(sk, mid & (y < -90) & (np.abs(z + 50.5) < 1.5), y)  # bottom of the mouth line
+    # stomion: where the lips meet in the midline, at the front opening of the mouth line
+    L["sto"] = _pick(sk, mid & (y < -90) & (np.abs(z + 50.5) < 1.0), -y)
     # lip margins: the phantom has no coloured vermilion, so the vermilion borders are placed on
     # the mid-sagittal profile at the mean vermilion heights above and below stomion
     # (upper 8.5 mm, lower 9.5 mm; tables.ANTHROPOMETRY)
