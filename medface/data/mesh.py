@@ -9,6 +9,20 @@ import numpy as np
 from ..errors import InputError
 
 
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    """Area-weighted unit vertex normals (following the faces' winding), for all vertices or
+    only the vertex indices ``at`` (then ``faces`` may be just the faces around them)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces)
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    flat = f.ravel()
+    n = np.stack([np.bincount(flat, weights=np.repeat(fn[:, axis], 3), minlength=len(v)) for axis in range(3)],
+                 axis=1)
+    if at is not None:
+        n = n[at]
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
 @dataclass(eq=False)
 class SurfaceMesh:
     """A triangle mesh: ``vertices`` (N, 3) float64 in LPS mm, ``faces`` (M, 3) int64.
@@ -91,11 +105,20 @@ class SurfaceMesh:
         a, b, c = v[self.faces[:, 0]], v[self.faces[:, 1]], v[self.faces[:, 2]]
         return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
-    def edge_counts(self) -> tuple[int, int]:
-        """(number of boundary edges, number of non-manifold edges)."""
+    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unique undirected edges (K, 2) and how many triangles share each."""
         f = self.faces
         edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-        _, counts = np.unique(edges, axis=0, return_counts=True)
+        return np.unique(edges, axis=0, return_counts=True)
+
+    def boundary_edges(self) -> np.ndarray:
+        """Edges used by one triangle only (the rims of holes), as vertex index pairs."""
+        edges, counts = self._edges()
+        return edges[counts == 1]
+
+    def edge_counts(self) -> tuple[int, int]:
+        """(number of boundary edges, number of non-manifold edges)."""
+        _, counts = self._edges()
         return int((counts == 1).sum()), int((counts > 2).sum())
 
     def is_watertight(self) -> bool:

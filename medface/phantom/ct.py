@@ -40,6 +40,7 @@ import numpy as np
 
 from ..data.volume import Volume
 from ..errors import ParameterError
+from . import shape as SH
 
 # Hounsfield units of the phantom's tissues (typical values of clinical head CT)
 TISSUE_HU = {
@@ -217,67 +218,6 @@ def _spline_matrix(nodes: np.ndarray, x: np.ndarray) -> np.ndarray:
     return CubicSpline(nodes, np.eye(len(nodes)), bc_type="not-a-knot")(x)
 
 
-def _invert(forward, y: np.ndarray, x0: np.ndarray, *, tol: float = 1e-4, iterations: int = 40,
-            eps: float = 0.02, try_identity: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``forward(x) = y`` point by point, from ``x0`` (or from ``y`` where that is closer).
-
-    Newton steps with a finite-difference Jacobian, kept while it makes good progress (a chord
-    method: one evaluation of ``forward`` per step) and recomputed when it does not, with
-    backtracking. Returns (x, residual in mm). A fixed-point inverse of a warp diverges where
-    the displacement's gradient exceeds 1, which happens on perfectly invertible warps; this
-    does not mind.
-    """
-    y = np.asarray(y, float)
-    x = np.asarray(x0, float).copy()
-    n = len(y)
-    if n == 0:
-        return x, np.zeros(0)
-    lost = ~np.all(np.isfinite(x), axis=1)  # a diverged first guess
-    x[lost] = y[lost]
-    r = forward(x) - y
-    if try_identity:
-        r_y = forward(y) - y
-        use = np.linalg.norm(r_y, axis=1) < np.linalg.norm(r, axis=1)
-        x[use], r[use] = y[use], r_y[use]
-    err = np.linalg.norm(r, axis=1)
-    eye = np.eye(3)
-    J = np.zeros((n, 3, 3))
-    has_j = np.zeros(n, bool)  # J holds a Jacobian for this point
-    fresh = np.zeros(n, bool)  # ... taken at its current x
-    stuck = np.zeros(n, bool)
-    for _ in range(iterations):
-        idx = np.nonzero((err > tol) & ~stuck)[0]
-        if len(idx) == 0:
-            break
-        need = idx[~has_j[idx]]
-        if len(need):
-            f = r[need] + y[need]
-            for axis in range(3):
-                J[need, :, axis] = (forward(x[need] + eps * eye[axis]) - f) / eps
-            has_j[need] = fresh[need] = True
-        step = np.linalg.solve(J[idx] + 1e-9 * eye, r[idx][:, :, None])[:, :, 0]
-        pending = np.arange(len(idx))
-        t = 1.0
-        for _ in range(5):  # backtracking: halve the step where it does not reduce the residual
-            sub = idx[pending]
-            cand = x[sub] - t * step[pending]
-            r_c = forward(cand) - y[sub]
-            e_c = np.linalg.norm(r_c, axis=1)
-            ok = e_c < err[sub]
-            acc = sub[ok]
-            has_j[acc[e_c[ok] > 0.3 * err[acc]]] = False  # slow progress: a new Jacobian next time
-            x[acc], r[acc], err[acc] = cand[ok], r_c[ok], e_c[ok]
-            fresh[acc] = False
-            pending = pending[~ok]
-            if len(pending) == 0:
-                break
-            t *= 0.5
-        failed = idx[pending]
-        stuck[failed[fresh[failed]]] = True  # even a fresh Jacobian does not help: a fold of the map
-        has_j[failed] = fresh[failed] = False
-    return x, err
-
-
 class _InverseMaps:
     """The subject's inverse maps (bone: ``warp.inverse``; skin: the inverse of ``skin_forward``)
     into the template's design frame, for the voxels of a volume.
@@ -306,9 +246,9 @@ class _InverseMaps:
         self.W = [_spline_matrix(c, x).astype(np.float32) for c, x in zip(nodes, axes)]
         pc = self._points(nodes)
         shape = tuple(len(c) for c in nodes[::-1])
-        xb, res_b = _invert(self.forward["bone"], pc, head.warp.inverse(pc), tol=1e-3)
+        xb, res_b = SH.invert(self.forward["bone"], pc, tol=1e-3)
         xs0 = xb - (self.forward["skin"](xb) - pc)  # one fixed-point step from the bone's inverse
-        xs, res_s = _invert(self.forward["skin"], pc, xs0, tol=1e-3)
+        xs, res_s = SH.invert(self.forward["skin"], pc, xs0, tol=1e-3)
         rigid = self.to_design(pc)
         design_b, design_s = self.to_design(xb), self.to_design(xs)
         d_skin = template.fields["skin"].sample(design_s)
@@ -381,7 +321,7 @@ class _InverseMaps:
         error = np.zeros(len(pc))
         for which in ("skin", "bone"):
             approx = rigid[near] + interp[which][near]
-            x, _ = _invert(self.forward[which], pc[near], self.to_head(approx), tol=1e-3)
+            x, _ = SH.invert(self.forward[which], pc[near], self.to_head(approx), tol=1e-3)
             error[near] = np.maximum(error[near], np.linalg.norm(self.to_design(x) - approx, axis=1))
         self.probe_errors = error.reshape(cells)
         self.probe_error_mm = float(error.max(initial=0.0))
@@ -399,7 +339,7 @@ class _InverseMaps:
 
     def repair(self, which: str, design: np.ndarray, rigid: np.ndarray) -> np.ndarray:
         """Exact design-frame positions for voxels whose interpolated ones are ``design``."""
-        x, _ = _invert(self.forward[which], self.to_head(rigid), self.to_head(design), tol=1e-3)
+        x, _ = SH.invert(self.forward[which], self.to_head(rigid), self.to_head(design), tol=1e-3)
         return self.to_design(x).astype(np.float32)
 
     # interpolation --------------------------------------------------------------------------

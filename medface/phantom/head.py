@@ -10,14 +10,16 @@ the porions) and all landmarks, exact for that subject.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..data.mesh import SurfaceMesh, vertex_normals
 from ..errors import ParameterError
 from . import shape as SH
 from . import tables as TB
-from .template import DEPTH_PAIRS, FreePoint, SurfacePoint, Template, depth_direction, get_template, ray_hit
+from .template import (DEPTH_PAIRS, FreePoint, Template, depth_direction, frankfurt_frame,
+                       get_template, ray_hit)
 
 SEXES = ("F", "M")
 AGE_RANGE = TB.AGE_RANGE
@@ -228,10 +230,10 @@ class Head:
         inner = self.warp.warp.forward(template_points, soft=True) + self.correction.displacement(template_points)
         return self.warp._rigid(inner)
 
-    def skin_inverse(self, points: np.ndarray, iterations: int = 15) -> np.ndarray:
+    def skin_inverse(self, points: np.ndarray, iterations: int = 40) -> np.ndarray:
         y = self.warp._unrigid(points)
         return SH.invert(lambda x: self.warp.warp.forward(x, soft=True) + self.correction.displacement(x), y,
-                         iterations)
+                         iterations=iterations)[0]
 
 
 def target_depth(subject: Subject, bony_id: str) -> float:
@@ -310,11 +312,8 @@ class _Basis:
         centroids = sv[sfaces].mean(axis=1)
         self.ray_faces = {soft: np.nonzero(np.linalg.norm(centroids - self.landmarks[soft], axis=1) < 25.0)[0]
                           for soft in DEPTH_PAIRS}
-        self.face_normals = {}
-        for name, (v, f) in template.meshes.items():
-            n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-            self.face_normals[name] = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        self.neighbourhoods, self.neighbour_faces, self.neighbour_vertices = {}, {}, {}
+        self.face_normals = {name: SurfaceMesh(v, f).face_normals() for name, (v, f) in template.meshes.items()}
+        self.neighbourhoods, self.neighbour_faces = {}, {}
         for soft, (bone, kind) in DEPTH_PAIRS.items():
             sp = template.landmarks[bone]
             v, f = template.meshes[sp.mesh]
@@ -322,23 +321,16 @@ class _Basis:
             faces = f[np.isin(f, ids).any(axis=1)]
             self.neighbourhoods[bone] = ids
             self.neighbour_faces[bone] = faces
-            self.neighbour_vertices[bone] = np.unique(faces)
 
     def landmarks_at(self, amounts: np.ndarray) -> dict:
         moved = self.landmark_points + np.tensordot(amounts, self.landmark_fields, axes=1)
         return dict(zip(self.landmark_ids, moved))
 
     def measure(self, amounts: np.ndarray) -> np.ndarray:
-        m = SH.measure_all(self.landmarks_at(amounts))
-        return np.array([m[n] for n in SH.NAMES])
+        return SH.measure_vector(self.landmarks_at(amounts))
 
-    def jacobian(self, amounts: np.ndarray, h: float = 0.5) -> np.ndarray:
-        J = np.zeros((len(SH.NAMES), len(SH.NAMES)))
-        for j in range(len(SH.NAMES)):
-            e = np.zeros(len(SH.NAMES))
-            e[j] = h
-            J[:, j] = (self.measure(amounts + e) - self.measure(amounts - e)) / (2 * h)
-        return J
+    def jacobian(self, amounts: np.ndarray) -> np.ndarray:
+        return SH.numeric_jacobian(self.measure, amounts)
 
     def warp_vertices(self, name: str, amounts: np.ndarray) -> np.ndarray:
         """Warp a template mesh; the skin takes the soft-tissue components too, bone does not."""
@@ -357,17 +349,6 @@ def _basis() -> _Basis:
         if _BASIS is None:
             _BASIS = _Basis(get_template())
         return _BASIS
-
-
-def _vertex_normals_local(v, f, vertex_ids, faces=None):
-    """Outward normals at a few vertices (area-weighted over their incident faces)."""
-    ff = faces if faces is not None else f[np.isin(f, vertex_ids).any(axis=1)]
-    fn = np.cross(v[ff[:, 1]] - v[ff[:, 0]], v[ff[:, 2]] - v[ff[:, 0]])
-    vn = np.zeros((len(v), 3))
-    for i in range(3):
-        np.add.at(vn, ff[:, i], fn)
-    out = vn[vertex_ids]
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 def make_head(subject: Subject) -> Head:
@@ -484,7 +465,7 @@ def _build_head(subject: Subject, amounts: np.ndarray) -> Head:
         sp = t.landmarks[bone]
         v, f = meshes[sp.mesh]
         ids = basis.neighbourhoods[bone]
-        return v[ids], _vertex_normals_local(v, f, ids, basis.neighbour_faces[bone])
+        return v[ids], vertex_normals(v, basis.neighbour_faces[bone], at=ids)
 
     correction, rays = _pin_skin(subject, positions, neighbour_normals)
     warped_skin = meshes["skin"][0]
@@ -506,9 +487,7 @@ def _build_head(subject: Subject, amounts: np.ndarray) -> Head:
     for k in rays:
         positions[k] = hit(skin_v, k)
     # back to the Frankfurt frame: porions and left orbitale on z = 0, porions' midpoint at 0
-    from .template import _frankfurt_frame
-
-    frame = _frankfurt_frame(positions)
+    frame = frankfurt_frame(positions)
     meshes = {k: (v @ frame[:3, :3].T + frame[:3, 3], f) for k, (v, f) in meshes.items()}
     positions = {k: frame[:3, :3] @ p + frame[:3, 3] for k, p in positions.items()}
     return Head(subject, meshes, positions, FramedWarp(warp, frame), correction)
@@ -520,23 +499,22 @@ class FramedWarp:
     def __init__(self, warp: SH.Warp, frame: np.ndarray):
         self.warp, self.frame = warp, frame
         self.amounts = warp.amounts
+        # contiguous copies: numpy multiplies (N, 3) by a transposed 3x3 view several times slower
+        self._rot_t = np.ascontiguousarray(frame[:3, :3].T)
+        self._rot = np.ascontiguousarray(frame[:3, :3])
 
     def _rigid(self, pts):
-        return pts @ self.frame[:3, :3].T + self.frame[:3, 3]
+        return pts @ self._rot_t + self.frame[:3, 3]
 
     def _unrigid(self, pts):
-        return (np.asarray(pts, float) - self.frame[:3, 3]) @ self.frame[:3, :3]
+        return (np.asarray(pts, float) - self.frame[:3, 3]) @ self._rot
 
     def forward(self, points: np.ndarray) -> np.ndarray:
         """Template (head frame) -> this head, for bone and the tissues inside it."""
         return self._rigid(self.warp.forward(points, soft=False))
 
-    def inverse(self, points: np.ndarray, iterations: int = 12) -> np.ndarray:
+    def inverse(self, points: np.ndarray, iterations: int = 40) -> np.ndarray:
         return self.warp.inverse(self._unrigid(points), iterations, soft=False)
-
-    def to_template(self, points: np.ndarray) -> np.ndarray:
-        """Alias of :meth:`inverse`: subject points back to the template's head frame."""
-        return self.inverse(points)
 
     def displacement(self, points: np.ndarray) -> np.ndarray:
         return self.forward(points) - np.asarray(points, float)

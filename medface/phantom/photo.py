@@ -68,6 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.mesh import vertex_normals
 from ..errors import ParameterError
 
 VIEWS = {"frontal": 0.0, "three_quarter_left": 45.0, "left": 90.0, "three_quarter_right": -45.0, "right": -90.0}
@@ -217,11 +218,7 @@ def _appearance(head, seed: int, skin_tone_value, lighting, background, hair) ->
                                  parameter="lighting")
         light = dict(LIGHTING_PRESETS[lighting])
     elif isinstance(lighting, dict):
-        unknown = sorted(set(lighting) - set(_NEUTRAL_LIGHTING))
-        if unknown:
-            raise ParameterError(f"unknown lighting key(s) {', '.join(unknown)}; known: {', '.join(_NEUTRAL_LIGHTING)}",
-                                 parameter="lighting")
-        light = {**_NEUTRAL_LIGHTING, **{k: float(v) for k, v in lighting.items()}}
+        light = _merged(lighting, _NEUTRAL_LIGHTING, "lighting")
     else:
         raise ParameterError(f"lighting must be None, a preset name or a dict, got {type(lighting).__name__}",
                              parameter="lighting")
@@ -266,11 +263,7 @@ def _camera_params(view: str, seed: int, camera) -> dict:
     if camera is None:
         params = drawn
     elif isinstance(camera, dict):
-        unknown = sorted(set(camera) - set(_NEUTRAL_CAMERA))
-        if unknown:
-            raise ParameterError(f"unknown camera key(s) {', '.join(unknown)}; known: {', '.join(_NEUTRAL_CAMERA)}",
-                                 parameter="camera")
-        params = {**_NEUTRAL_CAMERA, **{k: float(v) for k, v in camera.items()}}
+        params = _merged(camera, _NEUTRAL_CAMERA, "camera")
     else:
         raise ParameterError(f"camera must be None or a dict, got {type(camera).__name__}", parameter="camera")
     if not 100.0 <= params["distance"] <= 10000.0:
@@ -287,31 +280,18 @@ def _smoothstep(e0, e1, x):
     return t * t * (3 - 2 * t)
 
 
-_INCIDENCE: list = []  # [(faces copy, n vertices, sparse vertex-by-face matrix)], the last topology seen
-_INCIDENCE_LOCK = threading.Lock()
-
-
-def _incidence(f: np.ndarray, n: int):
-    """Sparse (vertices x faces) incidence matrix, cached for the last topology (phantom heads
-    share the template's faces)."""
-    from scipy.sparse import csr_matrix
-
-    with _INCIDENCE_LOCK:
-        if _INCIDENCE and _INCIDENCE[0][1] == n and _INCIDENCE[0][0].shape == f.shape \
-                and np.array_equal(_INCIDENCE[0][0], f):
-            return _INCIDENCE[0][2]
-        m = len(f)
-        A = csr_matrix((np.ones(3 * m), (f.ravel(), np.repeat(np.arange(m), 3))), shape=(n, m))
-        _INCIDENCE[:] = [(np.array(f, copy=True), n, A)]
-        return A
+def _merged(given: dict, neutral: dict, parameter: str) -> dict:
+    """``neutral`` with the caller's values (as floats); unknown keys are refused."""
+    unknown = sorted(set(given) - set(neutral))
+    if unknown:
+        raise ParameterError(f"unknown {parameter} key(s) {', '.join(unknown)}; known: {', '.join(neutral)}",
+                             parameter=parameter)
+    return {**neutral, **{k: float(v) for k, v in given.items()}}
 
 
 def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Area-weighted vertex normals, pointing out of the closed skin."""
-    f = np.asarray(f)
-    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-    n = _incidence(f, len(v)) @ fn
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    n = vertex_normals(v, f)
     # outward: the skin is closed, so the normals point away from the centroid on the whole
     if np.einsum("ij,ij->", n, v - v.mean(axis=0)) < 0:
         n = -n

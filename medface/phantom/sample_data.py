@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.provenance import sha256_file
+from ..data.provenance import sha256_path
 from .head import make_head, sample_subject
 
 SAMPLE_CONDITIONS = (("hypertelorism", "severe"), ("micrognathia", "severe"), ("midface_retrusion", "severe"))
@@ -65,15 +65,9 @@ def write_sample_data(out, seed: int = 0, *, ct_spacing: float = 2.0, dicom_spac
     index = {"description": NOTE, "seed": seed, "files": {}}
     for name, desc in sorted(files.items()):
         path = out / name
-        index["files"][name] = {"description": desc, "sha256": _sha(path), "bytes": _size(path)}
+        index["files"][name] = {"description": desc, "sha256": sha256_path(path), "bytes": _size(path)}
     _write_json(out / "index.json", index)
     return index
-
-
-def _sha(path: Path) -> str:
-    from ..data.provenance import sha256_path
-
-    return sha256_path(path) if path.is_dir() else sha256_file(path)
 
 
 def _size(path: Path) -> int:

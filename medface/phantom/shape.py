@@ -296,10 +296,10 @@ class Warp:
     def forward(self, points: np.ndarray, soft: bool = False) -> np.ndarray:
         return np.asarray(points, float) + self.displacement(points, soft)
 
-    def inverse(self, points: np.ndarray, iterations: int = 12, soft: bool = False, tol: float = 1e-4) -> np.ndarray:
+    def inverse(self, points: np.ndarray, iterations: int = 40, soft: bool = False, tol: float = 1e-4) -> np.ndarray:
         """Newton's method with a finite-difference Jacobian per point (the warp is invertible but
         its displacement gradient can exceed 1, where a fixed-point iteration would diverge)."""
-        return invert(lambda x: self.forward(x, soft), points, iterations, tol)
+        return invert(lambda x: self.forward(x, soft), points, tol=tol, iterations=iterations)[0]
 
     def move_landmarks(self, landmarks: dict) -> dict:
         """Warp landmark positions: soft-tissue ones with the skin, the others with the bone."""
@@ -310,42 +310,92 @@ class Warp:
         return dict(zip(keys, out))
 
 
-def invert(forward, points: np.ndarray, iterations: int = 12, tol: float = 1e-4, h: float = 0.05) -> np.ndarray:
-    """Solve forward(x) = y for every row of ``points`` by damped Newton steps."""
-    y = np.asarray(points, float)
-    x = y - (forward(y) - y)  # first guess: subtract the displacement at y
-    active = np.ones(len(y), bool)
+def invert(forward, y: np.ndarray, x0: np.ndarray | None = None, *, tol: float = 1e-4, iterations: int = 40,
+            eps: float = 0.02, try_identity: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``forward(x) = y`` point by point, from ``x0`` (or from ``y`` where that is closer).
+
+    Newton steps with a finite-difference Jacobian, kept while it makes good progress (a chord
+    method: one evaluation of ``forward`` per step) and recomputed when it does not, with
+    backtracking. Returns (x, residual in mm). A fixed-point inverse of a warp diverges where
+    the displacement's gradient exceeds 1, which happens on perfectly invertible warps; this
+    does not mind.
+    """
+    y = np.asarray(y, float)
+    x = y - (forward(y) - y) if x0 is None else np.asarray(x0, float).copy()
+    n = len(y)
+    if n == 0:
+        return x, np.zeros(0)
+    lost = ~np.all(np.isfinite(x), axis=1)  # a diverged first guess
+    x[lost] = y[lost]
+    r = forward(x) - y
+    if try_identity:
+        r_y = forward(y) - y
+        use = np.linalg.norm(r_y, axis=1) < np.linalg.norm(r, axis=1)
+        x[use], r[use] = y[use], r_y[use]
+    err = np.linalg.norm(r, axis=1)
+    eye = np.eye(3)
+    J = np.zeros((n, 3, 3))
+    has_j = np.zeros(n, bool)  # J holds a Jacobian for this point
+    fresh = np.zeros(n, bool)  # ... taken at its current x
+    stuck = np.zeros(n, bool)
     for _ in range(iterations):
-        if not active.any():
+        idx = np.nonzero((err > tol) & ~stuck)[0]
+        if len(idx) == 0:
             break
-        xa = x[active]
-        r = forward(xa) - y[active]
-        done = np.linalg.norm(r, axis=1) < tol
-        cols = [(forward(xa + h * e) - forward(xa - h * e)) / (2 * h) for e in np.eye(3)]
-        J = np.stack(cols, axis=2)
-        step = np.linalg.solve(J, r[:, :, None])[:, :, 0]
-        length = np.linalg.norm(step, axis=1, keepdims=True)
-        step = step * np.minimum(1.0, 10.0 / np.maximum(length, 1e-12))  # at most 10 mm per step
-        xa = np.where(done[:, None], xa, xa - step)
-        x[active] = xa
-        idx = np.nonzero(active)[0]
-        active[idx[done]] = False
-    return x
+        need = idx[~has_j[idx]]
+        if len(need):
+            f = r[need] + y[need]
+            for axis in range(3):
+                J[need, :, axis] = (forward(x[need] + eps * eye[axis]) - f) / eps
+            has_j[need] = fresh[need] = True
+        step = np.linalg.solve(J[idx] + 1e-9 * eye, r[idx][:, :, None])[:, :, 0]
+        pending = np.arange(len(idx))
+        t = 1.0
+        for _ in range(5):  # backtracking: halve the step where it does not reduce the residual
+            sub = idx[pending]
+            cand = x[sub] - t * step[pending]
+            r_c = forward(cand) - y[sub]
+            e_c = np.linalg.norm(r_c, axis=1)
+            ok = e_c < err[sub]
+            acc = sub[ok]
+            has_j[acc[e_c[ok] > 0.3 * err[acc]]] = False  # slow progress: a new Jacobian next time
+            x[acc], r[acc], err[acc] = cand[ok], r_c[ok], e_c[ok]
+            fresh[acc] = False
+            pending = pending[~ok]
+            if len(pending) == 0:
+                break
+            t *= 0.5
+        failed = idx[pending]
+        stuck[failed[fresh[failed]]] = True  # even a fresh Jacobian does not help: a fold of the map
+        has_j[failed] = fresh[failed] = False
+    return x, err
+
+
+def measure_vector(landmarks: dict) -> np.ndarray:
+    """Every shape measurement, in the order of :data:`NAMES`."""
+    m = measure_all(landmarks)
+    return np.array([m[n] for n in NAMES])
+
+
+def numeric_jacobian(measure, amounts: np.ndarray, h: float = 0.5) -> np.ndarray:
+    """d(measure)/d(amounts) by central differences; ``measure`` maps amounts to measurements."""
+    amounts = np.asarray(amounts, float)
+    J = np.zeros((len(NAMES), len(amounts)))
+    for j in range(len(amounts)):
+        e = np.zeros_like(amounts)
+        e[j] = h
+        J[:, j] = (measure(amounts + e) - measure(amounts - e)) / (2 * h)
+    return J
 
 
 def jacobian(template_landmarks: dict, base: dict | None = None) -> np.ndarray:
-    """d(measurement_i)/d(amount_j) on the template (unit amounts, central differences)."""
-    base_amounts = base or {}
-    J = np.zeros((len(NAMES), len(NAMES)))
-    for j, name in enumerate(NAMES):
-        m = []
-        for h in (+0.5, -0.5):
-            amounts = dict(base_amounts)
-            amounts[name] = amounts.get(name, 0.0) + h
-            m.append(measure_all(Warp(template_landmarks, amounts).move_landmarks(template_landmarks)))
-        for i, other in enumerate(NAMES):
-            J[i, j] = m[0][other] - m[1][other]
-    return J
+    """d(measurement_i)/d(amount_j) at ``base`` amounts, warping the landmarks field by field."""
+    base = base or {}
+
+    def measure(a):
+        return measure_vector(Warp(template_landmarks, dict(zip(NAMES, a))).move_landmarks(template_landmarks))
+
+    return numeric_jacobian(measure, np.array([base.get(n, 0.0) for n in NAMES]))
 
 
 def damped_inverse(J: np.ndarray, damping: float = 0.01, weights: np.ndarray | None = None) -> np.ndarray:
@@ -353,17 +403,3 @@ def damped_inverse(J: np.ndarray, damping: float = 0.01, weights: np.ndarray | N
     components overlap or targets conflict (the heavier a measurement's weight, the closer it gets)."""
     W = np.diag(weights if weights is not None else np.ones(J.shape[0]))
     return np.linalg.solve(J.T @ W @ J + damping * np.eye(J.shape[1]), J.T @ W)
-
-
-def solve_amounts(template_landmarks: dict, targets: dict[str, float], J: np.ndarray,
-                  steps: int = 3) -> dict[str, float]:
-    """Amounts that bring every measurement to its target (unset targets keep template values)."""
-    base = measure_all(template_landmarks)
-    goal = np.array([targets.get(n, base[n]) for n in NAMES])
-    amounts = np.zeros(len(NAMES))
-    Jinv = damped_inverse(J)
-    for _ in range(steps):
-        current = measure_all(Warp(template_landmarks, dict(zip(NAMES, amounts))).move_landmarks(template_landmarks))
-        residual = goal - np.array([current[n] for n in NAMES])
-        amounts = amounts + Jinv @ residual
-    return dict(zip(NAMES, amounts))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.mesh import vertex_normals
 from . import grid as G
 from . import skin as K
 from . import skull as B
@@ -97,9 +98,6 @@ class Template:
         inv = np.linalg.inv(self.frame)
         return self.fields[name].sample(points @ inv[:3, :3].T + inv[:3, 3])
 
-    def vertices(self, name: str) -> np.ndarray:
-        return self.meshes[name][0]
-
     def landmark_positions(self, meshes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict:
         meshes = meshes or self.meshes
         return {k: (sp.position() if isinstance(sp, FreePoint) else sp.position(*meshes[sp.mesh]))
@@ -108,14 +106,6 @@ class Template:
 
 # ---------------------------------------------------------------------------------------------
 # building
-def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
-    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-    vn = np.zeros_like(v)
-    for i in range(3):
-        np.add.at(vn, f[:, i], fn)
-    return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
-
-
 def _pick(v: np.ndarray, mask: np.ndarray, score: np.ndarray) -> np.ndarray:
     if not mask.any():
         raise RuntimeError("landmark search region is empty")
@@ -214,7 +204,7 @@ def _craniometric(cr: np.ndarray, md: np.ndarray, crn: np.ndarray, mdn: np.ndarr
 
 
 def _soft(sk: np.ndarray, skn: np.ndarray) -> dict[str, np.ndarray]:
-    x, y, z = sk[:, 0], sk[:, 1], sk[:, 2]
+    y, z = sk[:, 1], sk[:, 2]
     mid = _midline(sk) & (skn[:, 1] < -0.2)
     L = {}
     L["prn"] = _pick(sk, mid & (z > -30) & (z < 10), -y)
@@ -230,7 +220,6 @@ def _soft(sk: np.ndarray, skn: np.ndarray) -> dict[str, np.ndarray]:
         L[key] = sk[prof[int(np.argmin(np.abs(sk[prof, 2] - zt)))]]
     L["v_s"] = _pick(sk, _midline(sk), z)
     L["op_s"] = _pick(sk, _midline(sk) & (skn[:, 1] > 0.5) & (z > 0), y)
-    left = x > 0
     for key, anchor in {"al_l": (18.5, -108.0, -19.0), "en_l": (16.5, -93.0, 8.5), "ex_l": (46.0, -88.0, 11.5), "ch_l": (25.0, -100.0, -50.5),
                         "t_l": (66.0, -7.0, 1.0)}.items():
         a = np.array(anchor)
@@ -252,7 +241,7 @@ def build_geometry() -> tuple[dict, dict]:
               "skin": G.extract_surface(sk_grid)}
     meshes = {k: _largest_component(*v) for k, v in meshes.items()}
     fields = {
-        "cranium": _coarsen(cr_grid), "mandible": _coarsen(md_grid), "skin": _coarsen(sk_grid),
+        "cranium": cr_grid, "mandible": md_grid, "skin": sk_grid,
         "teeth": _field(lambda p: np.minimum(B.upper_teeth(p), B.lower_teeth(p)), BONE_LO, BONE_HI),
         "brain": _field(lambda p: B.brain_cavity(p, B.vault_outer(p)), BONE_LO, BONE_HI),
         "eyes": _field(K.eyes, BONE_LO, BONE_HI),
@@ -267,7 +256,7 @@ def place_landmarks(meshes: dict) -> tuple[dict, dict, np.ndarray]:
     Returns (landmarks, meshes in the head frame, design-to-head transform).
     """
     cr, md, sk = (meshes[k][0] for k in ("cranium", "mandible", "skin"))
-    bony = _craniometric(cr, md, _vertex_normals(*meshes["cranium"]), _vertex_normals(*meshes["mandible"]))
+    bony = _craniometric(cr, md, vertex_normals(*meshes["cranium"]), vertex_normals(*meshes["mandible"]))
     on_mandible = {"id", "b", "pog", "me", "gn", "go_l", "co_l", "cor_l"}
     points: dict = {}
     for key, pos in list(bony.items()):
@@ -277,11 +266,11 @@ def place_landmarks(meshes: dict) -> tuple[dict, dict, np.ndarray]:
         if key.endswith("_l"):
             points[key[:-2] + "_r"] = _vertex_point(mesh, v, f, _mirror_to(v, pos))
     sv, sf = meshes["skin"]
-    for key, pos in _soft(sk, _vertex_normals(sv, sf)).items():
+    for key, pos in _soft(sk, vertex_normals(sv, sf)).items():
         points[key] = _vertex_point("skin", sv, sf, pos)
         if key.endswith("_l"):
             points[key[:-2] + "_r"] = _vertex_point("skin", sv, sf, _mirror_to(sv, pos))
-    frame = _frankfurt_frame({k: sp.position(*meshes[sp.mesh]) for k, sp in points.items()})
+    frame = frankfurt_frame({k: sp.position(*meshes[sp.mesh]) for k, sp in points.items()})
     meshes = {k: (v @ frame[:3, :3].T + frame[:3, 3], f) for k, (v, f) in meshes.items()}
     for key, pos in FREE_POINTS.items():
         points[key] = FreePoint(frame[:3, :3] @ np.array(pos) + frame[:3, 3])
@@ -292,7 +281,7 @@ def place_landmarks(meshes: dict) -> tuple[dict, dict, np.ndarray]:
         v, f = meshes[sp.mesh]
         origin = sp.position(v, f)
         near = np.nonzero(np.linalg.norm(v - origin, axis=1) < 9.0)[0]
-        direction = depth_direction(kind, bone, v[near], _vertex_normals(v, f)[near], origin)
+        direction = depth_direction(kind, bone, v[near], vertex_normals(v, f)[near], origin)
         tri, hit, bary = ray_hit(sv, sf, origin, direction)
         points[soft] = SurfacePoint("skin", tri, bary)
     return points, meshes, frame
@@ -343,7 +332,7 @@ def ray_hit(v: np.ndarray, f: np.ndarray, origin: np.ndarray, direction: np.ndar
     return int(cand[k]), origin + t[k] * direction, bary
 
 
-def _frankfurt_frame(lm: dict[str, np.ndarray]) -> np.ndarray:
+def frankfurt_frame(lm: dict[str, np.ndarray]) -> np.ndarray:
     """Rigid transform putting both porions and the left orbitale on z = 0, porions' midpoint at
     the origin, keeping the mid-sagittal plane at x = 0 (the template is symmetric)."""
     po = 0.5 * (lm["po_l"] + lm["po_r"])
@@ -373,12 +362,6 @@ def _largest_component(v: np.ndarray, f: np.ndarray):
     keep = [p for p in parts if len(p.faces) > 0.01 * len(f)]
     merged = trimesh.util.concatenate(keep)
     return np.asarray(merged.vertices, float), np.asarray(merged.faces, np.int64)
-
-
-def _coarsen(grid: G.Grid) -> G.Grid:
-    if abs(grid.spacing - FIELD_SPACING) < 1e-9:
-        return grid
-    raise ValueError("field spacing differs from mesh spacing")
 
 
 def _field(sdf, lo, hi) -> G.Grid:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..data.landmarks import Landmarks
 from ..data.mesh import SurfaceMesh
+from ..data.mesh import vertex_normals as _vertex_normals
 from ..data.volume import Volume
 from ..errors import InputError, ParameterError
 
@@ -57,15 +58,8 @@ def resolve_color(color) -> tuple[float, float, float]:
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (fast: one cross product and three bincounts)."""
-    v = vertices
-    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-    n = np.empty_like(v)
-    flat = faces.ravel()
-    for axis in range(3):
-        n[:, axis] = np.bincount(flat, weights=np.repeat(fn[:, axis], 3), minlength=len(v))
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    return (n / np.where(length > 0, length, 1.0)).astype(np.float32)
+    """Area-weighted unit vertex normals as float32, as VTK wants them."""
+    return _vertex_normals(vertices, faces).astype(np.float32)
 
 
 def _polydata(vertices: np.ndarray, faces: np.ndarray, *, normals: bool = True):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from medface.errors import OutputError, ParameterError
+from medface.phantom.shape import invert
 from medface.phantom import ct
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -98,10 +99,10 @@ def distances(points: np.ndarray, meshes, n: int = 4000, seed: int = 0) -> np.nd
 
 def exact_fields(head, template, points: np.ndarray, names) -> dict:
     """Template fields at subject points through the exact inverse warps."""
-    x, _ = ct._invert(head.warp.forward, points, head.warp.inverse(points))
+    x, _ = invert(head.warp.forward, points, head.warp.inverse(points))
     out = {name: template.sample_field(name, x) for name in names if name not in ("skin",)}
     if "skin" in names:
-        xs, _ = ct._invert(head.skin_forward, points, x)
+        xs, _ = invert(head.skin_forward, points, x)
         out["skin"] = template.sample_field("skin", xs)
     return out
 
@@ -158,7 +159,7 @@ def test_inverse_maps_are_accurate(head, template):
         for which in errors:
             approx = rigid + maps.interpolate(which, k, k + 1)[:, :3]
             approx[flagged] = maps.repair(which, approx[flagged], rigid[flagged])
-            exact, residual = ct._invert(maps.forward[which], points, maps.to_head(approx), tol=1e-5)
+            exact, residual = invert(maps.forward[which], points, maps.to_head(approx), tol=1e-5)
             exact = maps.to_design(exact)
             inside = (template.fields["skin"].sample(exact) < 0) & (residual < 1e-3)
             errors[which].append(np.linalg.norm(exact - approx, axis=1)[inside])

@@ -11,7 +11,7 @@ def inspect_skull(skull: SurfaceMesh, scale: float = 1.0, out=None) -> Result:
     mesh = skull.scaled(scale) if scale != 1.0 else skull
     info = mesh.describe()
     verdict = judge_size(mesh.extent)
-    holes = count_holes(mesh.faces)
+    holes = count_holes(mesh.boundary_edges())
     warnings = []
     if not verdict.plausible:
         hint = (f"it looks like {verdict.suggested_unit}: try --scale {verdict.suggested_scale:g}"

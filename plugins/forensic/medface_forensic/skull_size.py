@@ -33,14 +33,12 @@ def judge_size(extent: np.ndarray) -> SizeVerdict:
     return SizeVerdict(largest, False, round(TYPICAL_MM / largest, 6) if largest > 0 else None, None)
 
 
-def count_holes(faces: np.ndarray) -> int:
-    """Number of boundary loops (holes and open rims) of a triangle mesh."""
+def count_holes(boundary: np.ndarray) -> int:
+    """Number of boundary loops (holes and open rims), from a mesh's boundary edges
+    (:meth:`medface.data.SurfaceMesh.boundary_edges`)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    uniq, counts = np.unique(edges, axis=0, return_counts=True)
-    boundary = uniq[counts == 1]
     if len(boundary) == 0:
         return 0
     nodes, inverse = np.unique(boundary.ravel(), return_inverse=True)
