@@ -1,0 +1,210 @@
+"""Face data sets in GMDB's layout: a CSV of ``image_id, subject, label`` and a photo folder.
+
+This is the layout of the GestaltMatcher Database's metadata (one row per photo; several photos
+may belong to one subject; ``label`` names the disorder, or ``unaffected`` for controls), so a
+clinic can point medface at its own photos. ``image_id`` is a file name in the photo folder, with
+or without its extension. Extra columns are kept. Phantom cohorts are written in the same layout
+by :func:`write_phantom_dataset`, so that training and evaluation read both the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medface.errors import InputError
+
+CSV_NAME = "metadata.csv"
+IMAGE_DIR = "images"
+REQUIRED_COLUMNS = ("image_id", "subject", "label")
+CONTROL_LABEL = "unaffected"
+_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
+
+
+@dataclass
+class Record:
+    image_id: str
+    subject: str
+    label: str
+    path: Path
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class FaceDataset:
+    root: Path
+    records: list[Record]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def labels(self) -> list[str]:
+        return [r.label for r in self.records]
+
+    @property
+    def subjects(self) -> list[str]:
+        return [r.subject for r in self.records]
+
+    def conditions(self) -> list[str]:
+        return sorted({r.label for r in self.records} - {CONTROL_LABEL})
+
+
+def _find_csv(path: Path) -> tuple[Path, Path]:
+    """(csv file, photo folder) for a data set folder or a CSV path."""
+    if path.is_dir():
+        csv_path = path / CSV_NAME
+        if not csv_path.is_file():
+            found = sorted(path.glob("*.csv"))
+            if len(found) != 1:
+                raise InputError(f"no {CSV_NAME} in the data set folder" + (f" (and {len(found)} other CSV files)"
+                                                                           if found else ""), path=path,
+                                 hint="a data set is a folder with metadata.csv (image_id, subject, label) and "
+                                      "an images/ folder")
+            csv_path = found[0]
+    elif path.is_file():
+        csv_path = path
+    else:
+        raise InputError("the data set does not exist", path=path)
+    images = csv_path.parent / IMAGE_DIR
+    return csv_path, images if images.is_dir() else csv_path.parent
+
+
+def _resolve(folder: Path, image_id: str) -> Path | None:
+    p = folder / image_id
+    if p.suffix in _SUFFIXES and p.is_file():
+        return p
+    for suffix in _SUFFIXES:
+        q = folder / f"{image_id}{suffix}"
+        if q.is_file():
+            return q
+    return None
+
+
+def read_dataset(path: str | os.PathLike) -> FaceDataset:
+    """Read a GMDB-layout data set; every problem (missing columns, photos, empty fields, a
+    subject under two labels) is reported with its CSV line before anything is computed."""
+    csv_path, images = _find_csv(Path(path))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot be read as a CSV file: {exc}", path=csv_path) from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})",
+                         path=csv_path, hint="GMDB layout: image_id, subject, label")
+    problems, records, seen, subject_label = [], [], set(), {}
+    for line, row in enumerate(rows, start=2):
+        values = {c: (row.get(c) or "").strip() for c in REQUIRED_COLUMNS}
+        empty = [c for c, v in values.items() if not v]
+        if empty:
+            problems.append(f"line {line}: empty {', '.join(empty)}")
+            continue
+        if values["image_id"] in seen:
+            problems.append(f"line {line}: image_id {values['image_id']!r} appears twice")
+            continue
+        seen.add(values["image_id"])
+        other = subject_label.setdefault(values["subject"], values["label"])
+        if other != values["label"]:
+            problems.append(f"line {line}: subject {values['subject']!r} is labelled both {other!r} and "
+                            f"{values['label']!r}")
+        found = _resolve(images, values["image_id"])
+        if found is None:
+            problems.append(f"line {line}: no photo {values['image_id']!r} in {images}")
+            continue
+        extra = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS and k is not None}
+        records.append(Record(values["image_id"], values["subject"], values["label"], found, extra))
+    if problems:
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        raise InputError("the data set has problems:\n" + "\n".join(f"  - {p}" for p in shown), path=csv_path)
+    if not records:
+        raise InputError("the data set lists no photos", path=csv_path)
+    return FaceDataset(csv_path.parent, records)
+
+
+def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dict[str, int], controls: int,
+                          severities=("moderate", "severe"), photos_per_subject: int = 1, seed: int = 0,
+                          shard: tuple[int, int] = (0, 1), size: int = 384) -> Path:
+    """Render a phantom cohort as a GMDB-layout data set (frontal photos, PNG).
+
+    ``subjects_per_condition`` maps a condition preset to its number of subjects (GMDB's
+    frequent/rare contrast is made by giving rare conditions few subjects); ``controls``
+    unaffected subjects are added. Subject ``k`` of a condition depends only on (seed, condition,
+    k), so shards written by parallel processes (``shard=(i, n)`` writes every n-th subject)
+    merge into the same data set; the CSV is written by the shard 0 after all photos exist
+    (call :func:`finish_phantom_dataset` when shards run separately).
+    """
+    import numpy as np
+
+    from medface.io import write_image
+    from medface.phantom.head import make_head, sample_subject
+    from medface.phantom.photo import render_photo
+
+    root = Path(out)
+    (root / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
+    plan = _phantom_plan(subjects_per_condition, controls, severities, seed)
+    index, count = shard
+    for k, (label, severity, subject_seed, subject_id) in enumerate(plan):
+        if k % count != index:
+            continue
+        names = [f"{subject_id}_{j}.png" for j in range(photos_per_subject)]
+        if all((root / IMAGE_DIR / n).is_file() for n in names):
+            continue
+        rng = np.random.default_rng(subject_seed)
+        control = label == CONTROL_LABEL
+        subject = sample_subject(rng, condition=None if control else label,
+                                 severity="moderate" if control else severity, subject_id=subject_id)
+        head = make_head(subject)
+        for j, name in enumerate(names):
+            img = render_photo(head, view="frontal", size=(size, size), seed=subject_seed * 16 + j)
+            write_image(img, root / IMAGE_DIR / name)
+    if count == 1:
+        finish_phantom_dataset(root, subjects_per_condition=subjects_per_condition, controls=controls,
+                               severities=severities, photos_per_subject=photos_per_subject, seed=seed)
+    return root
+
+
+def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severities, seed: int) -> list[tuple]:
+    import numpy as np
+
+    from medface.phantom import tables as TB
+
+    for name in subjects_per_condition:
+        TB.condition(name)  # unknown names raise with the known list
+    plan = []
+    groups = [(CONTROL_LABEL, int(controls))] + [(c, int(n)) for c, n in sorted(subjects_per_condition.items())]
+    for label, n in groups:
+        label_seed = int.from_bytes(label.encode("utf-8")[:8].ljust(8, b"\0"), "little") % (2 ** 31)
+        for k in range(n):
+            ss = np.random.SeedSequence([int(seed), label_seed, k])
+            subject_seed = int(ss.generate_state(1)[0]) % (2 ** 31)
+            severity = "none" if label == CONTROL_LABEL else severities[k % len(severities)]
+            plan.append((label, severity, subject_seed, f"{label[:12]}-{seed}-{k:04d}"))
+    return plan
+
+
+def finish_phantom_dataset(out, *, subjects_per_condition: dict[str, int], controls: int,
+                           severities=("moderate", "severe"), photos_per_subject: int = 1, seed: int = 0) -> Path:
+    """Write metadata.csv for a phantom data set whose photos exist (see write_phantom_dataset)."""
+    root = Path(out)
+    plan = _phantom_plan(subjects_per_condition, controls, severities, seed)
+    rows = []
+    for label, severity, _, subject_id in plan:
+        for j in range(photos_per_subject):
+            name = f"{subject_id}_{j}.png"
+            if not (root / IMAGE_DIR / name).is_file():
+                raise InputError(f"photo {name} is missing: the data set is incomplete", path=root)
+            rows.append({"image_id": name, "subject": subject_id, "label": label, "severity": severity,
+                         "source": "medface phantom (synthetic)"})
+    tmp = root / (CSV_NAME + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["image_id", "subject", "label", "severity", "source"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, root / CSV_NAME)
+    return root

@@ -1,0 +1,805 @@
+"""The GMDB evaluation protocol for a face-embedding screening model (pure functions on arrays).
+
+GestaltMatcher (Hsieh et al., Nature Genetics 2022) and GestaltMatcher-Arc (Hustinx et al., WACV
+2023) evaluate a face encoder by *gallery ranking*: every test image is a query, every training
+image of the considered conditions is a gallery entry, and the conditions are ranked by the
+cosine distance from the query to the nearest gallery image of each condition. Top-k accuracy is
+computed per condition and then averaged over conditions, so that frequent conditions do not
+dominate. Conditions are divided into *frequent* (F) and *rare* (R), and four settings are
+reported: F/F, R/R, F/F+R and R/F+R (queries / gallery). Train and test sets are disjoint by
+subject, so no person is both a query and in the gallery.
+
+The GMDB papers call a disorder frequent when it has more than six subjects; this module's
+default threshold (``min_subjects=10``) is a parameter, set it to 7 to follow the papers.
+
+Everything here is numpy and scikit-learn; the only I/O is :func:`write_validation_markdown`,
+which also draws the figures with matplotlib (imported inside that function).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CONTROL = "unaffected"
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 30)
+SETTINGS: tuple[str, ...] = ("F/F", "R/R", "F/F+R", "R/F+R")
+# Elements of the (queries x gallery) similarity block computed at once by rank_by_gallery:
+# 2**24 float64 values = 128 MiB.
+_BLOCK_ELEMENTS = 1 << 24
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+
+def _as_str_list(values, name: str) -> list[str]:
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    return [str(v) for v in arr]
+
+
+def _as_embeddings(x, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (images x dimensions), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _l2_normalise(x: np.ndarray, name: str) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if zero.size:
+        raise ValueError(f"{name} has {zero.size} all-zero vector(s) (first at row {zero[0]}); "
+                         "cosine distance is undefined for them")
+    return x / norms
+
+
+def _as_index(idx, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(idx)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise ValueError(f"{name} has indices outside 0..{n - 1}")
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"{name} has repeated indices")
+    return arr
+
+
+def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
+    raw = list(ks)
+    if not raw:
+        raise ValueError("ks is empty")
+    if any(isinstance(k, bool) or int(k) != k or k < 1 for k in raw):
+        raise ValueError(f"ks must be positive integers, got {raw}")
+    return tuple(int(k) for k in raw)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. subject-disjoint split
+# --------------------------------------------------------------------------------------------
+
+def _subject_labels(subjects: list[str], labels: list[str]) -> dict[str, str]:
+    """Map each subject to its one label; ValueError if a subject carries two labels."""
+    owner: dict[str, str] = {}
+    clashes: list[str] = []
+    for s, lab in zip(subjects, labels):
+        prev = owner.setdefault(s, lab)
+        if prev != lab and len(clashes) < 3:
+            clashes.append(f"{s!r} ({prev!r} and {lab!r})")
+    if clashes:
+        raise ValueError("each subject must carry one label; subjects with several: " + ", ".join(clashes))
+    return owner
+
+
+def subject_disjoint_split(subjects, labels, test_fraction: float = 0.25,
+                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split images into train and test so that all images of a subject land on the same side.
+
+    Stratified by label: for every label, ``round(test_fraction * n_subjects)`` whole subjects
+    go to test, clipped so that a label with two or more subjects has at least one subject on
+    each side; a label with a single subject goes to train. Subject ids are compared as strings.
+    The assignment of one label depends only on ``seed`` and that label's name and subjects,
+    so adding a condition does not reshuffle the others.
+
+    Returns ``(train_idx, test_idx)``: sorted int64 arrays of image indices.
+    """
+    subj = _as_str_list(subjects, "subjects")
+    labs = _as_str_list(labels, "labels")
+    if len(subj) != len(labs):
+        raise ValueError(f"subjects ({len(subj)}) and labels ({len(labs)}) differ in length")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+    owner = _subject_labels(subj, labs)
+    by_label: dict[str, list[str]] = {}
+    for s, lab in owner.items():
+        by_label.setdefault(lab, []).append(s)
+    test_subjects: set[str] = set()
+    for lab in sorted(by_label):
+        members = sorted(by_label[lab])
+        n = len(members)
+        if n < 2:
+            continue
+        n_test = min(max(math.floor(test_fraction * n + 0.5), 1), n - 1)
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(lab.encode("utf-8"))]))
+        chosen = rng.permutation(n)[:n_test]
+        test_subjects.update(members[i] for i in chosen)
+    is_test = np.fromiter((s in test_subjects for s in subj), dtype=bool, count=len(subj))
+    return np.flatnonzero(~is_test).astype(np.int64), np.flatnonzero(is_test).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. frequent and rare conditions
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FrequentRare:
+    """Conditions divided into frequent and rare; the control label is in neither."""
+
+    frequent: tuple[str, ...]
+    rare: tuple[str, ...]
+    control: str = CONTROL
+    min_subjects: int | None = None          # None when the rare list was given explicitly
+    subjects_per_label: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"frequent": list(self.frequent), "rare": list(self.rare), "control": self.control,
+                "min_subjects": self.min_subjects, "subjects_per_label": dict(self.subjects_per_label)}
+
+
+def split_frequent_rare(labels, subjects, *, rare: Iterable[str] | None = None, min_subjects: int = 10,
+                        control: str = CONTROL) -> FrequentRare:
+    """Divide the conditions in ``labels`` into frequent and rare.
+
+    With ``rare`` given, those conditions are rare (every name must occur in ``labels`` and none
+    may be the control) and all other conditions are frequent. Otherwise a condition with fewer
+    than ``min_subjects`` distinct subjects is rare. The control label is never a condition.
+    """
+    labs = _as_str_list(labels, "labels")
+    subj = _as_str_list(subjects, "subjects")
+    if len(subj) != len(labs):
+        raise ValueError(f"subjects ({len(subj)}) and labels ({len(labs)}) differ in length")
+    per_label: dict[str, set[str]] = {}
+    for s, lab in zip(subj, labs):
+        per_label.setdefault(lab, set()).add(s)
+    counts = {lab: len(per_label[lab]) for lab in sorted(per_label)}
+    conditions = [lab for lab in counts if lab != control]
+    if rare is not None:
+        rare_set = {str(r) for r in rare}
+        if control in rare_set:
+            raise ValueError(f"the control label {control!r} cannot be a rare condition")
+        unknown = sorted(rare_set - set(conditions))
+        if unknown:
+            raise ValueError(f"unknown rare condition name(s), not among the labels: {unknown}")
+        return FrequentRare(tuple(c for c in conditions if c not in rare_set),
+                            tuple(c for c in conditions if c in rare_set), control, None, counts)
+    if min_subjects < 1:
+        raise ValueError(f"min_subjects must be at least 1, got {min_subjects}")
+    return FrequentRare(tuple(c for c in conditions if counts[c] >= min_subjects),
+                        tuple(c for c in conditions if counts[c] < min_subjects), control,
+                        int(min_subjects), counts)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. gallery ranking
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ranking:
+    """Conditions ranked for each query by the distance to their nearest gallery image.
+
+    ``conditions`` are the gallery's conditions in name order; ``order[i]`` holds indices into
+    ``conditions``, nearest first, for query ``i``; ``distances[i]`` the matching cosine
+    distances (ascending). Both arrays have shape (n_queries, n_conditions).
+    """
+
+    conditions: tuple[str, ...]
+    order: np.ndarray
+    distances: np.ndarray
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.order.shape[0])
+
+    def labels(self, query: int | None = None) -> list[str] | list[list[str]]:
+        """Ranked condition names of one query, or of all queries (a list of lists)."""
+        if query is not None:
+            return [self.conditions[j] for j in self.order[query]]
+        return [[self.conditions[j] for j in row] for row in self.order]
+
+    def top1(self) -> list[str]:
+        """The nearest condition of each query (the top-1 prediction)."""
+        return [self.conditions[j] for j in self.order[:, 0]]
+
+
+def rank_by_gallery(query_emb, gallery_emb, gallery_labels, *, chunk_size: int | None = None) -> Ranking:
+    """Rank the gallery's conditions for each query by nearest-image cosine distance.
+
+    Cosine distance is ``1 - cos`` of the L2-normalised vectors. For every query and every
+    condition the nearest gallery image of that condition gives the condition's distance
+    ("nearest per disorder"); conditions are sorted by it ascending, ties by condition name.
+    Queries are processed in chunks (``chunk_size`` queries at a time; by default chosen so a
+    chunk's similarity block holds about 16 M values), so 10k x 10k fits in modest memory.
+    """
+    q = _l2_normalise(_as_embeddings(query_emb, "query_emb"), "query_emb")
+    g = _l2_normalise(_as_embeddings(gallery_emb, "gallery_emb"), "gallery_emb")
+    g_labels = _as_str_list(gallery_labels, "gallery_labels")
+    if len(g_labels) != g.shape[0]:
+        raise ValueError(f"gallery_labels ({len(g_labels)}) and gallery_emb rows ({g.shape[0]}) differ")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"query_emb has {q.shape[1]} dimensions, gallery_emb {g.shape[1]}")
+    conditions, inverse = np.unique(np.asarray(g_labels, dtype=str), return_inverse=True)
+    # Group gallery rows by condition so each condition is one contiguous column block.
+    perm = np.argsort(inverse, kind="stable")
+    g_sorted = g[perm]
+    starts = np.searchsorted(inverse[perm], np.arange(conditions.size))
+    if chunk_size is None:
+        chunk_size = max(1, _BLOCK_ELEMENTS // g.shape[0])
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    n_q, n_c = q.shape[0], conditions.size
+    order = np.empty((n_q, n_c), dtype=np.int32 if n_c < 2**31 else np.int64)
+    dists = np.empty((n_q, n_c), dtype=np.float64)
+    for lo in range(0, n_q, chunk_size):
+        sims = q[lo:lo + chunk_size] @ g_sorted.T
+        best = np.maximum.reduceat(sims, starts, axis=1)          # nearest image per condition
+        d = np.clip(1.0 - best, 0.0, 2.0)
+        o = np.argsort(d, axis=1, kind="stable")                    # stable: ties by name order
+        order[lo:lo + chunk_size] = o
+        dists[lo:lo + chunk_size] = np.take_along_axis(d, o, axis=1)
+    return Ranking(tuple(str(c) for c in conditions), order, dists)
+
+
+def true_label_ranks(ranked, true_labels) -> np.ndarray:
+    """1-based rank of each query's true condition; ``inf`` where the gallery lacks it.
+
+    ``ranked`` is a :class:`Ranking` or, for hand-made cases, one ranked list of condition names
+    per query.
+    """
+    truth = _as_str_list(true_labels, "true_labels")
+    if isinstance(ranked, Ranking):
+        if ranked.n_queries != len(truth):
+            raise ValueError(f"ranking has {ranked.n_queries} queries, true_labels {len(truth)}")
+        index = {c: i for i, c in enumerate(ranked.conditions)}
+        t = np.array([index.get(lab, -1) for lab in truth], dtype=np.int64)
+        hit = ranked.order == t[:, None]
+        ranks = hit.argmax(axis=1).astype(np.float64) + 1.0
+        ranks[t < 0] = np.inf
+        return ranks
+    rows = list(ranked)
+    if len(rows) != len(truth):
+        raise ValueError(f"ranking has {len(rows)} queries, true_labels {len(truth)}")
+    ranks = np.full(len(truth), np.inf)
+    for i, (row, lab) in enumerate(zip(rows, truth)):
+        names = [str(x) for x in row]
+        if lab in names:
+            ranks[i] = names.index(lab) + 1
+    return ranks
+
+
+# --------------------------------------------------------------------------------------------
+# 4-5. top-k accuracy and chance
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TopKTable:
+    """Top-k accuracy of each query condition, their unweighted mean, and the per-image rate."""
+
+    ks: tuple[int, ...]
+    conditions: tuple[str, ...]                 # conditions present among the queries, by name
+    n_queries: tuple[int, ...]                  # queries per condition, aligned with conditions
+    per_condition: dict[str, dict[int, float]]  # condition -> {k: fraction of its queries in top k}
+    mean: dict[int, float]                      # GMDB number: mean over conditions
+    per_image: dict[int, float]                 # pooled over images (for comparison only)
+
+    def rows(self) -> list[dict]:
+        """JSON-friendly per-condition rows: condition, n_queries, top1, top5, ..."""
+        return [{"condition": c, "n_queries": n, **{f"top{k}": self.per_condition[c][k] for k in self.ks}}
+                for c, n in zip(self.conditions, self.n_queries)]
+
+
+def topk_table(ranked, true_labels, ks: Iterable[int] = DEFAULT_KS) -> TopKTable:
+    """Per-condition top-k accuracy and its unweighted mean over conditions (GMDB style)."""
+    ks = _check_ks(ks)
+    ranks = true_label_ranks(ranked, true_labels)
+    conds, inverse, counts = np.unique(np.asarray(_as_str_list(true_labels, "true_labels"), dtype=str),
+                                       return_inverse=True, return_counts=True)
+    per_cond: dict[str, dict[int, float]] = {str(c): {} for c in conds}
+    mean: dict[int, float] = {}
+    per_image: dict[int, float] = {}
+    for k in ks:
+        hits = (ranks <= k).astype(np.float64)
+        rate = np.bincount(inverse, weights=hits, minlength=conds.size) / counts
+        for c, r in zip(conds, rate):
+            per_cond[str(c)][k] = float(r)
+        mean[k] = float(rate.mean())
+        per_image[k] = float(hits.mean())
+    return TopKTable(ks, tuple(str(c) for c in conds), tuple(int(n) for n in counts), per_cond, mean, per_image)
+
+
+def topk_per_condition(ranked, true_labels, ks: Iterable[int] = DEFAULT_KS) -> dict[int, float]:
+    """Top-k accuracy averaged over conditions: ``{k: mean over conditions of hit rate}``.
+
+    A query whose true condition is absent from the gallery counts as a miss at every k.
+    """
+    return topk_table(ranked, true_labels, ks).mean
+
+
+def chance_topk(n_conditions: int, ks: Iterable[int] = DEFAULT_KS) -> dict[int, float]:
+    """Top-k accuracy of a random ranking of ``n_conditions`` conditions: ``min(k / n, 1)``."""
+    if int(n_conditions) != n_conditions or n_conditions < 1:
+        raise ValueError(f"n_conditions must be a positive integer, got {n_conditions}")
+    return {k: min(k / int(n_conditions), 1.0) for k in _check_ks(ks)}
+
+
+# --------------------------------------------------------------------------------------------
+# 7-9. CMC, confusion matrix, control AUROC
+# --------------------------------------------------------------------------------------------
+
+def cmc_curve(ranked, true_labels, max_rank: int) -> np.ndarray:
+    """Cumulative match characteristic averaged over conditions.
+
+    Element ``r - 1`` is the mean over query conditions of the fraction of that condition's
+    queries whose true condition is within the top ``r``; the array has length ``max_rank``.
+    """
+    if int(max_rank) != max_rank or max_rank < 1:
+        raise ValueError(f"max_rank must be a positive integer, got {max_rank}")
+    ranks = true_label_ranks(ranked, true_labels)
+    _, inverse, counts = np.unique(np.asarray(_as_str_list(true_labels, "true_labels"), dtype=str),
+                                   return_inverse=True, return_counts=True)
+    # per-condition histogram of ranks (ranks beyond max_rank, or inf, never count)
+    n_c = counts.size
+    finite = ranks <= max_rank
+    hist = np.zeros((n_c, int(max_rank)), dtype=np.float64)
+    np.add.at(hist, (inverse[finite], ranks[finite].astype(np.int64) - 1), 1.0)
+    return (np.cumsum(hist, axis=1) / counts[:, None]).mean(axis=0)
+
+
+def confusion_matrix(true_labels, predicted_labels, labels) -> np.ndarray:
+    """Counts of (true, predicted) pairs: rows are true conditions, columns predicted, in ``labels`` order.
+
+    Every true and predicted label must be in ``labels`` (so no count is silently dropped).
+    """
+    from sklearn.metrics import confusion_matrix as _sk_confusion
+
+    truth = _as_str_list(true_labels, "true_labels")
+    pred = _as_str_list(predicted_labels, "predicted_labels")
+    names = _as_str_list(labels, "labels")
+    if len(truth) != len(pred):
+        raise ValueError(f"true_labels ({len(truth)}) and predicted_labels ({len(pred)}) differ in length")
+    if len(set(names)) != len(names):
+        raise ValueError("labels has repeated names")
+    missing = sorted((set(truth) | set(pred)) - set(names))
+    if missing:
+        raise ValueError(f"labels lacks {len(missing)} name(s) found in the data: {missing[:5]}")
+    return _sk_confusion(truth, pred, labels=names).astype(np.int64)
+
+
+def control_auroc(syndromic_score, is_control) -> float:
+    """AUROC of a score meant to be high for affected images and low for controls.
+
+    Affected (``is_control`` false) is the positive class: 1.0 means every affected image scores
+    above every control, 0.5 is chance, 0.0 is perfectly reversed.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    score = np.asarray(syndromic_score, dtype=np.float64)
+    ctrl = np.asarray(is_control)
+    if score.ndim != 1 or ctrl.ndim != 1:
+        raise ValueError(f"syndromic_score and is_control must be 1-D, got shapes {score.shape} and {ctrl.shape}")
+    if score.size != ctrl.size:
+        raise ValueError(f"syndromic_score ({score.size}) and is_control ({ctrl.size}) differ in length")
+    if score.size == 0:
+        raise ValueError("syndromic_score is empty")
+    if not np.all(np.isfinite(score)):
+        raise ValueError("syndromic_score contains NaN or infinite values")
+    if ctrl.dtype != bool:
+        if not np.isin(ctrl, (0, 1)).all():
+            raise ValueError("is_control must be boolean (or 0/1)")
+        ctrl = ctrl.astype(bool)
+    n_ctrl = int(ctrl.sum())
+    if n_ctrl == 0 or n_ctrl == ctrl.size:
+        only = "controls" if n_ctrl else "affected images"
+        raise ValueError(f"control AUROC needs both affected and control images; got only {only} ({ctrl.size})")
+    return float(roc_auc_score(~ctrl, score))
+
+
+def nearest_control_score(query_emb, gallery_emb, gallery_is_control) -> np.ndarray:
+    """A syndromic score from the gallery alone: distance to the nearest control image minus the
+    distance to the nearest affected image (high when the face sits nearer affected faces)."""
+    ctrl = np.asarray(gallery_is_control, dtype=bool)
+    g = np.asarray(gallery_emb)
+    if ctrl.ndim != 1 or ctrl.size != len(g):
+        raise ValueError(f"gallery_is_control ({ctrl.shape}) must be 1-D and match gallery_emb rows ({len(g)})")
+    if ctrl.all() or not ctrl.any():
+        raise ValueError("the gallery needs both control and affected images for this score")
+    r = rank_by_gallery(query_emb, g, np.where(ctrl, "control", "affected"))
+    by_name = np.take_along_axis(r.distances, np.argsort(r.order, axis=1), axis=1)  # columns in name order
+    affected_col, control_col = r.conditions.index("affected"), r.conditions.index("control")
+    return by_name[:, control_col] - by_name[:, affected_col]
+
+
+# --------------------------------------------------------------------------------------------
+# 6. the four GMDB settings
+# --------------------------------------------------------------------------------------------
+
+def _ks_dict(values: Mapping[int, float]) -> dict[str, float]:
+    return {f"top{k}": float(v) for k, v in values.items()}
+
+
+def evaluate_settings(emb, labels, subjects, train_idx, test_idx, frequent: Iterable[str], rare: Iterable[str],
+                      ks: Iterable[int] = DEFAULT_KS, control: str = CONTROL, *, max_rank: int | None = None,
+                      include_confusion: bool = True, chunk_size: int | None = None) -> dict:
+    """Evaluate the four GMDB settings (F/F, R/R, F/F+R, R/F+R) and the control AUROC.
+
+    Queries are the test images of the query set's conditions, the gallery the training images
+    of the gallery set's conditions. Test queries whose condition has no gallery image are
+    left out of a setting (counted in ``n_queries_without_gallery``). A setting with no queries
+    or no gallery is reported with ``skipped`` set to the reason and null metrics.
+
+    The control AUROC scores each test image (affected conditions and controls) by
+    :func:`nearest_control_score` against the training images.
+
+    Returns a JSON-serialisable dict (plain ints, floats, strings, lists, None).
+    """
+    x = _as_embeddings(emb, "emb")
+    labs = _as_str_list(labels, "labels")
+    subj = _as_str_list(subjects, "subjects")
+    n = x.shape[0]
+    if len(labs) != n or len(subj) != n:
+        raise ValueError(f"emb has {n} rows, labels {len(labs)}, subjects {len(subj)}; they must match")
+    train = _as_index(train_idx, n, "train_idx")
+    test = _as_index(test_idx, n, "test_idx")
+    if np.intersect1d(train, test).size:
+        raise ValueError("train_idx and test_idx share images")
+    shared = sorted({subj[i] for i in train} & {subj[i] for i in test})
+    if shared:
+        raise ValueError(f"train and test share {len(shared)} subject(s), e.g. {shared[:3]}; "
+                         "the GMDB protocol needs a subject-disjoint split")
+    ks = _check_ks(ks)
+    max_rank = int(max_rank) if max_rank is not None else max(ks)
+    freq, rar = tuple(sorted({str(c) for c in frequent})), tuple(sorted({str(c) for c in rare}))
+    present = set(labs)
+    for name, group in (("frequent", freq), ("rare", rar)):
+        if control in group:
+            raise ValueError(f"the control label {control!r} cannot be a {name} condition")
+        unknown = sorted(set(group) - present)
+        if unknown:
+            raise ValueError(f"unknown {name} condition name(s), not among the labels: {unknown}")
+    both = sorted(set(freq) & set(rar))
+    if both:
+        raise ValueError(f"condition(s) both frequent and rare: {both}")
+
+    lab_arr = np.asarray(labs, dtype=object)
+    sets = {"F": set(freq), "R": set(rar), "F+R": set(freq) | set(rar)}
+
+    def pick(idx: np.ndarray, names: set[str]) -> np.ndarray:
+        return idx[np.fromiter((lab_arr[i] in names for i in idx), dtype=bool, count=idx.size)]
+
+    settings: dict[str, dict] = {}
+    for name in SETTINGS:
+        qset, gset = name.split("/")
+        settings[name] = _evaluate_one(name, x, lab_arr, subj, pick(test, sets[qset]), pick(train, sets[gset]),
+                                       ks, max_rank, include_confusion, chunk_size)
+
+    return {
+        "protocol": "GMDB (GestaltMatcher) gallery ranking, nearest image per condition, cosine distance",
+        "ks": list(ks),
+        "max_rank": max_rank,
+        "control_label": control,
+        "frequent": list(freq),
+        "rare": list(rar),
+        "n_images": int(n),
+        "n_train_images": int(train.size),
+        "n_test_images": int(test.size),
+        "settings": settings,
+        "control": _control_block(x, lab_arr, train, test, control, sets["F+R"]),
+    }
+
+
+def _evaluate_one(name: str, x: np.ndarray, lab_arr: np.ndarray, subj: list[str], queries: np.ndarray,
+                  gallery: np.ndarray, ks: tuple[int, ...], max_rank: int, include_confusion: bool,
+                  chunk_size: int | None) -> dict:
+    gallery_conditions = sorted({str(lab_arr[i]) for i in gallery})
+    in_gallery = set(gallery_conditions)
+    has_gallery = np.fromiter((lab_arr[i] in in_gallery for i in queries), dtype=bool,
+                              count=queries.size)
+    n_without = int((~has_gallery).sum())
+    queries = queries[has_gallery]
+    out: dict = {
+        "setting": name,
+        "skipped": None,
+        "n_queries": int(queries.size),
+        "n_query_subjects": len({subj[i] for i in queries}),
+        "n_query_conditions": len({str(lab_arr[i]) for i in queries}),
+        "n_queries_without_gallery": n_without,
+        "n_gallery_images": int(gallery.size),
+        "n_conditions": len(gallery_conditions),
+        "top_k": None, "top_k_per_image": None, "chance": None, "cmc": None, "per_condition": None,
+        "confusion": None,
+    }
+    if gallery.size == 0:
+        out["skipped"] = "no gallery images (no training images of the gallery conditions)"
+        return out
+    if queries.size == 0:
+        out["skipped"] = ("no queries (no test images of the query conditions"
+                          + (" that also have gallery images)" if n_without else ")"))
+        return out
+    ranking = rank_by_gallery(x[queries], x[gallery], lab_arr[gallery], chunk_size=chunk_size)
+    truth = [str(lab_arr[i]) for i in queries]
+    table = topk_table(ranking, truth, ks)
+    out.update(
+        top_k=_ks_dict(table.mean),
+        top_k_per_image=_ks_dict(table.per_image),
+        chance=_ks_dict(chance_topk(len(ranking.conditions), ks)),
+        cmc=[float(v) for v in cmc_curve(ranking, truth, max_rank)],
+        per_condition=table.rows(),
+    )
+    if include_confusion:
+        cm = confusion_matrix(truth, ranking.top1(), list(ranking.conditions))
+        out["confusion"] = {"labels": list(ranking.conditions), "matrix": cm.tolist()}
+    return out
+
+
+def _control_block(x: np.ndarray, lab_arr: np.ndarray, train: np.ndarray, test: np.ndarray, control: str,
+                   affected: set[str]) -> dict:
+    block: dict = {"auroc": None, "reason": None, "n_affected": 0, "n_control": 0,
+                   "score": "cosine distance to the nearest control training image minus the distance "
+                            "to the nearest affected training image"}
+    train_c = train[lab_arr[train] == control]
+    train_a = train[np.isin(lab_arr[train], list(affected))]
+    test_c = test[lab_arr[test] == control]
+    test_a = test[np.isin(lab_arr[test], list(affected))]
+    block["n_affected"], block["n_control"] = int(test_a.size), int(test_c.size)
+    if not (train_c.size and train_a.size):
+        block["reason"] = f"the training set lacks {'control' if not train_c.size else 'affected'} images"
+        return block
+    if not (test_c.size and test_a.size):
+        block["reason"] = f"the test set lacks {'control' if not test_c.size else 'affected'} images"
+        return block
+    gallery = np.concatenate([train_c, train_a])
+    queries = np.concatenate([test_a, test_c])
+    score = nearest_control_score(x[queries], x[gallery], np.arange(gallery.size) < train_c.size)
+    is_ctrl = np.arange(queries.size) >= test_a.size
+    block["auroc"] = control_auroc(score, is_ctrl)
+    return block
+
+
+# --------------------------------------------------------------------------------------------
+# 10. markdown report with figures
+# --------------------------------------------------------------------------------------------
+
+_COLOURS = {"F/F": "#1f77b4", "R/R": "#d62728", "F/F+R": "#2ca02c", "R/F+R": "#9467bd"}
+_SETTING_TEXT = {
+    "F/F": "frequent-condition test images against the frequent-condition gallery",
+    "R/R": "rare-condition test images against the rare-condition gallery",
+    "F/F+R": "frequent-condition test images against the gallery of frequent and rare conditions",
+    "R/F+R": "rare-condition test images against the gallery of frequent and rare conditions",
+}
+
+
+_SYNTHETIC_TEXT = ("**Data.** These results are computed on synthetic (phantom) data, not on photographs of "
+                   "patients; they check that the evaluation runs correctly and say nothing about clinical "
+                   "performance.")
+_PROTOCOL_TEXT = ("**Protocol.** GestaltMatcher's GMDB benchmark (Hsieh et al., Nature Genetics 2022; "
+                  "GestaltMatcher-Arc, WACV 2023): each test image is a query; the training images form the "
+                  "gallery; conditions are ranked by the cosine distance to their nearest gallery image; "
+                  "top-k accuracy is computed per condition and averaged over conditions. Train and test "
+                  "are disjoint by subject. Chance is k / (number of gallery conditions).")
+
+
+def _row(title: str, values: Mapping[str, float], ks: Sequence[int]) -> str:
+    return f"| {title} | " + " | ".join(_pct(values.get(f"top{k}")) for k in ks) + " |"
+
+
+def _md(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100.0 * float(v):.1f}%"
+
+
+def _short(name: str, width: int = 32) -> str:
+    """A condition name fit for an axis label: underscores as spaces, long names cut in the middle
+    (the end often tells subtypes apart)."""
+    name = name.replace("_", " ")
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return name[:head].rstrip() + "…" + name[len(name) - (width - 1 - head):].lstrip()
+
+
+def _slug(setting: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", setting.replace("+", "plus")).strip("_")
+
+
+def _plot_cmc(settings: Mapping[str, dict], ks: Sequence[int], out: Path) -> bool:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ok = [(n, s) for n, s in settings.items() if s and s.get("cmc")]
+    if not ok:
+        return False
+    fig = Figure(figsize=(6.4, 4.4), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, s in ok:
+        cmc = np.asarray(s["cmc"], dtype=float)
+        ranks = np.arange(1, cmc.size + 1)
+        colour = _COLOURS.get(name)
+        ax.plot(ranks, cmc, marker="o", markersize=3, color=colour, label=f"{name} (n={s['n_conditions']})")
+        ax.plot(ranks, np.minimum(ranks / s["n_conditions"], 1.0), linestyle="--", linewidth=1, color=colour,
+                alpha=0.6)
+    for k in ks:
+        ax.axvline(k, color="0.85", linewidth=0.8, zorder=0)
+    ax.set_xlim(1, max(len(s["cmc"]) for _, s in ok))
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("rank k")
+    ax.set_ylabel("top-k accuracy (mean over conditions)")
+    ax.set_title("Cumulative match characteristic (dashed: chance)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, format="png")
+    return True
+
+
+def _plot_confusion(setting: dict, out: Path, max_conditions: int) -> str:
+    """Draw the row-normalised top-1 confusion heatmap; returns a caption."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels = list(setting["confusion"]["labels"])
+    cm = np.asarray(setting["confusion"]["matrix"], dtype=float)
+    row_sums = cm.sum(axis=1)
+    rows = np.flatnonzero(row_sums > 0)
+    # the conditions with most queries (ties by name), shown in name order
+    keep = sorted(sorted(rows, key=lambda i: (-row_sums[i], labels[i]))[:max_conditions])
+    norm = cm[np.ix_(keep, keep)] / row_sums[keep][:, None]
+    names = [_short(labels[i]) for i in keep]
+    n = len(keep)
+    # predictions on conditions without a row here (e.g. rare ones in F/F+R) go to an "other" column
+    other = 1.0 - norm.sum(axis=1)
+    has_other = bool(np.any(other > 1e-12))
+    col_names = names + (["other (not shown)"] if has_other else [])
+    if has_other:
+        norm = np.concatenate([norm, np.clip(other, 0.0, 1.0)[:, None]], axis=1)
+    side = max(4.5, 0.32 * n + 2.8)
+    fig = Figure(figsize=(side + 1.0, side), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fontsize = 8 if n <= 30 else 6
+    ax.set_xticks(range(len(col_names)))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(col_names, rotation=90, fontsize=fontsize)
+    ax.set_yticklabels(names, fontsize=fontsize)
+    ax.set_xlabel("predicted condition (top-1)")
+    ax.set_ylabel("true condition")
+    ax.set_title(f"{setting['setting']}: top-1 confusion (rows normalised)")
+    if n <= 15:
+        for i in range(n):
+            for j in range(len(col_names)):
+                if norm[i, j] > 0:
+                    ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the row's queries")
+    fig.tight_layout()
+    fig.savefig(out, format="png")
+    caption = f"Top-1 confusion in {setting['setting']}, rows normalised by each true condition's queries."
+    if n < rows.size:
+        caption += f" Shows the {n} conditions with most test images, of {rows.size}."
+    if has_other:
+        caption += " The last column collects predictions of conditions that have no row in the figure."
+    return caption
+
+
+def write_validation_markdown(report: dict, path, figures_dir, *, confusion_setting: str | None = None,
+                              max_heatmap_conditions: int = 25) -> Path:
+    """Write the validation report as markdown with PNG figures; returns the markdown path.
+
+    ``report`` is :func:`evaluate_settings`' dict, optionally with ``title`` and ``data`` (a
+    description of the data; without it the data are declared synthetic phantoms). Figures go
+    to ``figures_dir`` and are linked relative to the markdown file. The confusion heatmap shows
+    ``confusion_setting`` (default: the first evaluated setting with a confusion matrix).
+    """
+    path = Path(path)
+    figures_dir = Path(figures_dir)
+    if "settings" not in report:
+        raise ValueError("report lacks 'settings'; pass the dict returned by evaluate_settings")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    ks = [int(k) for k in report.get("ks", DEFAULT_KS)]
+    settings: dict[str, dict] = report["settings"]
+
+    def link(p: Path) -> str:
+        return os.path.relpath(p.resolve(), path.parent.resolve()).replace(os.sep, "/")
+
+    lines = [f"# {report.get('title', 'Facial gestalt screening: validation on the GMDB protocol')}", ""]
+    data = report.get("data")
+    if data:
+        lines += [f"**Data.** {data}", ""]
+    else:
+        lines += [_SYNTHETIC_TEXT, ""]
+    lines += [_PROTOCOL_TEXT, ""]
+    if report.get("n_images") is not None:
+        lines += [(f"Images: {report['n_images']} ({report.get('n_train_images', '?')} train, "
+                   f"{report.get('n_test_images', '?')} test); frequent conditions: "
+                   f"{len(report.get('frequent', []))}, rare conditions: {len(report.get('rare', []))}; "
+                   f"control label: `{report.get('control_label', CONTROL)}`."), ""]
+
+    lines += ["## Top-k accuracy by setting", ""]
+    header = "| | " + " | ".join(f"top-{k}" for k in ks) + " |"
+    rule = "|---|" + "---|" * len(ks)
+    for name, s in settings.items():
+        lines += [f"### {name}", "", f"{_SETTING_TEXT.get(name, name)}.", ""]
+        if s is None or s.get("skipped"):
+            lines += [f"Skipped: {(s or {}).get('skipped', 'not evaluated')}.", ""]
+            continue
+        lines.append(f"{s['n_queries']} queries ({s['n_query_subjects']} subjects, {s['n_query_conditions']} "
+                     f"conditions) against {s['n_gallery_images']} gallery images of {s['n_conditions']} "
+                     "conditions.")
+        if s.get("n_queries_without_gallery"):
+            lines.append(f"{s['n_queries_without_gallery']} test images of conditions without gallery images "
+                         "were left out.")
+        lines += ["", header, rule,
+                  _row("model (mean over conditions)", s["top_k"], ks),
+                  _row("model (pooled over images)", s.get("top_k_per_image") or {}, ks),
+                  _row("chance", s["chance"], ks), ""]
+
+    lines += ["## Affected versus control", ""]
+    ctrl = report.get("control") or {}
+    if ctrl.get("auroc") is not None:
+        lines += [(f"AUROC {float(ctrl['auroc']):.3f} ({ctrl.get('n_affected', '?')} affected and "
+                   f"{ctrl.get('n_control', '?')} control test images; 0.5 is chance). Score: "
+                   f"{ctrl.get('score', 'syndromic score')}."), ""]
+    else:
+        lines += [f"Control AUROC not computed: {ctrl.get('reason') or 'no control data in the report'}.", ""]
+
+    lines += ["## Figures", ""]
+    cmc_png = figures_dir / "cmc.png"
+    if _plot_cmc(settings, ks, cmc_png):
+        lines += [f"![Cumulative match characteristic of the evaluated settings]({link(cmc_png)})", "",
+                  ("Cumulative match characteristic: top-k accuracy (mean over conditions) against k, "
+                   "one curve per setting; dashed lines are chance."), ""]
+    else:
+        lines += ["No setting was evaluated, so no CMC curve.", ""]
+    with_cm = [n for n, s in settings.items() if s and s.get("confusion")]
+    chosen = confusion_setting if confusion_setting is not None else (with_cm[0] if with_cm else None)
+    if chosen is not None and chosen not in with_cm:
+        raise ValueError(f"confusion_setting {chosen!r} has no confusion matrix; settings with one: {with_cm}")
+    if chosen is not None:
+        cm_png = figures_dir / f"confusion_{_slug(chosen)}.png"
+        caption = _plot_confusion(settings[chosen], cm_png, max_heatmap_conditions)
+        lines += [f"![Top-1 confusion matrix, {chosen}]({link(cm_png)})", "", caption, ""]
+
+    lines += ["## Per-condition results", ""]
+    for name, s in settings.items():
+        if not s or s.get("skipped") or not s.get("per_condition"):
+            continue
+        lines += [f"### {name}", "", "| condition | test images | " + " | ".join(f"top-{k}" for k in ks) + " |",
+                  "|---|---|" + "---|" * len(ks)]
+        for row in s["per_condition"]:
+            lines.append(f"| {_md(row['condition'])} | {row['n_queries']} | "
+                         + " | ".join(_pct(row.get(f"top{k}")) for k in ks) + " |")
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,215 @@
+"""`phenotype train`: a screening model package (network + gallery + split) from a GMDB-layout
+data set, through the shared runtime's training loop.
+
+Steps: every photo goes through the screening path (prepare.py); subjects are split into
+train / validation / test (subject-disjoint, stratified; the test subjects are never seen);
+conditions with few subjects are *rare* and left out of the softmax head, as in GMDB, so that
+the evaluation can test matching them through the gallery alone; the network trains with a
+cosine-margin loss, early stopping on validation accuracy and a cosine learning-rate schedule;
+the softmax temperature is fitted on the validation photos; the gallery holds the embeddings
+of every train and validation photo of every condition (frequent and rare).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medface.data import Result
+from medface.errors import InputError, ParameterError
+
+from . import protocol
+from .dataset import CONTROL_LABEL, read_dataset
+from .faces import MODEL_SIZE
+from .gallery import Gallery, save_gallery
+from .model import cosface_loss, fit_temperature
+from .prepare import prepare_dataset
+
+SPLIT_FILE = "split.json"
+MARGIN, SCALE = 0.25, 16.0
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Aligned uint8 crops as float tensors in [0, 1], with light augmentation for training:
+    mirror, +-4 deg rotation, +-4 % scale, +-3 px shift, brightness and contrast +-15 %."""
+
+    def __init__(self, crops: np.ndarray, targets: np.ndarray, augment: bool):
+        self.crops, self.targets, self.augment = crops, np.asarray(targets, np.int64), augment
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, i: int):
+        img = self.crops[i]
+        if self.augment:
+            import cv2
+
+            r = torch.rand(7).numpy()
+            angle, scale = (r[0] - 0.5) * 8.0, 1.0 + (r[1] - 0.5) * 0.08
+            m = cv2.getRotationMatrix2D((MODEL_SIZE / 2 - 0.5, MODEL_SIZE / 2 - 0.5), angle, scale)
+            m[:, 2] += (r[2:4] - 0.5) * 6.0
+            img = cv2.warpAffine(img, m, (MODEL_SIZE, MODEL_SIZE), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+            if r[4] < 0.5:
+                img = img[:, ::-1]
+            x = img.astype(np.float32) / 255.0
+            x = (x - x.mean()) * (1.0 + (r[5] - 0.5) * 0.3) + x.mean() * (1.0 + (r[6] - 0.5) * 0.3)
+            x = np.clip(x, 0.0, 1.0)
+        else:
+            x = img.astype(np.float32) / 255.0
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), int(self.targets[i])
+
+
+def embed_crops(package_dir: Path, crops: np.ndarray, *, device: str = "auto", batch_size: int = 64) -> dict:
+    """Embeddings (flip TTA) and logits of aligned crops through the runtime's Predictor."""
+    from medface.runtime import Predictor
+
+    preds = Predictor(package_dir, device=device, batch_size=batch_size, num_workers=0).predict(list(crops))
+    if preds.failures:
+        raise InputError(f"{len(preds.failures)} crops failed in the network, e.g. {preds.failures[0]}")
+    return {"embedding": np.stack([o["embedding"] for o in preds.outputs]).astype(np.float32),
+            "logits": np.stack([o["logits"] for o in preds.outputs]).astype(np.float32)}
+
+
+def _split_ids(ds, usable, test_fraction, val_fraction, seed):
+    idx = np.flatnonzero(usable)
+    labels = [ds.records[i].label for i in idx]
+    subjects = [ds.records[i].subject for i in idx]
+    tr, te = protocol.subject_disjoint_split(subjects, labels, test_fraction=test_fraction, seed=seed)
+    sub_labels = [labels[i] for i in tr]
+    sub_subjects = [subjects[i] for i in tr]
+    tr2, va = protocol.subject_disjoint_split(sub_subjects, sub_labels, test_fraction=val_fraction, seed=seed + 1)
+    return idx[tr[tr2]], idx[tr[va]], idx[te]
+
+
+def dataset_fingerprint(ds) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in ds.records:
+        h.update(f"{r.image_id}|{r.subject}|{r.label}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+def _describe(ds, prep) -> str:
+    """The card's training_data line; says "synthetic" when every photo is a phantom render."""
+    synthetic = all("synthetic" in str(r.extra.get("source", "")).lower() for r in ds.records)
+    counts = {}
+    for r in ds.records:
+        counts[r.label] = counts.get(r.label, 0) + 1
+    what = ("synthetic: medface phantom faces (rendered condition presets, no patient data)" if synthetic
+            else "photos of the data set")
+    return (f"{what}; data set '{ds.root.name}', {len(ds)} photos of {len(set(ds.subjects))} subjects, "
+            f"{len(counts)} labels, {int(prep.usable.sum())} passed the quality gate")
+
+
+def train_model(data, out, *, rare: list[str] | None = None, min_subjects: int = 10, epochs: int = 30,
+                batch_size: int = 64, lr: float = 2e-3, width: int = 32, embedding_dim: int = 128,
+                test_fraction: float = 0.25, val_fraction: float = 0.15, seed: int = 0, device: str = "auto",
+                patience: int = 8, name: str = "phenotype-screening", version: str = "0.1.0",
+                training_data: str | None = None, workers: int = 2) -> dict:
+    """Train a screening package into ``out``; returns a summary dict (also written to the card)."""
+    from medface.runtime import TrainConfig, read_card, train
+    from medface.runtime.package import CARD_FILE
+
+    ds = read_dataset(data)
+    prep = prepare_dataset(ds, workers=workers)
+    if prep.usable.sum() < 10:
+        raise InputError(f"only {int(prep.usable.sum())} of {len(ds)} photos passed the quality gate; "
+                         f"too few to train", path=ds.root)
+    train_idx, val_idx, test_idx = _split_ids(ds, prep.usable, test_fraction, val_fraction, seed)
+    all_labels = np.array(ds.labels)
+    seen = np.concatenate([train_idx, val_idx])
+    fr = protocol.split_frequent_rare([all_labels[i] for i in seen], [ds.records[i].subject for i in seen],
+                                      rare=rare, min_subjects=min_subjects)
+    classes = sorted(fr.frequent) + ([CONTROL_LABEL] if CONTROL_LABEL in set(all_labels) else [])
+    if len(classes) < 2:
+        raise ParameterError(f"need at least two trained classes, got {classes}", parameter="rare")
+    cls_index = {c: k for k, c in enumerate(classes)}
+
+    def subset(idx):
+        keep = np.array([i for i in idx if all_labels[i] in cls_index], int)
+        return keep, np.array([cls_index[all_labels[i]] for i in keep], np.int64)
+
+    tr_keep, tr_y = subset(train_idx)
+    va_keep, va_y = subset(val_idx)
+    arch = {"name": "phenotype.GestaltNet",
+            "args": {"num_classes": len(classes), "embedding_dim": embedding_dim, "width": width, "scale": SCALE}}
+    source = training_data or _describe(ds, prep)
+    card = {
+        "name": name, "version": version, "architecture": arch,
+        "inputs": {"image": {"type": "image", "format": "RGB", "num_channels": 3,
+                             "spatial_shape": [MODEL_SIZE, MODEL_SIZE], "dtype": "float32", "value_range": [0, 1]}},
+        "outputs": {"embedding": {"type": "embedding", "spatial_shape": [embedding_dim], "dtype": "float32"},
+                    "logits": {"type": "logits", "num_channels": len(classes), "dtype": "float32"}},
+        "labels": classes,
+        "preprocessing": {"detector": "mediapipe face mesh (medface_phenotype.detect)",
+                          "alignment": "5-point weighted similarity to medface_phenotype.align.TEMPLATE_112",
+                          "crop_px": MODEL_SIZE, "quality_gate": "medface_phenotype.quality"},
+        "training_data": source,
+        "intended_use": "Research and software testing of facial-gestalt screening pipelines. Not a medical device; "
+                        "not for diagnosis or any clinical decision.",
+        "limitations": "Trained and evaluated only on the data named in training_data. Performance on other "
+                       "populations, cameras and conditions is unknown.",
+        "licence": "Apache-2.0",
+    }
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, patience=patience,
+                      monitor="accuracy", mode="max", scheduler="cosine", weight_decay=5e-4)
+    out = Path(out)
+    from medface.runtime.training import accuracy
+
+    train(arch, CropDataset(prep.crops[tr_keep], tr_y, True), CropDataset(prep.crops[va_keep], va_y, False),
+          loss=cosface_loss(MARGIN, SCALE), metrics={"accuracy": accuracy}, config=cfg, card=card, out=out)
+
+    # screening settings: both outputs, mirror test-time augmentation
+    card_path = out / CARD_FILE
+    card_doc = json.loads(card_path.read_text(encoding="utf-8"))
+    card_doc["architecture"]["args"].update({"output": "both", "flip_tta": True})
+    card_path.write_text(json.dumps(card_doc, indent=2), encoding="utf-8")
+
+    gal_idx = np.concatenate([train_idx, val_idx])
+    emb = embed_crops(out, prep.crops[np.concatenate([gal_idx, va_keep])], device=device)
+    n_gal = len(gal_idx)
+    temperature = fit_temperature(emb["logits"][n_gal:], va_y)
+    gal_mask = all_labels[gal_idx] != CONTROL_LABEL
+    model_id = {"name": name, "version": version, "sha256": read_card(out).sha256}
+    gallery = Gallery(emb["embedding"][:n_gal][gal_mask], [ds.records[i].image_id for i in gal_idx[gal_mask]],
+                      [ds.records[i].subject for i in gal_idx[gal_mask]], list(all_labels[gal_idx][gal_mask]),
+                      model_id)
+    save_gallery(gallery, out)
+    split = {"dataset_fingerprint": dataset_fingerprint(ds), "seed": seed, "test_fraction": test_fraction,
+             "val_fraction": val_fraction, "frequent": sorted(fr.frequent), "rare": sorted(fr.rare),
+             "control": CONTROL_LABEL, "train": [ds.records[i].image_id for i in train_idx],
+             "val": [ds.records[i].image_id for i in val_idx], "test": [ds.records[i].image_id for i in test_idx]}
+    (out / SPLIT_FILE).write_text(json.dumps(split, indent=1), encoding="utf-8")
+    card_doc = json.loads(card_path.read_text(encoding="utf-8"))
+    extra = card_doc.setdefault("extra", {})
+    extra["screening"] = {"temperature": round(temperature, 4), "control_label": CONTROL_LABEL,
+                          "frequent": sorted(fr.frequent), "rare": sorted(fr.rare),
+                          "gallery_size": len(gallery), "margin": MARGIN, "scale": SCALE}
+    extra["data"] = {"prepared": prep.summary(), "train_photos": int(len(train_idx)),
+                     "val_photos": int(len(val_idx)), "test_photos": int(len(test_idx))}
+    card_path.write_text(json.dumps(card_doc, indent=2), encoding="utf-8")
+    return {"classes": classes, "rare": sorted(fr.rare), "temperature": temperature, "gallery": len(gallery),
+            **extra["data"], "metrics": card_doc.get("metrics", {})}
+
+
+def train_command(data, out, rare: str = "", min_subjects: int = 10, epochs: int = 30, batch_size: int = 64,
+                  lr: float = 2e-3, seed: int = 0, device: str = "auto") -> Result:
+    """CLI entry of `phenotype train`."""
+    rare_list = [r.strip() for r in rare.split(",") if r.strip()] or None
+    summary = train_model(data, out, rare=rare_list, min_subjects=min_subjects, epochs=epochs,
+                          batch_size=batch_size, lr=lr, seed=seed, device=device)
+    best = summary["metrics"].get("best") or {}
+    return Result(command="phenotype.train",
+                  summary={"package": str(out), "classes": len(summary["classes"]), "rare": ", ".join(summary["rare"]),
+                           "gallery_photos": summary["gallery"],
+                           "val_accuracy": round(float(best.get("accuracy", float("nan"))), 4),
+                           "temperature": round(summary["temperature"], 3)},
+                  metrics=summary,
+                  limits=["Validation accuracy is on held-out subjects of the same data set; use "
+                          "`medface phenotype evaluate` for the GMDB protocol."])
