@@ -263,12 +263,28 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def _join_spaced_command(argv: list[str]) -> list[str]:
+    """`medface PLUGIN WORD1 WORD2 ...` runs the command `WORD1-WORD2` when the plugin has no
+    command WORD1 (so `medface phenotype gallery add` is `medface phenotype gallery-add`)."""
+    if len(argv) < 3 or argv[1].startswith("-") or argv[2].startswith("-"):
+        return argv
+    info = _registry().get(argv[0]) if argv[0] not in ("plugins", "doctor", "view", "sample-data") else None
+    manifest = getattr(info, "manifest", None) if info is not None and info.ok else None
+    if manifest is None:
+        return argv
+    ids = {c.id for c in manifest.commands}
+    joined = f"{argv[1]}-{argv[2]}"
+    if argv[1] not in ids and joined in ids:
+        return [argv[0], joined, *argv[3:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in argv or bool(os.environ.get("MEDFACE_VERBOSE"))
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_spaced_command(argv))
         handler = getattr(args, "_handler", None)
         if handler is None:
             parser.print_help()

@@ -61,6 +61,8 @@ def main() -> int:
     failures += medface("forensic", "inspect-skull", "--skull", str(inputs["mesh"]),
                         "--out", str(out / "forensic")) != 0
     failures += medface("phenotype", "inspect", "--image", str(inputs["photo"]), "--out", str(out / "phenotype")) != 0
+    failures += medface("phenotype", "screen", "--image", str(SAMPLE / "condition_hypertelorism.png"),
+                        "--out", str(out / "phenotype_screen")) != 0
     failures += medface("view", str(SAMPLE / "skull.ply"), str(SAMPLE / "mandible.ply"), "--landmarks",
                         str(SAMPLE / "landmarks.mrk.json"), "--view", "three_quarter_left",
                         "--png", str(out / "views" / "skull_three_quarter.png")) != 0
@@ -75,6 +77,8 @@ def main() -> int:
                             "--out", str(out / "real_skull")) != 0
         failures += medface("phenotype", "inspect", "--image", str(SHARED / "faces" / "astronaut.png"),
                             "--out", str(out / "real_photo")) != 0
+        failures += medface("phenotype", "screen", "--image", str(SHARED / "faces" / "grace_hopper.jpg"),
+                            "--out", str(out / "real_photo_screen")) != 0
     print(f"\ndemo output: {out}")
     for result in sorted({*out.rglob("result.json"), *out.rglob("*.png"), *out.rglob("*.html")}):
         print(f"  {result.relative_to(out)}")

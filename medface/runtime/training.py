@@ -361,7 +361,7 @@ def _amp_setup(device: torch.device, enabled: bool):
 def train(model_or_arch, train_data, val_data=None, *, loss: str | Callable = "cross_entropy",
           metrics: dict[str, Callable] | None = None, config: TrainConfig | None = None,
           card: dict | Any | None = None, out: str | os.PathLike | None = None,
-          resume: bool = False) -> TrainingResult:
+          resume: bool = False, on_epoch: Callable[[dict], None] | None = None) -> TrainingResult:
     """Train a network and write it as a model package.
 
     ``model_or_arch`` is an ``nn.Module`` (then ``card['architecture']`` must name it) or
@@ -372,7 +372,8 @@ def train(model_or_arch, train_data, val_data=None, *, loss: str | Callable = "c
     validation set each epoch. ``card`` is the model card (dict or ModelCard) for the package:
     its ``metrics`` gain the best and final epoch's values, its ``training_data`` is kept.
     ``out`` is the package folder (None: no package). ``resume=True`` continues from
-    ``config.checkpoint_dir``.
+    ``config.checkpoint_dir``. ``on_epoch(row)`` is called after every epoch with its history row
+    (e.g. to log progress where no progress bar is shown).
     """
     cfg = config or TrainConfig()
     metrics = dict(metrics or {})
@@ -416,12 +417,13 @@ def train(model_or_arch, train_data, val_data=None, *, loss: str | Callable = "c
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return _run(model, card_dict, train_data, val_data, loss_fn, loss_name, metrics, cfg, monitor,
-                    device, out, resume)
+                    device, out, resume, on_epoch)
     finally:
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
 
 
-def _run(model, card_dict, train_data, val_data, loss_fn, loss_name, metrics, cfg, monitor, device, out, resume):
+def _run(model, card_dict, train_data, val_data, loss_fn, loss_name, metrics, cfg, monitor, device, out, resume,
+         on_epoch=None):
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(cfg.epochs)) if cfg.scheduler == "cosine" else None
@@ -481,6 +483,8 @@ def _run(model, card_dict, train_data, val_data, loss_fn, loss_name, metrics, cf
                 sched.step()
             row["time_s"] = round(time.perf_counter() - t0, 4)
             history.append(row)
+            if on_epoch is not None:
+                on_epoch(dict(row))
 
             value = float(row[monitor])
             if _better(value, best_value, cfg.effective_mode):

@@ -193,3 +193,11 @@ def test_progress_bar_only_when_enabled(monkeypatch, capsys):
     monkeypatch.setattr(training_module, "progress_enabled", lambda: True)
     train(ARCH, TRAIN[:16], None, config=cfg(epochs=1))
     assert "training" in capsys.readouterr().err
+
+
+def test_on_epoch_reports_each_epoch_row_as_it_ends():
+    seen = []
+    res = train(ARCH, TRAIN, VAL, config=cfg(epochs=3), on_epoch=seen.append)
+    assert [r["epoch"] for r in seen] == [1, 2, 3]
+    assert seen == res.history
+    assert all({"train_loss", "val_loss", "lr", "time_s"} <= set(r) for r in seen)

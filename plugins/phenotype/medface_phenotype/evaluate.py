@@ -130,13 +130,56 @@ def evaluate_model(model, data, *, device: str = "auto", ks=(1, 5, 10, 30), titl
     return report
 
 
-def evaluate_command(model, data, out, device: str = "auto") -> Result:
-    """CLI entry of `phenotype evaluate`: report.json, validation.md and figures in ``out``."""
+def _extra_section(title: str, intro: str, report: dict) -> list[str]:
+    """Markdown lines for a second data set evaluated against the package's gallery."""
+    ks = [int(k) for k in report.get("ks", (1, 5, 10, 30))]
+    head = "| setting | queries | conditions | " + " | ".join(f"top-{k}" for k in ks) + " |"
+    lines = [f"## {title}", "", intro, "", head, "|" + "---|" * (3 + len(ks))]
+
+    def pct(v):
+        return "–" if v is None else f"{100.0 * float(v):.1f}%"
+
+    for name, s in report["settings"].items():
+        if s is None or s.get("skipped"):
+            continue
+        tk, ch = s.get("top_k") or {}, s.get("chance") or {}
+        lines.append(f"| {name} | {s.get('n_queries')} | {s.get('n_conditions')} | "
+                     + " | ".join(f"{pct(tk.get(f'top{k}'))} (chance {pct(ch.get(f'top{k}'))})" for k in ks) + " |")
+    soft = report.get("softmax") or {}
+    if soft.get("top_k"):
+        lines.append(f"| softmax head | {soft['n_queries']} | {soft['n_conditions']} | "
+                     + " | ".join(f"{pct(soft['top_k'].get(f'top{k}'))} (chance {pct(soft['chance'].get(f'top{k}'))})"
+                                  for k in ks) + " |")
+    ctrl = report.get("control") or {}
+    lines += ["", f"Control AUROC: {ctrl['auroc']:.3f} ({ctrl['n_affected']} affected, {ctrl['n_control']} control "
+                  f"photos)." if ctrl.get("auroc") is not None else f"Control AUROC: not computed "
+                                                                       f"({ctrl.get('reason')}).", ""]
+    per = (report["settings"].get("F/F+R") or {}).get("per_condition") or []
+    if per:
+        lines += ["Per condition (F/F+R):", "", "| condition | photos | " + " | ".join(f"top-{k}" for k in ks) + " |",
+                  "|" + "---|" * (2 + len(ks))]
+        lines += [f"| {r['condition']} | {r['n_queries']} | " + " | ".join(pct(r.get(f"top{k}")) for k in ks) + " |"
+                  for r in per]
+        lines.append("")
+    return lines
+
+
+def evaluate_command(model, data, out, mild=None, device: str = "auto") -> Result:
+    """CLI entry of `phenotype evaluate`: evaluation.json, phenotype.md and figures in ``out``;
+    ``mild``: a second data set (mild cases) reported separately against the package's gallery."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = evaluate_model(model, data, device=device)
+    if mild is not None:
+        report["mild"] = evaluate_model(model, mild, device=device)
     (out / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     doc = protocol.write_validation_markdown(report, out / "phenotype.md", out / "figures")
+    if mild is not None:
+        intro = (f"Mild cases, reported separately because they overlap the normal range by design "
+                 f"(docs/phantom.md): every usable photo of `{Path(mild).name}` is a query against the package's "
+                 f"gallery ({report['mild']['n_train_images']} photos). {report['mild']['data']}")
+        with open(doc, "a", encoding="utf-8") as fh:
+            fh.write("\n" + "\n".join(_extra_section("Mild cases", intro, report["mild"])) + "\n")
     s = report["settings"]
 
     def top(name, k):
@@ -146,5 +189,9 @@ def evaluate_command(model, data, out, device: str = "auto") -> Result:
     summary = {"F/F top-1": top("F/F", 1), "F/F top-5": top("F/F", 5), "R/F+R top-5": top("R/F+R", 5),
                "softmax top-1": (report["softmax"].get("top_k") or {}).get("top1"),
                "control AUROC": report["control"].get("auroc"), "document": str(doc)}
+    if mild is not None:
+        m = report["mild"]["settings"].get("F/F+R") or {}
+        summary["mild F/F+R top-1"] = (m.get("top_k") or {}).get("top1")
+        summary["mild control AUROC"] = report["mild"]["control"].get("auroc")
     return Result(command="phenotype.evaluate", summary=summary, metrics=report,
                   limits=["Figures hold for the evaluated data only; a phantom cohort is not a patient population."])

@@ -69,10 +69,21 @@ def rank(card, gallery, embedding: np.ndarray, logits: np.ndarray, top: int) -> 
 
 def screen(image: FaceImage, out=None, model=None, top: int = 10, save_photo: bool = False,
            device: str = "auto") -> Result:
+    """CLI entry of `phenotype screen` (see screen_pixels)."""
+    return screen_pixels(image.pixels, out=out, model=model, top=top, device=device,
+                         photo=image if save_photo else None)
+
+
+def screen_pixels(pixels: np.ndarray, *, out=None, model=None, top: int = 10, device: str = "auto",
+                  photo: FaceImage | None = None, command: str = "phenotype.screen") -> Result:
+    """Screen an upright RGB image; with ``out``, write the aligned face, the attention map and
+    (when ``photo`` is given) a copy of the photo there."""
     model_dir = Path(model) if model else DEMO_MODEL
-    face = prepare(image.pixels, display=True)
-    result = Result(command="phenotype.screen")
+    face = prepare(pixels, display=True)
+    result = Result(command=command)
     result.metrics["quality"] = face.quality.to_dict()
+    result.tables["quality checks"] = [{"check": c.name, "status": c.status, "finding": c.message}
+                                       for c in face.quality.checks]
     result.warnings.extend(face.quality.warnings)
     result.summary["verdict"] = face.quality.verdict
     if face.face is not None:
@@ -102,7 +113,7 @@ def screen(image: FaceImage, out=None, model=None, top: int = 10, save_photo: bo
         result.warnings.append("The model was trained on synthetic phantom faces only and is not validated on "
                                "patients: its ranking of a real photo means nothing clinically.")
     if out is not None:
-        _write_pictures(result, face, card, predictor, trained, Path(out), image if save_photo else None)
+        _write_pictures(result, face, card, predictor, trained, Path(out), photo)
     return result
 
 
@@ -125,3 +136,51 @@ def _write_pictures(result: Result, face, card, predictor, trained: list[dict], 
     if photo is not None:
         write_image(photo, out / "photo.png")
         result.outputs["photo"] = str(out / "photo.png")
+
+
+def _prepare_for_network(item) -> np.ndarray:
+    """Predictor preprocessing for batch screening: a path or RGB array -> aligned float CHW crop;
+    a photo the quality gate refuses raises, so the Predictor reports it by index with the reason."""
+    from medface.io import read_image
+
+    pixels = read_image(item).pixels if isinstance(item, (str, Path)) else np.asarray(item)
+    face = prepare(pixels)
+    if face.quality.refused:
+        raise InputError(face.quality.verdict)
+    return face.crop.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
+
+
+def screen_many(items, model=None, *, device: str = "auto", workers: int = 2, batch_size: int = 64,
+                top: int = 5) -> list[dict]:
+    """Screen many photos (paths or RGB arrays): decoding, detection and alignment run in
+    ``workers`` threads while the network runs on full batches. One dict per item, in order:
+    ``{"index", "screened", "verdict"}`` plus ``conditions`` (top ``top``) and ``syndromic_score``."""
+    from medface.runtime import Predictor
+
+    from . import protocol
+
+    card, _, gallery = _load(str(Path(model) if model else DEMO_MODEL), device)
+    predictor = Predictor(Path(model) if model else DEMO_MODEL, device=device, batch_size=batch_size,
+                          num_workers=workers, preprocess=_prepare_for_network)
+    preds = predictor.predict(items)
+    failed = dict(preds.failures)
+    good = [i for i, o in enumerate(preds.outputs) if o is not None]
+    out = [{"index": i, "screened": False, "verdict": failed.get(i, "not screened")} for i in range(len(preds))]
+    if not good:
+        return out
+    emb = np.stack([preds.outputs[i]["embedding"] for i in good])
+    logits = np.stack([preds.outputs[i]["logits"] for i in good])
+    ranking = protocol.rank_by_gallery(emb, gallery.embeddings, gallery.labels)
+    scr = card.extra["screening"]
+    probs = softmax(logits, float(scr["temperature"]))
+    classes = list(card.labels)
+    control = scr.get("control_label", "unaffected")
+    for row, i in enumerate(good):
+        order = ranking.order[row][:top]
+        out[i] = {"index": i, "screened": True, "verdict": "acceptable",
+                  "conditions": [{"condition": ranking.conditions[j],
+                                  "similarity": round(1.0 - float(ranking.distances[row][k]), 4)}
+                                 for k, j in enumerate(order)],
+                  "syndromic_score": round(float(1.0 - probs[row, classes.index(control)]), 4)
+                  if control in classes else None}
+    return out

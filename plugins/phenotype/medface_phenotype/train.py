@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,23 @@ def dataset_fingerprint(ds) -> str:
     return h.hexdigest()
 
 
+def _limitations(training_data: str) -> str:
+    text = ("Trained and evaluated only on the data named in training_data; performance on other populations, "
+            "cameras, ages and conditions is unknown.")
+    if training_data.startswith("synthetic"):
+        text = ("Learned synthetic phantom faces only (rendered condition presets that shift single measurements); "
+                "not validated on patients or on any real photograph, and its output on a real face means nothing "
+                "clinically. " + text)
+    return text
+
+
+def _log_epoch(row: dict) -> None:
+    if os.environ.get("MEDFACE_QUIET"):
+        return
+    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row.get('val_loss', float('nan')):.4f}, "
+          f"val accuracy {row.get('accuracy', float('nan')):.3f} ({row['time_s']:.0f} s)", file=sys.stderr, flush=True)
+
+
 def _describe(ds, prep) -> str:
     """The card's training_data line; says "synthetic" when every photo is a phantom render."""
     synthetic = all("synthetic" in str(r.extra.get("source", "")).lower() for r in ds.records)
@@ -153,8 +171,7 @@ def train_model(data, out, *, rare: list[str] | None = None, min_subjects: int =
         "training_data": source,
         "intended_use": "Research and software testing of facial-gestalt screening pipelines. Not a medical device; "
                         "not for diagnosis or any clinical decision.",
-        "limitations": "Trained and evaluated only on the data named in training_data. Performance on other "
-                       "populations, cameras and conditions is unknown.",
+        "limitations": _limitations(source),
         "licence": "Apache-2.0",
     }
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, patience=patience,
@@ -163,7 +180,8 @@ def train_model(data, out, *, rare: list[str] | None = None, min_subjects: int =
     from medface.runtime.training import accuracy
 
     train(arch, CropDataset(prep.crops[tr_keep], tr_y, True), CropDataset(prep.crops[va_keep], va_y, False),
-          loss=cosface_loss(MARGIN, SCALE), metrics={"accuracy": accuracy}, config=cfg, card=card, out=out)
+          loss=cosface_loss(MARGIN, SCALE), metrics={"accuracy": accuracy}, config=cfg, card=card, out=out,
+          on_epoch=_log_epoch)
 
     # screening settings: both outputs, mirror test-time augmentation
     card_path = out / CARD_FILE
@@ -199,11 +217,12 @@ def train_model(data, out, *, rare: list[str] | None = None, min_subjects: int =
 
 
 def train_command(data, out, rare: str = "", min_subjects: int = 10, epochs: int = 30, batch_size: int = 64,
-                  lr: float = 2e-3, seed: int = 0, device: str = "auto") -> Result:
+                  lr: float = 2e-3, seed: int = 0, device: str = "auto", name: str = "phenotype-screening",
+                  version: str = "0.1.0") -> Result:
     """CLI entry of `phenotype train`."""
     rare_list = [r.strip() for r in rare.split(",") if r.strip()] or None
     summary = train_model(data, out, rare=rare_list, min_subjects=min_subjects, epochs=epochs,
-                          batch_size=batch_size, lr=lr, seed=seed, device=device)
+                          batch_size=batch_size, lr=lr, seed=seed, device=device, name=name, version=version)
     best = summary["metrics"].get("best") or {}
     return Result(command="phenotype.train",
                   summary={"package": str(out), "classes": len(summary["classes"]), "rare": ", ".join(summary["rare"]),

@@ -1,0 +1,80 @@
+"""`phenotype screen` with the bundled demo model: what a user gets back, and what is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+import medface
+from medface.runtime import read_card, verify_package
+from medface_phenotype.screen import DEMO_MODEL, screen_many
+
+
+def test_demo_model_is_a_verified_synthetic_package_within_size():
+    assert verify_package(DEMO_MODEL) == []
+    card = read_card(DEMO_MODEL)
+    assert card.is_synthetic and "not" in card.limitations.lower()
+    size = sum(p.stat().st_size for p in DEMO_MODEL.iterdir())
+    assert size < 20 * 2 ** 20
+    scr = card.extra["screening"]
+    assert len(scr["frequent"]) >= 8 and scr["rare"]
+
+
+def test_screen_writes_ranking_report_and_pictures_but_not_the_photo(repo_root, tmp_path):
+    photo = repo_root / "sample_data" / "condition_hypertelorism.png"
+    out = tmp_path / "out"
+    result = medface.run("phenotype.screen", image=photo, out=out)
+    assert result.summary["screened"] is True and result.summary["verdict"].startswith("acceptable")
+    rows = result.tables["conditions"]
+    card = read_card(DEMO_MODEL)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    sims = [r["similarity"] for r in rows]
+    assert sims == sorted(sims, reverse=True)
+    assert {r["condition"] for r in rows} <= set(card.extra["screening"]["frequent"] + card.extra["screening"]["rare"])
+    assert 0.0 <= result.summary["syndromic_score"] <= 1.0
+    saved = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    assert saved["metrics"]["face"]["box"] and len(saved["metrics"]["face"]["points5"]) == 5
+    assert saved["metrics"]["quality"]["refused"] is False
+    assert saved["provenance"]["models"][0]["sha256"] == card.sha256
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "aligned_face" in html and "attention" in html and "synthetic" in html
+    attention = np.asarray(Image.open(out / "attention.png"))
+    aligned = np.asarray(Image.open(out / "aligned_face.png"))
+    assert attention.shape == aligned.shape == (224, 224, 3) and np.abs(attention.astype(int) - aligned).mean() > 3
+    assert not any(p.name.startswith("photo") for p in out.iterdir())  # the photo is not copied by default
+
+
+def test_refused_photo_gives_a_verdict_and_no_ranking(tmp_path):
+    blank = tmp_path / "wall.png"
+    Image.new("RGB", (400, 300), (180, 170, 160)).save(blank)
+    result = medface.run("phenotype.screen", image=blank, out=tmp_path / "out")
+    assert result.summary["screened"] is False
+    assert result.summary["verdict"] == "refused: no face was found in the photo"
+    assert "conditions" not in result.tables
+
+
+def test_cli_exit_codes_for_bad_files(tmp_path):
+    fake = tmp_path / "x.jpg"
+    fake.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    run = subprocess.run([sys.executable, "-m", "medface", "phenotype", "screen", "--image", str(fake)],
+                         capture_output=True, text=True, encoding="utf-8")
+    assert run.returncode == 3 and "x.jpg" in run.stderr and "truncated" in run.stderr  # InputError
+
+
+def test_batch_screening_reports_refused_items_by_index(repo_root):
+    photo = repo_root / "sample_data" / "photo_frontal.png"
+    wall = np.full((300, 400, 3), 170, np.uint8)
+    out = screen_many([photo, wall, photo], workers=2)
+    assert [r["screened"] for r in out] == [True, False, True]
+    assert "no face" in out[1]["verdict"]
+    assert out[0]["conditions"] == out[2]["conditions"]
+
+
+def test_gallery_add_is_also_spelled_with_a_space():
+    run = subprocess.run([sys.executable, "-m", "medface", "phenotype", "gallery", "add", "--help"],
+                         capture_output=True, text=True, encoding="utf-8")
+    assert run.returncode == 0 and "usage: medface phenotype gallery-add" in run.stdout
