@@ -1,4 +1,4 @@
-"""Self-test: a sharp, well-exposed test card passes; a blurred, dark copy is flagged."""
+"""Self-test: the photo checks, the demo model's integrity and the screening gate."""
 
 from __future__ import annotations
 
@@ -33,4 +33,14 @@ def selftest(workdir: Path) -> str:
     result = medface.run("phenotype.inspect", image=bad)
     verdict = result.summary["verdict"]
     assert "underexposed" in verdict and "blurred" in verdict, verdict
-    return "exposure and sharpness checks flag a dark, blurred photo and pass a sharp one"
+
+    from medface.runtime import verify_package
+
+    from .screen import DEMO_MODEL
+
+    problems = verify_package(DEMO_MODEL)
+    assert not problems, f"the bundled demo model is damaged: {problems}"
+    result = medface.run("phenotype.screen", image=good)
+    assert result.summary["screened"] is False and "no face" in result.summary["verdict"], result.summary
+    return ("exposure and sharpness checks flag a dark, blurred photo and pass a sharp one; the demo model's "
+            "weights match their hash; a photo without a face is refused")
