@@ -61,8 +61,11 @@ def main() -> int:
     failures += medface("forensic", "inspect-skull", "--skull", str(inputs["mesh"]),
                         "--out", str(out / "forensic")) != 0
     failures += medface("phenotype", "inspect", "--image", str(inputs["photo"]), "--out", str(out / "phenotype")) != 0
-    failures += medface("phenotype", "screen", "--image", str(SAMPLE / "condition_hypertelorism.png"),
-                        "--out", str(out / "phenotype_screen")) != 0
+    for condition in ("hypertelorism", "micrognathia", "midface_retrusion"):  # the sample's condition photos
+        failures += medface("phenotype", "screen", "--image", str(SAMPLE / f"condition_{condition}.png"),
+                            "--out", str(out / f"phenotype_screen_{condition}")) != 0
+    failures += medface("phenotype", "screen-mesh", "--mesh", str(SAMPLE / "skin.ply"),
+                        "--out", str(out / "phenotype_screen_mesh")) != 0
     failures += medface("view", str(SAMPLE / "skull.ply"), str(SAMPLE / "mandible.ply"), "--landmarks",
                         str(SAMPLE / "landmarks.mrk.json"), "--view", "three_quarter_left",
                         "--png", str(out / "views" / "skull_three_quarter.png")) != 0
