@@ -551,8 +551,9 @@ class PhotoRenderer:
     def __exit__(self, *exc):
         self.close()
 
-    # -- mesh --
-    def _set_mesh(self, v: np.ndarray, f: np.ndarray, normals: np.ndarray, colours: np.ndarray):
+    # -- building blocks (also used to render other surfaces in the photos' style) --
+    def set_mesh(self, v: np.ndarray, f: np.ndarray, normals: np.ndarray, colours: np.ndarray):
+        """Upload a triangle mesh (mm), its vertex normals and RGB colours in [0, 1]."""
         from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
 
         vtk = self._vtk
@@ -574,7 +575,8 @@ class PhotoRenderer:
         self.poly.GetPointData().SetScalars(rgb)
         self.poly.Modified()
 
-    def _set_scene(self, appearance: Appearance, cam: dict, size):
+    def set_scene(self, appearance: Appearance, cam: dict, size):
+        """Background, camera (a :func:`camera_setup` dict) and lights of ``appearance``."""
         W, H = size
         if (W, H) != self._size:
             self.plotter.ren_win.SetSize(W, H)
@@ -616,7 +618,8 @@ class PhotoRenderer:
         prop.SetAmbient(light["ambient"])
         prop.SetSpecular(light["specular"])
 
-    def _read(self, size):
+    def read(self, size):
+        """Render; the (H, W, 3) uint8 image and the raw z-buffer."""
         from vtkmodules.util.numpy_support import vtk_to_numpy
 
         W, H = size
@@ -630,7 +633,8 @@ class PhotoRenderer:
         z = vtk_to_numpy(zb).reshape(H, W)[::-1].copy()
         return img, z
 
-    def _depth_from_zbuffer(self, z):
+    def depth_from_zbuffer(self, z):
+        """Distance from the camera (mm) of each pixel of a z-buffer; inf on the backdrop."""
         near, far = self.renderer.GetActiveCamera().GetClippingRange()
         ndc = 2.0 * z.astype(np.float64) - 1.0
         depth = 2.0 * near * far / ((far + near) - ndc * (far - near))
@@ -670,13 +674,13 @@ class PhotoRenderer:
         lm_normals = _landmark_normals(v, normals, pts)
         out = {}
         with self._lock:
-            self._set_mesh(v, f, normals, colours)
+            self.set_mesh(v, f, normals, colours)
             for view in views:
                 params = _camera_params(view, seed, camera)
                 cam = camera_setup(head, view, params, size)
-                self._set_scene(appearance, cam, size)
-                img, zbuf = self._read(size)
-                depth = self._depth_from_zbuffer(zbuf)
+                self.set_scene(appearance, cam, size)
+                img, zbuf = self.read(size)
+                depth = self.depth_from_zbuffer(zbuf)
                 self.last_depth = depth
                 xy, w = self._vtk_project(pts, size)
                 xy_probe, w_probe = self._vtk_project(probes, size)

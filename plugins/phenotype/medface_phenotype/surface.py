@@ -208,7 +208,7 @@ class SurfaceRenderer:
         v, f = mesh.vertices, mesh.faces
         normals = vertex_normals(v, f)  # VTK lights both sides, so the winding's sign does not matter
         colours = np.broadcast_to(np.asarray(SKIN_RGB, float) / 255.0, v.shape)
-        self._photo._set_mesh(v, f, normals, colours)
+        self._photo.set_mesh(v, f, normals, colours)
         self._mesh = mesh
 
     def render(self, mesh: SurfaceMesh, direction, up, size: int = 512) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -217,15 +217,15 @@ class SurfaceRenderer:
         self._use(mesh)
         cam = view_camera(mesh.vertices, direction, up, size)
         p = self._photo
-        p._set_scene(self.appearance, cam, (size, size))
+        p.set_scene(self.appearance, cam, (size, size))
         d, u, r = frame(direction, up)
         az, el = np.radians(BACK_LIGHT["azimuth"]), np.radians(BACK_LIGHT["elevation"])
         to_light = np.cos(el) * (np.cos(az) * d + np.sin(az) * r) + np.sin(el) * u
         self.back.SetFocalPoint(*cam["focal_point"])
         self.back.SetPosition(*(cam["focal_point"] + 1000.0 * to_light))
         self.back.SetIntensity(BACK_LIGHT["intensity"])
-        image, z = p._read((size, size))
-        return image, p._depth_from_zbuffer(z), cam
+        image, z = p.read((size, size))
+        return image, p.depth_from_zbuffer(z), cam
 
 
 _LOCAL = threading.local()
