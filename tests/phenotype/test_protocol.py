@@ -22,8 +22,8 @@ from medface_phenotype.protocol import (
     subject_disjoint_split,
     topk_per_condition,
     topk_table,
-    write_validation_markdown,
 )
+from medface_phenotype.validation_doc import write_validation_markdown
 
 # ---------------------------------------------------------------------------------------------
 # synthetic cohorts

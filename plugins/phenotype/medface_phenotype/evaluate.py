@@ -25,6 +25,7 @@ from .gallery import load_gallery
 from .model import expected_calibration_error, softmax
 from .prepare import prepare_dataset
 from .train import SPLIT_FILE, dataset_fingerprint, embed_crops
+from .validation_doc import write_validation_markdown
 
 
 def _screening(card) -> dict:
@@ -190,7 +191,7 @@ def evaluate_command(model, data, out, mild=None, device: str = "auto") -> Resul
     if mild is not None:
         report["mild"] = evaluate_model(model, mild, device=device)
     (out / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    doc = protocol.write_validation_markdown(report, out / "phenotype.md", out / "figures")
+    doc = write_validation_markdown(report, out / "phenotype.md", out / "figures")
     with open(doc, "a", encoding="utf-8") as fh:
         fh.write("\n" + "\n".join(_softmax_section(report)) + "\n")
     if mild is not None:
