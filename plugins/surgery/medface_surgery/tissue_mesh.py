@@ -1,0 +1,388 @@
+"""A tetrahedral mesh of the soft tissue between bone segments and the skin.
+
+Method (no TetGen, no GPL code): a regular grid of spacing ``h`` mm is laid over the skin's
+bounding box. Which grid nodes lie inside a closed surface is decided by VTK's scan conversion
+(``vtkPolyDataToImageStencil``, exact for watertight surfaces and fast on a grid). A grid cube is
+kept when one of its corners is inside the skin or a skin vertex lies in it, so every skin vertex
+falls in a kept cube. Every kept cube is split into the same six Kuhn (Freudenthal) tetrahedra
+around its main diagonal; because every cube is split the same way, neighbouring cubes share the
+diagonals of their common faces and the mesh is conforming.
+
+Nodes inside a bone segment, or within ``bone_margin`` (default ``h/2``) of its surface, are
+bone-attached (Dirichlet) nodes labelled with that segment; a node near two segments goes to the
+nearer one. Parts of the tissue that no skin vertex can feel are dropped: tetrahedra whose four
+nodes are all bone nodes (unless a skin vertex lies in them) and free nodes that are only
+connected to the rest through bone (the cranial cavity, for example), which is exact for linear
+elasticity because the stiffness matrix is block-diagonal over such pieces.
+
+``roi`` (mm), when given, keeps the soft tissue near the moving segments only: free nodes farther
+than ``roi`` from every moving segment's bone nodes (grid distance transform) become anchored (zero displacement, label
+``ANCHOR``), as if tied to the fixed skeleton. This is the usual region-of-interest
+simplification of surgical soft-tissue models (Mollemans et al. 2007); leave it ``None`` for the
+full domain.
+
+Each skin vertex is embedded with barycentric coordinates in the tetrahedron that contains it (the
+nearest one, with extrapolating coordinates, if it is slightly outside every tetrahedron).
+
+The grid follows the LPS axes; all coordinates are millimetres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medface.data import SurfaceMesh
+from medface.errors import InputError, ParameterError
+
+FREE = -1
+ANCHOR = -2
+
+# Kuhn split of the unit cube into six tetrahedra around the diagonal 0 -> 7. Corner c has
+# offset (c & 1, (c >> 1) & 1, (c >> 2) & 1); each tetrahedron walks 0 -> 7 along the axes in
+# one of the six orders.
+_CORNERS = np.array([[(c >> 0) & 1, (c >> 1) & 1, (c >> 2) & 1] for c in range(8)])
+_KUHN = np.array([
+    [0, 1, 3, 7], [0, 1, 5, 7], [0, 2, 3, 7], [0, 2, 6, 7], [0, 4, 5, 7], [0, 4, 6, 7],
+])
+
+
+@dataclass(eq=False)
+class TissueMesh:
+    """Soft-tissue tetrahedra with bone labels and the skin embedded in them.
+
+    ``nodes`` (n, 3) LPS mm; ``tets`` (m, 4) node indices, positively oriented; ``labels`` (n,)
+    per node: ``FREE`` (-1) soft tissue, ``ANCHOR`` (-2) anchored (outside the region of
+    interest), or ``k >= 0``: attached to ``segment_names[k]``. ``skin_tet`` (N,) and
+    ``skin_bary`` (N, 4) embed the N skin vertices.
+    """
+
+    nodes: np.ndarray
+    tets: np.ndarray
+    labels: np.ndarray
+    segment_names: list[str]
+    skin_tet: np.ndarray
+    skin_bary: np.ndarray
+    h: float
+    stats: dict = field(default_factory=dict)
+
+    def counts(self) -> dict:
+        """Numbers of nodes, tetrahedra, free/bone/anchored nodes, bone nodes per segment."""
+        per = {name: int((self.labels == k).sum()) for k, name in enumerate(self.segment_names)}
+        return {
+            "h_mm": float(self.h),
+            "nodes": len(self.nodes),
+            "tets": len(self.tets),
+            "free_nodes": int((self.labels == FREE).sum()),
+            "anchored_nodes": int((self.labels == ANCHOR).sum()),
+            "bone_nodes": per,
+            "skin_vertices": len(self.skin_tet),
+            "skin_vertices_outside": int(self.stats.get("skin_outside", 0)),
+        }
+
+    def interpolation_matrix(self):
+        """Sparse (N, n) matrix mapping node values to skin vertex values (barycentric)."""
+        from scipy.sparse import csr_matrix
+
+        n_skin = len(self.skin_tet)
+        rows = np.repeat(np.arange(n_skin), 4)
+        cols = self.tets[self.skin_tet].ravel()
+        return csr_matrix((self.skin_bary.ravel(), (rows, cols)), shape=(n_skin, len(self.nodes)))
+
+
+# inside tests -------------------------------------------------------------------------------
+def inside_grid(mesh: SurfaceMesh, origin: np.ndarray, h: float, dims) -> np.ndarray:
+    """Boolean array of shape ``dims`` (i, j, k): is grid node ``origin + h*(i, j, k)`` inside
+    the closed surface ``mesh``? VTK scan conversion along grid rows (parity of crossings)."""
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    dims = [int(d) for d in dims]
+    stencil = vtk.vtkPolyDataToImageStencil()
+    stencil.SetInputData(mesh.to_pyvista())
+    stencil.SetOutputOrigin(*map(float, origin))
+    stencil.SetOutputSpacing(h, h, h)
+    stencil.SetOutputWholeExtent(0, dims[0] - 1, 0, dims[1] - 1, 0, dims[2] - 1)
+    stencil.SetTolerance(0.0)
+    image = vtk.vtkImageData()
+    image.SetOrigin(*map(float, origin))
+    image.SetSpacing(h, h, h)
+    image.SetDimensions(*dims)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    image.GetPointData().GetScalars().Fill(1)
+    apply = vtk.vtkImageStencil()
+    apply.SetInputData(image)
+    apply.SetStencilConnection(stencil.GetOutputPort())
+    apply.ReverseStencilOff()
+    apply.SetBackgroundValue(0)
+    apply.Update()
+    flat = vtk_to_numpy(apply.GetOutput().GetPointData().GetScalars())
+    return flat.reshape(dims[::-1]).transpose(2, 1, 0).astype(bool)
+
+
+def surface_samples(mesh: SurfaceMesh, spacing: float) -> np.ndarray:
+    """Points on the surface: the vertices, plus a regular barycentric grid of step at most
+    ``spacing`` on every triangle with an edge longer than ``2 * spacing``. Every surface point
+    then lies within about ``spacing`` of a sample."""
+    v, f = mesh.vertices, mesh.faces
+    longest = np.sqrt(np.max(np.sum((v[f] - v[np.roll(f, 1, axis=1)]) ** 2, axis=2), axis=1))
+    parts = [v]
+    steps = np.where(longest > 2 * spacing, np.ceil(longest / spacing), 1).astype(int)
+    for n in np.unique(steps[steps > 1]):
+        tri = v[f[steps == n]]  # (t, 3, 3)
+        i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+        keep = (i + j <= n)
+        w = np.stack([i[keep], j[keep]], axis=1) / n  # (q, 2)
+        w = np.column_stack([1 - w.sum(axis=1), w])
+        parts.append(np.einsum("qk,tkd->tqd", w, tri).reshape(-1, 3))
+    return np.concatenate(parts)
+
+
+def surface_distance(mesh: SurfaceMesh, points: np.ndarray, upper: float, spacing: float = 1.0) -> np.ndarray:
+    """Unsigned distance (mm) from ``points`` to the surface, ``inf`` beyond ``upper``. Measured
+    to surface samples (:func:`surface_samples`) with a k-d tree: it over-estimates the exact
+    point-to-triangle distance by at most about ``spacing``."""
+    from scipy.spatial import cKDTree
+
+    points = np.asarray(points, float)
+    if len(points) == 0:
+        return np.full(0, np.inf)
+    d, _ = cKDTree(surface_samples(mesh, spacing)).query(points, distance_upper_bound=upper)
+    return d
+
+
+def _implicit_distance(mesh: SurfaceMesh, points: np.ndarray) -> np.ndarray:
+    import pyvista as pv
+
+    cloud = pv.PolyData(np.ascontiguousarray(points, float))
+    return np.asarray(cloud.compute_implicit_distance(mesh.to_pyvista())["implicit_distance"], float)
+
+
+# validation ---------------------------------------------------------------------------------
+def check_closed(mesh: SurfaceMesh, what: str) -> None:
+    """InputError unless ``mesh`` is watertight (no holes, manifold edges)."""
+    if not isinstance(mesh, SurfaceMesh):
+        raise InputError(f"{what} must be a SurfaceMesh, got {type(mesh).__name__}")
+    f = mesh.faces
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges[:, 0] * np.int64(mesh.n_vertices) + edges[:, 1], return_counts=True)
+    boundary, nonmanifold = int((counts == 1).sum()), int((counts > 2).sum())
+    if boundary or nonmanifold:
+        raise InputError(
+            f"{what} is not a closed surface: {boundary} boundary edges (holes), {nonmanifold} non-manifold edges",
+            path=mesh.source,
+            hint="soft-tissue prediction needs watertight skin and bone surfaces; fill the holes "
+                 "(e.g. pyvista fill_holes or trimesh.repair.fill_holes) and re-export",
+        )
+
+
+def _check_enclosed(segments: dict[str, SurfaceMesh], skin: SurfaceMesh) -> None:
+    """InputError when a bone segment sticks out of the skin."""
+    sb = skin.bounds()
+    for name, seg in segments.items():
+        b = seg.bounds()
+        if np.any(b[0] < sb[0]) or np.any(b[1] > sb[1]):
+            raise InputError(f"bone segment '{name}' reaches outside the skin's bounding box: the skin does "
+                             "not enclose the bone", hint="pass the skin and bone surfaces of the same patient, in "
+                                                          "the same LPS frame")
+        # sample the segment's vertices: all must be inside the skin (1% tolerance for contact)
+        idx = np.linspace(0, seg.n_vertices - 1, min(seg.n_vertices, 2000)).astype(int)
+        sd = _implicit_distance(skin, seg.vertices[idx])  # negative inside for outward normals
+        if skin.signed_volume() < 0:
+            sd = -sd
+        outside = sd > 1e-6
+        if outside.mean() > 0.01:
+            raise InputError(f"bone segment '{name}': {100 * outside.mean():.0f}% of its sampled vertices lie "
+                             "outside the skin: the skin does not enclose the bone",
+                             hint="pass the skin and bone surfaces of the same patient, in the same LPS frame")
+
+
+# the mesher ---------------------------------------------------------------------------------
+def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
+                      bone_margin: float | None = None, roi: float | None = None,
+                      moving: list[str] | None = None) -> TissueMesh:
+    """Mesh the soft tissue between ``bone_segments`` and ``skin`` with tetrahedra of size ``h``.
+
+    ``moving`` names the segments that may move (default: all); it matters only with ``roi``.
+    Raises InputError for surfaces that are not closed or a skin that does not enclose the bone,
+    ParameterError for a bad ``h``, ``bone_margin`` or ``roi``.
+    """
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if not bone_segments:
+        raise ParameterError("at least one bone segment is needed", parameter="bone_segments")
+    h = float(h)
+    if not np.isfinite(h) or h <= 0:
+        raise ParameterError(f"grid spacing must be a positive number of mm, got {h}", parameter="h")
+    check_closed(skin, "the skin")
+    for name, seg in bone_segments.items():
+        check_closed(seg, f"bone segment '{name}'")
+    if h > 0.25 * float(skin.extent.min()):
+        raise ParameterError(f"grid spacing {h} mm is too coarse for a skin {skin.extent.min():.1f} mm across",
+                             parameter="h", hint="use at most a quarter of the skin's smallest extent")
+    _check_enclosed(bone_segments, skin)
+    margin = 0.5 * h if bone_margin is None else float(bone_margin)
+    if not np.isfinite(margin) or margin < 0:
+        raise ParameterError(f"bone margin must be >= 0 mm, got {margin}", parameter="bone_margin")
+    spacing = min(0.2 * h, 1.0)  # surface sampling for distances (see surface_distance)
+    names = list(bone_segments)
+    moving = names if moving is None else list(moving)
+    if roi is not None and (not np.isfinite(roi) or roi <= 0):
+        raise ParameterError(f"region of interest must be a positive distance in mm, got {roi}", parameter="roi")
+
+    # grid over the skin's bounding box, one spacing of padding
+    b = skin.bounds()
+    origin = b[0] - h
+    dims = np.ceil((b[1] - b[0]) / h).astype(int) + 3
+    in_skin = inside_grid(skin, origin, h, dims)
+
+    # cubes (indexed by their lowest corner) to keep: a corner inside the skin, or a skin vertex
+    cube_dims = dims - 1
+    any_corner = np.zeros(cube_dims, bool)
+    for off in _CORNERS:
+        any_corner |= in_skin[off[0]:off[0] + cube_dims[0], off[1]:off[1] + cube_dims[1], off[2]:off[2] + cube_dims[2]]
+    skin_cell = np.floor((skin.vertices - origin) / h).astype(int)
+    skin_cell = np.clip(skin_cell, 0, cube_dims - 1)
+    any_corner[tuple(skin_cell.T)] = True
+    cubes = np.argwhere(any_corner)
+
+    # candidate nodes: corners of kept cubes
+    node_grid = np.zeros(dims, bool)
+    for off in _CORNERS:
+        node_grid[tuple((cubes + off).T)] = True
+    node_ijk = np.argwhere(node_grid)
+    node_id = np.full(dims, -1, np.int64)
+    node_id[tuple(node_ijk.T)] = np.arange(len(node_ijk))
+    nodes = origin + node_ijk * h
+
+    # bone labels: inside (distance 0) or within the margin; nearest segment wins
+    best = np.full(len(nodes), np.inf)
+    labels = np.full(len(nodes), FREE, np.int64)
+    bone_dist = {}
+    for k, name in enumerate(names):
+        seg = bone_segments[name]
+        d = surface_distance(seg, nodes, margin, spacing)
+        inside = inside_grid(seg, origin, h, dims)[tuple(node_ijk.T)]
+        d[inside] = 0.0
+        bone_dist[name] = d
+        closer = d < best
+        labels[closer] = k
+        best[closer] = d[closer]
+
+    # tetrahedra of the kept cubes
+    corner_ids = np.stack([node_id[tuple((cubes + off).T)] for off in _CORNERS], axis=1)  # (c, 8)
+    tets = corner_ids[:, _KUHN].reshape(-1, 4)
+
+    # embed the skin (before pruning, then remap)
+    skin_tet, skin_bary, outside = _embed(nodes, tets, cubes, origin, h, skin.vertices, cube_dims)
+
+    # prune: all-bone tets that host no skin vertex; free nodes cut off from the skin by bone
+    hosts = np.zeros(len(tets), bool)
+    hosts[skin_tet] = True
+    is_free = labels == FREE
+    keep_tet = hosts | is_free[tets].any(axis=1)
+    # free-node graph through tetrahedra
+    t_free = tets[keep_tet]
+    a = np.repeat(t_free, 4, axis=1).ravel()
+    c = np.tile(t_free, (1, 4)).ravel()
+    both = is_free[a] & is_free[c]
+    graph = coo_matrix((np.ones(int(both.sum()), np.int8), (a[both], c[both])), shape=(len(nodes),) * 2)
+    _, comp = connected_components(graph, directed=False)
+    wanted = np.unique(comp[tets[skin_tet].ravel()][is_free[tets[skin_tet].ravel()]])
+    dropped_free = is_free & ~np.isin(comp, wanted)
+    keep_tet &= ~(dropped_free[tets].any(axis=1) & ~hosts)
+    # a kept tet that touches a dropped free node (only when it hosts skin) keeps it free:
+    # nothing to do, the node stays in the mesh.
+
+    # region of interest: free nodes far from the moving segments are anchored
+    if roi is not None:
+        # Euclidean distance transform on the grid from the moving segments' nodes (to +-h)
+        seed = np.ones(dims, bool)
+        moving_ids = [names.index(name) for name in moving]
+        seed[tuple(node_ijk[np.isin(labels, moving_ids)].T)] = False
+        dist = ndimage.distance_transform_edt(seed) * h
+        far = (labels == FREE) & (dist[tuple(node_ijk.T)] > roi)
+        labels[far] = ANCHOR
+        keep_tet &= (labels[tets] == FREE).any(axis=1) | hosts
+
+    # compact
+    old_tets = np.flatnonzero(keep_tet)
+    new_of_old_tet = np.full(len(tets), -1, np.int64)
+    new_of_old_tet[old_tets] = np.arange(len(old_tets))
+    tets = tets[old_tets]
+    used = np.unique(tets)
+    new_of_old_node = np.full(len(nodes), -1, np.int64)
+    new_of_old_node[used] = np.arange(len(used))
+    tets = new_of_old_node[tets]
+    nodes = nodes[used]
+    labels = labels[used]
+    skin_tet = new_of_old_tet[skin_tet]
+    assert (skin_tet >= 0).all()
+
+    tets = _orient(nodes, tets)
+    # orientation swaps two columns; recompute barycentrics to match
+    skin_bary = barycentric(nodes[tets[skin_tet]], skin.vertices)
+
+    stats = {"skin_outside": int(outside), "grid_dims": dims.tolist(), "origin": origin.tolist()}
+    return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats)
+
+
+def barycentric(tet_points: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Barycentric coordinates (P, 4) of ``points`` (P, 3) in tetrahedra ``tet_points`` (P, 4, 3)."""
+    d = tet_points[:, 1:] - tet_points[:, :1]  # (P, 3, 3) rows = edges
+    rhs = points - tet_points[:, 0]
+    lam = np.linalg.solve(np.transpose(d, (0, 2, 1)), rhs[..., None])[..., 0]
+    return np.concatenate([1.0 - lam.sum(axis=1, keepdims=True), lam], axis=1)
+
+
+def _embed(nodes, tets, cubes, origin, h, points, cube_dims):
+    """Tetrahedron index and barycentric coordinates of every point. A point in a kept cube goes
+    to the Kuhn tetrahedron containing it; one outside every kept cube (cannot happen for skin
+    vertices, which force their cube) would go to the nearest tetrahedron centroid."""
+    cube_index = np.full(tuple(cube_dims), -1, np.int64)
+    cube_index[tuple(cubes.T)] = np.arange(len(cubes))
+    cell = np.clip(np.floor((points - origin) / h).astype(int), 0, np.asarray(cube_dims) - 1)
+    ci = cube_index[tuple(cell.T)]
+    out_tet = np.empty(len(points), np.int64)
+    out_bary = np.empty((len(points), 4))
+    outside = 0
+    ok = ci >= 0
+    if ok.any():
+        # the six Kuhn tets: point with local coords (x, y, z) lies in the tet whose axis order
+        # sorts the coordinates descending. Try all six and keep the one with min bary >= ~0.
+        best_t = np.zeros(int(ok.sum()), np.int64)
+        best_b = None
+        best_min = np.full(int(ok.sum()), -np.inf)
+        p = points[ok]
+        for j in range(6):
+            t = ci[ok] * 6 + j
+            bary = barycentric(nodes[tets[t]], p)
+            m = bary.min(axis=1)
+            better = m > best_min
+            best_min = np.where(better, m, best_min)
+            best_t = np.where(better, t, best_t)
+            best_b = bary if best_b is None else np.where(better[:, None], bary, best_b)
+        out_tet[ok] = best_t
+        out_bary[ok] = best_b
+    if (~ok).any():
+        from scipy.spatial import cKDTree
+
+        centroids = nodes[tets].mean(axis=1)
+        _, t = cKDTree(centroids).query(points[~ok])
+        out_tet[~ok] = t
+        out_bary[~ok] = barycentric(nodes[tets[t]], points[~ok])
+        outside = int((~ok).sum())
+    return out_tet, out_bary, outside
+
+
+def _orient(nodes: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """Swap two nodes of negatively oriented tetrahedra (positive volume for all)."""
+    x = nodes[tets]
+    vol = np.einsum("ij,ij->i", np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]), x[:, 3] - x[:, 0])
+    tets = tets.copy()
+    neg = vol < 0
+    tets[neg] = tets[neg][:, [0, 2, 1, 3]]
+    return tets

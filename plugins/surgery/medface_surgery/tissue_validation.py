@@ -1,0 +1,159 @@
+"""Comparing soft-tissue predictions, facial regions, and the phantom surgery case.
+
+:func:`compare` measures how far two predicted skins (same vertex order) lie apart, per region:
+mean absolute distance, 90th percentile and the share of vertices within 2 mm (the usual
+clinical tolerance in soft-tissue prediction studies, e.g. Mollemans et al. 2007).
+:func:`face_regions` splits the face into thirds by soft-tissue landmarks. :func:`phantom_case`
+builds an orthognathic case on the phantom's sample meshes (a simple Le Fort I box split of the
+cranium; the real osteotomy tooling is :mod:`.cutting`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medface.data import SurfaceMesh
+from medface.errors import InputError
+
+
+def compare(pred_a: np.ndarray, pred_b: np.ndarray, skin: SurfaceMesh, regions=None, *, tolerance: float = 2.0) -> dict:
+    """Distances (mm) between two predictions of ``skin``'s vertices, overall and per region.
+
+    ``regions``: None (all vertices) or a dict name -> boolean mask or index array. Returns a
+    dict name -> {"n", "mean_mm", "p90_mm", "max_mm", "within_2mm_pct"}.
+    """
+    a = np.asarray(pred_a, float)
+    b = np.asarray(pred_b, float)
+    if a.shape != b.shape or a.shape != skin.vertices.shape:
+        raise InputError(f"predictions must both have the skin's shape {skin.vertices.shape}, "
+                         f"got {a.shape} and {b.shape}")
+    d = np.linalg.norm(a - b, axis=1)
+    regions = {"all": np.ones(len(d), bool)} if regions is None else regions
+    out = {}
+    for name, sel in regions.items():
+        sel = np.asarray(sel)
+        x = d[sel]
+        if x.size == 0:
+            out[name] = {"n": 0, "mean_mm": float("nan"), "p90_mm": float("nan"), "max_mm": float("nan"),
+                         "within_2mm_pct": float("nan")}
+            continue
+        out[name] = {"n": int(x.size), "mean_mm": float(x.mean()), "p90_mm": float(np.percentile(x, 90)),
+                     "max_mm": float(x.max()), "within_2mm_pct": float(100.0 * np.mean(x <= tolerance))}
+    return out
+
+
+def face_regions(skin: SurfaceMesh, landmarks) -> dict[str, np.ndarray]:
+    """Boolean masks of the face and its thirds from soft-tissue landmarks (LPS: +z superior,
+    -y anterior). Face: anterior to the tragi (``t_l``, ``t_r``), from 10 mm below soft-tissue
+    menton (``me_s``) to 25 mm above soft-tissue glabella (``g_s``). Upper: above soft-tissue
+    nasion (``n_s``); mid: subnasale (``sn``) to ``n_s``; lower: below ``sn``."""
+    need = ["t_l", "t_r", "me_s", "g_s", "n_s", "sn"]
+    missing = [k for k in need if landmarks.get(k) is None]
+    if missing:
+        raise InputError(f"landmarks {missing} are needed to split the face into regions")
+    p = {k: np.asarray(landmarks.get(k), float) for k in need}
+    v = skin.vertices
+    face = ((v[:, 1] < min(p["t_l"][1], p["t_r"][1])) & (v[:, 2] > p["me_s"][2] - 10.0)
+            & (v[:, 2] < p["g_s"][2] + 25.0))
+    return {
+        "face": face,
+        "upper": face & (v[:, 2] >= p["n_s"][2]),
+        "mid": face & (v[:, 2] < p["n_s"][2]) & (v[:, 2] >= p["sn"][2]),
+        "lower": face & (v[:, 2] < p["sn"][2]),
+    }
+
+
+def le_fort_box_split(skull: SurfaceMesh, *, z_cut: float, y_back: float) -> tuple[SurfaceMesh, SurfaceMesh]:
+    """(cranium, maxilla): the skull split by a box below ``z_cut`` and anterior to ``y_back``
+    (LPS mm), with manifold3d booleans, both watertight."""
+    import trimesh
+
+    b = skull.bounds()
+    box = trimesh.creation.box(bounds=[[b[0, 0] - 5, b[0, 1] - 5, b[0, 2] - 5], [b[1, 0] + 5, y_back, z_cut]])
+    sk = skull.to_trimesh()
+    maxilla = trimesh.boolean.intersection([sk, box], engine="manifold")
+    cranium = trimesh.boolean.difference([sk, box], engine="manifold")
+    return (SurfaceMesh.from_trimesh(cranium, name="cranium"), SurfaceMesh.from_trimesh(maxilla, name="maxilla"))
+
+
+def translation(dx=0.0, dy=0.0, dz=0.0) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, 3] = (dx, dy, dz)
+    return m
+
+
+def phantom_case(sample_dir, *, skin_vertices: int | None = None):
+    """The phantom orthognathic case: segments {cranium, maxilla, mandible}, the skin (decimated
+    or subdivided towards ``skin_vertices`` if given), landmarks, and the moves of a bimaxillary
+    advancement (maxilla 3 mm and mandible 5 mm forward, i.e. towards -y in LPS)."""
+    from pathlib import Path
+
+    from medface.io import read_landmarks, read_mesh
+
+    sample_dir = Path(sample_dir)
+    skull = read_mesh(sample_dir / "skull.ply")
+    mandible = read_mesh(sample_dir / "mandible.ply")
+    skin = read_mesh(sample_dir / "skin.ply")
+    landmarks = read_landmarks(sample_dir / "landmarks.mrk.json")
+    # Le Fort I level: 4 mm above anterior nasal spine, back to 15 mm in front of the pterygoid region
+    ans = np.asarray(landmarks.get("ans"), float)
+    cranium, maxilla = le_fort_box_split(skull, z_cut=float(ans[2]) + 4.0, y_back=-15.0)
+    if skin_vertices is not None:
+        skin = resample_skin(skin, skin_vertices)
+    segments = {"cranium": cranium, "maxilla": maxilla, "mandible": mandible}
+    moves = {"maxilla": translation(dy=-3.0), "mandible": translation(dy=-5.0)}
+    return segments, skin, landmarks, moves
+
+
+def resample_skin(skin: SurfaceMesh, target: int) -> SurfaceMesh:
+    """A watertight skin with about ``target`` vertices (quadric decimation or loop subdivision)."""
+    import pyvista as pv
+
+    poly = skin.to_pyvista()
+    if target < skin.n_vertices:
+        poly = poly.decimate(1.0 - target / skin.n_vertices)
+    elif target > skin.n_vertices:
+        while poly.n_points < target:
+            poly = poly.subdivide(1, "loop")
+    out = SurfaceMesh.from_pyvista(pv.PolyData(poly), name="skin")
+    return out
+
+
+def two_sphere_case(radius: float = 25.0, bone_radius: float = 7.0, offset: float = 10.0):
+    """Synthetic geometry for checks: a skin sphere enclosing a fixed bone sphere (at -x) and a
+    moving bone sphere (at +x); the moving one advances 2 mm towards -y (anterior)."""
+    import trimesh
+
+    skin = SurfaceMesh.from_trimesh(trimesh.creation.icosphere(4, radius=radius), name="skin")
+    fixed = trimesh.creation.icosphere(3, radius=bone_radius)
+    fixed.apply_translation([-offset, 0, 0])
+    moving = trimesh.creation.icosphere(3, radius=bone_radius)
+    moving.apply_translation([offset, 0, 0])
+    segments = {"fixed": SurfaceMesh.from_trimesh(fixed, name="fixed"),
+                "moving": SurfaceMesh.from_trimesh(moving, name="moving")}
+    return segments, skin, {"moving": translation(dy=-2.0)}
+
+
+def convergence_study(spacings=(6.0, 4.5, 3.0), reference: float = 2.0, *, nu: float = 0.45, case=None) -> list[dict]:
+    """Skin displacement error of the FEM at grid spacings ``spacings`` against a ``reference``
+    spacing, on :func:`two_sphere_case`: RMS and maximum vertex error (mm), relative RMS."""
+    from .fem import SoftTissueModel
+
+    segments, skin, moves = case if case is not None else two_sphere_case()
+
+    def run(h):
+        model = SoftTissueModel(segments, skin, h=h, nu=nu, fixed=["fixed"])
+        return model.predict_displacement(moves), model.info()
+
+    ref, ref_info = run(reference)
+    rows = []
+    for h in list(spacings):
+        u, info = run(h)
+        err = np.linalg.norm(u - ref, axis=1)
+        rows.append({"h_mm": h, "nodes": info["nodes"], "tets": info["tets"], "free_dofs": info["free_dofs"],
+                     "rms_error_mm": float(np.sqrt(np.mean(err ** 2))), "max_error_mm": float(err.max()),
+                     "relative_rms": float(np.sqrt(np.mean(err ** 2)) / np.sqrt(np.mean(np.sum(ref ** 2, axis=1))))})
+    rows.append({"h_mm": reference, "nodes": ref_info["nodes"], "tets": ref_info["tets"],
+                 "free_dofs": ref_info["free_dofs"], "rms_error_mm": 0.0, "max_error_mm": 0.0, "relative_rms": 0.0,
+                 "reference": True})
+    return rows

@@ -1,0 +1,215 @@
+"""Soft-tissue prediction: tissue mesh, linear-elastic FEM, preview blend, comparison.
+
+Synthetic geometry only (spheres from trimesh), so the file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("trimesh")
+pytest.importorskip("vtk")
+
+from medface_surgery.fem import SoftTissueModel, assemble_stiffness, factorize
+from medface_surgery.preview import RigidBlendPreview
+from medface_surgery.tissue_mesh import _KUHN, FREE, _orient, build_tissue_mesh
+from medface_surgery.tissue_validation import (
+    compare,
+    convergence_study,
+    translation,
+    two_sphere_case,
+)
+
+from medface.data import SurfaceMesh
+from medface.errors import InputError, ParameterError
+
+
+def rigid(angle_deg=8.0, axis=(0.3, -0.5, 0.8), t=(1.5, -2.0, 0.7)) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    m = np.eye(4)
+    m[:3, :3] = Rotation.from_rotvec(np.radians(angle_deg) * np.asarray(axis) / np.linalg.norm(axis)).as_matrix()
+    m[:3, 3] = t
+    return m
+
+
+@pytest.fixture(scope="module")
+def case():
+    return two_sphere_case()
+
+
+@pytest.fixture(scope="module")
+def model(case):
+    segments, skin, _ = case
+    return SoftTissueModel(segments, skin, h=4.0, fixed=["fixed"])
+
+
+@pytest.fixture(scope="module")
+def free_model(case):
+    segments, skin, _ = case
+    return SoftTissueModel(segments, skin, h=4.0, fixed=[])
+
+
+def cube_mesh(n=5, h=2.0):
+    ijk = np.stack(np.meshgrid(*(np.arange(n),) * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    node_id = np.arange(len(ijk)).reshape(n, n, n)
+    cubes = np.stack(np.meshgrid(*(np.arange(n - 1),) * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    corners = np.array([[(c >> 0) & 1, (c >> 1) & 1, (c >> 2) & 1] for c in range(8)])
+    ids = np.stack([node_id[tuple((cubes + o).T)] for o in corners], axis=1)
+    nodes = ijk * h + np.array([3.0, -7.0, 11.0])
+    tets = _orient(nodes, ids[:, _KUHN].reshape(-1, 4))
+    boundary = ((ijk == 0) | (ijk == n - 1)).any(axis=1)
+    return nodes, tets, boundary
+
+
+@pytest.mark.parametrize("nu", [0.3, 0.45, 0.49], ids=["nu0.30", "nu0.45", "nu0.49"])
+def test_patch_test_linear_field_reproduced(nu):
+    nodes, tets, boundary = cube_mesh()
+    a = np.array([[0.01, -0.02, 0.03], [0.04, 0.005, -0.01], [-0.02, 0.01, 0.02]])
+    t = np.array([0.5, -1.0, 0.25])
+    exact = nodes @ a.T + t
+    k = assemble_stiffness(nodes, tets, 3000.0, nu)
+    dof_b = (3 * np.flatnonzero(boundary)[:, None] + np.arange(3)).ravel()
+    dof_i = (3 * np.flatnonzero(~boundary)[:, None] + np.arange(3)).ravel()
+    assert len(dof_i) > 0
+    u = exact.ravel().copy()
+    u[dof_i] = factorize(k[dof_i][:, dof_i]).solve(-(k[dof_i][:, dof_b] @ u[dof_b]))
+    assert np.abs(u.reshape(-1, 3) - exact).max() < 1e-8
+    # the stiffness annihilates rigid motions and is symmetric
+    assert abs(k - k.T).max() < 1e-9 * abs(k).max()
+
+
+def test_tissue_mesh_counts_and_embedding(case):
+    segments, skin, _ = case
+    mesh = build_tissue_mesh(segments, skin, h=4.0)
+    c = mesh.counts()
+    assert c["free_nodes"] > 0 and c["bone_nodes"]["fixed"] > 0 and c["bone_nodes"]["moving"] > 0
+    assert c["skin_vertices"] == skin.n_vertices and c["skin_vertices_outside"] == 0
+    assert np.allclose(mesh.skin_bary.sum(axis=1), 1.0)
+    assert mesh.skin_bary.min() > -1e-9
+    # embedding reproduces the skin
+    assert np.abs(mesh.interpolation_matrix() @ mesh.nodes - skin.vertices).max() < 1e-9
+    # conforming, positively oriented tets
+    x = mesh.nodes[mesh.tets]
+    vol = np.einsum("ij,ij->i", np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]), x[:, 3] - x[:, 0]) / 6
+    assert vol.min() > 0 and np.isclose(vol.min(), 4.0 ** 3 / 6)
+    assert (mesh.labels >= FREE).all()
+
+
+def test_zero_move_gives_zero_change(model, case):
+    skin = case[1]
+    assert np.array_equal(model.predict({}), skin.vertices)
+    assert np.array_equal(model.predict({"moving": np.eye(4)}), skin.vertices)
+    assert np.array_equal(model.solve_direct({"moving": np.eye(4)}), skin.vertices)
+
+
+def test_rigid_move_of_all_bone_moves_skin_rigidly(free_model, case):
+    skin = case[1]
+    m = rigid()
+    expected = skin.vertices @ m[:3, :3].T + m[:3, 3]
+    moves = {"fixed": m, "moving": m}
+    assert np.abs(free_model.predict(moves) - expected).max() < 1e-6
+    assert np.abs(free_model.solve_direct(moves) - expected).max() < 1e-6
+
+
+def test_basis_update_equals_direct_solve(model):
+    moves = {"moving": rigid(5.0, (0, 0, 1), (0.5, -3.0, 1.0))}
+    fast = model.predict_displacement(moves)
+    direct = model.solve_direct(moves) - model.skin.vertices
+    assert np.linalg.norm(fast - direct) <= 1e-9 * np.linalg.norm(direct)
+    assert np.linalg.norm(direct) > 0
+    # and equals a from-scratch re-assembly and re-factorisation
+    scratch = model.solve_direct(moves, refactorize=True) - model.skin.vertices
+    assert np.linalg.norm(fast - scratch) <= 1e-9 * np.linalg.norm(direct)
+
+
+def test_advancement_moves_nearby_skin_forward(model, case):
+    skin = case[1]
+    u = model.predict_displacement(case[2])
+    near = skin.vertices[:, 0] > 20  # skin over the moving sphere
+    far = skin.vertices[:, 0] < -20  # skin over the fixed one
+    # the tissue ball hinges on the fixed sphere: skin beyond the moving one follows it (lever arm)
+    assert (u[near, 1] < -1.0).all()
+    assert np.linalg.norm(u[far], axis=1).mean() < 0.25 * np.linalg.norm(u[near], axis=1).mean()
+
+
+def test_convergence_under_refinement():
+    rows = convergence_study((6.0, 4.5, 3.0), 2.0)
+    errors = [r["rms_error_mm"] for r in rows[:-1]]
+    assert errors[0] > errors[1] > errors[2] > 0
+    assert rows[2]["relative_rms"] < 0.05
+
+
+@pytest.mark.parametrize("move, what", [
+    (translation(dy=-60.0), "translation"),
+    (rigid(70.0, (1, 0, 0), (0, 0, 0)), "rotation"),
+    (np.diag([1.0, 1.0, -1.0, 1.0]), "mirror"),
+    (np.diag([1.1, 1.0, 1.0, 1.0]), "scale"),
+], ids=["translation-60mm", "rotation-70deg", "mirror", "scale"])
+def test_absurd_moves_are_refused(model, move, what):
+    with pytest.raises(ParameterError):
+        model.predict({"moving": move})
+    with pytest.raises(ParameterError):
+        model.solve_direct({"moving": move})
+
+
+def test_bad_move_names_and_fixed_segments(model):
+    with pytest.raises(ParameterError, match="unknown segment"):
+        model.predict({"nope": np.eye(4)})
+    with pytest.raises(ParameterError, match="fixed"):
+        model.predict({"fixed": translation(dx=1.0)})
+
+
+def test_skin_not_enclosing_bone_is_refused(case):
+    segments, skin, _ = case
+    out = segments["moving"].transformed(translation(dx=15.0))  # pokes through the 25 mm skin
+    with pytest.raises(InputError, match="does not enclose"):
+        SoftTissueModel({"fixed": segments["fixed"], "moving": out}, skin, h=4.0, fixed=["fixed"])
+
+
+def test_skin_with_holes_is_refused(case):
+    segments, skin, _ = case
+    holed = SurfaceMesh(skin.vertices, skin.faces[10:], name="skin")
+    with pytest.raises(InputError, match="not a closed surface"):
+        SoftTissueModel(segments, holed, h=4.0, fixed=["fixed"])
+
+
+@pytest.mark.parametrize("kwargs", [{"nu": 0.499}, {"nu": -0.1}, {"E": 0.0}, {"h": -1.0}, {"fixed": ["skull"]}],
+                         ids=["nu0.499", "nu-negative", "E0", "h-negative", "unknown-fixed"])
+def test_bad_parameters_are_refused(case, kwargs):
+    segments, skin, _ = case
+    with pytest.raises(ParameterError):
+        SoftTissueModel(segments, skin, **{"h": 4.0, **kwargs})
+
+
+def test_preview_zero_and_rigid(case):
+    segments, skin, moves = case
+    preview = RigidBlendPreview(segments, skin, fixed=["fixed"])
+    assert np.array_equal(preview.predict({}), skin.vertices)
+    assert (preview.weights.sum(axis=1) < 1.0).all() and (preview.weights >= 0).all()
+    free = RigidBlendPreview(segments, skin)
+    assert np.allclose(free.weights.sum(axis=1), 1.0)
+    m = rigid()
+    expected = skin.vertices @ m[:3, :3].T + m[:3, 3]
+    assert np.abs(free.predict({"fixed": m, "moving": m}) - expected).max() < 1e-9
+    u = preview.predict_displacement(moves)
+    assert u[skin.vertices[:, 0] > 20, 1].mean() < u[skin.vertices[:, 0] < -20, 1].mean() - 0.5
+    with pytest.raises(ParameterError):
+        preview.predict({"moving": translation(dz=80.0)})
+
+
+def test_compare_figures(model, case):
+    segments, skin, moves = case
+    fem = model.predict(moves)
+    preview = RigidBlendPreview(segments, skin, fixed=["fixed"]).predict(moves)
+    assert compare(fem, fem, skin)["all"] == {"n": skin.n_vertices, "mean_mm": 0.0, "p90_mm": 0.0, "max_mm": 0.0,
+                                                "within_2mm_pct": 100.0}
+    shifted = skin.vertices + [3.0, 0.0, 0.0]
+    right = skin.vertices[:, 0] > 0
+    r = compare(skin.vertices, shifted, skin, {"right": right, "left": ~right})
+    assert r["right"]["mean_mm"] == pytest.approx(3.0) and r["left"]["within_2mm_pct"] == 0.0
+    figures = compare(fem, preview, skin)["all"]
+    assert 0 < figures["mean_mm"] < 2.0
+    with pytest.raises(InputError):
+        compare(fem[:-1], preview, skin)
