@@ -60,6 +60,13 @@ def main() -> int:
     failures += medface("surgery", "inspect-ct", "--ct", str(inputs["ct"]), "--out", str(out / "surgery")) != 0
     failures += medface("forensic", "inspect-skull", "--skull", str(inputs["mesh"]),
                         "--out", str(out / "forensic")) != 0
+    failures += medface("surgery", "segment", "--ct", str(inputs["ct"]), "--out", str(out / "surgery_segment")) != 0
+    failures += medface("surgery", "plan", "--landmarks", str(SAMPLE / "landmarks.mrk.json"), "--procedure",
+                        "bimaxillary", "--advance", "3", "--mandible-advance", "6",
+                        "--out", str(out / "surgery_plan" / "plan.json")) != 0
+    failures += medface("surgery", "simulate", "--plan", str(out / "surgery_plan" / "plan.json"),
+                        "--skull", str(SAMPLE / "skull.ply"), "--mandible", str(SAMPLE / "mandible.ply"),
+                        "--skin", str(SAMPLE / "skin.ply"), "--out", str(out / "surgery_simulate")) != 0
     failures += medface("phenotype", "inspect", "--image", str(inputs["photo"]), "--out", str(out / "phenotype")) != 0
     for condition in ("hypertelorism", "micrognathia", "midface_retrusion"):  # the sample's condition photos
         failures += medface("phenotype", "screen", "--image", str(SAMPLE / f"condition_{condition}.png"),
@@ -76,6 +83,8 @@ def main() -> int:
         print(f"\nreal public data found in {SHARED}:")
         failures += medface("surgery", "inspect-ct", "--ct", str(SHARED / "headsq" / "headsq.mhd"),
                             "--out", str(out / "real_headsq")) != 0
+        failures += medface("surgery", "segment", "--ct", str(SHARED / "headsq" / "headsq.mhd"),
+                            "--out", str(out / "real_headsq_segment")) != 0
         failures += medface("forensic", "inspect-skull", "--skull", str(SHARED / "meshes" / "skull_low_resolution.obj"),
                             "--out", str(out / "real_skull")) != 0
         failures += medface("phenotype", "inspect", "--image", str(SHARED / "faces" / "astronaut.png"),
