@@ -480,8 +480,23 @@ def _erode_split(bone: np.ndarray, spacing, anterior, superior) -> tuple[np.ndar
                                        superior):
                 continue
             markers = np.where(piece, 2, np.where(core, 1, 0)).astype(np.int32)
-            return watershed(-dist, markers, mask=bone), r  # the first (least eroded) candidate
+            labels = watershed(-dist, markers, mask=bone)
+            if _holds_chin(labels, spacing, anterior, superior):
+                return labels, r  # the first (least eroded) candidate
     return None
+
+
+def _holds_chin(labels: np.ndarray, spacing, anterior, superior) -> bool:
+    """Does label 2 hold the chin: the lowest bone in the front third of the bone's depth?
+    (An upper jaw eroded loose from the skull is also an inferior, anterior U of bone; only the
+    mandible reaches down to menton.)"""
+    kji = np.argwhere(labels > 0)
+    xyz = kji[:, ::-1] * np.asarray(spacing, float)
+    forward, up = xyz @ np.asarray(anterior, float), xyz @ np.asarray(superior, float)
+    front = forward >= np.percentile(forward, 67)
+    lowest = np.argsort(up[front])[: max(1, int(0.02 * front.sum()))]  # the lowest 2 % of the front
+    chosen = kji[front][lowest]
+    return bool(np.mean(labels[tuple(chosen.T)] == 2) > 0.5)
 
 
 def _is_mandible_eroded(piece, grown_size, cranium_centre, cranium_size, spacing, anterior, superior) -> bool:
@@ -665,8 +680,9 @@ def segment_ct(volume: Volume, *, bone_hu: float = 300.0, skin_hu: float = -400.
     else:
         for o in others:
             cranium = cranium | o
-        warnings.append("the mandible could not be separated from the skull (no inferior-anterior bone came loose "
-                        "by erosion up to 4 mm): the skull mesh includes it")
+        warnings.append("the mandible could not be separated from the skull (erosion up to 4 mm freed no "
+                        "inferior-anterior bone reaching down to the chin; the jaws may be closed or fused by "
+                        "the scan's resolution): the skull mesh includes it")
     t["bone"] = time.perf_counter()
 
     meshes = {"skin": mesh_mask(hu, body, skin_hu, volume, orientation.direction, target_faces=target_faces,
