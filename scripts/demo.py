@@ -65,7 +65,7 @@ def main() -> int:
                         "bimaxillary", "--advance", "3", "--mandible-advance", "6",
                         "--out", str(out / "surgery_plan" / "plan.json")) != 0
     failures += medface("surgery", "simulate", "--plan", str(out / "surgery_plan" / "plan.json"),
-                        "--skull", str(SAMPLE / "skull.ply"), "--mandible", str(SAMPLE / "mandible.ply"),
+                        "--bone", str(SAMPLE / "skull.ply"), "--mandible", str(SAMPLE / "mandible.ply"),
                         "--skin", str(SAMPLE / "skin.ply"), "--out", str(out / "surgery_simulate")) != 0
     failures += medface("phenotype", "inspect", "--image", str(inputs["photo"]), "--out", str(out / "phenotype")) != 0
     for condition in ("hypertelorism", "micrognathia", "midface_retrusion"):  # the sample's condition photos

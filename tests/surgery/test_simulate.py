@@ -55,7 +55,7 @@ def test_plan_command_refuses_unknown_procedure_and_non_json(sample, tmp_path):
 
 def test_simulate_genioplasty_moves_chin_bone_and_skin(sample, genio_plan, tmp_path):
     out = tmp_path / "sim"
-    result = medface.run("surgery.simulate", plan=genio_plan, skull=sample["skull"], mandible=sample["mandible"],
+    result = medface.run("surgery.simulate", plan=genio_plan, bone=sample["skull"], mandible=sample["mandible"],
                          skin=sample["skin"], out=out, figures=False)
     chin = read_mesh(out / "segment_chin.stl")
     assert len(chin.boundary_edges()) == 0
@@ -82,12 +82,21 @@ def test_plan_naming_an_unknown_segment_is_refused_on_save_and_on_simulate(sampl
     doc["moves"][0]["segment"] = "zygoma"
     (tmp_path / "bad.json").write_text(json.dumps(doc), encoding="utf-8")  # edited by hand
     run = subprocess.run([sys.executable, "-m", "medface", "surgery", "simulate", "--plan", str(tmp_path / "bad.json"),
-                          "--skull", str(sample["skull"]), "--mandible", str(sample["mandible"]),
+                          "--bone", str(sample["skull"]), "--mandible", str(sample["mandible"]),
                           "--skin", str(sample["skin"]), "--tissue", "preview"],
                          capture_output=True, text=True, encoding="utf-8")
     assert run.returncode == 2 and "unknown segment 'zygoma' (have: chin)" in run.stderr
 
 
 def test_simulate_needs_surfaces(genio_plan, sample):
-    with pytest.raises(InputError, match="needs a CT, or at least a skull and a skin"):
+    with pytest.raises(InputError, match="needs a CT, or at least a bone and a skin"):
         medface.run("surgery.simulate", plan=genio_plan, mandible=sample["mandible"])
+
+
+def test_simulate_from_the_sample_ct(repo_root_module, genio_plan, tmp_path):
+    result = medface.run("surgery.simulate", plan=genio_plan, ct=repo_root_module / "sample_data" / "head_ct.nii.gz",
+                         tissue="preview", figures=False, out=tmp_path)
+    chin = read_mesh(tmp_path / "segment_chin.stl")
+    assert len(chin.boundary_edges()) == 0 and len(chin.vertices) > 100
+    change = {r["region"]: r for r in result.tables["soft-tissue change"]}
+    assert change["lower"]["max_mm"] > 2.0 and change["upper"]["max_mm"] < 0.5

@@ -24,12 +24,12 @@ BONE_NAMES = {"skull": "cranium", "mandible": "mandible"}
 TISSUE_MODELS = ("fem", "preview")
 
 
-def _surfaces(ct: Volume | None, skull: SurfaceMesh | None, mandible: SurfaceMesh | None,
+def _surfaces(ct: Volume | None, bone: SurfaceMesh | None, mandible: SurfaceMesh | None,
               skin: SurfaceMesh | None) -> tuple[dict[str, SurfaceMesh], SurfaceMesh, list[str]]:
     """Bones by plan name, the skin, and notes on where they came from."""
     notes = []
     if ct is not None:
-        if any(m is not None for m in (skull, mandible, skin)):
+        if any(m is not None for m in (bone, mandible, skin)):
             raise InputError("give either a CT or bone and skin meshes, not both")
         from .segment import segment_ct
 
@@ -39,10 +39,10 @@ def _surfaces(ct: Volume | None, skull: SurfaceMesh | None, mandible: SurfaceMes
             notes.append("the mandible could not be split from the skull: plans that cut or move it cannot run")
         bones = {BONE_NAMES[k]: m for k, m in seg.meshes.items() if k in BONE_NAMES}
         return bones, seg.meshes["skin"], notes
-    if skull is None or skin is None:
-        raise InputError("simulate needs a CT, or at least a skull and a skin mesh",
-                         hint="medface surgery simulate --ct CT --plan plan.json, or --skull --mandible --skin")
-    bones = {"cranium": skull}
+    if bone is None or skin is None:
+        raise InputError("simulate needs a CT, or at least a bone and a skin mesh",
+                         hint="medface surgery simulate --ct CT --plan plan.json, or --bone B [--mandible M] --skin S")
+    bones = {"cranium": bone}
     if mandible is not None:
         bones["mandible"] = mandible
     return bones, skin, notes
@@ -73,7 +73,7 @@ def simulate_surfaces(plan, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *,
                       h: float = 3.0, nu: float = 0.45, roi: float | None = ROI_MM) -> dict:
     """The plan on these surfaces: moved segments, predicted skin (FEM and preview),
     landmarks and measures before and after. Returns a dict of arrays and meshes."""
-    from medface.anatomy.cephalometry import before_after_table
+    from medface.anatomy.cephalometry import before_after_table, soft_tissue_change
 
     from .fem import SoftTissueModel
     from .preview import RigidBlendPreview
@@ -96,11 +96,12 @@ def simulate_surfaces(plan, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *,
     out["skin_after"] = SurfaceMesh(predicted, skin.faces, name="skin (predicted)")
     out["displacement"] = np.linalg.norm(predicted - skin.vertices, axis=1)
     landmarks = {k: np.asarray(v, float) for k, v in plan.content.get("landmarks", {}).items()}
-    if landmarks:
-        out["measures"] = before_after_table(landmarks, planned.landmarks or landmarks)
+    out["measures"] = before_after_table(landmarks, planned.landmarks or landmarks) if landmarks else []
+    try:
         regions = face_regions(skin, landmarks)
-    else:
-        out["measures"], regions = [], None
+    except InputError:  # no soft-tissue landmarks in the plan: the whole skin is one region
+        regions = None
+    out["skin_change"] = soft_tissue_change(skin.vertices, predicted, regions)
     if tissue == "fem":
         out["preview_vs_fem"] = compare(skin_preview, out["skin_fem"], skin, regions)
     return out
@@ -136,13 +137,13 @@ def _figures(out_dir: Path, skin: SurfaceMesh, bones: dict, sim: dict) -> dict[s
     return figures
 
 
-def simulate(plan, ct: Volume | None = None, skull: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
+def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
              skin: SurfaceMesh | None = None, out=None, tissue: str = "fem", h: float = 3.0,
              figures: bool = True) -> Result:
     """CLI entry of `surgery simulate`."""
     from medface.io import write_mesh
 
-    bones, skin_mesh, notes = _surfaces(ct, skull, mandible, skin)
+    bones, skin_mesh, notes = _surfaces(ct, bone, mandible, skin)
     sim = simulate_surfaces(plan, bones, skin_mesh, tissue=tissue, h=h)
     planned = sim["planned"]
     disp = sim["displacement"]
@@ -154,6 +155,9 @@ def simulate(plan, ct: Volume | None = None, skull: SurfaceMesh | None = None, m
     result.warnings += notes
     result.tables["measures"] = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}
                                  for row in sim["measures"]]
+    result.tables["soft-tissue change"] = [{"region": name, **{k: round(float(v), 3) if isinstance(v, float) else v
+                                                                for k, v in stats.items()}}
+                                           for name, stats in sim["skin_change"].items()]
     if "preview_vs_fem" in sim:
         result.metrics["preview_vs_fem"] = sim["preview_vs_fem"]
     if "fem_info" in sim:

@@ -43,8 +43,8 @@ def compare(pred_a: np.ndarray, pred_b: np.ndarray, skin: SurfaceMesh, regions=N
 
 
 def face_regions(skin: SurfaceMesh, landmarks) -> dict[str, np.ndarray]:
-    """Boolean masks of the face and its thirds from soft-tissue landmarks (LPS: +z superior,
-    -y anterior). Face: anterior to the tragi (``t_l``, ``t_r``), from 10 mm below soft-tissue
+    """Boolean masks of the face and its thirds from soft-tissue landmarks, in the head frame of
+    the craniometric landmarks when they allow one (else LPS: +z superior, -y anterior). Face: anterior to the tragi (``t_l``, ``t_r``), from 10 mm below soft-tissue
     menton (``me_s``) to 25 mm above soft-tissue glabella (``g_s``). Upper: above soft-tissue
     nasion (``n_s``); mid: subnasale (``sn``) to ``n_s``; lower: below ``sn``."""
     need = ["t_l", "t_r", "me_s", "g_s", "n_s", "sn"]
@@ -53,6 +53,14 @@ def face_regions(skin: SurfaceMesh, landmarks) -> dict[str, np.ndarray]:
         raise InputError(f"landmarks {missing} are needed to split the face into regions")
     p = {k: np.asarray(landmarks.get(k), float) for k in need}
     v = skin.vertices
+    try:  # in the head's own frame (left, posterior, superior), whatever the scan's orientation
+        from medface.anatomy.cephalometry import head_frame
+
+        frame = head_frame(landmarks)
+        v = frame.to_frame(v)
+        p = {k: frame.to_frame(x) for k, x in p.items()}
+    except InputError:
+        pass  # too few craniometric landmarks for a frame: the scan's LPS axes are used
     face = ((v[:, 1] < min(p["t_l"][1], p["t_r"][1])) & (v[:, 2] > p["me_s"][2] - 10.0)
             & (v[:, 2] < p["g_s"][2] + 25.0))
     return {
