@@ -160,6 +160,9 @@ def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, ma
                                            for name, stats in sim["skin_change"].items()]
     if "preview_vs_fem" in sim:
         result.metrics["preview_vs_fem"] = sim["preview_vs_fem"]
+        result.tables["preview vs FEM"] = [{"region": name, **{k: round(float(v), 3) if isinstance(v, float) else v
+                                                              for k, v in stats.items()}}
+                                           for name, stats in sim["preview_vs_fem"].items()]
     if "fem_info" in sim:
         result.metrics["fem"] = sim["fem_info"]
     result.metrics["kerf_volume_mm3"] = {k: round(float(v), 1) for k, v in planned.kerf_volume.items()}
