@@ -1,0 +1,101 @@
+"""Accuracy, calibration and identification metrics of reconstructed faces (in correspondence).
+
+Face region (a template vertex mask, defined from the soft-tissue landmarks of a reference head
+of the same topology, :func:`face_regions`): skin vertices
+
+- in front of the coronal plane 15 mm anterior to the mean tragion (excludes the ears),
+- below the plane 35 mm above the soft-tissue glabella ``g_s`` (excludes the scalp),
+- above the soft-tissue menton ``me_s``, and not facing downwards (outward normal's superior
+  component > -0.6; excludes the submental skin and the neck).
+
+Sub-regions, assigned in this order: forehead (above ``g_s`` - 5 mm); nose (within 22 mm of the
+midline, between ``sn`` - 2 mm and ``n_s`` - 5 mm, at least 3 mm in front of the endocanthion);
+orbits (8..(``ex`` + 10) mm from the midline, between ``or_s`` - 8 mm and ``g_s`` - 5 mm); lips
+(within ``ch`` + 8 mm of the midline, between ``sl`` + 8 mm and ``sn`` - 2 mm); chin (below
+``sl`` + 8 mm, within 35 mm of the midline); cheeks (the rest of the face region).
+
+Errors are measured per vertex two ways: the correspondence distance (|reconstructed - true|,
+an upper bound of the surface distance) and the point-to-plane distance along the true surface
+normal (the usual approximation of the surface distance for small errors).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REGIONS = ("forehead", "orbits", "nose", "lips", "cheeks", "chin")
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals."""
+    v = np.asarray(vertices, np.float64)
+    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, faces[:, k], fn)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
+def face_regions(skin: np.ndarray, faces: np.ndarray, landmarks: dict) -> dict[str, np.ndarray]:
+    """Boolean vertex masks ``face`` and one per name in :data:`REGIONS` (see module docstring)."""
+    lm = {k: np.asarray(v, float) for k, v in landmarks.items()}
+    x, y, z = np.abs(skin[:, 0]), skin[:, 1], skin[:, 2]
+    nz = vertex_normals(skin, faces)[:, 2]
+    y_t = 0.5 * (lm["t_l"][1] + lm["t_r"][1])
+    face = (y < y_t - 15.0) & (z < lm["g_s"][2] + 35.0) & (z > lm["me_s"][2]) & (nz > -0.6)
+    ex = 0.5 * (abs(lm["ex_l"][0]) + abs(lm["ex_r"][0]))
+    ch = 0.5 * (abs(lm["ch_l"][0]) + abs(lm["ch_r"][0]))
+    en_y = 0.5 * (lm["en_l"][1] + lm["en_r"][1])
+    or_z = 0.5 * (lm["or_s_l"][2] + lm["or_s_r"][2])
+    free = face.copy()
+    out = {"face": face}
+
+    def take(mask):
+        sel = mask & free
+        free[sel] = False
+        return sel
+
+    out["forehead"] = take(z >= lm["g_s"][2] - 5.0)
+    out["nose"] = take((x < 22.0) & (z > lm["sn"][2] - 2.0) & (z < lm["n_s"][2] - 5.0) & (y < en_y - 3.0))
+    out["orbits"] = take((x > 8.0) & (x < ex + 10.0) & (z > or_z - 8.0) & (z < lm["g_s"][2] - 5.0))
+    out["lips"] = take((x < ch + 8.0) & (z > lm["sl"][2] + 8.0) & (z <= lm["sn"][2] - 2.0))
+    out["chin"] = take((z <= lm["sl"][2] + 8.0) & (x < 35.0))
+    out["cheeks"] = take(np.ones(len(skin), bool))
+    return out
+
+
+def vertex_errors(pred: np.ndarray, true: np.ndarray, true_normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(correspondence distance, signed point-to-plane distance along the true normal), mm."""
+    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
+    return np.linalg.norm(d, axis=1), np.einsum("ij,ij->i", d, true_normals)
+
+
+def summarise(abs_err: np.ndarray) -> dict[str, float]:
+    """Mean, RMS, P95 and % within 2.0 / 2.5 mm of absolute errors (any shape, pooled)."""
+    e = np.abs(np.asarray(abs_err, np.float64)).ravel()
+    return {"mean": float(e.mean()), "rms": float(np.sqrt((e ** 2).mean())), "p95": float(np.percentile(e, 95)),
+            "within_2.0": float(100 * (e <= 2.0).mean()), "within_2.5": float(100 * (e <= 2.5).mean())}
+
+
+def coverage(signed_err: np.ndarray, sd: np.ndarray) -> dict[str, float]:
+    """Share (%) of vertices whose signed normal error lies within ±1 and ±2 posterior SDs."""
+    r = np.abs(signed_err) / np.maximum(sd, 1e-9)
+    return {"within_1sd": float(100 * (r <= 1).mean()), "within_2sd": float(100 * (r <= 2).mean())}
+
+
+def aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean vertex distance between corresponding point sets after rigid alignment of a to b."""
+    from .shape_model import kabsch
+
+    r, t = kabsch(a, b)
+    return float(np.linalg.norm(a @ r.T + t - b, axis=1).mean())
+
+
+def identification(recons: list[np.ndarray], gallery: list[np.ndarray], truth: list[int],
+                   ranks=(1, 5)) -> dict[str, float]:
+    """Rank-k identification rates (%): each reconstruction against every gallery face (same
+    vertex subset), distance :func:`aligned_distance`; ``truth[i]`` is the gallery index of
+    reconstruction i."""
+    d = np.array([[aligned_distance(r, g) for g in gallery] for r in recons])
+    rank = np.array([int((d[i] < d[i, truth[i]]).sum()) + 1 for i in range(len(recons))])
+    return {f"rank{k}": float(100 * (rank <= k).mean()) for k in ranks}

@@ -1,0 +1,434 @@
+"""A joint skull-face statistical shape model: probabilistic PCA and Gaussian conditioning.
+
+The model follows the statistical approach to craniofacial reconstruction of Claes et al. 2010
+(Forensic Sci Int 201: 138-145): skull and face surfaces in dense correspondence are modelled
+jointly, and a face is predicted from a skull by conditioning the joint distribution on the
+observed skull. The joint distribution is a probabilistic PCA (Tipping & Bishop 1999, J R Stat
+Soc B 61: 611-622)::
+
+    x = mu + W z + eps,   z ~ N(0, I_q),   eps ~ N(0, sigma2 I)
+
+over the concatenation of a fixed subset of cranium vertices, a subset of mandible vertices, a
+subset of face-region skin vertices (all in mm) and the covariates sex (0 = F, 1 = M), age
+(years) and BMI (kg/m^2), each standardised and scaled to ``cov_scale`` mm-equivalents.
+
+Training shapes are aligned by rigid generalised Procrustes analysis on the cranium subset
+(no scaling: absolute size in mm carries information about the face); the mandible and the
+skin follow the cranium's transform. The full-resolution skin (every template vertex) is
+predicted from the latent variable by a linear map fitted by least squares on the training
+set, with a per-vertex residual variance.
+
+Conditioning (:meth:`ShapeModel.condition`) aligns the observed cranium to the model's mean
+cranium, treats the observed dimensions (cranium, optionally mandible, optionally covariates)
+with noise ``sigma2 + sigma_obs^2`` and returns a :class:`FacePosterior`: the Gaussian posterior
+of the face, with its mean, a per-vertex standard deviation and samples.
+
+This module holds logic only; files are read and written by :func:`save_model` /
+:func:`load_model` (``model.safetensors`` + ``model.json``, no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medface.errors import InputError, ModelError, ParameterError
+
+COVARIATES = ("sex", "age", "bmi")
+SEX_CODES = {"F": 0.0, "M": 1.0}
+# Observation SD of each covariate in its own unit when it is given (sex is nearly certain;
+# age and BMI are estimates, e.g. from the skull and the clothing/body).
+DEFAULT_COVARIATE_SD = {"sex": 0.05, "age": 5.0, "bmi": 2.0}
+FORMAT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------------- geometry
+def kabsch(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid transform (R, t) minimising ``|| source @ R.T + t - target ||`` (no scaling)."""
+    cs, ct = source.mean(0), target.mean(0)
+    h = (source - cs).T @ (target - ct)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return r, ct - cs @ r.T
+
+
+def generalised_procrustes(shapes: np.ndarray, iterations: int = 10, tol: float = 1e-6):
+    """Rigid GPA of ``shapes`` (n, k, 3). Returns (rotations (n,3,3), translations (n,3), mean).
+
+    The mean is kept in the frame of the first shape's centroid-free pose so that the model
+    frame stays close to the data's own (LPS) frame."""
+    n = len(shapes)
+    mean = shapes.mean(0)
+    rs, ts = np.tile(np.eye(3), (n, 1, 1)), np.zeros((n, 3))
+    for _ in range(iterations):
+        for i in range(n):
+            rs[i], ts[i] = kabsch(shapes[i], mean)
+        aligned = np.einsum("nkj,nij->nki", shapes, rs) + ts[:, None, :]
+        new = aligned.mean(0)
+        # re-anchor the mean on the original mean's pose, so the frame does not drift
+        r0, t0 = kabsch(new, shapes.mean(0))
+        new = new @ r0.T + t0
+        change = float(np.sqrt(((new - mean) ** 2).sum(1).mean()))
+        mean = new
+        if change < tol:
+            break
+    for i in range(n):
+        rs[i], ts[i] = kabsch(shapes[i], mean)
+    return rs, ts, mean
+
+
+# -------------------------------------------------------------------------------------- model
+@dataclass
+class ShapeModel:
+    """Joint PPCA of skull and face; see the module docstring. Arrays are float64 unless noted.
+
+    ``mean``/``W`` cover the subset vector ``[cranium (3*nc), mandible (3*nm), face (3*nf),
+    covariates (3)]``; ``skin_mean``/``skin_W`` (float32) the full skin (``3 * n_skin``).
+    """
+
+    mean: np.ndarray
+    W: np.ndarray
+    sigma2: float
+    cranium_idx: np.ndarray
+    mandible_idx: np.ndarray
+    face_idx: np.ndarray
+    cov_center: np.ndarray
+    cov_std: np.ndarray
+    cov_scale: float
+    skin_mean: np.ndarray
+    skin_W: np.ndarray
+    skin_resid_var: np.ndarray
+    skin_faces: np.ndarray
+    n_cranium: int
+    n_mandible: int
+    eigenvalues: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    metadata: dict = field(default_factory=dict)
+
+    # ---- layout
+    @property
+    def n_components(self) -> int:
+        return int(self.W.shape[1])
+
+    @property
+    def n_skin(self) -> int:
+        return len(self.skin_resid_var)
+
+    def _slices(self):
+        nc, nm, nf = len(self.cranium_idx), len(self.mandible_idx), len(self.face_idx)
+        a, b, c = 3 * nc, 3 * (nc + nm), 3 * (nc + nm + nf)
+        return slice(0, a), slice(a, b), slice(b, c), slice(c, c + 3)
+
+    @property
+    def mean_cranium(self) -> np.ndarray:
+        return self.mean[self._slices()[0]].reshape(-1, 3)
+
+    def mean_skin(self) -> np.ndarray:
+        """The training mean face (full skin, model frame), (n_skin, 3)."""
+        return self.skin_mean.reshape(-1, 3).astype(np.float64)
+
+    # ---- input checks
+    def _check_points(self, points, expected: int, what: str) -> np.ndarray:
+        arr = np.asarray(getattr(points, "vertices", points), dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise InputError(f"{what} must be an (N, 3) array of vertices in mm, got shape {arr.shape}")
+        if len(arr) != expected:
+            raise InputError(f"{what} has {len(arr)} vertices but the model's template has {expected}",
+                             hint="the skull must be in dense correspondence with the model template "
+                                  "(same topology); register it to the template first")
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"{what} has {int((~np.isfinite(arr)).any(1).sum())} vertices with NaN or inf "
+                             "coordinates", hint="remove or fill missing vertices before conditioning")
+        return arr
+
+    def _sigma_for(self, sigma, n_full: int, idx: np.ndarray, what: str) -> np.ndarray:
+        s = np.asarray(sigma, dtype=np.float64)
+        if s.ndim == 0:
+            s = np.full(len(idx), float(s))
+        elif s.shape == (n_full,):
+            s = s[idx]
+        else:
+            raise ParameterError(f"sigma for the {what} must be a number or one value per vertex ({n_full}), "
+                                 f"got shape {s.shape}", parameter="sigma")
+        if not np.all(np.isfinite(s)) or np.any(s < 0):
+            raise ParameterError(f"sigma for the {what} must be finite and >= 0", parameter="sigma")
+        return s
+
+    def encode_covariates(self, sex=None, age=None, bmi=None) -> tuple[np.ndarray, np.ndarray]:
+        """(values in model units, mask of given covariates)."""
+        values, mask = np.zeros(3), np.zeros(3, bool)
+        for k, (name, v) in enumerate(zip(COVARIATES, (sex, age, bmi))):
+            if v is None:
+                continue
+            if name == "sex":
+                if str(v).upper() not in SEX_CODES:
+                    raise ParameterError(f"sex must be 'F' or 'M' (or None if unknown), got {v!r}", parameter="sex")
+                v = SEX_CODES[str(v).upper()]
+            v = float(v)
+            if not np.isfinite(v):
+                raise ParameterError(f"{name} must be a finite number, got {v}", parameter=name)
+            values[k] = (v - self.cov_center[k]) / self.cov_std[k] * self.cov_scale
+            mask[k] = True
+        return values, mask
+
+    # ---- conditioning
+    def condition(self, cranium, mandible=None, *, sigma: float | np.ndarray = 1.0,
+                  mandible_sigma: float | np.ndarray | None = None, sex=None, age=None, bmi=None,
+                  covariate_sd: dict | None = None) -> FacePosterior:
+        """Gaussian posterior of the face given an observed skull in correspondence.
+
+        ``cranium`` (n_cranium, 3) and ``mandible`` (n_mandible, 3, or None when missing) are
+        vertex arrays or SurfaceMeshes in mm, in any rigid pose. ``sigma`` is the observation
+        noise SD (mm) of the cranium, a number or one value per cranium vertex;
+        ``mandible_sigma`` likewise (default: ``sigma`` if it is a number, else 1 mm).
+        Covariates left as None are unobserved. The face comes back in the skull's pose.
+        """
+        cranium = self._check_points(cranium, self.n_cranium, "cranium")
+        sc = self._sigma_for(sigma, self.n_cranium, self.cranium_idx, "cranium")
+        sl_c, sl_m, _, sl_v = self._slices()
+        obs_c = cranium[self.cranium_idx]
+        r, t = kabsch(obs_c, self.mean_cranium)
+        dims = [np.arange(sl_c.start, sl_c.stop)]
+        vals = [(obs_c @ r.T + t).ravel()]
+        noise = [np.repeat(sc ** 2, 3)]
+        if mandible is not None:
+            mandible = self._check_points(mandible, self.n_mandible, "mandible")
+            ms = mandible_sigma if mandible_sigma is not None else (sigma if np.ndim(sigma) == 0 else 1.0)
+            sm = self._sigma_for(ms, self.n_mandible, self.mandible_idx, "mandible")
+            dims.append(np.arange(sl_m.start, sl_m.stop))
+            vals.append((mandible[self.mandible_idx] @ r.T + t).ravel())
+            noise.append(np.repeat(sm ** 2, 3))
+        cv, cmask = self.encode_covariates(sex, age, bmi)
+        sds = dict(DEFAULT_COVARIATE_SD, **(covariate_sd or {}))
+        for k in np.flatnonzero(cmask):
+            dims.append(np.array([sl_v.start + k]))
+            vals.append(cv[k:k + 1])
+            noise.append(np.array([(sds[COVARIATES[k]] / self.cov_std[k] * self.cov_scale) ** 2]))
+        dims, vals, noise = np.concatenate(dims), np.concatenate(vals), np.concatenate(noise)
+        psi_inv = 1.0 / (self.sigma2 + noise)
+        wo = self.W[dims]
+        a = np.eye(self.n_components) + (wo * psi_inv[:, None]).T @ wo
+        cov_z = np.linalg.inv(a)
+        cov_z = 0.5 * (cov_z + cov_z.T)
+        mean_z = cov_z @ (wo.T @ (psi_inv * (vals - self.mean[dims])))
+        return FacePosterior(self, mean_z, cov_z, r, t, observed=dims)
+
+    def prior(self) -> FacePosterior:
+        """The unconditioned model (latent N(0, I)) in the model frame."""
+        q = self.n_components
+        return FacePosterior(self, np.zeros(q), np.eye(q), np.eye(3), np.zeros(3), observed=np.zeros(0, int))
+
+    def baseline_face(self, cranium) -> np.ndarray:
+        """The tissue-depth baseline: the training mean face placed on the skull by the rigid
+        Procrustes transform of the cranium (no shape adaptation). (n_skin, 3) in mm."""
+        cranium = self._check_points(cranium, self.n_cranium, "cranium")
+        r, t = kabsch(cranium[self.cranium_idx], self.mean_cranium)
+        return (self.mean_skin() - t) @ r
+
+
+@dataclass
+class FacePosterior:
+    """The Gaussian posterior of the full skin given a skull.
+
+    ``mean_z``/``cov_z`` is the latent posterior; the skin is ``skin_mean + skin_W z`` plus an
+    independent per-vertex residual. ``r``, ``t`` map the observation frame to the model frame
+    (``y = x R^T + t``); every output is in the observation frame.
+    """
+
+    model: ShapeModel
+    mean_z: np.ndarray
+    cov_z: np.ndarray
+    r: np.ndarray
+    t: np.ndarray
+    observed: np.ndarray
+
+    def _to_obs(self, pts: np.ndarray) -> np.ndarray:
+        return (pts - self.t) @ self.r
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Posterior mean face, (n_skin, 3) mm."""
+        m = self.model
+        y = m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z
+        return self._to_obs(y.reshape(-1, 3))
+
+    def sd_per_coordinate(self, include_residual: bool = True) -> np.ndarray:
+        """Posterior variance per coordinate of the model frame, as SD (n_skin, 3)."""
+        m = self.model
+        chol = np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(len(self.cov_z)))
+        b = m.skin_W @ chol.astype(np.float32)
+        var = np.einsum("ij,ij->i", b, b).astype(np.float64).reshape(-1, 3)
+        if include_residual:
+            var = var + (m.skin_resid_var / 3.0)[:, None]
+        return np.sqrt(var)
+
+    def sd(self, include_residual: bool = True) -> np.ndarray:
+        """Per-vertex SD in mm: the RMS of the three coordinates' SDs (rotation invariant)."""
+        s = self.sd_per_coordinate(include_residual)
+        return np.sqrt((s ** 2).mean(1))
+
+    def sample(self, k: int, rng: np.random.Generator | int | None = 0, *, residual: bool = False) -> np.ndarray:
+        """``k`` faces drawn from the posterior, (k, n_skin, 3) float32 mm. ``residual=True`` adds
+        the independent per-vertex residual noise (rough surfaces; the SD then matches
+        :meth:`sd`); without it, samples are smooth and match ``sd(include_residual=False)``."""
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ParameterError(f"k must be a positive integer, got {k!r}", parameter="k")
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        m = self.model
+        chol = np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(len(self.cov_z)))
+        z = self.mean_z[None, :] + rng.standard_normal((k, len(self.mean_z))) @ chol.T
+        y = (z.astype(np.float32) @ m.skin_W.T + m.skin_mean[None, :]).reshape(k, -1, 3)
+        if residual:
+            y += (rng.standard_normal(y.shape) * np.sqrt(m.skin_resid_var / 3.0)[None, :, None]).astype(np.float32)
+        r32, t32 = self.r.astype(np.float32), self.t.astype(np.float32)
+        return (y - t32) @ r32
+
+    def mesh(self, values: np.ndarray | None = None, name: str = "reconstructed face"):
+        """The posterior mean (or ``values``) as a SurfaceMesh with an ``sd_mm`` point array."""
+        from medface.data import SurfaceMesh
+
+        verts = self.mean if values is None else values
+        return SurfaceMesh(verts, self.model.skin_faces, point_data={"sd_mm": self.sd()}, name=name)
+
+
+# ------------------------------------------------------------------------------------ fitting
+def fit_ppca(x: np.ndarray, *, n_components: int | None = None, variance: float = 0.99):
+    """Maximum-likelihood PPCA (Tipping & Bishop 1999, eqs 7-8) of rows ``x`` (n, D).
+
+    Returns (mean, W, sigma2, eigenvalues). ``q`` is ``n_components`` or the smallest number of
+    components explaining ``variance`` of the total, at most ``n - 2``."""
+    n, d = x.shape
+    if n < 3:
+        raise InputError(f"PPCA needs at least 3 training shapes, got {n}")
+    mu = x.mean(0)
+    xc = x - mu
+    gram = xc @ xc.T
+    evals, evecs = np.linalg.eigh(gram)
+    order = np.argsort(evals)[::-1]
+    evals, evecs = np.clip(evals[order], 0, None), evecs[:, order]
+    lam = evals / (n - 1)
+    qmax = n - 2
+    if n_components is None:
+        frac = np.cumsum(lam) / lam.sum()
+        q = int(min(np.searchsorted(frac, variance) + 1, qmax))
+    else:
+        q = int(min(n_components, qmax))
+    sigma2 = float(lam[q:].sum() / (d - q))
+    u = (xc.T @ evecs[:, :q]) / np.sqrt(np.maximum(evals[:q], 1e-300))  # (D, q) orthonormal
+    w = u * np.sqrt(np.maximum(lam[:q] - sigma2, 0.0))
+    return mu, w, sigma2, lam
+
+
+def fit_shape_model(cranium: np.ndarray, mandible: np.ndarray, skin: np.ndarray, covariates: np.ndarray, *,
+                    cranium_idx: np.ndarray, mandible_idx: np.ndarray, face_idx: np.ndarray,
+                    skin_faces: np.ndarray, n_cranium: int, n_mandible: int,
+                    n_components: int | None = None, variance: float = 0.99, cov_scale: float = 5.0,
+                    residual_inflation: bool = True, metadata: dict | None = None) -> ShapeModel:
+    """Fit the joint model from training arrays in correspondence.
+
+    ``cranium`` (n, nc, 3) and ``mandible`` (n, nm, 3) are the vertex SUBSETS
+    (``cranium_idx``/``mandible_idx`` of the full meshes), ``skin`` (n, n_skin, 3) the full
+    skins, ``covariates`` (n, 3) sex (0/1), age, BMI. ``face_idx`` selects the skin vertices
+    that enter the PPCA. The training residual variance of the skin map is inflated by
+    ``n / (n - q - 1)`` (a degrees-of-freedom correction) when ``residual_inflation``.
+    """
+    n = len(cranium)
+    if not (len(mandible) == len(skin) == len(covariates) == n):
+        raise InputError("cranium, mandible, skin and covariates need one row per training subject")
+    for name, arr in (("cranium", cranium), ("mandible", mandible), ("skin", skin), ("covariates", covariates)):
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"training {name} contains NaN or inf values")
+    rs, ts, _ = generalised_procrustes(np.asarray(cranium, np.float64))
+
+    def align(a):
+        return np.einsum("nkj,nij->nki", np.asarray(a, np.float64), rs) + ts[:, None, :]
+
+    cr, md = align(cranium), align(mandible)
+    sk = np.empty(skin.shape, np.float64)
+    for i in range(n):  # one subject at a time keeps the peak memory low
+        sk[i] = np.asarray(skin[i], np.float64) @ rs[i].T + ts[i]
+    cov = np.asarray(covariates, np.float64)
+    center, std = cov.mean(0), cov.std(0)
+    std = np.where(std > 1e-9, std, 1.0)
+    cv = (cov - center) / std * cov_scale
+    x = np.concatenate([cr.reshape(n, -1), md.reshape(n, -1), sk[:, face_idx].reshape(n, -1), cv], axis=1)
+    mu, w, sigma2, lam = fit_ppca(x, n_components=n_components, variance=variance)
+    q = w.shape[1]
+    # latent posterior means of the training shapes (T&B eq. 6) and the full-skin linear map
+    m_inv = np.linalg.inv(w.T @ w + sigma2 * np.eye(q))
+    z = (x - mu) @ w @ m_inv.T
+    skin_flat = sk.reshape(n, -1)
+    skin_mu = skin_flat.mean(0)
+    sc = skin_flat - skin_mu
+    del sk, skin_flat
+    coef, *_ = np.linalg.lstsq(z, sc, rcond=None)  # (q, 3 n_skin)
+    resid = sc - z @ coef
+    resid_var = (resid ** 2).reshape(n, -1, 3).sum(2).mean(0)
+    if residual_inflation:
+        resid_var *= n / max(n - q - 1, 1)
+    meta = dict(metadata or {})
+    meta.update({"n_subjects": int(n), "n_components": int(q), "sigma2_mm2": sigma2,
+                 "explained_variance": float(lam[:q].sum() / lam.sum())})
+    return ShapeModel(mean=mu, W=w, sigma2=sigma2, cranium_idx=np.asarray(cranium_idx, np.int64),
+                      mandible_idx=np.asarray(mandible_idx, np.int64), face_idx=np.asarray(face_idx, np.int64),
+                      cov_center=center, cov_std=std, cov_scale=float(cov_scale),
+                      skin_mean=skin_mu.astype(np.float32), skin_W=np.ascontiguousarray(coef.T, np.float32),
+                      skin_resid_var=resid_var, skin_faces=np.asarray(skin_faces, np.int64),
+                      n_cranium=int(n_cranium), n_mandible=int(n_mandible), eigenvalues=lam, metadata=meta)
+
+
+# ---------------------------------------------------------------------------------------- I/O
+_ARRAYS = ("mean", "W", "cranium_idx", "mandible_idx", "face_idx", "cov_center", "cov_std", "skin_mean",
+           "skin_W", "skin_resid_var", "skin_faces", "eigenvalues")
+
+
+def save_model(model: ShapeModel, folder) -> Path:
+    """Write ``model.safetensors`` (arrays) and ``model.json`` (metadata) into ``folder``."""
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(getattr(model, k)) for k in _ARRAYS}, str(folder / "model.safetensors"))
+    meta = dict(model.metadata)
+    meta.update({"format": "medface-forensic-shape-model", "format_version": FORMAT_VERSION,
+                 "method": "joint probabilistic PCA (Tipping & Bishop 1999) of skull and face, "
+                           "conditioned on the skull (after Claes et al. 2010)",
+                 "units": "mm (LPS); covariates sex 0=F/1=M, age years, BMI kg/m^2",
+                 "alignment": "rigid generalised Procrustes on the cranium subset; mandible and skin follow",
+                 "sigma2": model.sigma2, "cov_scale": model.cov_scale, "covariates": list(COVARIATES),
+                 "n_cranium": model.n_cranium, "n_mandible": model.n_mandible, "n_skin": model.n_skin,
+                 "n_components": model.n_components,
+                 "vertex_subsets": {"cranium": len(model.cranium_idx), "mandible": len(model.mandible_idx),
+                                    "face": len(model.face_idx)}})
+    (folder / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    return folder
+
+
+def load_model(folder) -> ShapeModel:
+    """Read a model written by :func:`save_model`."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    folder = Path(folder)
+    st, js = folder / "model.safetensors", folder / "model.json"
+    for p in (st, js):
+        if not p.is_file():
+            raise ModelError(f"shape model file {p.name} is missing", path=folder,
+                             hint="train one with medface_forensic.train.train_phantom_model")
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+        arrays = load_file(str(st))
+    except (OSError, ValueError, SafetensorError) as exc:  # unreadable or corrupt files
+        raise ModelError(f"cannot read the shape model: {exc}", path=folder) from None
+    if meta.get("format") != "medface-forensic-shape-model" or meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError("not a medface forensic shape model of a supported version", path=js)
+    missing = [k for k in _ARRAYS if k not in arrays]
+    if missing:
+        raise ModelError(f"shape model lacks arrays {missing}", path=st)
+    keep = dict(meta)
+    return ShapeModel(**{k: arrays[k] for k in _ARRAYS}, sigma2=float(meta["sigma2"]),
+                      cov_scale=float(meta["cov_scale"]), n_cranium=int(meta["n_cranium"]),
+                      n_mandible=int(meta["n_mandible"]), metadata=keep)
