@@ -60,6 +60,8 @@ def main() -> int:
     failures += medface("surgery", "inspect-ct", "--ct", str(inputs["ct"]), "--out", str(out / "surgery")) != 0
     failures += medface("forensic", "inspect-skull", "--skull", str(inputs["mesh"]),
                         "--out", str(out / "forensic")) != 0
+    failures += medface("forensic", "reconstruct", "--skull", str(SAMPLE / "skull.ply"), "--variants", "8",
+                        "--out", str(out / "forensic_reconstruct")) != 0
     failures += medface("surgery", "segment", "--ct", str(inputs["ct"]), "--out", str(out / "surgery_segment")) != 0
     failures += medface("surgery", "plan", "--landmarks", str(SAMPLE / "landmarks.mrk.json"), "--procedure",
                         "bimaxillary", "--advance", "3", "--mandible-advance", "6",

@@ -1,0 +1,173 @@
+"""`forensic reconstruct`: the most likely face over a skull, variants and an uncertainty map.
+
+Skull (mesh, any pose and units via ``scale``) -> size and shape checks (:mod:`.skull_input`)
+-> template registration with landmark transfer (:mod:`.register`) -> the joint skull-face
+statistical model conditioned on the registered skull and on sex, age and BMI
+(:mod:`.shape_model`) -> posterior mean face, per-vertex SD, sampled variants, soft-tissue
+landmarks and a tissue-thickness map, all in the input skull's own frame and units.
+
+The default model is trained on the synthetic phantom population the first time it is needed
+and cached (``$MEDFACE_CACHE_DIR/forensic``); a lab's own model (``train_from_pairs``) is given
+with ``model``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from medface.data import Landmarks, Result, SurfaceMesh
+from medface.errors import ParameterError
+
+DEFAULT_SUBJECTS, DEFAULT_SEED = 200, 0
+SEXES = {"F": "F", "M": "M", "unknown": None, "f": "F", "m": "M"}
+
+
+def _source_key() -> str:
+    """A hash of the code the default model depends on (this plugin's model code and the phantom)."""
+    import medface.phantom as phantom
+
+    from . import shape_model, train
+
+    h = hashlib.sha256()
+    files = [Path(shape_model.__file__), Path(train.__file__)] + sorted(Path(phantom.__file__).parent.glob("*.py"))
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def default_model():
+    """The phantom-trained model, from the cache or trained now (about 2 minutes, once)."""
+    from medface.phantom.template import cache_dir
+
+    from .shape_model import load_model
+    from .train import train_phantom_model
+
+    folder = cache_dir() / "forensic" / f"phantom-n{DEFAULT_SUBJECTS}-s{DEFAULT_SEED}-{_source_key()}"
+    if (folder / "model.json").is_file():
+        return load_model(folder)
+    model = train_phantom_model(DEFAULT_SUBJECTS, DEFAULT_SEED)
+    tmp = folder.with_name(folder.name + f".{os.getpid()}.tmp")
+    from .shape_model import save_model
+
+    save_model(model, tmp)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process finished first
+        pass
+    return load_model(folder) if (folder / "model.json").is_file() else model
+
+
+def _soft_landmarks(model, face: np.ndarray) -> dict:
+    """Soft-tissue landmarks read off the reconstructed face at the template's vertices."""
+    from medface.anatomy.landmarks import soft_tissue_ids
+
+    from .train import template_head
+
+    tmpl = template_head()
+    out = {}
+    known = set(soft_tissue_ids())
+    for lid, p in tmpl.landmarks.items():
+        if lid in known:
+            k = int(np.argmin(np.linalg.norm(tmpl.skin.vertices - np.asarray(p), axis=1)))
+            out[lid] = face[k]
+    return out
+
+
+def thickness(face: np.ndarray, bone_vertices: np.ndarray) -> np.ndarray:
+    """Distance (mm) from each face vertex to the nearest bone vertex: the tissue-thickness map."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(bone_vertices).query(face)[0]
+
+
+def reconstruct(skull: SurfaceMesh, out=None, sex: str = "unknown", age: float | None = None,
+                bmi: float | None = None, variants: int = 8, landmarks: Landmarks | None = None,
+                scale: float = 1.0, model=None, seed: int = 0, figures: bool = True) -> Result:
+    """CLI entry of `forensic reconstruct` (see the module docstring)."""
+    from .register import register_skull
+    from .shape_model import load_model
+    from .skull_input import load_skull
+
+    if sex not in SEXES:
+        raise ParameterError(f"sex must be F, M or unknown, got {sex!r}", parameter="sex")
+    skull_in = load_skull(skull, scale=scale)
+    user = None
+    if landmarks is not None:
+        user = {k: np.asarray(v, float) * float(scale) for k, v in landmarks.to_dict().items()}
+    reg = register_skull(skull_in, landmarks=user)
+    shape = load_model(model) if model else default_model()
+    cranium = reg.vertices[: reg.n_cranium]
+    mandible = reg.vertices[reg.n_cranium:] if reg.mandible_present else None
+    post = shape.condition(cranium, mandible, sigma=1.0, sex=SEXES[sex], age=age, bmi=bmi)
+    face_mm = post.mean
+    sd = post.sd()
+    samples = post.sample(int(variants), seed) if variants else np.zeros((0,) + face_mm.shape, np.float32)
+    unit = 1.0 / float(scale)  # back to the input's own units
+    face = face_mm * unit
+    thick = thickness(face_mm, skull_in.mesh.vertices)
+    soft = {k: v * unit for k, v in _soft_landmarks(shape, face_mm).items()}
+
+    result = Result(command="forensic.reconstruct")
+    face_region = sd < np.percentile(sd, 95)
+    result.summary = {"mandible": "present" if reg.mandible_present else "missing (lower face less certain)",
+                      "registration_residual_mm": round(float(reg.residual_mm.get("final_median", np.nan)), 2),
+                      "median_sd_mm": round(float(np.median(sd)), 2),
+                      "max_sd_mm": round(float(sd.max()), 2), "variants": int(variants),
+                      "model": shape.metadata.get("training_data", "")[:80]}
+    result.metrics = {"registration": {"scale": reg.scale, "residual_mm": reg.residual_mm,
+                                       "timings_s": reg.timings_s},
+                      "sd_mm": {"median": float(np.median(sd)), "p95": float(np.percentile(sd, 95))},
+                      "tissue_thickness_mm": {"median": float(np.median(thick[face_region]))}}
+    result.tables["craniometric landmarks"] = [
+        {"id": k, "source": reg.landmark_source.get(k, "transferred"),
+         "uncertainty_mm": round(float(reg.uncertainty_mm.get(k, np.nan)), 2)} for k in sorted(reg.uncertainty_mm)]
+    result.warnings += list(skull_in.warnings) + list(reg.warnings)
+    if "synthetic" in shape.metadata.get("training_data", ""):
+        result.warnings.append("The face model was trained on synthetic phantom heads only: the reconstruction "
+                               "shows what the phantom population predicts, not a validated likeness.")
+    result.limits += ["The bone does not determine the eyes, the lips' fullness, the nose tip's detail, ears, hair, "
+                      "skin colour, expression or weight history; the uncertainty map shows where the model "
+                      "itself is unsure, not these.",
+                      "A reconstruction is an investigative aid for recognition, never an identification."]
+    if out is not None:
+        _write(Path(out), result, face, sd, thick, samples * unit, soft, skull_in, shape, figures)
+    result.data.update({"face": SurfaceMesh(face, shape.skin_faces, point_data={"sd_mm": sd}),
+                        "variants": samples * unit, "registration": reg})
+    return result
+
+
+def _write(out: Path, result: Result, face, sd, thick, samples, soft, skull_in, shape, figures: bool) -> None:
+    from medface.io import write_landmarks, write_mesh
+
+    out.mkdir(parents=True, exist_ok=True)
+    mesh = SurfaceMesh(face, shape.skin_faces, point_data={"sd_mm": sd.astype(np.float32),
+                                                          "tissue_thickness_mm": thick.astype(np.float32)},
+                       name="reconstructed face")
+    write_mesh(mesh, out / "face.ply")
+    result.outputs["face"] = str(out / "face.ply")
+    for i, v in enumerate(samples):  # with the SD as point data, like face.ply (vertex i is vertex i in all)
+        write_mesh(SurfaceMesh(v, shape.skin_faces, point_data={"sd_mm": sd.astype(np.float32)}),
+                   out / f"variant_{i:02d}.ply")
+    if len(samples):
+        result.outputs["variants"] = f"{len(samples)} files variant_NN.ply"
+    write_landmarks(Landmarks.from_dict(soft), out / "face_landmarks.mrk.json")
+    result.outputs["soft-tissue landmarks"] = str(out / "face_landmarks.mrk.json")
+    if figures:
+        from medface.viz import Scene, render_panels
+
+        skull_scene = Scene().add_mesh(skull_in.mesh, color="bone")
+        over = Scene().add_mesh(skull_in.mesh, color="bone").add_mesh(mesh, opacity=0.45)
+        unc = Scene().add_mesh(mesh, scalars="sd_mm", cmap="magma", scalar_bar_title="SD mm")
+        path = out / "reconstruction.png"
+        render_panels([skull_scene, over, Scene().add_mesh(mesh), unc], path, views="three_quarter_left",
+                      titles=["skull", "face over skull", "most likely face", "uncertainty (SD)"], size=(360, 360))
+        result.figures["reconstruction"] = str(path)
+        if len(samples):
+            grid = [Scene().add_mesh(SurfaceMesh(v, shape.skin_faces)) for v in samples[:8]]
+            path = out / "variants.png"
+            render_panels(grid, path, views="frontal", shape=(2, (len(grid) + 1) // 2), size=(240, 240))
+            result.figures["variants"] = str(path)

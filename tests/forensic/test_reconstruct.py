@@ -1,0 +1,74 @@
+"""`forensic reconstruct` end to end: a held-out phantom skull in another pose and in centimetres
+gets a face that overlays the true skin in the skull's own frame and units."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+import medface
+from medface.data import SurfaceMesh
+from medface.errors import InputError
+from medface.io import read_mesh, write_mesh
+from medface.phantom import cohort
+from medface_forensic.shape_model import save_model
+from medface_forensic.train import train_phantom_model
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    save_model(train_phantom_model(30, seed=5, sizes={"cranium": 1500, "mandible": 400, "face": 3000}), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """A held-out subject's skull (cranium + mandible in one file), turned and in centimetres."""
+    head = next(cohort(1, seed=999)).head
+    rot = Rotation.from_euler("xyz", [20, -35, 110], degrees=True).as_matrix()
+    shift = np.array([40.0, -25.0, 300.0])
+
+    def move(v):
+        return (v @ rot.T + shift) / 10.0  # mm -> cm
+
+    v = np.concatenate([head.cranium.vertices, head.mandible.vertices])
+    f = np.concatenate([head.cranium.faces, head.mandible.faces + len(head.cranium.vertices)])
+    path = tmp_path_factory.mktemp("skull") / "skull_cm.ply"
+    write_mesh(SurfaceMesh(move(v), f), path)
+    return path, move(head.skin.vertices), head
+
+
+def test_face_overlays_the_true_skin_in_the_skulls_frame_and_units(small_model, case, tmp_path):
+    path, true_skin_cm, head = case
+    out = tmp_path / "rec"
+    result = medface.run("forensic.reconstruct", skull=path, scale=10.0, model=small_model, variants=3, out=out,
+                         figures=False)
+    face = read_mesh(out / "face.ply")
+    assert face.vertices.shape == true_skin_cm.shape
+    # the face lies on the true skin (in cm): front-of-face vertices within a few mm on average
+    front = head.skin.vertices[:, 1] < np.percentile(head.skin.vertices[:, 1], 30)
+    d_cm = cKDTree(true_skin_cm).query(face.vertices[front])[0]
+    assert np.mean(d_cm) < 0.3  # 3 mm
+    sd = face.point_data["sd_mm"]
+    assert np.all(sd > 0) and np.median(sd) < 3.0
+    assert result.summary["mandible"] == "present" and result.summary["variants"] == 3
+    variants = [read_mesh(out / f"variant_{i:02d}.ply").vertices for i in range(3)]
+    assert all(np.abs(v - face.vertices).max() > 0 for v in variants)  # variants differ from the mean
+    marks = json.loads((out / "face_landmarks.mrk.json").read_text(encoding="utf-8"))
+    assert len(marks["markups"][0]["controlPoints"]) >= 15
+
+
+def test_refuses_a_sphere_and_a_skull_in_wrong_units(small_model, case, tmp_path):
+    import trimesh
+
+    ball = trimesh.creation.icosphere(subdivisions=4, radius=95.0)
+    write_mesh(SurfaceMesh(np.asarray(ball.vertices), np.asarray(ball.faces)), tmp_path / "ball.ply")
+    with pytest.raises(InputError):
+        medface.run("forensic.reconstruct", skull=tmp_path / "ball.ply", model=small_model)
+    with pytest.raises(InputError, match="scale"):
+        medface.run("forensic.reconstruct", skull=case[0], model=small_model)  # cm read as mm
