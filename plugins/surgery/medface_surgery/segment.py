@@ -415,9 +415,11 @@ def _centroid_mm(mask: np.ndarray, spacing) -> np.ndarray:
     return kji[::-1] * np.asarray(spacing)
 
 
-def _is_mandible(piece: np.ndarray, cranium_centre, cranium_size: int, spacing, anterior, superior) -> bool:
-    """An inferior, anterior body of plausible size whose left-right extent is wide (a U)."""
-    size = int(piece.sum())
+def _is_mandible(piece: np.ndarray, cranium_centre, cranium_size: int, spacing, anterior, superior, *,
+                 size: int | None = None, min_width_mm: float = 50.0) -> bool:
+    """An inferior, anterior body of plausible size (``size`` voxels, default the piece's own)
+    whose left-right extent is wide (a U)."""
+    size = int(piece.sum()) if size is None else int(size)
     if not MANDIBLE_FRACTION[0] * cranium_size <= size <= MANDIBLE_FRACTION[1] * cranium_size:
         return False
     d = _centroid_mm(piece, spacing) - cranium_centre
@@ -425,8 +427,7 @@ def _is_mandible(piece: np.ndarray, cranium_centre, cranium_size: int, spacing, 
         return False
     lateral = np.cross(anterior, superior)
     pts = np.argwhere(piece)[:, ::-1] * np.asarray(spacing)
-    width = float(np.ptp(pts @ lateral))
-    return width >= 50.0
+    return float(np.ptp(pts @ lateral)) >= min_width_mm
 
 
 def split_mandible(bone: np.ndarray, others: list[np.ndarray], spacing, anterior, superior
@@ -476,8 +477,9 @@ def _erode_split(bone: np.ndarray, spacing, anterior, superior) -> tuple[np.ndar
             if sizes[lab] == 0:
                 break
             piece = labels == lab
-            if not _is_mandible_eroded(piece, int(sizes[lab] * shrink), cranium_centre, size, spacing, anterior,
-                                       superior):
+            # an eroded piece is judged at its regrown size and is narrower by the erosion
+            if not _is_mandible(piece, cranium_centre, size, spacing, anterior, superior,
+                                size=int(sizes[lab] * shrink), min_width_mm=40.0):
                 continue
             markers = np.where(piece, 2, np.where(core, 1, 0)).astype(np.int32)
             labels = watershed(-dist, markers, mask=bone)
@@ -497,17 +499,6 @@ def _holds_chin(labels: np.ndarray, spacing, anterior, superior) -> bool:
     lowest = np.argsort(up[front])[: max(1, int(0.02 * front.sum()))]  # the lowest 2 % of the front
     chosen = kji[front][lowest]
     return bool(np.mean(labels[tuple(chosen.T)] == 2) > 0.5)
-
-
-def _is_mandible_eroded(piece, grown_size, cranium_centre, cranium_size, spacing, anterior, superior) -> bool:
-    if not MANDIBLE_FRACTION[0] * cranium_size <= grown_size <= MANDIBLE_FRACTION[1] * cranium_size:
-        return False
-    d = _centroid_mm(piece, spacing) - cranium_centre
-    if d @ superior > -10.0 or d @ anterior < 0.0:
-        return False
-    lateral = np.cross(anterior, superior)
-    pts = np.argwhere(piece)[:, ::-1] * np.asarray(spacing)
-    return float(np.ptp(pts @ lateral)) >= 40.0
 
 
 # ---------------------------------------------------------------------------------------------
