@@ -72,3 +72,12 @@ def test_refuses_a_sphere_and_a_skull_in_wrong_units(small_model, case, tmp_path
         medface.run("forensic.reconstruct", skull=tmp_path / "ball.ply", model=small_model)
     with pytest.raises(InputError, match="scale"):
         medface.run("forensic.reconstruct", skull=case[0], model=small_model)  # cm read as mm
+
+
+def test_evaluate_command_reports_model_and_baseline(small_model, tmp_path):
+    result = medface.run("forensic.evaluate", out=tmp_path, model=small_model, n_test=3, figures=False)
+    doc = json.loads((tmp_path / "evaluation.json").read_text(encoding="utf-8"))
+    assert doc["n_test"] == 3 and set(doc["model"]["identification"]) >= {"rank1", "rank5"}
+    assert result.summary["model_mean_mm"] < result.summary["baseline_mean_mm"]
+    regions = {r["region"] for r in result.tables["face and regions"]}
+    assert {"face", "nose", "lips", "chin"} <= regions
