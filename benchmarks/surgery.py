@@ -27,6 +27,16 @@ from medface_surgery.tissue_validation import phantom_case, translation
 REPO = Path(__file__).resolve().parents[1]
 
 
+def median_time(fn, plans) -> float:
+    """Median seconds of ``fn(plan)`` over the plans."""
+    times = []
+    for plan in plans:
+        t0 = time.perf_counter()
+        fn(plan)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skin-vertices", type=int, default=50_000)
@@ -45,12 +55,7 @@ def main() -> None:
 
     plans = [{"maxilla": translation(dy=-a), "mandible": translation(dy=-b, dz=0.3 * b)}
              for a, b in zip(np.linspace(1, 5, args.updates), np.linspace(2, 8, args.updates))]
-    times = []
-    for plan in plans:
-        t0 = time.perf_counter()
-        model.predict(plan)
-        times.append(time.perf_counter() - t0)
-    update = float(np.median(times))
+    update = median_time(model.predict, plans)
 
     t0 = time.perf_counter()
     direct = model.solve_direct(moves)
@@ -65,12 +70,7 @@ def main() -> None:
     t0 = time.perf_counter()
     preview = RigidBlendPreview(segments, skin, fixed=["cranium"])
     preview_setup = time.perf_counter() - t0
-    ptimes = []
-    for plan in plans:
-        t0 = time.perf_counter()
-        preview.predict(plan)
-        ptimes.append(time.perf_counter() - t0)
-    preview_update = float(np.median(ptimes))
+    preview_update = median_time(preview.predict, plans)
 
     print(f"FEM set-up {setup:.2f} s; plan update (median of {len(plans)}) {1e3 * update:.2f} ms; "
           f"direct solve with kept factorisation {1e3 * kept:.0f} ms; from scratch {scratch:.2f} s; "

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medface.data.mesh import vertex_normals
+
 from . import metrics as M
 from .shape_model import ShapeModel
 from .train import phantom_training_set, template_head, train_phantom_model
@@ -42,7 +44,7 @@ def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: f
         mean, sd = post.mean, post.sd()
         post.sample(100, i)
         times.append(time.perf_counter() - t0)
-        normals = M.vertex_normals(sk[i], model.skin_faces)
+        normals = vertex_normals(sk[i], model.skin_faces)
         _, sgn = M.vertex_errors(mean, sk[i], normals)
         _, sgn_b = M.vertex_errors(model.baseline_face(cr[i]), sk[i], normals)
         err["model"].append(np.abs(sgn))

@@ -23,17 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from medface.data.mesh import vertex_normals
+
 REGIONS = ("forehead", "orbits", "nose", "lips", "cheeks", "chin")
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals."""
-    v = np.asarray(vertices, np.float64)
-    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-    n = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(n, faces[:, k], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
 def face_regions(skin: np.ndarray, faces: np.ndarray, landmarks: dict) -> dict[str, np.ndarray]:
@@ -85,7 +77,7 @@ def coverage(signed_err: np.ndarray, sd: np.ndarray) -> dict[str, float]:
 
 def aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean vertex distance between corresponding point sets after rigid alignment of a to b."""
-    from .shape_model import kabsch
+    from .rigid import kabsch
 
     r, t = kabsch(a, b)
     return float(np.linalg.norm(a @ r.T + t - b, axis=1).mean())

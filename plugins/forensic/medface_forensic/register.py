@@ -41,6 +41,7 @@ from medface.data import Landmarks, SurfaceMesh
 from medface.data.mesh import vertex_normals
 from medface.errors import InputError
 
+from .rigid import similarity
 from .skull_input import SkullInput, load_skull, prepare_skull
 
 TEMPLATE_POINTS = 3000  # template points for the similarity stage
@@ -126,21 +127,6 @@ def grid_sample(points: np.ndarray, count: int) -> np.ndarray:
             break
         spacing *= np.sqrt(len(first) / count)
     return np.sort(first)
-
-
-def similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None, scale: bool = True):
-    """Weighted least-squares ``dst ~ s R src + t`` (Umeyama 1991); returns (s, R, t)."""
-    w = np.ones(len(src)) if weights is None else weights
-    w = w / w.sum()
-    ms, md = w @ src, w @ dst
-    a, b = src - ms, dst - md
-    cov = (b * w[:, None]).T @ a
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.ones(3)
-    d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0
-    r = u @ np.diag(d) @ vt
-    s = float((sig * d).sum() / (w @ (a * a).sum(1))) if scale else 1.0
-    return s, r, md - s * r @ ms
 
 
 def _signed_permutations() -> list[np.ndarray]:

@@ -37,6 +37,8 @@ import numpy as np
 
 from medface.errors import InputError, ModelError, ParameterError
 
+from .rigid import kabsch
+
 COVARIATES = ("sex", "age", "bmi")
 SEX_CODES = {"F": 0.0, "M": 1.0}
 # Observation SD of each covariate in its own unit when it is given (sex is nearly certain;
@@ -46,16 +48,6 @@ FORMAT_VERSION = 1
 
 
 # ----------------------------------------------------------------------------------- geometry
-def kabsch(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rigid transform (R, t) minimising ``|| source @ R.T + t - target ||`` (no scaling)."""
-    cs, ct = source.mean(0), target.mean(0)
-    h = (source - cs).T @ (target - ct)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return r, ct - cs @ r.T
-
-
 def generalised_procrustes(shapes: np.ndarray, iterations: int = 10, tol: float = 1e-6):
     """Rigid GPA of ``shapes`` (n, k, 3). Returns (rotations (n,3,3), translations (n,3), mean).
 

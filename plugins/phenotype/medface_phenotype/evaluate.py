@@ -25,7 +25,7 @@ from .gallery import load_gallery
 from .model import expected_calibration_error, softmax
 from .prepare import prepare_dataset
 from .train import SPLIT_FILE, dataset_fingerprint, embed_crops
-from .validation_doc import write_validation_markdown
+from .validation_doc import extra_dataset_section, softmax_section, write_validation_markdown
 
 
 def _screening(card) -> dict:
@@ -131,57 +131,6 @@ def evaluate_model(model, data, *, device: str = "auto", ks=(1, 5, 10, 30), titl
     return report
 
 
-def _pct(v) -> str:
-    return "–" if v is None else f"{100.0 * float(v):.1f}%"
-
-
-def _softmax_section(report: dict) -> list[str]:
-    """Markdown lines for the softmax head (trained conditions only) and its calibration."""
-    soft = report.get("softmax") or {}
-    if not soft.get("top_k"):
-        return []
-    ks = [int(k) for k in report.get("ks", (1, 5, 10, 30))]
-    return ["## Softmax head", "",
-            f"The classifier head ranks only the {soft['n_conditions']} conditions it was trained on; "
-            f"{soft['n_queries']} test photos of those conditions. Expected calibration error of the "
-            f"temperature-scaled probabilities over all test photos of trained classes (controls included): "
-            f"{soft.get('ece', float('nan')):.3f}.", "",
-            "| | " + " | ".join(f"top-{k}" for k in ks) + " |", "|---|" + "---|" * len(ks),
-            "| softmax head | " + " | ".join(_pct(soft["top_k"].get(f"top{k}")) for k in ks) + " |",
-            "| chance | " + " | ".join(_pct(soft["chance"].get(f"top{k}")) for k in ks) + " |", ""]
-
-
-def _extra_section(title: str, intro: str, report: dict) -> list[str]:
-    """Markdown lines for a second data set evaluated against the package's gallery."""
-    ks = [int(k) for k in report.get("ks", (1, 5, 10, 30))]
-    head = "| setting | queries | conditions | " + " | ".join(f"top-{k}" for k in ks) + " |"
-    lines = [f"## {title}", "", intro, "", head, "|" + "---|" * (3 + len(ks))]
-
-    for name, s in report["settings"].items():
-        if s is None or s.get("skipped"):
-            continue
-        tk, ch = s.get("top_k") or {}, s.get("chance") or {}
-        lines.append(f"| {name} | {s.get('n_queries')} | {s.get('n_conditions')} | "
-                     + " | ".join(f"{_pct(tk.get(f'top{k}'))} (chance {_pct(ch.get(f'top{k}'))})" for k in ks) + " |")
-    soft = report.get("softmax") or {}
-    if soft.get("top_k"):
-        lines.append(f"| softmax head | {soft['n_queries']} | {soft['n_conditions']} | "
-                     + " | ".join(f"{_pct(soft['top_k'].get(f'top{k}'))} (chance {_pct(soft['chance'].get(f'top{k}'))})"
-                                  for k in ks) + " |")
-    ctrl = report.get("control") or {}
-    lines += ["", f"Control AUROC: {ctrl['auroc']:.3f} ({ctrl['n_affected']} affected, {ctrl['n_control']} control "
-                  f"photos)." if ctrl.get("auroc") is not None else f"Control AUROC: not computed "
-                                                                       f"({ctrl.get('reason')}).", ""]
-    per = (report["settings"].get("F/F+R") or {}).get("per_condition") or []
-    if per:
-        lines += ["Per condition (F/F+R):", "", "| condition | photos | " + " | ".join(f"top-{k}" for k in ks) + " |",
-                  "|" + "---|" * (2 + len(ks))]
-        lines += [f"| {r['condition']} | {r['n_queries']} | " + " | ".join(_pct(r.get(f"top{k}")) for k in ks) + " |"
-                  for r in per]
-        lines.append("")
-    return lines
-
-
 def evaluate_command(model, data, out, mild=None, device: str = "auto") -> Result:
     """CLI entry of `phenotype evaluate`: evaluation.json, phenotype.md and figures in ``out``;
     ``mild``: a second data set (mild cases) reported separately against the package's gallery."""
@@ -193,13 +142,13 @@ def evaluate_command(model, data, out, mild=None, device: str = "auto") -> Resul
     (out / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     doc = write_validation_markdown(report, out / "phenotype.md", out / "figures")
     with open(doc, "a", encoding="utf-8") as fh:
-        fh.write("\n" + "\n".join(_softmax_section(report)) + "\n")
+        fh.write("\n" + "\n".join(softmax_section(report)) + "\n")
     if mild is not None:
         intro = (f"Mild cases, reported separately because they overlap the normal range by design "
                  f"(docs/phantom.md): every usable photo of `{Path(mild).name}` is a query against the package's "
                  f"gallery ({report['mild']['n_train_images']} photos). {report['mild']['data']}")
         with open(doc, "a", encoding="utf-8") as fh:
-            fh.write("\n" + "\n".join(_extra_section("Mild cases", intro, report["mild"])) + "\n")
+            fh.write("\n" + "\n".join(extra_dataset_section("Mild cases", intro, report["mild"])) + "\n")
     s = report["settings"]
 
     def top(name, k):

@@ -229,3 +229,49 @@ def write_validation_markdown(report: dict, path, figures_dir, *, confusion_sett
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def softmax_section(report: dict) -> list[str]:
+    """Markdown lines for the softmax head (trained conditions only) and its calibration."""
+    soft = report.get("softmax") or {}
+    if not soft.get("top_k"):
+        return []
+    ks = [int(k) for k in report.get("ks", DEFAULT_KS)]
+    return ["## Softmax head", "",
+            f"The classifier head ranks only the {soft['n_conditions']} conditions it was trained on; "
+            f"{soft['n_queries']} test photos of those conditions. Expected calibration error of the "
+            f"temperature-scaled probabilities over all test photos of trained classes (controls included): "
+            f"{soft.get('ece', float('nan')):.3f}.", "",
+            "| | " + " | ".join(f"top-{k}" for k in ks) + " |", "|---|" + "---|" * len(ks),
+            _row("softmax head", soft["top_k"], ks), _row("chance", soft["chance"], ks), ""]
+
+
+def extra_dataset_section(title: str, intro: str, report: dict) -> list[str]:
+    """Markdown lines for a second data set evaluated against the package's gallery."""
+    ks = [int(k) for k in report.get("ks", DEFAULT_KS)]
+    head = "| setting | queries | conditions | " + " | ".join(f"top-{k}" for k in ks) + " |"
+    lines = [f"## {title}", "", intro, "", head, "|" + "---|" * (3 + len(ks))]
+
+    for name, s in report["settings"].items():
+        if s is None or s.get("skipped"):
+            continue
+        tk, ch = s.get("top_k") or {}, s.get("chance") or {}
+        lines.append(f"| {name} | {s.get('n_queries')} | {s.get('n_conditions')} | "
+                     + " | ".join(f"{_pct(tk.get(f'top{k}'))} (chance {_pct(ch.get(f'top{k}'))})" for k in ks) + " |")
+    soft = report.get("softmax") or {}
+    if soft.get("top_k"):
+        lines.append(f"| softmax head | {soft['n_queries']} | {soft['n_conditions']} | "
+                     + " | ".join(f"{_pct(soft['top_k'].get(f'top{k}'))} (chance {_pct(soft['chance'].get(f'top{k}'))})"
+                                  for k in ks) + " |")
+    ctrl = report.get("control") or {}
+    lines += ["", f"Control AUROC: {ctrl['auroc']:.3f} ({ctrl['n_affected']} affected, {ctrl['n_control']} control "
+                  f"photos)." if ctrl.get("auroc") is not None else f"Control AUROC: not computed "
+                                                                       f"({ctrl.get('reason')}).", ""]
+    per = (report["settings"].get("F/F+R") or {}).get("per_condition") or []
+    if per:
+        lines += ["Per condition (F/F+R):", "", "| condition | photos | " + " | ".join(f"top-{k}" for k in ks) + " |",
+                  "|" + "---|" * (2 + len(ks))]
+        lines += [f"| {r['condition']} | {r['n_queries']} | " + " | ".join(_pct(r.get(f"top{k}")) for k in ks) + " |"
+                  for r in per]
+        lines.append("")
+    return lines

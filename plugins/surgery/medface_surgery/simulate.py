@@ -56,11 +56,14 @@ def tissue_segments(bones: dict[str, SurfaceMesh], planned) -> tuple[dict[str, S
         back = np.linalg.inv(planned.transforms[name])
         pieces[name] = SurfaceMesh(transform_points(back, moved.vertices), moved.faces, name=name)
     for bone, mesh in bones.items():
-        piece = planned.rest.get(bone, None if bone in {b for b in planned.kerf_volume} else mesh)
-        if piece is not None:
-            key = f"{bone} (fixed)"
-            pieces[key] = piece
-            fixed.append(key)
+        if bone in planned.rest:
+            piece = planned.rest[bone]
+        elif bone in planned.kerf_volume:  # cut, and every piece of it moves
+            continue
+        else:
+            piece = mesh  # not cut at all
+        pieces[f"{bone} (fixed)"] = piece
+        fixed.append(f"{bone} (fixed)")
     return pieces, fixed
 
 
@@ -93,8 +96,9 @@ def simulate_surfaces(plan, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *,
         out["skin_fem"] = model.predict(moves)
         out["fem_info"] = model.info()
     predicted = out.get("skin_fem", skin_preview)
-    out["skin_after"] = SurfaceMesh(predicted, skin.faces, name="skin (predicted)")
     out["displacement"] = np.linalg.norm(predicted - skin.vertices, axis=1)
+    out["skin_after"] = SurfaceMesh(predicted, skin.faces, name="skin (predicted)",
+                                    point_data={"displacement_mm": out["displacement"].astype(np.float32)})
     landmarks = {k: np.asarray(v, float) for k, v in plan.content.get("landmarks", {}).items()}
     out["measures"] = before_after_table(landmarks, planned.landmarks or landmarks) if landmarks else []
     try:
@@ -110,21 +114,13 @@ def simulate_surfaces(plan, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *,
 def _figures(out_dir: Path, skin: SurfaceMesh, bones: dict, sim: dict) -> dict[str, str]:
     from medface.viz import Scene, render_panels
 
-    planned = sim["planned"]
-    after_skin = SurfaceMesh(sim["skin_after"].vertices, skin.faces, name="skin after",
-                             point_data={"displacement_mm": sim["displacement"]})
     before_bone, after_bone = Scene(), Scene()
     for mesh in bones.values():
         before_bone.add_mesh(mesh, color="bone")
-    for name, mesh in planned.segments.items():
+    for mesh in [*sim["planned"].segments.values(), *(sim["pieces"][k] for k in sim["fixed"])]:
         after_bone.add_mesh(mesh, color="bone")
-    for mesh in planned.rest.values():
-        after_bone.add_mesh(mesh, color="bone")
-    for bone, mesh in bones.items():
-        if bone not in planned.rest and bone not in planned.kerf_volume:
-            after_bone.add_mesh(mesh, color="bone")
     skin_before = Scene().add_mesh(skin)
-    skin_after = Scene().add_mesh(after_skin, scalars="displacement_mm", cmap="viridis")
+    skin_after = Scene().add_mesh(sim["skin_after"], scalars="displacement_mm", cmap="viridis")
     figures = {}
     path = out_dir / "before_after_left.png"
     render_panels([before_bone, after_bone, skin_before, skin_after], path, views="left",
@@ -180,9 +176,7 @@ def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, ma
             path = out / f"{bone}_rest.stl"
             write_mesh(mesh, path)
             result.outputs[f"{bone} (rest)"] = str(path)
-        after = SurfaceMesh(sim["skin_after"].vertices, skin_mesh.faces, name="skin after",
-                            point_data={"displacement_mm": disp.astype(np.float32)})
-        write_mesh(after, out / "skin_predicted.ply")
+        write_mesh(sim["skin_after"], out / "skin_predicted.ply")
         result.outputs["predicted skin"] = str(out / "skin_predicted.ply")
         if figures:
             result.figures.update(_figures(out, skin_mesh, bones, sim))

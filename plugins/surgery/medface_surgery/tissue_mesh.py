@@ -164,10 +164,7 @@ def check_closed(mesh: SurfaceMesh, what: str) -> None:
     """InputError unless ``mesh`` is watertight (no holes, manifold edges)."""
     if not isinstance(mesh, SurfaceMesh):
         raise InputError(f"{what} must be a SurfaceMesh, got {type(mesh).__name__}")
-    f = mesh.faces
-    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges[:, 0] * np.int64(mesh.n_vertices) + edges[:, 1], return_counts=True)
-    boundary, nonmanifold = int((counts == 1).sum()), int((counts > 2).sum())
+    boundary, nonmanifold = mesh.edge_counts()
     if boundary or nonmanifold:
         raise InputError(
             f"{what} is not a closed surface: {boundary} boundary edges (holes), {nonmanifold} non-manifold edges",
