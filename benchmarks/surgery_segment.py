@@ -44,7 +44,7 @@ def big_ct():
 
 def full_resolution(ct) -> tuple[float, int]:
     """The same pipeline with the adaptive meshing grid switched off."""
-    import medface_surgery.segment as seg_module
+    import medface.anatomy.ct_segmentation as seg_module
 
     saved = seg_module.mesh_steps
     seg_module.mesh_steps = lambda mask, spacing, target_faces: (1, 1, 1)
@@ -74,7 +74,7 @@ def bare_marching_cubes(ct) -> tuple[float, int]:
 
 
 def main() -> None:
-    from medface_surgery.segment import segment_ct
+    from medface.anatomy.ct_segmentation import segment_ct
 
     ct, small = big_ct()
     print(f"CT: {ct.shape_ijk} voxels, spacing {tuple(round(s, 3) for s in ct.spacing)} mm")

@@ -27,7 +27,7 @@ def panels(seg, path, title):
 
 
 def main() -> None:
-    from medface_surgery.segment import segment_ct
+    from medface.anatomy.ct_segmentation import segment_ct
 
     from medface import io
 

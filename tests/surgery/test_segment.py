@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from medface_surgery.segment import calibrate_hu, segment_ct
+from medface.anatomy.ct_segmentation import calibrate_hu, segment_ct
 from medface_surgery.segment_command import segment
 
 from medface import io

@@ -6,7 +6,7 @@ import numpy as np
 
 from medface.data import Result, Volume
 
-from .intensity import judge_hu
+from medface.anatomy.ct_intensity import judge_hu
 
 
 def inspect_ct(ct: Volume, bone_threshold: float = 300.0, out=None) -> Result:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from medface.data import Result, Volume
 
-from .segment import Segmentation, segment_ct
+from medface.anatomy.ct_segmentation import Segmentation, segment_ct
 
 LIMITS = [
     ("Thresholds in HU: metal artefacts, thin bone (orbital floor, maxillary walls) and partial volume at "

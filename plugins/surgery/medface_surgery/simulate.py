@@ -31,7 +31,7 @@ def _surfaces(ct: Volume | None, bone: SurfaceMesh | None, mandible: SurfaceMesh
     if ct is not None:
         if any(m is not None for m in (bone, mandible, skin)):
             raise InputError("give either a CT or bone and skin meshes, not both")
-        from .segment import segment_ct
+        from medface.anatomy.ct_segmentation import segment_ct
 
         seg = segment_ct(ct)
         notes += seg.warnings

@@ -3,7 +3,7 @@
 The steps, each a small function over plain arrays:
 
 1. **Intensities** (:func:`calibrate_hu`): a CT in Hounsfield units is used as it is
-   (:func:`~medface_surgery.intensity.judge_hu`). Data in scanner units are mapped linearly to
+   (:func:`~medface.anatomy.ct_intensity.judge_hu`). Data in scanner units are mapped linearly to
    HU from two histogram peaks, air/background -> -1000 HU and soft tissue -> 40 HU; when the
    histogram has no credible pair of peaks the CT is refused with an :class:`InputError`.
 2. **Orientation** (:func:`detect_orientation`): a volume that stores none (identity direction,
@@ -34,7 +34,7 @@ import numpy as np
 from medface.data import SurfaceMesh, Volume
 from medface.errors import InputError, ParameterError
 
-from .intensity import AIR_HU, judge_hu
+from medface.anatomy.ct_intensity import AIR_HU, judge_hu
 
 SOFT_TISSUE_HU = 40.0
 AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
