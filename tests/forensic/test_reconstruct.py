@@ -75,9 +75,16 @@ def test_refuses_a_sphere_and_a_skull_in_wrong_units(small_model, case, tmp_path
 
 
 def test_evaluate_command_reports_model_and_baseline(small_model, tmp_path):
-    result = medface.run("forensic.evaluate", out=tmp_path, model=small_model, n_test=3, figures=False)
-    doc = json.loads((tmp_path / "evaluation.json").read_text(encoding="utf-8"))
-    assert doc["n_test"] == 3 and set(doc["model"]["identification"]) >= {"rank1", "rank5"}
+    result = medface.run("forensic.evaluate", out=tmp_path, model=small_model, n_test=3, variants=False,
+                         figures=False)
+    doc = json.loads((tmp_path / "forensic_evaluation.json").read_text(encoding="utf-8"))
+    full = doc["full"]
+    assert full["n_test"] == 3 and set(full["model"]["identification"]) >= {"rank1", "rank5"}
     assert result.summary["model_mean_mm"] < result.summary["baseline_mean_mm"]
     regions = {r["region"] for r in result.tables["face and regions"]}
     assert {"face", "nose", "lips", "chin"} <= regions
+    # the validation page carries the same numbers, the goals and what the baseline is
+    page = (tmp_path / "forensic.md").read_text(encoding="utf-8")
+    assert f"| face | {full['model']['face']['mean']:.2f} |" in page
+    assert "1σ coverage 68 ± 10 %" in page and "SYNTHETIC" in page and "tissue-depth" in page
+    assert {g["goal"] for g in result.tables["goals"]} >= {"mean error ≤ 2.0 mm", "rank-1 ≥ 50 %"}

@@ -3,16 +3,16 @@
 For every held-out subject (a cohort seed disjoint from training) the face is reconstructed
 from its skull (cranium + mandible, in correspondence, no registration) with sex, age and BMI
 given, and compared with its true skin on the face region of :mod:`.metrics`. The BASELINE is
-the training mean face placed on the skull by the cranium's rigid Procrustes transform (the
-PPCA with only its mean: what a population-average tissue depth gives).
+the classic tissue-depth method of :mod:`.baseline` (table means along the bone normals, the
+mean face warped through them).
 
-Run ``python -m medface_forensic.evaluate --out docs/validation`` to reproduce the figures of
-``docs/validation/forensic.md`` (trains on 200 phantom subjects, tests on 100).
+``medface forensic evaluate --out docs/validation`` reproduces ``docs/validation/forensic.md``
+(the default model: 200 phantom subjects; 100 test subjects; with the variants "mandible
+missing" and "no covariates").
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -22,8 +22,9 @@ import numpy as np
 from medface.data.mesh import vertex_normals
 
 from . import metrics as M
+from .baseline import tissue_depth_face
 from .shape_model import ShapeModel
-from .train import phantom_training_set, template_head, train_phantom_model
+from .train import phantom_training_set, template_head
 
 
 def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: float = 1.0,
@@ -35,7 +36,7 @@ def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: f
     ident = np.flatnonzero(face)[::4]  # every 4th face vertex keeps identification quick
     cr, md, sk, _, subjects = phantom_training_set(n_test, seed)
     err = {"model": [], "baseline": []}
-    signed, sds, recon_face, times = [], [], [], []
+    signed, sds, recon_face, base_face, times = [], [], [], [], []
     for i in range(n_test):
         s = subjects[i]
         t0 = time.perf_counter()
@@ -46,7 +47,9 @@ def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: f
         times.append(time.perf_counter() - t0)
         normals = vertex_normals(sk[i], model.skin_faces)
         _, sgn = M.vertex_errors(mean, sk[i], normals)
-        _, sgn_b = M.vertex_errors(model.baseline_face(cr[i]), sk[i], normals)
+        base = tissue_depth_face(model, cr[i], md[i] if mandible else None, **kw)
+        _, sgn_b = M.vertex_errors(base, sk[i], normals)
+        base_face.append(base[ident])
         err["model"].append(np.abs(sgn))
         err["baseline"].append(np.abs(sgn_b))
         signed.append(sgn)
@@ -65,23 +68,10 @@ def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: f
     out["model"]["calibration"] = M.coverage(sg[:, face], sd[:, face])
     out["model"]["calibration_regions"] = {r: M.coverage(sg[:, regions[r]], sd[:, regions[r]]) for r in M.REGIONS}
     out["model"]["identification"] = M.identification(recon_face, gallery, list(range(n_test)))
-    base = [model.baseline_face(cr[i])[ident] for i in range(n_test)]
-    out["baseline"]["identification"] = M.identification(base, gallery, list(range(n_test)))
+    out["baseline"]["identification"] = M.identification(base_face, gallery, list(range(n_test)))
     out["mean_abs_error_map"] = {k: np.array(v).mean(0) for k, v in err.items()}
     out["mean_sd_map"] = sd.mean(0)
     return out
-
-
-def _table(res: dict) -> str:
-    rows = ["| region | model mean | RMS | P95 | ≤2.0 mm | ≤2.5 mm | baseline mean | RMS | P95 | ≤2.0 mm | ≤2.5 mm |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in ("face", *M.REGIONS):
-        a = res["model"]["face"] if r == "face" else res["model"]["regions"][r]
-        b = res["baseline"]["face"] if r == "face" else res["baseline"]["regions"][r]
-        rows.append(f"| {r} | " + " | ".join(
-            f"{s['mean']:.2f} | {s['rms']:.2f} | {s['p95']:.2f} | {s['within_2.0']:.1f} % | {s['within_2.5']:.1f} %"
-            for s in (a, b)) + " |")
-    return "\n".join(rows)
 
 
 def figure(model: ShapeModel, res: dict, path) -> Path:
@@ -97,54 +87,42 @@ def figure(model: ShapeModel, res: dict, path) -> Path:
                          titles=["baseline: mean abs. error", "model: mean abs. error", "model: mean posterior SD"])
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="docs/validation")
-    p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--n-test", type=int, default=100)
-    p.add_argument("--sigma", type=float, default=1.0)
-    p.add_argument("--model-dir", default=None, help="also save the trained model here")
-    a = p.parse_args(argv)
-    t0 = time.perf_counter()
-    model = train_phantom_model(a.n_train, seed=0, out=a.model_dir)
-    t_train = time.perf_counter() - t0
-    results = {"full": evaluate(model, a.n_test, sigma=a.sigma),
-               "no_mandible": evaluate(model, a.n_test, sigma=a.sigma, mandible=False),
-               "no_covariates": evaluate(model, a.n_test, sigma=a.sigma, covariates=False)}
-    out = Path(a.out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    figure(model, results["full"], out / "images" / "forensic_error_maps.png")
-    summary = {"train_s": t_train, "model": {k: v for k, v in model.metadata.items()}}
-    for k, r in results.items():
-        summary[k] = {kk: vv for kk, vv in r.items() if kk not in ("mean_abs_error_map", "mean_sd_map")}
-        print(k, "\n" + _table(r), "\ncalibration", r["model"]["calibration"], "\nident model",
-              r["model"]["identification"], "baseline", r["baseline"]["identification"],
-              "\ntime", r["timing_condition_plus_100_samples_s"])
-    (out / "forensic_evaluation.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    print("train_s", t_train, model.metadata)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+VARIANTS = {"full": {}, "no_mandible": {"mandible": False}, "no_covariates": {"covariates": False}}
 
 
 def evaluate_command(out, model=None, n_test: int = 100, seed: int = 1000, sigma: float = 1.0,
-                     figures: bool = True):
+                     variants: bool = True, figures: bool = True):
     """CLI entry of `forensic evaluate`: the model (default: the phantom-trained one) and the
-    baseline on ``n_test`` held-out phantom subjects; evaluation.json, error tables, error maps."""
+    baseline on ``n_test`` held-out phantom subjects (and, with ``variants``, without the
+    mandible and without covariates); writes forensic_evaluation.json, forensic.md (the validation
+    page) and images/forensic_error_maps.png into ``out``."""
     from medface.data import Result
 
+    from . import validation_doc
     from .reconstruct import default_model
     from .shape_model import load_model
 
     shape = load_model(model) if model else default_model()
-    res = evaluate(shape, n_test, seed, sigma=sigma)
+    t0 = time.perf_counter()
+    results = {name: evaluate(shape, n_test, seed, sigma=sigma, **kw)
+               for name, kw in (VARIANTS.items() if variants else [("full", {})])}
+    elapsed = time.perf_counter() - t0
+    res = results["full"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {k: v for k, v in res.items() if k not in ("mean_abs_error_map", "mean_sd_map")}
-    (out / "evaluation.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    (out / "errors.md").write_text(_table(res) + "\n", encoding="utf-8")
+    doc = {name: {k: v for k, v in r.items() if k not in ("mean_abs_error_map", "mean_sd_map")}
+           for name, r in results.items()}
+    doc["model"] = shape.metadata
+    (out / "forensic_evaluation.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    fig = None
+    if figures:
+        fig = figure(shape, res, out / "images" / "forensic_error_maps.png")
+    real = out / "forensic_real_data.md"
+    page = validation_doc.markdown(results, shape.metadata, figure="images/forensic_error_maps.png" if fig else None,
+                                   real_data=real.read_text(encoding="utf-8") if real.is_file() else None,
+                                   timings={"Evaluation (all variants, "
+                                            f"{n_test} subjects each)": elapsed})
+    (out / "forensic.md").write_text(page, encoding="utf-8")
     m, b = res["model"], res["baseline"]
     result = Result(command="forensic.evaluate",
                     summary={"test_subjects": n_test, "model_mean_mm": round(m["face"]["mean"], 3),
@@ -152,14 +130,17 @@ def evaluate_command(out, model=None, n_test: int = 100, seed: int = 1000, sigma
                              "model_within_2.5mm_pct": round(m["face"]["within_2.5"], 1),
                              "coverage_1sigma_pct": round(m["calibration"]["within_1sd"], 1),
                              "rank1_pct": m["identification"]["rank1"]},
-                    outputs={"evaluation": str(out / "evaluation.json"), "tables": str(out / "errors.md")},
+                    outputs={"evaluation": str(out / "forensic_evaluation.json"),
+                             "validation page": str(out / "forensic.md")},
                     tables={"face and regions": [
                         {"region": r, "model_mean_mm": round(a["mean"], 3), "model_within_2.5mm_pct":
                          round(a["within_2.5"], 1), "baseline_mean_mm": round(c["mean"], 3)}
                         for r, a, c in [("face", m["face"], b["face"])]
-                        + [(r, m["regions"][r], b["regions"][r]) for r in M.REGIONS]]},
+                        + [(r, m["regions"][r], b["regions"][r]) for r in M.REGIONS]],
+                        "goals": [{"goal": name, "measured": text(res), "met": bool(ok(res))}
+                                  for name, ok, text in validation_doc.GOALS]},
                     limits=["Held-out subjects are synthetic phantom heads, whose faces follow their skulls far more "
                             "closely than real faces do: these figures are not casework accuracy."])
-    if figures:
-        result.figures["error maps"] = str(figure(shape, res, out / "error_maps.png"))
+    if fig:
+        result.figures["error maps"] = str(fig)
     return result

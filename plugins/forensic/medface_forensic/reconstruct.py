@@ -1,6 +1,7 @@
 """`forensic reconstruct`: the most likely face over a skull, variants and an uncertainty map.
 
-Skull (mesh, any pose and units via ``scale``) -> size and shape checks (:mod:`.skull_input`)
+Skull (mesh, any pose and units via ``scale``; or a head CT whose bone is segmented,
+:mod:`.ct_input`) -> size and shape checks (:mod:`.skull_input`)
 -> template registration with landmark transfer (:mod:`.register`) -> the joint skull-face
 statistical model conditioned on the registered skull and on sex, age and BMI
 (:mod:`.shape_model`) -> posterior mean face, per-vertex SD, sampled variants, soft-tissue
@@ -23,6 +24,7 @@ from medface.data import Landmarks, Result, SurfaceMesh
 from medface.errors import ParameterError
 
 DEFAULT_SUBJECTS, DEFAULT_SEED = 200, 0
+UNOBSERVED_SIGMA_MM = 1000.0  # observation noise of skull vertices outside a CT's scan: no information
 SEXES = {"F": "F", "M": "M", "unknown": None, "f": "F", "m": "M"}
 
 
@@ -30,10 +32,10 @@ def _source_key() -> str:
     """A hash of the code the default model depends on (this plugin's model code and the phantom)."""
     import medface.phantom as phantom
 
-    from . import shape_model, train
+    from . import calibration, shape_model, train
 
     h = hashlib.sha256()
-    files = [Path(shape_model.__file__), Path(train.__file__)] + sorted(Path(phantom.__file__).parent.glob("*.py"))
+    files = [Path(shape_model.__file__), Path(train.__file__), Path(calibration.__file__)] + sorted(Path(phantom.__file__).parent.glob("*.py"))
     for f in files:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
@@ -84,25 +86,44 @@ def thickness(face: np.ndarray, bone_vertices: np.ndarray) -> np.ndarray:
     return cKDTree(bone_vertices).query(face)[0]
 
 
-def reconstruct(skull: SurfaceMesh, out=None, sex: str = "unknown", age: float | None = None,
+def reconstruct(skull: SurfaceMesh | None = None, out=None, sex: str = "unknown", age: float | None = None,
                 bmi: float | None = None, variants: int = 8, landmarks: Landmarks | None = None,
-                scale: float = 1.0, model=None, seed: int = 0, figures: bool = True) -> Result:
-    """CLI entry of `forensic reconstruct` (see the module docstring)."""
+                scale: float = 1.0, model=None, seed: int = 0, figures: bool = True, ct=None,
+                bone_hu: float = 300.0, face_direction: str = "auto") -> Result:
+    """CLI entry of `forensic reconstruct` (see the module docstring). Give ``skull`` (a mesh)
+    or ``ct`` (a head CT volume, mm; ``bone_hu`` and ``face_direction`` go to its segmentation)."""
     from .register import register_skull
     from .shape_model import load_model
     from .skull_input import load_skull
 
     if sex not in SEXES:
         raise ParameterError(f"sex must be F, M or unknown, got {sex!r}", parameter="sex")
-    skull_in = load_skull(skull, scale=scale)
+    if skull is None and ct is None:
+        raise ParameterError("no skull given: give a skull surface mesh (skull, --skull) or a head CT (ct, --ct)")
+    if skull is not None and ct is not None:
+        raise ParameterError("both a skull mesh (skull) and a CT (ct) were given: give exactly one of them")
+    ct_skull = None
+    if ct is not None:
+        from .ct_input import skull_from_ct
+
+        if scale != 1.0:
+            raise ParameterError(f"a CT is in millimetres already: leave scale at 1 with ct, got {scale:g}",
+                                 parameter="scale")
+        ct_skull = skull_from_ct(ct, bone_hu=bone_hu, face_direction=face_direction)
+    skull_in = ct_skull.skull_input() if ct_skull else load_skull(skull, scale=scale)
     user = None
     if landmarks is not None:
         user = {k: np.asarray(v, float) * float(scale) for k, v in landmarks.to_dict().items()}
-    reg = register_skull(skull_in, landmarks=user)
+    reg = register_skull(skull_in, landmarks=user, field_of_view=ct_skull.field_of_view if ct_skull else None)
     shape = load_model(model) if model else default_model()
     cranium = reg.vertices[: reg.n_cranium]
     mandible = reg.vertices[reg.n_cranium:] if reg.mandible_present else None
-    post = shape.condition(cranium, mandible, sigma=1.0, sex=SEXES[sex], age=age, bmi=bmi)
+    sigma, mandible_sigma = 1.0, None
+    if reg.observed is not None and not reg.observed.all():  # a CT that cuts the skull: no data beyond it
+        sigma = np.where(reg.observed[: reg.n_cranium], 1.0, UNOBSERVED_SIGMA_MM)
+        mandible_sigma = np.where(reg.observed[reg.n_cranium:], 1.0, UNOBSERVED_SIGMA_MM)
+    post = shape.condition(cranium, mandible, sigma=sigma, mandible_sigma=mandible_sigma, sex=SEXES[sex], age=age,
+                           bmi=bmi)
     face_mm = post.mean
     sd = post.sd()
     samples = post.sample(int(variants), seed) if variants else np.zeros((0,) + face_mm.shape, np.float32)
@@ -125,7 +146,17 @@ def reconstruct(skull: SurfaceMesh, out=None, sex: str = "unknown", age: float |
     result.tables["craniometric landmarks"] = [
         {"id": k, "source": reg.landmark_source.get(k, "transferred"),
          "uncertainty_mm": round(float(reg.uncertainty_mm.get(k, np.nan)), 2)} for k in sorted(reg.uncertainty_mm)]
-    result.warnings += list(skull_in.warnings) + list(reg.warnings)
+    if ct_skull is not None:
+        seg = ct_skull.segmentation
+        result.summary = {"input": "CT (bone segmented)", **ct_skull.summary(), **result.summary}
+        result.metrics["ct_segmentation"] = {"calibration": seg.calibration.to_dict(),
+                                             "orientation": seg.orientation.to_dict(), "volumes_ml": seg.volumes_ml,
+                                             "mandible_method": seg.mandible_method, "bone_hu": float(bone_hu),
+                                             "cut_ends": ct_skull.cut_ends, "timings_s": seg.timings_s}
+        if reg.observed is not None:
+            result.metrics["registration"]["cranium_inside_scan"] = float(reg.observed[: reg.n_cranium].mean())
+        result.warnings += list(ct_skull.warnings)
+    result.warnings += list(reg.warnings)  # they begin with the skull input's
     if "synthetic" in shape.metadata.get("training_data", ""):
         result.warnings.append("The face model was trained on synthetic phantom heads only: the reconstruction "
                                "shows what the phantom population predicts, not a validated likeness.")
@@ -134,16 +165,25 @@ def reconstruct(skull: SurfaceMesh, out=None, sex: str = "unknown", age: float |
                       "itself is unsure, not these.",
                       "A reconstruction is an investigative aid for recognition, never an identification."]
     if out is not None:
-        _write(Path(out), result, face, sd, thick, samples * unit, soft, skull_in, shape, figures)
+        display = ct_skull.to_display if ct_skull is not None else None
+        _write(Path(out), result, face, sd, thick, samples * unit, soft, skull_in, shape, figures, display)
     result.data.update({"face": SurfaceMesh(face, shape.skin_faces, point_data={"sd_mm": sd}),
                         "variants": samples * unit, "registration": reg})
+    if ct_skull is not None:
+        result.data["ct_skull"] = ct_skull
     return result
 
 
-def _write(out: Path, result: Result, face, sd, thick, samples, soft, skull_in, shape, figures: bool) -> None:
+def _write(out: Path, result: Result, face, sd, thick, samples, soft, skull_in, shape, figures: bool,
+           display=None) -> None:
+    """Meshes, landmarks and pictures; ``display`` maps points to an upright frame for the
+    pictures only (a CT whose file stores no orientation)."""
     from medface.io import write_landmarks, write_mesh
 
     out.mkdir(parents=True, exist_ok=True)
+    if display is not None:  # the bone from a CT, in the CT's frame
+        write_mesh(skull_in.mesh, out / "skull.ply")
+        result.outputs["skull"] = str(out / "skull.ply")
     mesh = SurfaceMesh(face, shape.skin_faces, point_data={"sd_mm": sd.astype(np.float32),
                                                           "tissue_thickness_mm": thick.astype(np.float32)},
                        name="reconstructed face")
@@ -159,8 +199,12 @@ def _write(out: Path, result: Result, face, sd, thick, samples, soft, skull_in, 
     if figures:
         from medface.viz import Scene, render_panels
 
-        skull_scene = Scene().add_mesh(skull_in.mesh, color="bone")
-        over = Scene().add_mesh(skull_in.mesh, color="bone").add_mesh(mesh, opacity=0.45)
+        show = display or (lambda v: v)
+        bone = SurfaceMesh(show(skull_in.mesh.vertices), skull_in.mesh.faces)
+        mesh = SurfaceMesh(show(mesh.vertices), mesh.faces, point_data=mesh.point_data, name=mesh.name)
+        samples = [show(v) for v in samples]
+        skull_scene = Scene().add_mesh(bone, color="bone")
+        over = Scene().add_mesh(bone, color="bone").add_mesh(mesh, opacity=0.45)
         unc = Scene().add_mesh(mesh, scalars="sd_mm", cmap="magma", scalar_bar_title="SD mm")
         path = out / "reconstruction.png"
         render_panels([skull_scene, over, Scene().add_mesh(mesh), unc], path, views="three_quarter_left",

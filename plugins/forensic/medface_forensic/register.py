@@ -10,7 +10,9 @@ Four steps, all on subsampled points (a few thousand per side):
    points in both directions, pairs with opposed normals dropped, the worst 15 % trimmed
    (robust to a missing mandible or extra debris). Then the mandible: present if a separate
    mandible component was found or 50 % of the template's mandible lies within 10 mm of input
-   bone; if present, it gets its own rigid ICP (jaw opening, a loose mandible placed apart).
+   bone; if present, it gets its own rigid ICP (jaw opening, a loose mandible placed apart) onto
+   that component, or onto the input bone within 15 mm of the template mandible when it is fused
+   (not the maxilla or a CT's cervical spine further away).
 3. **Shape check**: the 75th percentile of the distances from the aligned template cranium to
    the input must stay under ``max_shape_residual_mm`` (10 mm; phantom skulls about 2 mm, the
    stylised public skull 7.5 mm, a skull-sized ellipsoid 12.7 mm, a sphere or box 16 mm), else
@@ -19,6 +21,11 @@ Four steps, all on subsampled points (a few thousand per side):
    points with a kernel-norm penalty (the motion-coherence regulariser of coherent point drift,
    Myronenko & Song 2010), fitted to bidirectional closest-point pairs over a coarse-to-fine
    schedule of kernel widths (80, 50, 30, 18 mm); user landmarks pin it.
+
+A skull cut off by a CT's scan range (``field_of_view``): template points that fall outside the
+scanned box look for no input partner in any step, the shape check and the mandible coverage
+count only the template inside it, and :attr:`Registration.observed` flags the template vertices
+inside it (the rest is extrapolated by the similarity transform and the smooth field).
 
 The result gives the similarity transform (template -> input), the template's vertices deformed
 onto the input (dense correspondence with every phantom subject and any model built on the
@@ -54,6 +61,8 @@ TRIM = 0.85
 # 12.7 mm, a sphere 16 mm, a box 16 mm
 MAX_SHAPE_RESIDUAL_MM = 10.0
 MANDIBLE_COVERAGE = 0.5  # fraction of template mandible points with input bone within 10 mm
+MANDIBLE_BAND_MM = 15.0  # a fused mandible is fitted to the input bone this close to the template's
+MIN_INSIDE = 0.25  # with a field of view: least share of the aligned template cranium inside it
 DENSE_POINTS = 25000  # input points that closest points are taken from
 KERNEL_WIDTHS_MM = (80.0, 50.0, 30.0, 18.0)
 CONTROL_POINTS = 300
@@ -163,13 +172,28 @@ class _Cloud:
         return cKDTree(self.points)
 
 
-def _icp(src: _Cloud, dst: _Cloud, s, r, t, iterations: int, trim: float = TRIM, scale: bool = True):
-    """Trimmed bidirectional similarity ICP of ``src`` onto ``dst``; returns (s, R, t, median d)."""
+def _inside(fov, points: np.ndarray) -> np.ndarray:
+    """Indices of ``points`` inside the field of view (all of them without one)."""
+    return np.arange(len(points)) if fov is None else np.flatnonzero(fov(points))
+
+
+def _pairs_inside(fov, moved, moved_n, target, target_n, target_tree, trim):
+    """:func:`_pairs` for the points of ``moved`` inside the field of view only."""
+    sel = _inside(fov, moved)
+    if len(sel) < 10:  # (nearly) all outside: no pairs from this side
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    i, j, d = _pairs(moved[sel], moved_n[sel], target, target_n, target_tree, trim)
+    return sel[i], j, d
+
+
+def _icp(src: _Cloud, dst: _Cloud, s, r, t, iterations: int, trim: float = TRIM, scale: bool = True, fov=None):
+    """Trimmed bidirectional similarity ICP of ``src`` onto ``dst``; returns (s, R, t, median d).
+    With a field of view ``fov``, source points outside it look for no partner."""
     med = np.inf
     for _ in range(iterations):
         moved = s * src.points @ r.T + t
         moved_n = src.normals @ r.T
-        i1, j1, d1 = _pairs(moved, moved_n, dst.points, dst.normals, dst.tree, trim)
+        i1, j1, d1 = _pairs_inside(fov, moved, moved_n, dst.points, dst.normals, dst.tree, trim)
         i2, j2, d2 = _pairs(dst.points, dst.normals, moved, moved_n, cKDTree(moved), trim)
         a = np.concatenate([src.points[i1], src.points[j2]])
         b = np.concatenate([dst.points[j1], dst.points[i2]])
@@ -215,10 +239,11 @@ def _kernel(x, c, width):
     return np.exp(d2, out=d2)
 
 
-def _fit_field(x0, x0_n, dst: _Cloud, dense: _Cloud, extra, iterations_per_level=None, smoothness=None):
+def _fit_field(x0, x0_n, dst: _Cloud, dense: _Cloud, extra, iterations_per_level=None, smoothness=None, fov=None):
     """Fit a coarse-to-fine Gaussian displacement field moving points ``x0`` onto ``dst``.
 
-    ``extra`` = (source points, target points, weight) pins, e.g. user landmarks."""
+    ``extra`` = (source points, target points, weight) pins, e.g. user landmarks; points of
+    ``x0`` outside the field of view ``fov`` look for no partner (the field carries them)."""
     iterations_per_level = iterations_per_level or ITERATIONS_PER_LEVEL
     smoothness = SMOOTHNESS if smoothness is None else smoothness
     field_ = DisplacementField()
@@ -234,7 +259,7 @@ def _fit_field(x0, x0_n, dst: _Cloud, dense: _Cloud, extra, iterations_per_level
         weights = np.zeros((len(control), 3))
         for _ in range(iterations_per_level):
             tree = cKDTree(current)
-            i1, j1, _ = _pairs(current, x0_n, dense.points, dense.normals, dense.tree, 0.9)
+            i1, j1, _ = _pairs_inside(fov, current, x0_n, dense.points, dense.normals, dense.tree, 0.9)
             i2, j2, _ = _pairs(dst.points, dst.normals, current, x0_n, tree, 0.9)
             rows = np.concatenate([i1, j2])
             target = np.concatenate([dense.points[j1], dst.points[i2]])
@@ -285,6 +310,7 @@ class Registration:
     residual_mm: dict
     timings_s: dict
     warnings: list = field(default_factory=list)
+    observed: np.ndarray | None = None  # per vertex: inside the input's field of view (None: all)
 
     @property
     def rotation(self) -> np.ndarray:
@@ -365,20 +391,22 @@ def _blas_single_thread():
 
 
 def register_skull(skull, scale: float = 1.0, landmarks=None, *, max_shape_residual_mm: float = MAX_SHAPE_RESIDUAL_MM,
-                   seed: int = 0) -> Registration:
+                   seed: int = 0, field_of_view=None) -> Registration:
     """Register the template skull onto ``skull`` (path, :class:`SurfaceMesh` or
     :class:`SkullInput`) in any pose; see the module docstring.
 
     ``scale`` converts the skull's units to mm; ``landmarks`` (dict, Landmarks or markups path,
     in the skull's units) start the alignment when 3+ are given, pin the non-rigid fit and
     override the transferred landmarks. ``seed`` is accepted for the determinism convention
-    (the method itself draws no random numbers).
+    (the method itself draws no random numbers). ``field_of_view``, for a skull cut off by a
+    scan's range: a function ``inside(points (n, 3) in mm) -> bool (n,)`` (see the module notes);
+    the input mesh should then carry no caps where the scan cut the bone.
     """
     with _blas_single_thread():
-        return _register(skull, scale, landmarks, max_shape_residual_mm)
+        return _register(skull, scale, landmarks, max_shape_residual_mm, field_of_view)
 
 
-def _register(skull, scale, landmarks, max_shape_residual_mm) -> Registration:
+def _register(skull, scale, landmarks, max_shape_residual_mm, fov=None) -> Registration:
     times = {}
     t0 = time.perf_counter()
     if isinstance(skull, SkullInput):
@@ -433,19 +461,28 @@ def _register(skull, scale, landmarks, max_shape_residual_mm) -> Registration:
         ci = grid_sample(var.points, COARSE_POINTS)
         coarse_src = _Cloud(var.points[ci], var.normals[ci])
         for s, r, t in starts:
-            s, r, t, med_in, med = _icp(coarse_src, coarse_dst, s, r, t, iterations=12)
+            s, r, t, med_in, med = _icp(coarse_src, coarse_dst, s, r, t, iterations=12, fov=fov)
             scored.append((med_in + med, vi, s, r, t))
     scored.sort(key=lambda x: x[0])
     best = None
     for _, vi, s, r, t in scored[:4]:
-        fit = _icp(variants[vi], dst, s, r, t, iterations=40)
+        fit = _icp(variants[vi], dst, s, r, t, iterations=40, fov=fov)
         if best is None or fit[3] + fit[4] < best[3] + best[4]:
             best = fit
     s, r, t, med_in, _ = best
     times["similarity"] = time.perf_counter() - t1
 
-    # shape check: how far the aligned template cranium lies from the input surface
-    d_cr = dense.tree.query(s * src.points @ r.T + t, workers=1)[0]
+    # shape check: how far the aligned template cranium (inside the field of view) lies from the
+    # input surface
+    aligned = s * src.points @ r.T + t
+    inside = _inside(fov, aligned)
+    inside_share = len(inside) / len(aligned)
+    if inside_share < MIN_INSIDE:
+        raise InputError(
+            f"only {inside_share:.0%} of the aligned template skull lies inside the scanned field of view "
+            f"(at least {MIN_INSIDE:.0%} is needed to register it)", path=mesh.source,
+            hint="give a scan that covers the face and the skull base")
+    d_cr = dense.tree.query(aligned[inside], workers=1)[0]
     shape_p75 = float(np.quantile(d_cr, 0.75))
     if shape_p75 > max_shape_residual_mm:
         raise InputError(
@@ -457,24 +494,26 @@ def _register(skull, scale, landmarks, max_shape_residual_mm) -> Registration:
 
     # mandible presence ---------------------------------------------------------------------
     moved_m = s * tpl.vertices[m_idx] @ r.T + t
-    coverage = float((dense.tree.query(moved_m, workers=1)[0] < 10.0).mean())
+    m_in = _inside(fov, moved_m)
+    coverage = float((dense.tree.query(moved_m[m_in], workers=1)[0] < 10.0).mean()) if len(m_in) >= 10 else 0.0
     mandible_present = sk.mandible_present or coverage >= MANDIBLE_COVERAGE
     # the mandible's own pose (jaw opening, a loose mandible placed differently): a rigid ICP of
     # the template mandible onto the input bone near it
     mand_matrix = np.eye(4)
     if mandible_present:
-        near = dense.tree.query_ball_point(moved_m.mean(0), 0.75 * np.ptp(moved_m, 0).max())
         if sk.mandible is not None:
             pick = grid_sample(sk.mandible.vertices, INPUT_POINTS)
             normals_m = vertex_normals(sk.mandible.vertices, sk.mandible.faces)
             if sk.mandible.is_watertight() and sk.mandible.signed_volume() < 0:
                 normals_m = -normals_m
             local = _Cloud(sk.mandible.vertices[pick], normals_m[pick])
-        else:
+        else:  # fused: the input bone near the template mandible as placed by the similarity stage
+            # (not the maxilla, the cervical spine or the hyoid further away)
+            near = cKDTree(moved_m).query(dense.points, workers=1)[0] < MANDIBLE_BAND_MM
             local = _Cloud(dense.points[near], dense.normals[near])
         mand_src = _Cloud(moved_m, tpl.normals[m_idx] @ r.T)
         _, mr, mt, _, _ = _icp(mand_src, local, 1.0, np.eye(3), np.zeros(3), iterations=30, scale=False,
-                                trim=0.8)
+                                trim=0.8, fov=fov)
         mand_matrix[:3, :3], mand_matrix[:3, 3] = mr, mt
     warnings = list(sk.warnings)
     if not mandible_present:
@@ -500,7 +539,7 @@ def _register(skull, scale, landmarks, max_shape_residual_mm) -> Registration:
         pin_mand = tpl.is_mandible[tpl_tree.query(np.array([tpl.landmarks[k] for k in shared]))[1]]
         pin_src[pin_mand] = pin_src[pin_mand] @ mand_matrix[:3, :3].T + mand_matrix[:3, 3]
         pins = (pin_src, np.array([user[k] for k in shared]), 20.0)
-    field_, fitted = _fit_field(nr_src, nr_n, dst, dense, pins)
+    field_, fitted = _fit_field(nr_src, nr_n, dst, dense, pins, fov=fov)
     times["nonrigid"] = time.perf_counter() - t2
 
     # outputs -------------------------------------------------------------------------------
@@ -511,9 +550,17 @@ def _register(skull, scale, landmarks, max_shape_residual_mm) -> Registration:
     tree_in = cKDTree(mesh.vertices[used])
     d_final_in = cKDTree(fitted).query(dst.points, workers=1)[0]
     d_final_t = dense.tree.query(fitted, workers=1)[0]
+    fitted_in = _inside(fov, fitted)
     residual = {"similarity_median": med_in, "shape_p75": shape_p75, "final_median": float(np.median(d_final_in)),
                 "final_mean": float(d_final_in.mean()), "final_p95": float(np.quantile(d_final_in, 0.95)),
-                "template_to_input_median": float(np.median(d_final_t)), "mandible_coverage": coverage}
+                "template_to_input_median": float(np.median(d_final_t[fitted_in])), "mandible_coverage": coverage}
+    observed = None
+    if fov is not None:
+        observed = np.asarray(fov(vertices), bool)
+        residual["template_inside_fov"] = float(observed[:tpl.n_cranium].mean())
+        if not observed.all():
+            warnings.append(f"the scan cuts the skull: {1 - observed[:tpl.n_cranium].mean():.0%} of the template "
+                            "cranium lies outside the scanned field of view and is extrapolated, not observed")
 
     ids = list(tpl.landmarks)
     tpl_tree = cKDTree(tpl.vertices)
@@ -524,12 +571,13 @@ def _register(skull, scale, landmarks, max_shape_residual_mm) -> Registration:
     tree_fit = cKDTree(fitted)
     unc = {}
     source = {}
-    for k, p, mand in zip(ids, lm, on_mandible):
+    lm_inside = np.ones(len(ids), bool) if fov is None else np.asarray(fov(lm), bool)
+    for k, p, mand, seen in zip(ids, lm, on_mandible, lm_inside):
         near = tree_fit.query_ball_point(p, 12.0)
         local = d_final_t[near] if near else np.array([np.inf])
         self_d = tree_in.query(p)[0]
         u = float(np.sqrt(np.mean(local ** 2) + self_d ** 2) + 0.5)
-        if mand and not mandible_present:
+        if (mand and not mandible_present) or not seen:
             u = float("inf")
         unc[k] = u
         source[k] = "transferred"
@@ -547,4 +595,4 @@ def _register(skull, scale, landmarks, max_shape_residual_mm) -> Registration:
     times["outputs"] = time.perf_counter() - t3
     times["total"] = time.perf_counter() - t0
     return Registration(matrix, float(s), field_, vertices, tpl.n_cranium, landmarks_out, unc, source,
-                        bool(mandible_present), sk.mandible_present, residual, times, warnings)
+                        bool(mandible_present), sk.mandible_present, residual, times, warnings, observed)

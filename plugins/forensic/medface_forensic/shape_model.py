@@ -99,6 +99,8 @@ class ShapeModel:
     n_mandible: int
     eigenvalues: np.ndarray = field(default_factory=lambda: np.zeros(0))
     metadata: dict = field(default_factory=dict)
+    sd_scale: np.ndarray | None = None  # (n_skin,) calibration of the SD, see :mod:`.calibration`
+    sd_scale_no_mandible: np.ndarray | None = None  # the same for skulls without their mandible
 
     # ---- layout
     @property
@@ -117,6 +119,14 @@ class ShapeModel:
     @property
     def mean_cranium(self) -> np.ndarray:
         return self.mean[self._slices()[0]].reshape(-1, 3)
+
+    def sd_factor(self, mandible: bool = True) -> np.ndarray:
+        """Per-vertex factor applied to the posterior SD and to the samples' spread, for a skull
+        with or without its mandible (ones when the model was not calibrated)."""
+        scale = self.sd_scale if mandible or self.sd_scale_no_mandible is None else self.sd_scale_no_mandible
+        if scale is None:
+            return np.ones(self.n_skin, np.float32)
+        return np.asarray(scale, np.float32)
 
     def mean_skin(self) -> np.ndarray:
         """The training mean face (full skin, model frame), (n_skin, 3)."""
@@ -206,12 +216,13 @@ class ShapeModel:
         cov_z = np.linalg.inv(a)
         cov_z = 0.5 * (cov_z + cov_z.T)
         mean_z = cov_z @ (wo.T @ (psi_inv * (vals - self.mean[dims])))
-        return FacePosterior(self, mean_z, cov_z, r, t, observed=dims)
+        return FacePosterior(self, mean_z, cov_z, r, t, observed=dims, mandible_observed=mandible is not None)
 
     def prior(self) -> FacePosterior:
         """The unconditioned model (latent N(0, I)) in the model frame."""
         q = self.n_components
-        return FacePosterior(self, np.zeros(q), np.eye(q), np.eye(3), np.zeros(3), observed=np.zeros(0, int))
+        return FacePosterior(self, np.zeros(q), np.eye(q), np.eye(3), np.zeros(3), observed=np.zeros(0, int),
+                             mandible_observed=False)
 
     def baseline_face(self, cranium) -> np.ndarray:
         """The tissue-depth baseline: the training mean face placed on the skull by the rigid
@@ -236,6 +247,12 @@ class FacePosterior:
     r: np.ndarray
     t: np.ndarray
     observed: np.ndarray
+    mandible_observed: bool = True
+
+    @property
+    def factor(self) -> np.ndarray:
+        """The model's SD calibration for this case (with or without the mandible)."""
+        return self.model.sd_factor(self.mandible_observed)
 
     def _to_obs(self, pts: np.ndarray) -> np.ndarray:
         return (pts - self.t) @ self.r
@@ -247,25 +264,43 @@ class FacePosterior:
         y = m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z
         return self._to_obs(y.reshape(-1, 3))
 
-    def sd_per_coordinate(self, include_residual: bool = True) -> np.ndarray:
-        """Posterior variance per coordinate of the model frame, as SD (n_skin, 3)."""
+    def _factors(self) -> np.ndarray:
+        """Latent factors of the skin in the model frame: (n_skin, 3, q) float32."""
         m = self.model
         chol = np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(len(self.cov_z)))
-        b = m.skin_W @ chol.astype(np.float32)
-        var = np.einsum("ij,ij->i", b, b).astype(np.float64).reshape(-1, 3)
+        return (m.skin_W @ chol.astype(np.float32)).reshape(m.n_skin, 3, -1)
+
+    def sd_per_coordinate(self, include_residual: bool = True) -> np.ndarray:
+        """Posterior SD per coordinate of the model frame (n_skin, 3), uncalibrated."""
+        b = self._factors()
+        var = np.einsum("ijk,ijk->ij", b, b).astype(np.float64)
         if include_residual:
-            var = var + (m.skin_resid_var / 3.0)[:, None]
+            var = var + (self.model.skin_resid_var / 3.0)[:, None]
         return np.sqrt(var)
 
-    def sd(self, include_residual: bool = True) -> np.ndarray:
-        """Per-vertex SD in mm: the RMS of the three coordinates' SDs (rotation invariant)."""
-        s = self.sd_per_coordinate(include_residual)
-        return np.sqrt((s ** 2).mean(1))
+    def sd(self, include_residual: bool = True, calibrated: bool = True) -> np.ndarray:
+        """Per-vertex SD in mm of the surface's position along its normal (the normal of the
+        posterior mean face): the uncertainty that matters for a surface, and the one that the
+        signed surface error is compared with. ``calibrated`` applies the model's per-vertex
+        calibration (:mod:`.calibration`; ones for an uncalibrated model)."""
+        from medface.data.mesh import vertex_normals
 
-    def sample(self, k: int, rng: np.random.Generator | int | None = 0, *, residual: bool = False) -> np.ndarray:
+        m = self.model
+        y = (m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z).reshape(-1, 3)
+        normals = vertex_normals(y, m.skin_faces).astype(np.float32)
+        bn = np.einsum("ijk,ij->ik", self._factors(), normals).astype(np.float64)
+        var = (bn ** 2).sum(1)
+        if include_residual:
+            var = var + m.skin_resid_var / 3.0
+        sd = np.sqrt(var)
+        return sd * self.factor if calibrated else sd
+
+    def sample(self, k: int, rng: np.random.Generator | int | None = 0, *, residual: bool = False,
+               calibrated: bool = True) -> np.ndarray:
         """``k`` faces drawn from the posterior, (k, n_skin, 3) float32 mm. ``residual=True`` adds
-        the independent per-vertex residual noise (rough surfaces; the SD then matches
-        :meth:`sd`); without it, samples are smooth and match ``sd(include_residual=False)``."""
+        the independent per-vertex residual noise (rough surfaces; the spread then matches
+        :meth:`sd`); without it, samples are smooth and match ``sd(include_residual=False)``.
+        ``calibrated`` scales each vertex's deviation from the mean by the model's calibration."""
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ParameterError(f"k must be a positive integer, got {k!r}", parameter="k")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -275,6 +310,9 @@ class FacePosterior:
         y = (z.astype(np.float32) @ m.skin_W.T + m.skin_mean[None, :]).reshape(k, -1, 3)
         if residual:
             y += (rng.standard_normal(y.shape) * np.sqrt(m.skin_resid_var / 3.0)[None, :, None]).astype(np.float32)
+        if calibrated and m.sd_scale is not None:
+            centre = (m.skin_mean + m.skin_W @ self.mean_z.astype(np.float32)).reshape(1, -1, 3)
+            y = centre + (y - centre) * self.factor[None, :, None]
         r32, t32 = self.r.astype(np.float32), self.t.astype(np.float32)
         return (y - t32) @ r32
 
@@ -383,7 +421,11 @@ def save_model(model: ShapeModel, folder) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(getattr(model, k)) for k in _ARRAYS}, str(folder / "model.safetensors"))
+    arrays = {k: np.ascontiguousarray(getattr(model, k)) for k in _ARRAYS}
+    for k in ("sd_scale", "sd_scale_no_mandible"):
+        if getattr(model, k) is not None:
+            arrays[k] = np.ascontiguousarray(getattr(model, k), np.float32)
+    save_file(arrays, str(folder / "model.safetensors"))
     meta = dict(model.metadata)
     meta.update({"format": "medface-forensic-shape-model", "format_version": FORMAT_VERSION,
                  "method": "joint probabilistic PCA (Tipping & Bishop 1999) of skull and face, "
@@ -421,6 +463,10 @@ def load_model(folder) -> ShapeModel:
     if missing:
         raise ModelError(f"shape model lacks arrays {missing}", path=st)
     keep = dict(meta)
+    scales = {k: arrays.get(k) for k in ("sd_scale", "sd_scale_no_mandible")}
+    for k, v in scales.items():
+        if v is not None and v.shape != (len(arrays["skin_resid_var"]),):
+            raise ModelError(f"{k} has shape {v.shape}, expected one value per skin vertex", path=st)
     return ShapeModel(**{k: arrays[k] for k in _ARRAYS}, sigma2=float(meta["sigma2"]),
                       cov_scale=float(meta["cov_scale"]), n_cranium=int(meta["n_cranium"]),
-                      n_mandible=int(meta["n_mandible"]), metadata=keep)
+                      n_mandible=int(meta["n_mandible"]), metadata=keep, **scales)

@@ -1,0 +1,131 @@
+"""The classic baseline: tissue-depth table means along the bone normals, a face template fitted
+through them.
+
+This is the computerised version of the manual "tissue-depth pegs" method that generative
+models are measured against (Claes et al. 2010 use the same comparison):
+
+1. at every craniometric landmark that has a soft-tissue depth in the table
+   (:data:`medface.phantom.tables.TISSUE_DEPTHS`: 15 sites, four of them bilateral), the
+   table's mean depth for the given sex, age and BMI (``tissue_depth``) is placed along the
+   outward bone normal (the mean vertex normal within ``NORMAL_RADIUS_MM`` of the landmark);
+2. the face template (the training mean face of the shape model, placed on the skull by the
+   cranium's rigid Procrustes fit) is warped by a thin-plate spline so that its points over
+   those landmarks land on the pegs; the rest of the face follows smoothly.
+
+Without the mandible the lower-face pegs are missing and the template's lower face only
+follows the upper face. The table is the phantom's (``docs/phantom-references.md`` says which
+values are sourced and which are assumptions); on phantom subjects it is the very table the
+skin was built from, which favours the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from scipy.spatial import cKDTree
+
+from medface.data.mesh import vertex_normals
+
+NORMAL_RADIUS_MM = 4.0
+PEG_TOLERANCE_MM = 2.5
+SMOOTHING = 1.0  # thin-plate spline smoothing (mm^2 scale): pegs are means, not exact points
+
+
+@dataclass(frozen=True)
+class Site:
+    """One depth peg: a bony landmark on the cranium or mandible of the template, the vertex
+    neighbourhood that gives its normal, and the template skin vertex above it."""
+
+    table_id: str  # the table's bony id (left side for bilateral sites)
+    landmark: str  # the landmark id on this side
+    on_mandible: bool
+    vertex: int
+    neighbours: np.ndarray
+    skin_vertex: int
+
+
+def _mirror(lid: str) -> str:
+    return lid[:-2] + "_r" if lid.endswith("_l") else lid
+
+
+@lru_cache(maxsize=1)
+def template_sites() -> tuple[Site, ...]:
+    """The pegs on the phantom template (the topology of the default shape model)."""
+    from medface.phantom.tables import TISSUE_DEPTHS, tissue_depth
+
+    from .train import template_head
+
+    head = template_head()
+    lm = {k: np.asarray(v, float) for k, v in head.landmarks.items()}
+    meshes = {False: head.cranium, True: head.mandible}
+    normals = {k: vertex_normals(m.vertices, m.faces) for k, m in meshes.items()}
+    skin_tree = cKDTree(head.skin.vertices)
+    sites = []
+    for entry in TISSUE_DEPTHS:
+        if not entry.bony_id:
+            continue
+        sides, gaps = [], []
+        for lid in (entry.bony_id, _mirror(entry.bony_id)) if entry.bilateral else (entry.bony_id,):
+            if lid not in lm:
+                continue
+            d = {k: np.linalg.norm(m.vertices - lm[lid], axis=1) for k, m in meshes.items()}
+            on_mand = bool(d[True].min() < d[False].min())
+            dist = d[on_mand]
+            vertex = int(np.argmin(dist))
+            near = np.flatnonzero(dist < NORMAL_RADIUS_MM)
+            n = normals[on_mand][near].mean(0)
+            n /= np.linalg.norm(n)
+            depth = tissue_depth(entry.bony_id, head.subject.sex, head.subject.age, head.subject.bmi)[0]
+            # the template skin vertex under the template's own peg
+            gap, skin_vertex = skin_tree.query(meshes[on_mand].vertices[vertex] + depth * n)
+            sides.append(Site(entry.bony_id, lid, on_mand, vertex, near, int(skin_vertex)))
+            gaps.append(gap)
+        # a site whose pegs do not land on the template's skin (the table's depth or its
+        # direction does not fit the template there) is left out, both sides together
+        if sides and np.mean(gaps) <= PEG_TOLERANCE_MM:
+            sites += sides
+    return tuple(sites)
+
+
+def pegs(cranium: np.ndarray, mandible: np.ndarray | None, *, sex: str | None = None, age: float | None = None,
+         bmi: float | None = None) -> tuple[list[Site], np.ndarray]:
+    """The sites usable on this skull and their peg positions (bone point + mean depth x normal)."""
+    from medface.phantom.tables import tissue_depth
+
+    from .train import template_head
+
+    head = template_head()
+    faces = {False: head.cranium.faces, True: head.mandible.faces}
+    verts = {False: np.asarray(cranium, np.float64), True: None if mandible is None else np.asarray(mandible, float)}
+    normals = {k: None if v is None else vertex_normals(v, faces[k]) for k, v in verts.items()}
+    used, points = [], []
+    for site in template_sites():
+        v = verts[site.on_mandible]
+        if v is None:
+            continue
+        n = normals[site.on_mandible][site.neighbours].mean(0)
+        n /= np.linalg.norm(n)
+        depth = tissue_depth(site.table_id, sex or "unknown", age, bmi)[0]
+        used.append(site)
+        points.append(v[site.vertex] + depth * n)
+    return used, np.array(points)
+
+
+def tissue_depth_face(model, cranium, mandible=None, *, sex: str | None = None, age: float | None = None,
+                      bmi: float | None = None) -> np.ndarray:
+    """The baseline face (n_skin, 3) in mm, in the skull's frame (see the module docstring).
+
+    ``cranium`` and ``mandible`` are vertex arrays in correspondence with the phantom template
+    (as registration or the phantom gives them); ``model`` supplies the face template."""
+    from scipy.interpolate import RBFInterpolator
+
+    start = model.baseline_face(cranium)
+    sites, targets = pegs(cranium, mandible, sex=sex, age=age, bmi=bmi)
+    if len(sites) < 4:
+        return start
+    idx = np.array([s.skin_vertex for s in sites])
+    warp = RBFInterpolator(start[idx], targets - start[idx], kernel="thin_plate_spline", smoothing=SMOOTHING)
+    return start + warp(start)
