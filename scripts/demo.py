@@ -62,6 +62,9 @@ def main() -> int:
                         "--out", str(out / "forensic")) != 0
     failures += medface("forensic", "reconstruct", "--skull", str(SAMPLE / "skull.ply"), "--variants", "8",
                         "--out", str(out / "forensic_reconstruct")) != 0
+    # the same head from its CT: skull and mandible segmented, the face in the CT's frame
+    failures += medface("forensic", "reconstruct", "--ct", str(inputs["ct"]), "--variants", "8",
+                        "--out", str(out / "forensic_reconstruct_ct")) != 0
     failures += medface("surgery", "segment", "--ct", str(inputs["ct"]), "--out", str(out / "surgery_segment")) != 0
     failures += medface("surgery", "plan", "--landmarks", str(SAMPLE / "landmarks.mrk.json"), "--procedure",
                         "bimaxillary", "--advance", "3", "--mandible-advance", "6",

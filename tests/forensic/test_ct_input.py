@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from medface_forensic.shape_model import save_model
-from medface_forensic.train import train_phantom_model
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
@@ -16,13 +14,6 @@ from medface.data import SurfaceMesh, Volume
 from medface.errors import ParameterError
 from medface.io import read_mesh
 from medface.phantom import cohort, head_ct
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    save_model(train_phantom_model(30, seed=5, sizes={"cranium": 1500, "mandible": 400, "face": 3000}), folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

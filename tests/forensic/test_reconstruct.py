@@ -15,15 +15,7 @@ from medface.data import SurfaceMesh
 from medface.errors import InputError
 from medface.io import read_mesh, write_mesh
 from medface.phantom import cohort
-from medface_forensic.shape_model import save_model
-from medface_forensic.train import train_phantom_model
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    save_model(train_phantom_model(30, seed=5, sizes={"cranium": 1500, "mandible": 400, "face": 3000}), folder)
-    return folder
+from medface_forensic.reconstruct import SYNTHETIC_SD_FLOOR_MM
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +46,12 @@ def test_face_overlays_the_true_skin_in_the_skulls_frame_and_units(small_model, 
     front = head.skin.vertices[:, 1] < np.percentile(head.skin.vertices[:, 1], 30)
     d_cm = cKDTree(true_skin_cm).query(face.vertices[front])[0]
     assert np.mean(d_cm) < 0.3  # 3 mm
-    sd = face.point_data["sd_mm"]
-    assert np.all(sd > 0) and np.median(sd) < 3.0
+    sd, model_sd = face.point_data["sd_mm"], face.point_data["model_sd_mm"]
+    assert np.all(model_sd > 0) and np.median(model_sd) < 3.0
+    # a synthetic-trained model adds its assumed floor for real people, in quadrature
+    floor = SYNTHETIC_SD_FLOOR_MM
+    assert np.allclose(sd, np.sqrt(model_sd.astype(np.float64) ** 2 + floor ** 2), atol=1e-3)
+    assert any("synthetic" in w and "model_sd_mm" in w for w in result.warnings)
     assert result.summary["mandible"] == "present" and result.summary["variants"] == 3
     variants = [read_mesh(out / f"variant_{i:02d}.ply").vertices for i in range(3)]
     assert all(np.abs(v - face.vertices).max() > 0 for v in variants)  # variants differ from the mean
@@ -88,3 +84,21 @@ def test_evaluate_command_reports_model_and_baseline(small_model, tmp_path):
     assert f"| face | {full['model']['face']['mean']:.2f} |" in page
     assert "1σ coverage 68 ± 10 %" in page and "SYNTHETIC" in page and "tissue-depth" in page
     assert {g["goal"] for g in result.tables["goals"]} >= {"mean error ≤ 2.0 mm", "rank-1 ≥ 50 %"}
+
+
+def test_stale_cached_default_models_are_removed(tmp_path):
+    from medface_forensic.reconstruct import _prune_stale
+
+    def model_folder(name):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "model.json").write_text("{}", encoding="utf-8")
+        return folder
+
+    current = model_folder("phantom-n200-s0-aaaa")
+    stale = model_folder("phantom-n200-s0-bbbb")
+    other_size = model_folder("phantom-n50-s0-cccc")
+    in_progress = model_folder("phantom-n200-s0-dddd.123.tmp")
+    _prune_stale(current)
+    assert current.is_dir() and not stale.exists()
+    assert other_size.is_dir() and in_progress.is_dir()  # other settings and unfinished writes stay

@@ -6,7 +6,12 @@ of the same topology, :func:`face_regions`): skin vertices
 - in front of the coronal plane 15 mm anterior to the mean tragion (excludes the ears),
 - below the plane 35 mm above the soft-tissue glabella ``g_s`` (excludes the scalp),
 - above the soft-tissue menton ``me_s``, and not facing downwards (outward normal's superior
-  component > -0.6; excludes the submental skin and the neck).
+  component > -0.6; excludes the submental skin and the neck),
+- on the outer surface (:func:`occluded`: rays along and around the outward normal meet no
+  other skin within ``OCCLUSION_REACH_MM``; excludes the inside of the mouth slot and the
+  nostrils, and the walls of a chin-neck cleft: skin that no surface scan or CT skin shows),
+- and, below the lower lip within 35 mm of the midline, at most 25 mm behind the soft-tissue
+  pogonion (the chin's front, not the skin under the jaw).
 
 Sub-regions, assigned in this order: forehead (above ``g_s`` - 5 mm); nose (within 22 mm of the
 midline, between ``sn`` - 2 mm and ``n_s`` - 5 mm, at least 3 mm in front of the endocanthion);
@@ -26,15 +31,56 @@ import numpy as np
 from medface.data.mesh import vertex_normals
 
 REGIONS = ("forehead", "orbits", "nose", "lips", "cheeks", "chin")
+OCCLUSION_REACH_MM = 60.0
+
+
+def occluded(skin: np.ndarray, faces: np.ndarray, candidates: np.ndarray, normals: np.ndarray | None = None,
+             reach_mm: float = OCCLUSION_REACH_MM) -> np.ndarray:
+    """For the vertex indices ``candidates``: True where the vertex is not on the outer surface:
+    a ray from it (0.3 mm out) along its outward normal hits the skin again within
+    ``reach_mm``, or four of six rays tilted 50° from the normal do (the floor of a slot, such as
+    the back of the mouth, faces outwards but sees only the slot's walls). VTK OBB tree."""
+    import pyvista as pv
+    import vtk
+
+    normals = vertex_normals(skin, faces) if normals is None else normals
+    cand = np.asarray(candidates, np.int64)
+    if len(cand) == 0:
+        return np.zeros(0, bool)
+    # only triangles that can be hit from the candidates: in front of the candidates' rear bound
+    near = skin[faces][:, :, 1].min(1) < skin[cand, 1].max() + reach_mm
+    tree = vtk.vtkOBBTree()
+    tree.SetDataSet(pv.PolyData.from_regular_faces(np.ascontiguousarray(skin, float), faces[near]))
+    tree.BuildLocator()
+    n = normals[cand]
+    start = skin[cand] + 0.3 * n
+
+    def hits(direction):
+        end = start + reach_mm * direction
+        return np.array([tree.IntersectWithLine(a, b, None, None) != 0 for a, b in zip(start, end)], bool)
+
+    helper = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    u = np.cross(n, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    w = np.cross(n, u)
+    tilt = np.deg2rad(50.0)
+    oblique = sum(hits(np.cos(tilt) * n + np.sin(tilt) * (np.cos(phi) * u + np.sin(phi) * w)).astype(int)
+                  for phi in np.arange(6) * np.pi / 3)
+    return hits(n) | (oblique >= 4)
 
 
 def face_regions(skin: np.ndarray, faces: np.ndarray, landmarks: dict) -> dict[str, np.ndarray]:
     """Boolean vertex masks ``face`` and one per name in :data:`REGIONS` (see module docstring)."""
     lm = {k: np.asarray(v, float) for k, v in landmarks.items()}
     x, y, z = np.abs(skin[:, 0]), skin[:, 1], skin[:, 2]
-    nz = vertex_normals(skin, faces)[:, 2]
+    normals = vertex_normals(skin, faces)
     y_t = 0.5 * (lm["t_l"][1] + lm["t_r"][1])
-    face = (y < y_t - 15.0) & (z < lm["g_s"][2] + 35.0) & (z > lm["me_s"][2]) & (nz > -0.6)
+    face = (y < y_t - 15.0) & (z < lm["g_s"][2] + 35.0) & (z > lm["me_s"][2]) & (normals[:, 2] > -0.6)
+    # below the lower lip near the midline only the chin's front belongs to the face: skin more
+    # than 25 mm behind the soft-tissue pogonion is under the jaw (a phantom's chin-neck cleft)
+    face &= ~((x < 35.0) & (z <= lm["sl"][2] + 8.0) & (y > lm["pog_s"][1] + 25.0))
+    idx = np.flatnonzero(face)
+    face[idx[occluded(skin, faces, idx, normals)]] = False
     ex = 0.5 * (abs(lm["ex_l"][0]) + abs(lm["ex_r"][0]))
     ch = 0.5 * (abs(lm["ch_l"][0]) + abs(lm["ch_r"][0]))
     en_y = 0.5 * (lm["en_l"][1] + lm["en_r"][1])

@@ -304,17 +304,31 @@ class FacePosterior:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ParameterError(f"k must be a positive integer, got {k!r}", parameter="k")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        m = self.model
-        chol = np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(len(self.cov_z)))
-        z = self.mean_z[None, :] + rng.standard_normal((k, len(self.mean_z))) @ chol.T
-        y = (z.astype(np.float32) @ m.skin_W.T + m.skin_mean[None, :]).reshape(k, -1, 3)
+        q = len(self.mean_z)
+        chol = np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(q))
+        dz = (rng.standard_normal((k, q)) @ chol.T).astype(np.float32)
+        factor = self.factor if calibrated else np.ones(self.model.n_skin, np.float32)
+        # one product: the latent deviations through the skin map, already turned into the
+        # observation frame and scaled by the calibration
+        y = (dz @ self._sample_basis(calibrated).T).reshape(k, -1, 3)
         if residual:
-            y += (rng.standard_normal(y.shape) * np.sqrt(m.skin_resid_var / 3.0)[None, :, None]).astype(np.float32)
-        if calibrated and m.sd_scale is not None:
-            centre = (m.skin_mean + m.skin_W @ self.mean_z.astype(np.float32)).reshape(1, -1, 3)
-            y = centre + (y - centre) * self.factor[None, :, None]
-        r32, t32 = self.r.astype(np.float32), self.t.astype(np.float32)
-        return (y - t32) @ r32
+            sd = (np.sqrt(self.model.skin_resid_var / 3.0) * factor).astype(np.float32)
+            y += rng.standard_normal(y.shape, dtype=np.float32) * sd[None, :, None]
+        y += self.mean.astype(np.float32)[None]
+        return y
+
+    def _sample_basis(self, calibrated: bool) -> np.ndarray:
+        """(3 n_skin, q) float32: the skin map's rows for each vertex turned into the observation
+        frame (``R^T W_v``) and scaled by the calibration factor; cached per posterior."""
+        cache = self.__dict__.setdefault("_basis", {})
+        if calibrated not in cache:
+            m = self.model
+            w = m.skin_W.reshape(m.n_skin, 3, -1)
+            b = np.einsum("ji,vjq->viq", self.r.astype(np.float32), w)
+            if calibrated:
+                b *= self.factor[:, None, None]
+            cache[calibrated] = np.ascontiguousarray(b.reshape(3 * m.n_skin, -1))
+        return cache[calibrated]
 
     def mesh(self, values: np.ndarray | None = None, name: str = "reconstructed face"):
         """The posterior mean (or ``values``) as a SurfaceMesh with an ``sd_mm`` point array."""
@@ -325,7 +339,7 @@ class FacePosterior:
 
 
 # ------------------------------------------------------------------------------------ fitting
-def fit_ppca(x: np.ndarray, *, n_components: int | None = None, variance: float = 0.99):
+def fit_ppca(x: np.ndarray, *, n_components: int | None = None, variance: float = 0.999):
     """Maximum-likelihood PPCA (Tipping & Bishop 1999, eqs 7-8) of rows ``x`` (n, D).
 
     Returns (mean, W, sigma2, eigenvalues). ``q`` is ``n_components`` or the smallest number of
@@ -355,7 +369,7 @@ def fit_ppca(x: np.ndarray, *, n_components: int | None = None, variance: float 
 def fit_shape_model(cranium: np.ndarray, mandible: np.ndarray, skin: np.ndarray, covariates: np.ndarray, *,
                     cranium_idx: np.ndarray, mandible_idx: np.ndarray, face_idx: np.ndarray,
                     skin_faces: np.ndarray, n_cranium: int, n_mandible: int,
-                    n_components: int | None = None, variance: float = 0.99, cov_scale: float = 5.0,
+                    n_components: int | None = None, variance: float = 0.999, cov_scale: float = 5.0,
                     residual_inflation: bool = True, metadata: dict | None = None) -> ShapeModel:
     """Fit the joint model from training arrays in correspondence.
 
@@ -401,6 +415,7 @@ def fit_shape_model(cranium: np.ndarray, mandible: np.ndarray, skin: np.ndarray,
         resid_var *= n / max(n - q - 1, 1)
     meta = dict(metadata or {})
     meta.update({"n_subjects": int(n), "n_components": int(q), "sigma2_mm2": sigma2,
+                 "variance_target": None if n_components is not None else float(variance),
                  "explained_variance": float(lam[:q].sum() / lam.sum())})
     return ShapeModel(mean=mu, W=w, sigma2=sigma2, cranium_idx=np.asarray(cranium_idx, np.int64),
                       mandible_idx=np.asarray(mandible_idx, np.int64), face_idx=np.asarray(face_idx, np.int64),

@@ -455,7 +455,7 @@ def train_from_pairs(pairs_dir, out=None, *, sizes=None, seed: int = 0, **fit_kw
 
 # --------------------------------------------------------------------------- cross-validation
 def cross_validate(pairs: Pairs, subsets: dict, *, folds: int = 5, seed: int = 0, n_components: int | None = None,
-                   variance: float = 0.99, sigma: float = 1.0) -> dict | None:
+                   variance: float = 0.999, sigma: float = 1.0) -> dict | None:
     """k-fold cross-validation (subjects shuffled with ``seed``): each fold's subjects are
     reconstructed from their cranium + mandible (with sex, age and BMI) by a model trained on the
     others, and compared with their own skin on the face vertex subset (correspondence distance,

@@ -24,7 +24,7 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def train_command(pairs, out, n_components: int | None = None, variance: float = 0.99, seed: int = 0, *,
+def train_command(pairs, out, n_components: int | None = None, variance: float = 0.999, seed: int = 0, *,
                   sizes: dict | None = None) -> Result:
     """CLI entry of `forensic train`: train on ``pairs``, save the model into ``out``.
 

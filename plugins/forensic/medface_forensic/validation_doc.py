@@ -96,7 +96,7 @@ Code: `medface_forensic/shape_model.py` (model), `calibration.py` (SD calibratio
   {subsets.get('face', '?')} anterior skin vertices) plus sex, age and BMI as extra observed dimensions: the
   statistical reconstruction approach of Claes et al. 2010. Rigid generalised Procrustes
   alignment on the cranium (no scaling: absolute size carries information). Components: the
-  fewest explaining 99 % of the variance: **{meta.get('n_components', '?')} components** for
+  fewest explaining {100 * (meta.get('variance_target') or float('nan')):g} % of the variance: **{meta.get('n_components', '?')} components** for
   {meta.get('n_subjects', '?')} training subjects (explained {100 * meta.get('explained_variance', float('nan')):.1f} %,
   σ² = {meta.get('sigma2_mm2', float('nan')):.3f} mm²). The full-resolution skin follows from the latent
   variable by a least-squares linear map with a per-vertex residual variance.
