@@ -57,6 +57,11 @@ def test_face_overlays_the_true_skin_in_the_skulls_frame_and_units(small_model, 
     assert all(np.abs(v - face.vertices).max() > 0 for v in variants)  # variants differ from the mean
     marks = json.loads((out / "face_landmarks.mrk.json").read_text(encoding="utf-8"))
     assert len(marks["markups"][0]["controlPoints"]) >= 15
+    # the classic tissue-depth face comes along for comparison, in the same frame and units
+    base = read_mesh(out / "tissue_depth_face.ply")
+    assert base.vertices.shape == face.vertices.shape
+    assert np.mean(cKDTree(true_skin_cm).query(base.vertices[front])[0]) < 0.5
+    assert result.metrics["tissue_depth_baseline"]["median_distance_to_model_mm"] > 0
 
 
 def test_refuses_a_sphere_and_a_skull_in_wrong_units(small_model, case, tmp_path):

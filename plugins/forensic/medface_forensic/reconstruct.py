@@ -70,6 +70,17 @@ def default_model():
     return load_model(folder) if (folder / "model.json").is_file() else model
 
 
+def _baseline(shape, cranium, mandible, sex, age, bmi):
+    """The classic tissue-depth face (:mod:`.baseline`) for comparison, in mm; None when the
+    model's skin is not the phantom template's (the pegs are defined on that template)."""
+    from .baseline import tissue_depth_face
+    from .train import template_head
+
+    if shape.n_skin != len(template_head().skin.vertices):
+        return None
+    return tissue_depth_face(shape, cranium, mandible, sex=sex, age=age, bmi=bmi)
+
+
 def _prune_stale(folder: Path) -> None:
     """Remove default models cached by earlier versions of the code (about 26 MB each)."""
     import shutil
@@ -151,6 +162,7 @@ def reconstruct(skull: SurfaceMesh | None = None, out=None, sex: str = "unknown"
     face = face_mm * unit
     thick = thickness(face_mm, skull_in.mesh.vertices)
     soft = {k: v * unit for k, v in _soft_landmarks(shape, face_mm).items()}
+    baseline = _baseline(shape, cranium, mandible, SEXES[sex], age, bmi)
 
     result = Result(command="forensic.reconstruct")
     face_region = sd < np.percentile(sd, 95)
@@ -191,6 +203,16 @@ def reconstruct(skull: SurfaceMesh | None = None, out=None, sex: str = "unknown"
     if out is not None:
         display = ct_skull.to_display if ct_skull is not None else None
         _write(Path(out), result, face, sd, thick, samples * unit, soft, skull_in, shape, figures, display, model_sd)
+        if baseline is not None:
+            from medface.io import write_mesh
+
+            write_mesh(SurfaceMesh(baseline * unit, shape.skin_faces, name="tissue-depth baseline face"),
+                       Path(out) / "tissue_depth_face.ply")
+            result.outputs["tissue-depth baseline"] = str(Path(out) / "tissue_depth_face.ply")
+    if baseline is not None:
+        gap = np.linalg.norm(baseline - face_mm, axis=1)
+        result.metrics["tissue_depth_baseline"] = {"median_distance_to_model_mm": float(np.median(gap)),
+                                                   "p95_distance_to_model_mm": float(np.percentile(gap, 95))}
     result.data.update({"face": SurfaceMesh(face, shape.skin_faces,
                                             point_data={"sd_mm": sd, "model_sd_mm": model_sd}),
                         "variants": samples * unit, "registration": reg})
