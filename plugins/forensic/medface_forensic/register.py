@@ -490,7 +490,10 @@ def _register(skull, scale, landmarks, max_shape_residual_mm, fov=None) -> Regis
             f"translation, scale {s:.3g}) a quarter of the template cranium lies more than {shape_p75:.1f} mm "
             f"from the input surface, above the {max_shape_residual_mm:g} mm a skull stays within "
             f"(shape check by registration residual)",
-            path=mesh.source, hint="check that the file is a whole skull surface and the --scale is right")
+            path=mesh.source,
+            hint="check that the file is a whole skull surface and the --scale is right" if fov is None else
+                 "check the bone threshold (--bone-hu) and that the CT shows the skull (not a limb or a phantom "
+                 "without bone)")
 
     # mandible presence ---------------------------------------------------------------------
     moved_m = s * tpl.vertices[m_idx] @ r.T + t
