@@ -127,6 +127,18 @@ def _apply_camera(plotter, camera: Camera) -> None:
     plotter.renderer.reset_camera_clipping_range()
 
 
+def _clip_to(cam, bounds) -> None:
+    """Set the camera's clipping range to hold the box ``bounds`` (2x3: min, max corners)."""
+    b = np.asarray(bounds, float)
+    corners = np.array([[b[i, 0], b[j, 1], b[k, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+    direction = np.asarray(cam.focal_point, float) - np.asarray(cam.position, float)
+    direction /= np.linalg.norm(direction)
+    depth = (corners - np.asarray(cam.position, float)) @ direction
+    margin = 0.05 * max(float(np.ptp(depth)), 1.0)
+    near = max(float(depth.min()) - margin, 1e-3 * max(float(depth.max()), 1.0))
+    cam.clipping_range = (near, float(depth.max()) + margin)
+
+
 def scene_camera(scene: Scene, view: str = "frontal", size=(800, 800), *, distance_factor: float = 3.0,
                  parallel: bool = True, bounds=None) -> Camera:
     """The camera :func:`render_png` uses for ``scene`` (for projecting points onto the image)."""
@@ -203,6 +215,9 @@ def render_panels(scenes: list[Scene], path, views="frontal", titles=None, shape
                 plotter.add_text(str(titles[k]), position="upper_edge", font_size=10, color="black")
         if link_cameras and len(set(views)) == 1 and n > 1:
             plotter.link_views()
+            # one camera now serves every panel: its clipping range must hold all scenes, not
+            # only the first one's (flat scenes at other depths would be clipped away)
+            _clip_to(plotter.camera, shared)
         img = _grab(plotter)
     finally:
         plotter.close()

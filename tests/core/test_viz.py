@@ -260,6 +260,24 @@ def test_panels(skin_scene, skin, tmp_path):
         render_panels([skin_scene], tmp_path / "q.png", views=["frontal", "left"])
 
 
+def test_panels_show_scenes_at_different_depths(tmp_path):
+    """Linked cameras share one clipping range: it must hold every panel's scene, so a flat
+    object far behind (or in front of) another is drawn in its own panel, not clipped away."""
+    import trimesh
+    from PIL import Image
+
+    from medface.data import SurfaceMesh
+    from medface.viz import Scene, render_panels
+
+    plate = SurfaceMesh.from_trimesh(trimesh.creation.box((100, 2, 100)))
+    behind = SurfaceMesh(plate.vertices + np.array([0.0, 300.0, 0.0]), plate.faces)
+    out = render_panels([Scene().add_mesh(plate), Scene().add_mesh(behind)], tmp_path / "d.png",
+                        views="frontal", size=(120, 120))
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    fg = np.abs(img - BG).sum(2) > 30
+    assert fg[:, :120].mean() > 0.3 and fg[:, 120:].mean() > 0.3
+
+
 def test_show_without_display(skin_scene, monkeypatch):
     from medface.viz import NoDisplayError, show
 
