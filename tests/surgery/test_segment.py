@@ -156,3 +156,18 @@ def test_headsq_bone_and_skin(shared_data):
     assert 150 < seg.volumes_ml["skull"] < 800
     for mesh in seg.meshes.values():
         assert mesh.is_watertight()
+
+
+def test_ambiguous_top_and_bottom_is_refused_not_guessed():
+    """A phantom head whose nose profile barely differs above and below the tip (1 mm): without
+    an orientation in the file the top of the head is not guessed (a wrong guess would turn every
+    output upside down); the error says to give the volume an orientation."""
+    from medface.phantom import cohort, head_ct
+
+    ct = head_ct(next(cohort(1, seed=999)).head, spacing=2.0, noise_hu=10.0)
+    bare = Volume(np.ascontiguousarray(ct.array), spacing=ct.spacing)
+    with pytest.raises(InputError, match="top of the head") as err:
+        segment_ct(bare, target_faces=5000)
+    assert "orientation" in (err.value.hint or "")
+    # with its orientation in the file the same head segments upright
+    assert segment_ct(ct, target_faces=5000).orientation.superior == "+z"
