@@ -599,3 +599,48 @@ def _register(skull, scale, landmarks, max_shape_residual_mm, fov=None) -> Regis
     times["total"] = time.perf_counter() - t0
     return Registration(matrix, float(s), field_, vertices, tpl.n_cranium, landmarks_out, unc, source,
                         bool(mandible_present), sk.mandible_present, residual, times, warnings, observed)
+
+
+# --------------------------------------------------------------------------------------------
+# skin in correspondence (for training on a lab's own CT pairs)
+# --------------------------------------------------------------------------------------------
+
+SKIN_POINTS = 6000  # template skin points that steer the skin's field
+
+
+@functools.lru_cache(maxsize=1)
+def template_skin() -> SurfaceMesh:
+    """The skin of the template head (the same head as :func:`template`)."""
+    from medface.phantom import make_head, mean_subject
+
+    return make_head(mean_subject()).skin
+
+
+def register_skin(reg: Registration, skin) -> tuple[np.ndarray, dict]:
+    """The template skin brought onto a subject's skin surface, in dense correspondence.
+
+    ``reg`` is the registration of the template skull onto the same subject's skull (same frame
+    and units, mm); ``skin`` a SurfaceMesh of the subject's skin in any topology. The template
+    skin first follows the skull (similarity and the skull's smooth field), then its own
+    coarse-to-fine Gaussian field pulls it onto the subject's skin (trimmed bidirectional
+    closest points, as for the skull). Returns (vertices (n_template_skin, 3), residuals:
+    median and 95th-percentile distance of the result to the subject's skin, mm)."""
+    sv = np.asarray(skin.vertices, float)
+    if len(sv) < 100 or len(skin.faces) < 100:
+        raise InputError(f"the skin surface has only {len(sv)} vertices and {len(skin.faces)} triangles",
+                         path=getattr(skin, "source", None), hint="give the whole skin surface of the head")
+    tmpl = template_skin()
+    x0 = reg.warp(tmpl.vertices)
+    n0 = vertex_normals(x0, tmpl.faces)
+    sn = vertex_normals(sv, skin.faces)
+    dense_idx = grid_sample(sv, DENSE_POINTS)
+    dense = _Cloud(sv[dense_idx], sn[dense_idx])
+    dst_idx = grid_sample(sv, SKIN_POINTS)
+    dst = _Cloud(sv[dst_idx], sn[dst_idx])
+    sub = grid_sample(x0, SKIN_POINTS)
+    empty = (np.zeros((0, 3)), np.zeros((0, 3)), 0.0)
+    with _blas_single_thread():
+        field_, _ = _fit_field(x0[sub], n0[sub], dst, dense, empty)
+        out = x0 + field_(x0)
+    d = dense.tree.query(out, workers=1)[0]
+    return out, {"median_mm": float(np.median(d)), "p95_mm": float(np.percentile(d, 95))}

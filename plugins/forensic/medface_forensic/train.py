@@ -322,7 +322,8 @@ def _check_subject(meshes, ref, who: str, folder: Path, ref_name: str = "the tem
             raise InputError(f"{who}: {Path(m.source).name} has {len(m.vertices)} vertices but {ref_name}'s "
                              f"{part} has {len(r.vertices)}", path=m.source,
                              hint="every mesh must be in dense correspondence with the template (same vertices "
-                                  "in the same order); register it to the template first")
+                                  "in the same order); bring raw CT surfaces into it with "
+                                  "`medface forensic correspond`")
     skin, ref_skin = meshes[2], ref[2]
     if skin.faces.shape != ref_skin.faces.shape or not np.array_equal(skin.faces, ref_skin.faces):
         raise InputError(f"{who}: skin.ply has different triangles from {ref_name}'s skin "
