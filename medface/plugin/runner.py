@@ -25,12 +25,29 @@ def _output_dir(command, values: dict) -> Path | None:
     return None
 
 
-def _prepare_outputs(command, values: dict) -> None:
+def _prepare_outputs(command, values: dict) -> list[Path]:
+    """Create the output folders; returns those that did not exist before (to remove again if
+    the command fails before writing anything into them)."""
+    created = []
     for spec in command.parameters:
         path = values.get(spec.name)
         if spec.channel != "output" or path is None:
             continue
-        (Path(path) if spec.type == "directory" else Path(path).parent).mkdir(parents=True, exist_ok=True)
+        folder = Path(path) if spec.type == "directory" else Path(path).parent
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        created += missing  # deepest first
+    return created
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created and left empty (deepest first); keep anything
+    with content."""
+    for folder in folders:
+        try:
+            folder.rmdir()  # only succeeds on an empty folder
+        except OSError:
+            pass
 
 
 def run_command(command_id: str, params: dict[str, Any], *, registry: Registry | None = None,
@@ -46,13 +63,17 @@ def run_command(command_id: str, params: dict[str, Any], *, registry: Registry |
     seed = values.get("seed") if isinstance(values.get("seed"), int) else None
     device = values.get("device") if isinstance(values.get("device"), str) else "cpu"
     out_dir = _output_dir(command, values)
-    _prepare_outputs(command, values)
+    created = _prepare_outputs(command, values)
     context = RunContext(command=command.full_id, seed=seed, device=device, out_dir=out_dir, quiet=quiet)
     if "context" in inspect.signature(func).parameters:
         values["context"] = context
 
     started_wall, started = time.perf_counter(), Provenance.now()
-    result = func(**values)
+    try:
+        result = func(**values)
+    except BaseException:
+        _remove_if_empty(created)  # a failed run leaves no empty output folders behind
+        raise
     if isinstance(result, dict):
         result = Result(command=command.full_id, summary=result)
     if not isinstance(result, Result):

@@ -107,3 +107,18 @@ def test_stale_cached_default_models_are_removed(tmp_path):
     _prune_stale(current)
     assert current.is_dir() and not stale.exists()
     assert other_size.is_dir() and in_progress.is_dir()  # other settings and unfinished writes stay
+
+
+def test_failed_run_leaves_no_empty_output_folder(tmp_path):
+    """A command that fails removes the output folders the runner made for it, not others."""
+    from medface.errors import ParameterError
+
+    fresh = tmp_path / "new" / "deeper"
+    with pytest.raises(ParameterError):
+        medface.run("forensic.reconstruct", out=fresh)  # neither skull nor ct
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    with pytest.raises(ParameterError):
+        medface.run("forensic.reconstruct", out=existing)
+    assert existing.is_dir()
