@@ -34,7 +34,6 @@ HEADSQ = SHARED / "headsq" / "headsq.mhd"
 SKULL = SHARED / "meshes" / "skull_low_resolution.obj"
 FOV_MARGIN_MM = 5.0  # face vertices this close to the scan's ends are not measured (the skin is cut there)
 ENVELOPE_MM = 2.0  # template skin vertices farther than this from the template's CT skin are internal
-CLEFT_MM = 25.0  # below the stomion near the midline, vertices this far behind pog_s are the phantom's chin-neck cleft
 GOP_MM = 185.0  # typical glabella-opisthocranion length of an adult (about 175-195 mm)
 CLIM_MM = 8.0  # colour range of the signed-distance maps
 SD_CLIM_MM = 2.0  # colour range of the SD map (its maximum, at the lips, is about 9 mm)
@@ -75,28 +74,16 @@ def region_table(signed: np.ndarray, sd: np.ndarray, regions: dict, measured: np
 # --------------------------------------------------------------------------------------------
 # a. headsq
 def outer_envelope(tmpl) -> np.ndarray:
-    """Template skin vertices that a CT skin surface can show. The template's skin runs into the
-    mouth (lips region: half its vertices lie up to 80 mm behind the lips), the nostrils and the
-    ear canals; a CT's skin mask is filled (air inside the body counts as body), so those
-    vertices have no counterpart on a real CT skin. The mask: vertices within ``ENVELOPE_MM`` of
-    the skin that the same segmentation finds on a phantom CT of the template head itself."""
+    """Template skin vertices that a CT skin surface can show. A CT's skin mask is filled (air
+    inside the body counts as body), so skin inside the mouth, the nostrils and the ear canals
+    has no counterpart on a real CT skin; the face mask (``metrics.face_regions``) drops most of
+    it by ray tests, this drops the rest. The mask: vertices within ``ENVELOPE_MM`` of the skin
+    that the same segmentation finds on a phantom CT of the template head itself."""
     from medface.anatomy.ct_segmentation import segment_ct
     from medface.phantom import head_ct
 
     skin = segment_ct(head_ct(tmpl, spacing=2.0, noise_hu=0.0), target_faces=100_000).meshes["skin"]
     return np.abs(signed_distance(tmpl.skin.vertices, skin)) <= ENVELOPE_MM
-
-
-def chin_neck_cleft(tmpl) -> np.ndarray:
-    """Template skin vertices in the phantom's chin-neck cleft: within 35 mm of the midline, below
-    the stomion and more than ``CLEFT_MM`` behind the soft-tissue pogonion. The phantom's neck
-    meets the jaw in a deep cleft that rises above the menton (the back of the chin and the front
-    of the neck face each other); the face mask's chin region takes these walls in (more than
-    half of its vertices), but a real head has tissue there, and headsq's scan ends 4 mm below
-    the menton. Between the chin's front (0-25 mm behind pog_s) and the cleft (30-80 mm) no
-    template vertex lies, so the threshold is not critical."""
-    v, lm = tmpl.skin.vertices, tmpl.landmarks
-    return (np.abs(v[:, 0]) < 35.0) & (v[:, 2] < lm["sto"][2]) & (v[:, 1] - lm["pog_s"][1] > CLEFT_MM)
 
 
 def headsq(work: Path) -> dict:
@@ -138,8 +125,7 @@ def headsq(work: Path) -> dict:
     assert len(tmpl.skin.vertices) == face.n_vertices
     regions = face_regions(tmpl.skin.vertices, tmpl.skin.faces, tmpl.landmarks)
     internal = ~outer_envelope(tmpl)
-    cleft = chin_neck_cleft(tmpl) & ~internal
-    envelope = ~internal & ~cleft
+    envelope = ~internal
     measured = cts.field_of_view(face.vertices, FOV_MARGIN_MM) & envelope
     signed = signed_distance(face.vertices, skin)
     from medface_forensic.baseline import tissue_depth_face
@@ -179,9 +165,8 @@ def headsq(work: Path) -> dict:
         "model_sd_coverage": M.coverage(signed[regions["face"] & measured], model_sd[regions["face"] & measured]),
         "sd_mm_max": float(sd.max()),
         "fov_margin_mm": FOV_MARGIN_MM,
-        "excluded": {"envelope_mm": ENVELOPE_MM, "cleft_mm": CLEFT_MM,
-                     "internal_by_region": {k: int((regions[k] & internal).sum()) for k in regions},
-                     "cleft_by_region": {k: int((regions[k] & cleft).sum()) for k in regions}},
+        "excluded": {"envelope_mm": ENVELOPE_MM,
+                     "internal_by_region": {k: int((regions[k] & internal).sum()) for k in regions}},
     }
     _headsq_figures(cts, skin_closed, skin, face, signed, model_sd, regions["face"] & measured)
     _headsq_profiles(cts, skin_closed, face, cts.to_display(reg.landmarks["n"])[0])
@@ -441,13 +426,10 @@ def markdown(report: dict) -> str:
         f"reconstruction lies outside the real skin. Left out: vertices within {h['fov_margin_mm']:g} mm of the",
         "scan's ends or beyond them; template vertices that a CT skin cannot show, found by segmenting a phantom CT",
         f"of the template head itself with the same code and keeping the vertices within {ex['envelope_mm']:g} mm of",
-        (f"its skin ({ex['internal_by_region']['face']} face vertices left out: {ex['internal_by_region']['lips']} "
-        f"of the lips region run into the mouth, up to 80 mm behind the lips, and {ex['internal_by_region']['chin']}"
-        " of the chin region lie in the closed-off part of the chin-neck cleft); and the walls of the phantom's"),
-        f"chin-neck cleft (within 35 mm of the midline, below the stomion, more than {ex['cleft_mm']:g} mm behind",
-        f"the soft-tissue pogonion: {ex['cleft_by_region']['chin']} more chin vertices; no template vertex lies",
-        "between 25 and 30 mm behind it, so the cut is clean). The SD columns compare the signed distance with",
-        "the posterior SD along the normal at each vertex. Distances in mm.",
+        (f"its skin ({ex['internal_by_region']['face']} face vertices left out, {ex['internal_by_region']['lips']} "
+        "of them at the lips; the face mask itself already leaves out the mouth slot, the nostrils and the"),
+        "phantom's chin-neck cleft). The SD columns compare the signed distance with the posterior SD along the",
+        "normal at each vertex. Distances in mm.",
         "",
         *_table(m),
         "",

@@ -45,6 +45,7 @@ class Site:
     vertex: int
     neighbours: np.ndarray
     skin_vertex: int
+    faces: np.ndarray  # the template triangles around ``neighbours`` (enough for their normals)
 
 
 def _mirror(lid: str) -> str:
@@ -56,7 +57,7 @@ def template_sites() -> tuple[Site, ...]:
     """The pegs on the phantom template (the topology of the default shape model)."""
     from medface.phantom.tables import TISSUE_DEPTHS, tissue_depth
 
-    from .train import template_head
+    from .template import template_head
 
     head = template_head()
     lm = {k: np.asarray(v, float) for k, v in head.landmarks.items()}
@@ -81,7 +82,8 @@ def template_sites() -> tuple[Site, ...]:
             depth = tissue_depth(entry.bony_id, head.subject.sex, head.subject.age, head.subject.bmi)[0]
             # the template skin vertex under the template's own peg
             gap, skin_vertex = skin_tree.query(meshes[on_mand].vertices[vertex] + depth * n)
-            sides.append(Site(entry.bony_id, lid, on_mand, vertex, near, int(skin_vertex)))
+            around = meshes[on_mand].faces[np.isin(meshes[on_mand].faces, near).any(1)]
+            sides.append(Site(entry.bony_id, lid, on_mand, vertex, near, int(skin_vertex), around))
             gaps.append(gap)
         # a site whose pegs do not land on the template's skin (the table's depth or its
         # direction does not fit the template there) is left out, both sides together
@@ -95,18 +97,13 @@ def pegs(cranium: np.ndarray, mandible: np.ndarray | None, *, sex: str | None = 
     """The sites usable on this skull and their peg positions (bone point + mean depth x normal)."""
     from medface.phantom.tables import tissue_depth
 
-    from .train import template_head
-
-    head = template_head()
-    faces = {False: head.cranium.faces, True: head.mandible.faces}
     verts = {False: np.asarray(cranium, np.float64), True: None if mandible is None else np.asarray(mandible, float)}
-    normals = {k: None if v is None else vertex_normals(v, faces[k]) for k, v in verts.items()}
     used, points = [], []
     for site in template_sites():
         v = verts[site.on_mandible]
         if v is None:
             continue
-        n = normals[site.on_mandible][site.neighbours].mean(0)
+        n = vertex_normals(v, site.faces, at=site.neighbours).mean(0)
         n /= np.linalg.norm(n)
         depth = tissue_depth(site.table_id, sex or "unknown", age, bmi)[0]
         used.append(site)

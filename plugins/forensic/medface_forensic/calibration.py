@@ -101,8 +101,9 @@ def sd_scale(errors: np.ndarray, sds: np.ndarray, skin_faces: np.ndarray, *, cov
 
 def coverage_report(errors: np.ndarray, sds: np.ndarray, scale: np.ndarray, mask: np.ndarray | None = None) -> dict:
     """Share (%) of held-out points within 1 and 2 SDs, before and after calibration."""
+    from .metrics import coverage
+
     sel = slice(None) if mask is None else np.asarray(mask, bool)
-    r_raw = np.abs(errors[:, sel]) / np.maximum(sds[:, sel], 1e-12)
-    r_cal = r_raw / scale[sel]
-    return {"raw_within_1sd": float(100 * (r_raw <= 1).mean()), "raw_within_2sd": float(100 * (r_raw <= 2).mean()),
-            "within_1sd": float(100 * (r_cal <= 1).mean()), "within_2sd": float(100 * (r_cal <= 2).mean())}
+    raw = coverage(errors[:, sel], sds[:, sel])
+    return {"raw_within_1sd": raw["within_1sd"], "raw_within_2sd": raw["within_2sd"],
+            **coverage(errors[:, sel], sds[:, sel] * scale[sel])}

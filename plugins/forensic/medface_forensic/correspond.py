@@ -65,8 +65,8 @@ def correspond_subject(skull: SurfaceMesh, skin: SurfaceMesh) -> dict:
 def correspond_command(pairs, out) -> Result:
     """CLI entry of `forensic correspond` (see the module docstring)."""
     from medface.io import read_mesh, write_mesh
-    from medface.phantom import make_head, mean_subject
 
+    from .template import template_head
     from .train import SUBJECT_FILE, read_subject_info
 
     root, out = Path(pairs), Path(out)
@@ -86,7 +86,7 @@ def correspond_command(pairs, out) -> Result:
         read_subject_info(f / SUBJECT_FILE, f.name)
         if not (f / "skin.ply").is_file():
             raise InputError(f"{who}: missing skin.ply", path=f)
-    head = make_head(mean_subject())
+    head = template_head()
     faces = {"cranium": head.cranium.faces, "mandible": head.mandible.faces, "skin": head.skin.faces}
     result = Result(command="forensic.correspond")
     rows, kept = [], 0

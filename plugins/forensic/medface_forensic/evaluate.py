@@ -24,7 +24,8 @@ from medface.data.mesh import vertex_normals
 from . import metrics as M
 from .baseline import tissue_depth_face
 from .shape_model import ShapeModel
-from .train import phantom_training_set, template_head
+from .template import template_head
+from .train import phantom_training_set
 
 
 def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: float = 1.0,

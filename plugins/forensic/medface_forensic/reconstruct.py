@@ -38,10 +38,11 @@ def _source_key() -> str:
     """A hash of the code the default model depends on (this plugin's model code and the phantom)."""
     import medface.phantom as phantom
 
-    from . import calibration, shape_model, train
+    from . import calibration, shape_model, template, train
 
     h = hashlib.sha256()
-    files = [Path(shape_model.__file__), Path(train.__file__), Path(calibration.__file__)] + sorted(Path(phantom.__file__).parent.glob("*.py"))
+    files = [Path(m.__file__) for m in (shape_model, train, calibration, template)]
+    files += sorted(Path(phantom.__file__).parent.glob("*.py"))
     for f in files:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
@@ -74,7 +75,7 @@ def _baseline(shape, cranium, mandible, sex, age, bmi):
     """The classic tissue-depth face (:mod:`.baseline`) for comparison, in mm; None when the
     model's skin is not the phantom template's (the pegs are defined on that template)."""
     from .baseline import tissue_depth_face
-    from .train import template_head
+    from .template import template_head
 
     if shape.n_skin != len(template_head().skin.vertices):
         return None
@@ -95,7 +96,7 @@ def _soft_landmarks(model, face: np.ndarray) -> dict:
     """Soft-tissue landmarks read off the reconstructed face at the template's vertices."""
     from medface.anatomy.landmarks import soft_tissue_ids
 
-    from .train import template_head
+    from .template import template_head
 
     tmpl = template_head()
     out = {}

@@ -106,9 +106,10 @@ class Template:
 @functools.lru_cache(maxsize=1)
 def template() -> Template:
     from medface.anatomy.landmarks import craniometric_ids
-    from medface.phantom import make_head, mean_subject
 
-    head = make_head(mean_subject())
+    from .template import template_head
+
+    head = template_head()
     cr, md = head.cranium, head.mandible
     vertices = np.concatenate([cr.vertices, md.vertices])
     faces = np.concatenate([cr.faces, md.faces + cr.n_vertices])
@@ -608,14 +609,6 @@ def _register(skull, scale, landmarks, max_shape_residual_mm, fov=None) -> Regis
 SKIN_POINTS = 6000  # template skin points that steer the skin's field
 
 
-@functools.lru_cache(maxsize=1)
-def template_skin() -> SurfaceMesh:
-    """The skin of the template head (the same head as :func:`template`)."""
-    from medface.phantom import make_head, mean_subject
-
-    return make_head(mean_subject()).skin
-
-
 def register_skin(reg: Registration, skin) -> tuple[np.ndarray, dict]:
     """The template skin brought onto a subject's skin surface, in dense correspondence.
 
@@ -629,7 +622,9 @@ def register_skin(reg: Registration, skin) -> tuple[np.ndarray, dict]:
     if len(sv) < 100 or len(skin.faces) < 100:
         raise InputError(f"the skin surface has only {len(sv)} vertices and {len(skin.faces)} triangles",
                          path=getattr(skin, "source", None), hint="give the whole skin surface of the head")
-    tmpl = template_skin()
+    from .template import template_head
+
+    tmpl = template_head().skin
     x0 = reg.warp(tmpl.vertices)
     n0 = vertex_normals(x0, tmpl.faces)
     sn = vertex_normals(sv, skin.faces)

@@ -29,6 +29,7 @@ This module holds logic only; files are read and written by :func:`save_model` /
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,18 +258,25 @@ class FacePosterior:
     def _to_obs(self, pts: np.ndarray) -> np.ndarray:
         return (pts - self.t) @ self.r
 
+    def _mean_model_frame(self) -> np.ndarray:
+        """Posterior mean face in the model frame, (n_skin, 3) mm."""
+        m = self.model
+        return (m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z).reshape(-1, 3)
+
     @property
     def mean(self) -> np.ndarray:
         """Posterior mean face, (n_skin, 3) mm."""
-        m = self.model
-        y = m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z
-        return self._to_obs(y.reshape(-1, 3))
+        return self._to_obs(self._mean_model_frame())
+
+    @functools.cached_property
+    def _chol(self) -> np.ndarray:
+        """Cholesky factor of the latent posterior covariance."""
+        return np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(len(self.cov_z)))
 
     def _factors(self) -> np.ndarray:
         """Latent factors of the skin in the model frame: (n_skin, 3, q) float32."""
         m = self.model
-        chol = np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(len(self.cov_z)))
-        return (m.skin_W @ chol.astype(np.float32)).reshape(m.n_skin, 3, -1)
+        return (m.skin_W @ self._chol.astype(np.float32)).reshape(m.n_skin, 3, -1)
 
     def sd_per_coordinate(self, include_residual: bool = True) -> np.ndarray:
         """Posterior SD per coordinate of the model frame (n_skin, 3), uncalibrated."""
@@ -286,8 +294,7 @@ class FacePosterior:
         from medface.data.mesh import vertex_normals
 
         m = self.model
-        y = (m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z).reshape(-1, 3)
-        normals = vertex_normals(y, m.skin_faces).astype(np.float32)
+        normals = vertex_normals(self._mean_model_frame(), m.skin_faces).astype(np.float32)
         bn = np.einsum("ijk,ij->ik", self._factors(), normals).astype(np.float64)
         var = (bn ** 2).sum(1)
         if include_residual:
@@ -304,9 +311,7 @@ class FacePosterior:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ParameterError(f"k must be a positive integer, got {k!r}", parameter="k")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        q = len(self.mean_z)
-        chol = np.linalg.cholesky(self.cov_z + 1e-12 * np.eye(q))
-        dz = (rng.standard_normal((k, q)) @ chol.T).astype(np.float32)
+        dz = (rng.standard_normal((k, len(self.mean_z))) @ self._chol.T).astype(np.float32)
         factor = self.factor if calibrated else np.ones(self.model.n_skin, np.float32)
         # one product: the latent deviations through the skin map, already turned into the
         # observation frame and scaled by the calibration
@@ -317,10 +322,14 @@ class FacePosterior:
         y += self.mean.astype(np.float32)[None]
         return y
 
+    @functools.cached_property
+    def _basis_cache(self) -> dict:
+        return {}
+
     def _sample_basis(self, calibrated: bool) -> np.ndarray:
         """(3 n_skin, q) float32: the skin map's rows for each vertex turned into the observation
         frame (``R^T W_v``) and scaled by the calibration factor; cached per posterior."""
-        cache = self.__dict__.setdefault("_basis", {})
+        cache = self._basis_cache
         if calibrated not in cache:
             m = self.model
             w = m.skin_W.reshape(m.n_skin, 3, -1)

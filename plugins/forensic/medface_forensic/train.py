@@ -41,6 +41,7 @@ import numpy as np
 from medface.errors import InputError
 
 from .shape_model import SEX_CODES, ShapeModel, fit_shape_model, save_model
+from .template import template_head  # noqa: F401  (also imported from here by scripts and tests)
 
 DEFAULT_SUBSETS = {"cranium": 3000, "mandible": 800, "face": 8000}
 
@@ -91,7 +92,9 @@ def fit_from_arrays(craniums, mandibles, skins, covariates, *, template, landmar
     craniums, mandibles = np.asarray(craniums), np.asarray(mandibles)
     covariates = np.asarray(covariates, np.float64)
 
-    def fit(rows, n_components=fit_kw.pop("n_components", None), **extra):
+    n_components = fit_kw.pop("n_components", None)
+
+    def fit(rows, n_components=n_components, **extra):
         return fit_shape_model(craniums[rows][:, subsets["cranium"]], mandibles[rows][:, subsets["mandible"]],
                                skins[rows], covariates[rows], cranium_idx=subsets["cranium"],
                                mandible_idx=subsets["mandible"], face_idx=subsets["face"], skin_faces=t_sk.faces,
@@ -147,13 +150,6 @@ def phantom_training_set(n: int, seed: int):
         subjects.append({"id": s.subject_id, "sex": s.sex, "age": float(s.age), "bmi": float(s.bmi)})
         member.__dict__.pop("head", None)  # free the meshes
     return cr, mdb, sk, covs, subjects
-
-
-def template_head():
-    """The phantom's mean female head (template topology and landmarks)."""
-    from medface import phantom
-
-    return phantom.make_head(phantom.mean_subject("F"))
 
 
 CALIBRATION_SEED_OFFSET = 500  # calibration cohort seed = training seed + this (evaluation uses 1000)
