@@ -48,7 +48,9 @@ class Result:
     - ``figures``: named PNG paths;
     - ``warnings``: things the user must know about this run;
     - ``limits``: what the method cannot know, in plain words;
-    - ``data``: in-memory objects (meshes, volumes) for Python callers; not serialised.
+    - ``data``: in-memory objects (meshes, volumes) for Python callers; not serialised;
+    - ``declared``: outputs to be written by the runner (:class:`~medface.data.outputs.Output`);
+      not serialised: once written, their paths are in ``outputs`` and ``figures``.
     """
 
     command: str
@@ -61,6 +63,15 @@ class Result:
     limits: list[str] = field(default_factory=list)
     provenance: Provenance = field(default_factory=Provenance)
     data: dict[str, Any] = field(default_factory=dict, repr=False)
+    declared: list = field(default_factory=list, repr=False)
+
+    def declare(self, name: str, filename: str, value: Any, kind: str = "") -> "Result":
+        """Hand ``value`` to the runner to be written as ``filename`` in the output folder and
+        listed as ``name`` (see :mod:`medface.data.outputs`); returns the result for chaining."""
+        from .outputs import Output
+
+        self.declared.append(Output(name, filename, value, kind))
+        return self
 
     def to_dict(self) -> dict:
         return to_jsonable({

@@ -10,7 +10,6 @@ barycentric weights), exact on every warped mesh.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import cache
 from ..data.mesh import vertex_normals
 from . import grid as G
 from . import skin as K
@@ -371,15 +371,14 @@ def _field(sdf, lo, hi) -> G.Grid:
 # ---------------------------------------------------------------------------------------------
 # caching
 def _cache_key() -> str:
-    h = hashlib.sha256(CACHE_FORMAT.encode())
+    """The template geometry depends on its format and on the sources that build it, only."""
     here = Path(__file__).parent
-    for name in _SOURCES:
-        h.update((here / name).read_bytes())
-    return h.hexdigest()[:16]
+    return cache.key(CACHE_FORMAT, *(here / name for name in _SOURCES))
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MEDFACE_CACHE_DIR") or Path.home() / ".cache" / "medface")
+    """Kept for callers of earlier versions: the cache root (:func:`medface.cache.cache_root`)."""
+    return cache.cache_root()
 
 
 def _save(meshes: dict, fields: dict, path: Path) -> None:
@@ -420,7 +419,7 @@ def get_template() -> Template:
         if _TEMPLATE is None:
             path = cache_dir() / f"phantom-geometry-{_cache_key()}.npz"
             geometry = None
-            with _file_lock(path.with_suffix(".lock")):  # one process builds, the others wait
+            with cache.file_lock(path.with_suffix(".lock")):  # one process builds, the others wait
                 if path.is_file():
                     try:
                         geometry = _load(path)
@@ -436,27 +435,3 @@ def get_template() -> Template:
             points, meshes, frame = place_landmarks(meshes)
             _TEMPLATE = Template(meshes, points, fields, frame)
         return _TEMPLATE
-
-
-class _file_lock:
-    def __init__(self, path: Path):
-        self.path = path
-        self.handle = None
-
-    def __enter__(self):
-        try:
-            import fcntl
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self.path, "w")
-            fcntl.flock(self.handle, fcntl.LOCK_EX)
-        except (ImportError, OSError):
-            self.handle = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.handle is not None:
-            import fcntl
-
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()

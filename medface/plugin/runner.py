@@ -89,7 +89,9 @@ def run_command(command_id: str, params: dict[str, Any], *, registry: Registry |
     p.host = Provenance.host_info()
     if out_dir is not None:
         from ..report import write_report
+        from .writing import write_declared
 
+        write_declared(result, out_dir)  # the command's declared outputs, through io and viz
         result.outputs.setdefault("result", str(out_dir / RESULT_FILE))
         result.outputs.setdefault("report", str(out_dir / REPORT_FILE))
         result.save(out_dir / RESULT_FILE)
