@@ -65,8 +65,12 @@ def run_command(command_id: str, params: dict[str, Any], *, registry: Registry |
     out_dir = _output_dir(command, values)
     created = _prepare_outputs(command, values)
     context = RunContext(command=command.full_id, seed=seed, device=device, out_dir=out_dir, quiet=quiet)
-    if "context" in inspect.signature(func).parameters:
+    accepted = inspect.signature(func).parameters
+    if "context" in accepted:
         values["context"] = context
+    for spec in command.parameters:  # the output folder is the runner's business unless asked for
+        if spec.channel == "output" and spec.type == "directory" and spec.name not in accepted:
+            values.pop(spec.name, None)
 
     started_wall, started = time.perf_counter(), Provenance.now()
     try:
