@@ -34,20 +34,20 @@ def naive_render(head, view, size, seed):
     pl.add_mesh(mesh, scalars="rgb", rgb=True, smooth_shading=True, ambient=app.lighting["ambient"],
                 diffuse=0.8, specular=app.lighting["specular"], specular_power=18.0)
     pl.set_background(app.background, top=app.background_top)
-    pl.camera.position, pl.camera.focal_point = tuple(cam["position"]), tuple(cam["focal_point"])
-    pl.camera.up, pl.camera.view_angle = tuple(cam["view_up"]), cam["view_angle_deg"]
+    pl.camera.position, pl.camera.focal_point = cam.position, cam.focal_point
+    pl.camera.up, pl.camera.view_angle = cam.view_up, cam.view_angle
     for pre in ("key", "fill"):
         light = vtk.vtkLight()
         light.SetLightTypeToSceneLight()
         light.PositionalOff()
-        fwd = (cam["focal_point"] - cam["position"]) / np.linalg.norm(cam["focal_point"] - cam["position"])
-        right = np.cross(fwd, cam["view_up"])
+        fwd = cam.direction
+        right = np.cross(fwd, cam.view_up)
         right /= np.linalg.norm(right)
         up = np.cross(right, fwd)
         az, el = np.radians(app.lighting[f"{pre}_azimuth"]), np.radians(app.lighting[f"{pre}_elevation"])
         d = np.cos(el) * (np.cos(az) * -fwd + np.sin(az) * right) + np.sin(el) * up
-        light.SetFocalPoint(*cam["focal_point"])
-        light.SetPosition(*(cam["focal_point"] + 1000 * d))
+        light.SetFocalPoint(*cam.focal_point)
+        light.SetPosition(*(np.asarray(cam.focal_point) + 1000 * d))
         light.SetIntensity(app.lighting[f"{pre}_intensity"])
         pl.renderer.AddLight(light)
     img = pl.screenshot(return_img=True)
@@ -74,7 +74,7 @@ def main(argv=None):
     rng = np.random.default_rng(2024)
     heads = [H.make_head(H.sample_subject(rng, subject_id=f"s{i:02d}")) for i in range(args.n)]
     head_s = time.perf_counter() - t0
-    views = list(P.VIEWS)
+    views = list(P.PHOTO_VIEWS)
     size = (args.size, args.size)
 
     P.default_renderer()  # the plotter is made once; its start-up is counted below anyway

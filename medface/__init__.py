@@ -16,7 +16,7 @@ from __future__ import annotations
 from .errors import (DeviceError, InputError, ManifestError, MedfaceError, ModelError, OutputError, ParameterError,
                      PluginError)
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["__version__", "run", "plugins", "MedfaceError", "InputError", "ParameterError", "PluginError",
            "ManifestError", "ModelError", "DeviceError", "OutputError"]

@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 
-from . import __version__
+from .version import __version__
 from .errors import EXIT_CODES, MedfaceError, PluginError
 
 EXIT_INTERNAL = 70
@@ -76,7 +76,7 @@ def _cmd_plugins_info(args) -> int:
         print(f"Acknowledgement: {m.acknowledgement.strip()}\n")
     print("commands:")
     for c in m.commands:
-        print(f"  {c.id:<16} {c.title or c.help.splitlines()[0]}")
+        print(f"  {c.id:<16} {c.heading}")
         for p in c.parameters:
             print(f"      {p.flag:<20} {p.describe()}")
     return 0
@@ -116,6 +116,20 @@ def _cmd_plugins_selftest(args) -> int:
         for o in outcomes:
             print(f"{'PASS' if o.passed else 'FAIL'}  {o.plugin:<12} {o.duration_s:6.2f} s  {o.message}")
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
+
+
+def _cmd_plugins_schema(args) -> int:
+    from .plugin.manifest import manifest_reference, manifest_schema_text
+
+    text = manifest_reference() if args.markdown else manifest_schema_text()
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _cmd_sample_data(args) -> int:
@@ -214,15 +228,7 @@ def _add_command_parser(csub, command) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
-    epilog = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
-    parser = argparse.ArgumentParser(
-        prog="medface", formatter_class=_Formatter, epilog=epilog,
-        description="Facial analysis for healthcare and forensics. Not a medical device.")
-    parser.add_argument("--version", action="version", version=f"medface {__version__}")
-    parser.add_argument("--verbose", action="store_true", help="print tracebacks for every error")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-
+def _add_plugins_parser(sub) -> None:
     plugins = sub.add_parser("plugins", help="list, inspect, validate and self-test plugins")
     psub = plugins.add_subparsers(metavar="ACTION", required=True)
     p = psub.add_parser("list", help="list plugins and their status")
@@ -241,6 +247,21 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="one plugin (default: all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(_handler=_cmd_plugins_selftest)
+    p = psub.add_parser("schema", help="the manifest's JSON Schema (for editors), or its key reference")
+    p.add_argument("--markdown", action="store_true", help="the key-by-key reference (docs/plugin-guide.md)")
+    p.add_argument("--out", help="write to this file instead of printing (e.g. medface/plugin/manifest.schema.json)")
+    p.set_defaults(_handler=_cmd_plugins_schema)
+
+
+def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+    epilog = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="medface", formatter_class=_Formatter, epilog=epilog,
+        description="Facial analysis for healthcare and forensics. Not a medical device.")
+    parser.add_argument("--version", action="version", version=f"medface {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks for every error")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_plugins_parser(sub)
 
     p = sub.add_parser("doctor", help="report versions, devices and plugin status for bug reports")
     p.add_argument("--json", action="store_true")
@@ -279,9 +300,37 @@ def _join_spaced_command(argv: list[str]) -> list[str]:
     return argv
 
 
+INTERNAL_HINT = ("this is a bug in medface or a plugin; please report it with the traceback above and the output of "
+                 "`medface doctor`")
+
+
+def _print_json_error(doc: dict) -> None:
+    """With --json, stdout gets the error as one JSON object (what a script parses)."""
+    print(json.dumps(doc, indent=2))
+
+
+def _medface_error(exc: MedfaceError, *, as_json: bool, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exc()
+    print(f"medface: error: {exc}", file=sys.stderr)
+    if as_json:
+        _print_json_error(exc.to_dict())
+    return exc.exit_code
+
+
+def _internal_error(exc: Exception, *, as_json: bool) -> int:
+    traceback.print_exc()
+    print(f"medface: internal error: {INTERNAL_HINT}", file=sys.stderr)
+    if as_json:
+        _print_json_error({"error": type(exc).__name__, "message": str(exc), "hint": INTERNAL_HINT,
+                           "exit_code": EXIT_INTERNAL})
+    return EXIT_INTERNAL
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in argv or bool(os.environ.get("MEDFACE_VERBOSE"))
+    as_json = "--json" in argv
     try:
         parser = build_parser()
         args = parser.parse_args(_join_spaced_command(argv))
@@ -291,20 +340,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return int(handler(args) or 0)
     except MedfaceError as exc:
-        if verbose:
-            traceback.print_exc()
-        print(f"medface: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _medface_error(exc, as_json=as_json, verbose=verbose)
     except KeyboardInterrupt:
         print("medface: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
-    except Exception:
-        traceback.print_exc()
-        print("medface: internal error: this is a bug in medface or a plugin; please report it with the "
-              "traceback above and the output of `medface doctor`", file=sys.stderr)
-        return EXIT_INTERNAL
+    except Exception as exc:
+        return _internal_error(exc, as_json=as_json)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 PACKAGES = ("numpy", "scipy", "torch", "monai", "SimpleITK", "vtk", "pyvista", "trimesh", "pillow", "safetensors",
-            "scikit-learn", "manifold3d", "onnxruntime")
+            "scikit-learn", "manifold3d", "pydantic", "jinja2", "onnxruntime")
 
 
 def _version(name: str) -> str | None:

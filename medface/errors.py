@@ -21,13 +21,20 @@ class MedfaceError(Exception):
         self.message = message
         super().__init__(self._compose())
 
+    def _located(self) -> str:
+        """The message, led by the path it concerns (when it does not name it already)."""
+        if self.path is not None and self.path not in self.message:
+            return f"{self.path}: {self.message}"
+        return self.message
+
     def _compose(self) -> str:
-        text = self.message
-        if self.path is not None and self.path not in text:
-            text = f"{self.path}: {text}"
-        if self.hint:
-            text = f"{text} ({self.hint})"
-        return text
+        text = self._located()
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict:
+        """The error for machines (``medface ... --json``): class, message, hint and exit code."""
+        return {"error": type(self).__name__, "message": self._located(), "hint": self.hint,
+                "exit_code": self.exit_code}
 
 
 class InputError(MedfaceError):
@@ -47,6 +54,9 @@ class ParameterError(InputError):
             message = f"parameter '{parameter}': {message}"
         super().__init__(message, hint=hint)
 
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "parameter": self.parameter}
+
 
 class PluginError(MedfaceError):
     """A plugin or command cannot be found, loaded or run."""
@@ -62,6 +72,9 @@ class ManifestError(PluginError):
         if self.problems:
             message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(message, path=path, hint=hint)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "problems": self.problems}
 
 
 class ModelError(MedfaceError):

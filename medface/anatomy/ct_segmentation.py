@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medface.data import SurfaceMesh, Volume
+from medface.data.mesh import orient_outward
 from medface.errors import InputError, ParameterError
 
 from medface.anatomy.ct_intensity import AIR_HU, judge_hu
@@ -581,10 +582,7 @@ def mesh_mask(hu: np.ndarray, mask: np.ndarray, level: float, volume: Volume, di
     verts = ijk @ m3.T + np.asarray(volume.origin)
     if np.linalg.det(m3) < 0:  # a mirroring frame flips the winding: keep faces pointing outward
         faces = faces[:, ::-1]
-    mesh = SurfaceMesh(verts, faces, name=name)
-    if mesh.signed_volume() < 0:
-        mesh = SurfaceMesh(verts, faces[:, ::-1].copy(), name=name)
-    return mesh
+    return orient_outward(SurfaceMesh(verts, faces, name=name))
 
 
 # ---------------------------------------------------------------------------------------------

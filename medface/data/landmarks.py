@@ -14,7 +14,7 @@ from ..errors import InputError
 class Landmarks:
     """An ordered set of named points (LPS mm).
 
-    Ids follow :mod:`medface.anatomy.landmarks` (``n``, ``prn``, ``go_l`` ...); ids outside the
+    Ids follow :mod:`medface.data.vocabulary` (``n``, ``prn``, ``go_l`` ...); ids outside the
     vocabulary are kept (a lab may have its own) and listed by :meth:`unknown_ids`.
     ``confidence`` optionally holds a value in [0, 1] per id; ``descriptions`` free text.
     """
@@ -96,7 +96,7 @@ class Landmarks:
                          dict(self.descriptions), name=self.name)
 
     def unknown_ids(self) -> list[str]:
-        from ..anatomy.landmarks import is_known
+        from .vocabulary import is_known
 
         return [i for i in self.ids if not is_known(i)]
 

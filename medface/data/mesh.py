@@ -23,6 +23,34 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, at: np.ndarray | Non
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
+def winds_inward(mesh: "SurfaceMesh") -> bool:
+    """Whether a watertight surface's triangles wind inward (its signed volume is negative, so its
+    face and vertex normals point into it).
+
+    This is the one rule medface orients surfaces by (:func:`orient_outward`,
+    :func:`outward_normals`). Only a watertight surface encloses a volume: an open one (with
+    boundary edges) or a non-manifold one never counts as inward and keeps the winding it was
+    given.
+    """
+    return mesh.signed_volume() < 0 and mesh.is_watertight()
+
+
+def orient_outward(mesh: "SurfaceMesh") -> "SurfaceMesh":
+    """The mesh itself when its faces wind outward (or it is not watertight), else a copy with every
+    triangle's winding reversed (name, source and point data kept); see :func:`winds_inward`."""
+    if not winds_inward(mesh):
+        return mesh
+    return SurfaceMesh(mesh.vertices, mesh.faces[:, ::-1].copy(), {k: x.copy() for k, x in mesh.point_data.items()},
+                       name=mesh.name, source=mesh.source)
+
+
+def outward_normals(mesh: "SurfaceMesh") -> np.ndarray:
+    """Area-weighted unit vertex normals pointing out of a watertight surface, whatever its
+    winding (an open surface's follow its winding); see :func:`winds_inward`."""
+    normals = vertex_normals(mesh.vertices, mesh.faces)
+    return -normals if winds_inward(mesh) else normals
+
+
 @dataclass(eq=False)
 class SurfaceMesh:
     """A triangle mesh: ``vertices`` (N, 3) float64 in LPS mm, ``faces`` (M, 3) int64.
@@ -106,10 +134,12 @@ class SurfaceMesh:
         return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
     def _edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Unique undirected edges (K, 2) and how many triangles share each."""
+        """Unique undirected edges (K, 2), sorted, and how many triangles share each."""
         f = self.faces
         edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-        return np.unique(edges, axis=0, return_counts=True)
+        n = np.int64(max(self.n_vertices, 1))
+        keys, counts = np.unique(edges[:, 0] * n + edges[:, 1], return_counts=True)  # one int per edge: fast
+        return np.stack([keys // n, keys % n], axis=1), counts
 
     def boundary_edges(self) -> np.ndarray:
         """Edges used by one triangle only (the rims of holes), as vertex index pairs."""

@@ -47,13 +47,16 @@ class Output:
     """One thing a command produced, to be written as ``filename`` under the output folder.
 
     ``name`` is how it is listed (``result.outputs[name]`` or ``result.figures[name]``);
-    ``kind`` is one of :data:`KINDS`, guessed from the value when not given.
+    ``kind`` is one of :data:`KINDS`, guessed from the value when not given. ``figure``, for
+    an image (a picture already drawn, e.g. an aligned face), also lists the written file in
+    ``result.figures`` under that name, so that the report shows it.
     """
 
     name: str
     filename: str
     value: Any = field(repr=False)
     kind: str = ""
+    figure: str = ""
 
     def __post_init__(self) -> None:
         from ..errors import PluginError
@@ -65,6 +68,9 @@ class Output:
         self.kind = self.kind or kind_of(self.value)
         if self.kind not in KINDS:
             raise PluginError(f"output {self.name!r}: unknown kind {self.kind!r}; use one of {', '.join(KINDS)}")
+        if self.figure and self.kind != "image":
+            raise PluginError(f"output {self.name!r}: only an image can also be listed as a figure, not a "
+                              f"{self.kind}")
 
     @property
     def listed_as(self) -> str:

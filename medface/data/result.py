@@ -65,12 +65,13 @@ class Result:
     data: dict[str, Any] = field(default_factory=dict, repr=False)
     declared: list = field(default_factory=list, repr=False)
 
-    def declare(self, name: str, filename: str, value: Any, kind: str = "") -> "Result":
+    def declare(self, name: str, filename: str, value: Any, kind: str = "", *, figure: str = "") -> "Result":
         """Hand ``value`` to the runner to be written as ``filename`` in the output folder and
-        listed as ``name`` (see :mod:`medface.data.outputs`); returns the result for chaining."""
+        listed as ``name`` (see :mod:`medface.data.outputs`); ``figure``: also show the written
+        image in the report under that name. Returns the result for chaining."""
         from .outputs import Output
 
-        self.declared.append(Output(name, filename, value, kind))
+        self.declared.append(Output(name, filename, value, kind, figure))
         return self
 
     def to_dict(self) -> dict:

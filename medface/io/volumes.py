@@ -330,8 +330,10 @@ def write_dicom_series(
     seed = uid_seed if uid_seed is not None else _volume_digest(volume)
     study_uid = _checked_uid(study_uid, "study_uid") or uid_from_seed(seed + "/study")
     series_uid = _checked_uid(series_uid, "series_uid") or uid_from_seed(seed + "/series")
-    shared = _series_tags(volume, modality.upper(), patient_name, patient_id, series_description, series_number,
-                          study_uid, series_uid, uid_from_seed(seed + "/frame-of-reference"), slope, intercept)
+    shared = _series_tags(volume, modality.upper(), patient_name=patient_name, patient_id=patient_id,
+                          description=series_description, series_number=series_number, study_uid=study_uid,
+                          series_uid=series_uid, frame_uid=uid_from_seed(seed + "/frame-of-reference"), slope=slope,
+                          intercept=intercept)
     image = sitk.GetImageFromArray(stored)
     image.SetSpacing(volume.spacing)
     image.SetOrigin(volume.origin)
@@ -408,9 +410,10 @@ def _int16_rescale(array: np.ndarray, folder: Path) -> tuple[np.ndarray, float, 
     return stored * slope + intercept, slope, intercept
 
 
-def _series_tags(volume: Volume, modality: str, patient_name: str, patient_id: str, description: str,
+def _series_tags(volume: Volume, modality: str, *, patient_name: str, patient_id: str, description: str,
                  series_number: int, study_uid: str, series_uid: str, frame_uid: str, slope: float,
                  intercept: float) -> dict[str, str]:
+    """The DICOM tags every slice of a written series shares (tag "gggg|eeee" -> value)."""
     d = volume.direction
     sx, sy, sz = volume.spacing
     return {

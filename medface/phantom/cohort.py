@@ -70,7 +70,7 @@ def cohort(n: int, *, conditions: Sequence[str] | dict | None = None, severities
     for name in names:
         try:
             TB.condition(name)
-        except KeyError:
+        except ParameterError:
             known = ", ".join(c.id for c in TB.CONDITIONS)
             raise ParameterError(f"unknown condition {name!r}; known: {known}", parameter="conditions") from None
     bad = [s for s in severities if s not in TB.SEVERITIES]

@@ -89,39 +89,14 @@ def head_ct(head, *, spacing=1.0, direction=None, noise_hu: float = 10.0, seed: 
 
     spacing = _check_spacing(spacing)
     direction = _check_direction(direction)
-    for name, value in (("noise_hu", noise_hu), ("margin_mm", margin_mm), ("blur_mm", blur_mm)):
-        if not np.isfinite(value) or value < 0:
-            raise ParameterError(f"must be a non-negative number, got {value!r}", parameter=name)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"must be a non-negative integer, got {seed!r}", parameter="seed")
-    for name, value in (("coarse_mm", coarse_mm), ("map_tolerance_mm", map_tolerance_mm)):
-        if not np.isfinite(value) or value <= 0:
-            raise ParameterError(f"must be a positive number of mm, got {value!r}", parameter=name)
-    hu = dict(TISSUE_HU)
-    unknown = sorted(set(tissue_hu or {}) - set(hu))
-    if unknown:
-        raise ParameterError(f"unknown tissue(s) {', '.join(unknown)}; known: {', '.join(hu)}", parameter="tissue_hu")
-    hu.update({k: float(v) for k, v in (tissue_hu or {}).items()})
+    _check_ct_numbers(noise_hu=noise_hu, margin_mm=margin_mm, blur_mm=blur_mm, seed=seed, coarse_mm=coarse_mm,
+                      map_tolerance_mm=map_tolerance_mm)
+    hu = _tissue_values(tissue_hu)
     template = template or get_template()
-
-    # the grid: skin bounding box in the rotated frame, plus the margin
-    skin_v = np.asarray(head.meshes["skin"][0], float)
-    q = skin_v @ direction  # coordinates along the index axes (mm)
-    lo = np.floor((q.min(axis=0) - margin_mm) / spacing) * spacing
-    n = (np.ceil((q.max(axis=0) + margin_mm - lo) / spacing) + 1).astype(int)
-    origin = direction @ lo
-    axes = [lo[a] + spacing[a] * np.arange(n[a]) for a in range(3)]  # index-frame mm along i, j, k
-
+    origin, axes = _ct_grid(head, spacing, direction, margin_mm)
     maps = _InverseMaps(head, template, direction, axes, coarse_mm, map_tolerance_mm)
-    h = float(np.mean(spacing))
     fat_max = FAT_MAX_MM * float(np.clip(getattr(getattr(head, "subject", None), "bmi", 24.0) / 24.0, 0.5, 2.0))
-    image = np.empty((n[2], n[1], n[0]), np.float32)
-    per_slice = n[0] * n[1]
-    step = max(1, _CHUNK_VOXELS // per_slice)
-    for k0 in range(0, n[2], step):
-        k1 = min(n[2], k0 + step)
-        image[k0:k1] = _compose(maps, template, k0, k1, h, hu, fat_max).reshape(k1 - k0, n[1], n[0])
-
+    image = _composed_image(maps, template, [len(a) for a in axes], float(np.mean(spacing)), hu, fat_max)
     if blur_mm > 0:
         from scipy.ndimage import gaussian_filter
 
@@ -130,6 +105,58 @@ def head_ct(head, *, spacing=1.0, direction=None, noise_hu: float = 10.0, seed: 
     if noise_hu > 0:
         image += np.float32(noise_hu) * rng.standard_normal(image.shape, dtype=np.float32)
     array = np.clip(np.rint(image), -32768, 32767).astype(np.int16)
+    metadata = _ct_metadata(head, maps, hu, fat_max, noise_hu=noise_hu, blur_mm=blur_mm, seed=seed,
+                            coarse_mm=coarse_mm, map_tolerance_mm=map_tolerance_mm)
+    return Volume(array, spacing=tuple(spacing), origin=tuple(origin), direction=direction, units="HU",
+                  metadata=metadata)
+
+
+def _check_ct_numbers(*, noise_hu, margin_mm, blur_mm, seed, coarse_mm, map_tolerance_mm) -> None:
+    """Refuse negative noise, margin or blur, a bad seed and non-positive map settings."""
+    for name, value in (("noise_hu", noise_hu), ("margin_mm", margin_mm), ("blur_mm", blur_mm)):
+        if not np.isfinite(value) or value < 0:
+            raise ParameterError(f"must be a non-negative number, got {value!r}", parameter=name)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"must be a non-negative integer, got {seed!r}", parameter="seed")
+    for name, value in (("coarse_mm", coarse_mm), ("map_tolerance_mm", map_tolerance_mm)):
+        if not np.isfinite(value) or value <= 0:
+            raise ParameterError(f"must be a positive number of mm, got {value!r}", parameter=name)
+
+
+def _tissue_values(tissue_hu: dict | None) -> dict:
+    """:data:`TISSUE_HU` with the caller's overrides (unknown tissues refused)."""
+    hu = dict(TISSUE_HU)
+    unknown = sorted(set(tissue_hu or {}) - set(hu))
+    if unknown:
+        raise ParameterError(f"unknown tissue(s) {', '.join(unknown)}; known: {', '.join(hu)}", parameter="tissue_hu")
+    hu.update({k: float(v) for k, v in (tissue_hu or {}).items()})
+    return hu
+
+
+def _ct_grid(head, spacing: np.ndarray, direction: np.ndarray, margin_mm: float) -> tuple[np.ndarray, list]:
+    """The voxel grid: the skin's bounding box along the index axes plus the margin. Returns the
+    origin (LPS mm) and the index-frame coordinates (mm) of the voxels along i, j and k."""
+    skin_v = np.asarray(head.meshes["skin"][0], float)
+    q = skin_v @ direction  # coordinates along the index axes (mm)
+    lo = np.floor((q.min(axis=0) - margin_mm) / spacing) * spacing
+    n = (np.ceil((q.max(axis=0) + margin_mm - lo) / spacing) + 1).astype(int)
+    origin = direction @ lo
+    return origin, [lo[a] + spacing[a] * np.arange(n[a]) for a in range(3)]
+
+
+def _composed_image(maps, template, n, h: float, hu: dict, fat_max: float) -> np.ndarray:
+    """The noiseless HU image (k, j, i) as float32, composed in chunks of slices."""
+    image = np.empty((n[2], n[1], n[0]), np.float32)
+    step = max(1, _CHUNK_VOXELS // (n[0] * n[1]))
+    for k0 in range(0, n[2], step):
+        k1 = min(n[2], k0 + step)
+        image[k0:k1] = _compose(maps, template, k0, k1, h, hu, fat_max).reshape(k1 - k0, n[1], n[0])
+    return image
+
+
+def _ct_metadata(head, maps, hu: dict, fat_max: float, *, noise_hu, blur_mm, seed, coarse_mm,
+                 map_tolerance_mm) -> dict:
+    """What a phantom CT records about how it was made."""
     subject = getattr(head, "subject", None)
     metadata = {
         "description": "synthetic phantom CT (medface.phantom); no real person, not for clinical use",
@@ -152,8 +179,7 @@ def head_ct(head, *, spacing=1.0, direction=None, noise_hu: float = 10.0, seed: 
     }
     if subject is not None and hasattr(subject, "to_dict"):
         metadata["subject"] = subject.to_dict()
-    return Volume(array, spacing=tuple(spacing), origin=tuple(origin), direction=direction, units="HU",
-                  metadata=metadata)
+    return metadata
 
 
 def write_ct(volume: Volume, folder, *, nifti: bool = True, dicom: bool = True, uid_seed: str | None = None,

@@ -79,7 +79,7 @@ def validate(sex, age, bmi, condition=None, severity=None) -> None:
     if condition is not None:
         try:
             TB.condition(condition)
-        except KeyError:
+        except ParameterError:
             known = ", ".join(c.id for c in TB.CONDITIONS)
             raise ParameterError(f"unknown condition {condition!r}; known: {known}", parameter="condition") from None
         if severity not in TB.SEVERITIES:
@@ -195,7 +195,7 @@ class Head:
 
     def landmark_set(self, kind: str | None = None):
         """Landmarks as a :class:`medface.data.Landmarks` (``kind``: craniometric, soft_tissue or None)."""
-        from ..anatomy.landmarks import get
+        from ..data.vocabulary import get
         from ..data import Landmarks
 
         ids = [k for k in self.landmarks if kind is None or get(k).kind == kind]

@@ -9,7 +9,8 @@ tissue landmark the camera sees is projected with the same camera into
 ``FaceImage.landmarks_2d``; ``FaceImage.metadata`` records everything needed to redo it
 (``"synthetic": True``).
 
-Views (yaw of the camera around the head's vertical axis; the head stays upright):
+Views (:data:`PHOTO_VIEWS`, the views of :data:`medface.viz.VIEWS` around the head; the yaw of
+the camera about the head's vertical axis is :func:`medface.viz.view_yaw`; the head stays upright):
 
 ======================== ====== ==========================================================
 view                      yaw   where the camera is, and how the face appears
@@ -25,27 +26,29 @@ view                      yaw   where the camera is, and how the face appears
                                 image's **right**
 ======================== ====== ==========================================================
 
-Image coordinates follow :class:`medface.data.FaceImage`: x to the right, y down, origin at the
-top-left corner of the top-left pixel, so the pixel containing ``(x, y)`` is
-``pixels[int(y), int(x)]``. A landmark is kept when it lies in the image, in front of the
-camera, and the rendered depth (the z-buffer) at its pixel or at one of the 8 pixels around
-it is not in front of it by more than :data:`VISIBILITY_TOLERANCE` mm; the neighbours keep
-landmarks that lie on the face's outline (``zy_s`` in a frontal view, ``prn`` in a lateral
-one). Where the skin at the landmark is seen edge-on (its normal within
-:data:`GRAZING_COSINE` of perpendicular to the line of sight) the slack is
-:data:`GRAZING_TOLERANCE` mm: a perspective camera sees a rounded tip such as ``prn`` in
-profile past a thin sliver of its own flank, which does not hide it in a photograph. The
+Image coordinates follow medface's one pixel convention (:mod:`medface.viz.views`, used by
+:class:`medface.data.FaceImage`): x to the right, y down, origin at the top-left corner of the
+top-left pixel, so the pixel containing ``(x, y)`` is ``pixels[int(y), int(x)]``. A landmark is
+kept when it lies in the image, in front of the camera, and the rendered depth (the z-buffer)
+at its pixel or at one of the 8 pixels around it is not in front of it by more than
+:data:`VISIBILITY_TOLERANCE` mm; the neighbours keep landmarks that lie on the face's outline
+(``zy_s`` in a frontal view, ``prn`` in a lateral one). Where the skin at the landmark is seen
+edge-on (its normal within :data:`GRAZING_COSINE` of perpendicular to the line of sight) the
+slack is :data:`GRAZING_TOLERANCE` mm: a perspective camera sees a rounded tip such as ``prn``
+in profile past a thin sliver of its own flank, which does not hide it in a photograph. The
 others are listed in ``metadata["hidden_landmarks"]``. Landmarks at the bottom of a slit
 (:data:`SLIT_LANDMARKS`: ``sto`` lies at the back of the mouth line) are tested at the slit's
 opening; their 2D position is still the projection of the 3D landmark.
 
-The camera is VTK's: position ``focal + distance * d`` with
-``d = (sin yaw cos pitch, -cos yaw cos pitch, sin pitch)`` (positive pitch looks down on the
-face), view-up +z rolled by ``roll`` degrees about the viewing direction (positive roll
-tilts the camera clockwise, so the face appears turned counter-clockwise), a vertical view
-angle ``view_angle_deg``. A pinhole projection with those parameters, ``x = W/2 + f u/w``, ``y = H/2 - f v/w`` with
-``f = (H/2) / tan(view_angle/2)`` and ``(u, v, w)`` the point in the camera's (right, up,
-forward) frame, gives the same pixel positions (the tests check it).
+The camera is a :class:`medface.viz.Camera` (perspective), given to VTK as it is: position
+``focal + distance * d`` with ``d = (sin yaw cos pitch, -cos yaw cos pitch, sin pitch)``
+(positive pitch looks down on the face), view-up +z rolled by ``roll`` degrees about the
+viewing direction (positive roll tilts the camera clockwise, so the face appears turned
+counter-clockwise), a vertical view angle ``view_angle_deg``.
+:meth:`medface.viz.Camera.project` with that camera, a pinhole ``x = W/2 + f u/w``,
+``y = H/2 - f v/w`` with ``f = (H/2) / tan(view_angle/2)`` and ``(u, v, w)`` the point in the
+camera's (right, up, forward) frame, gives the same pixel positions as VTK's own projection,
+which places the landmarks (the tests check it).
 
 Appearance palette (illustrative sRGB values chosen for renders, not colorimetric
 measurements): six skin tones ordered along a Fitzpatrick-like scale, I (lightest) to VI
@@ -68,10 +71,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.mesh import vertex_normals
+from ..data.mesh import SurfaceMesh, outward_normals
 from ..errors import ParameterError
+from ..viz.views import Camera, check_view, perspective_camera, view_yaw
 
-VIEWS = {"frontal": 0.0, "three_quarter_left": 45.0, "left": 90.0, "three_quarter_right": -45.0, "right": -90.0}
+#: the views a photo can be taken from (names of :data:`medface.viz.VIEWS`)
+PHOTO_VIEWS = ("frontal", "three_quarter_left", "left", "three_quarter_right", "right")
 _VIEW_CODE = {"frontal": 0, "left": 1, "right": 2, "three_quarter_left": 3, "three_quarter_right": 4}
 
 # (roman numeral, name, sRGB 0-255); illustrative values along a Fitzpatrick-like scale
@@ -253,8 +258,7 @@ def _appearance(head, seed: int, skin_tone_value, lighting, background, hair) ->
 
 
 def _camera_params(view: str, seed: int, camera) -> dict:
-    if view not in VIEWS:
-        raise ParameterError(f"unknown view {view!r}; known: {', '.join(VIEWS)}", parameter="view")
+    check_view(view, PHOTO_VIEWS)
     rng = np.random.default_rng([int(seed), 1, _VIEW_CODE[view]])
     drawn = {"yaw": float(np.clip(rng.normal(0, 1.5), -4, 4)), "pitch": float(np.clip(rng.normal(0, 2.0), -5, 5)),
              "roll": float(np.clip(rng.normal(0, 1.5), -4, 4)), "distance": float(rng.uniform(850, 1200)),
@@ -289,15 +293,6 @@ def _merged(given: dict, neutral: dict, parameter: str) -> dict:
     return {**neutral, **{k: float(v) for k, v in given.items()}}
 
 
-def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Area-weighted vertex normals, pointing out of the closed skin."""
-    n = vertex_normals(v, f)
-    # outward: the skin is closed, so the normals point away from the centroid on the whole
-    if np.einsum("ij,ij->", n, v - v.mean(axis=0)) < 0:
-        n = -n
-    return n
-
-
 def _lm(head, key, default=None):
     p = head.landmarks.get(key)
     return default if p is None else np.asarray(p, float)
@@ -312,66 +307,93 @@ def _box(cols, centre, half):
                           & (z >= cz - hz) & (z <= cz + hz))
 
 
+class _Painter:
+    """Per-vertex colours being painted: ``col`` (N, 3) sRGB 0-1 over the vertices ``v``."""
+
+    def __init__(self, v: np.ndarray, col: np.ndarray):
+        self.v, self.col = v, col
+        self.cols = np.ascontiguousarray(v.T)  # x, y, z columns, for fast box tests
+
+    def tint(self, idx, weight, rgb, strength=1.0):
+        """Blend the vertices ``idx`` toward ``rgb`` by ``weight * strength`` (clipped to 0-1)."""
+        w = np.clip(np.asarray(weight) * strength, 0, 1)[:, None]
+        self.col[idx] = self.col[idx] * (1 - w) + np.asarray(rgb) * w
+
+    def blob(self, centre, radii, rgb, strength):
+        """A Gaussian tint around ``centre`` with per-axis ``radii`` (mm)."""
+        radii = np.broadcast_to(np.asarray(radii, float), (3,))
+        idx = _box(self.cols, centre, 2.5 * radii)
+        self.tint(idx, np.exp(-0.5 * np.sum(((self.v[idx] - centre) / radii) ** 2, 1)), rgb, strength)
+
+
 def vertex_colours(head, appearance: Appearance) -> np.ndarray:
     """Per-vertex sRGB colours (N, 3) in 0-1 for the head's skin."""
     v = np.asarray(head.meshes["skin"][0], float)
     skin = np.asarray(appearance.skin_rgb)
-    cols = np.ascontiguousarray(v.T)
-    X, Y, Z = cols
+    paint = _Painter(v, _mottled(v, skin, appearance.mottle))
+    _flush(paint, head, skin)
+    _lips(paint, head, skin)
+    _brows_and_lashes(paint, head, skin, appearance)
+    if appearance.hair_rgb is not None:  # a hair cap above a hairline from the forehead over the ears to the nape
+        idx, w = _hair_weight(head, v, paint.cols[2], appearance.hairline_mm)
+        paint.tint(idx, w, _hair_texture(v[idx], appearance.hair_rgb), 1.0)
+    return np.clip(paint.col, 0, 1)
 
-    # low-frequency mottling (brightness and a touch of redness)
-    freqs, phases, amps = appearance.mottle
+
+def _mottled(v, skin, mottle) -> np.ndarray:
+    """The skin colour with low-frequency mottling (brightness and a touch of redness)."""
+    freqs, phases, amps = mottle
     mot = (np.sin(v @ freqs.T + phases[None]) @ amps)
     col = skin[None] * (1.0 + mot)[:, None]
     col[:, 0] *= 1.0 + 0.5 * mot
+    return col
 
-    def tint(idx, weight, rgb, strength=1.0):
-        w = np.clip(np.asarray(weight) * strength, 0, 1)[:, None]
-        rgb = np.asarray(rgb)
-        col[idx] = col[idx] * (1 - w) + (rgb if rgb.ndim == 1 else rgb) * w
 
-    def blob(centre, radii, rgb, strength):
-        radii = np.broadcast_to(np.asarray(radii, float), (3,))
-        idx = _box(cols, centre, 2.5 * radii)
-        tint(idx, np.exp(-0.5 * np.sum(((v[idx] - centre) / radii) ** 2, 1)), rgb, strength)
-
-    # cheeks, nose tip and ears: a little redder
+def _flush(paint: _Painter, head, skin) -> None:
+    """Cheeks, nose tip and ears: a little redder."""
     red = skin * np.array([1.0, 0.78, 0.78])
     for side in ("l", "r"):
         orb, ch = _lm(head, f"or_s_{side}"), _lm(head, f"ch_{side}")
         if orb is not None and ch is not None:
-            blob(0.55 * orb + 0.45 * ch + np.array([np.sign(orb[0]) * 8.0, 4.0, 0.0]), 14.0, red, 0.35)
+            paint.blob(0.55 * orb + 0.45 * ch + np.array([np.sign(orb[0]) * 8.0, 4.0, 0.0]), 14.0, red, 0.35)
         t = _lm(head, f"t_{side}")
         if t is not None:
-            blob(t + np.array([np.sign(t[0]) * 2.0, 14.0, 2.0]), np.array([8.5, 11.0, 18.0]), red, 0.2)
+            paint.blob(t + np.array([np.sign(t[0]) * 2.0, 14.0, 2.0]), np.array([8.5, 11.0, 18.0]), red, 0.2)
     prn = _lm(head, "prn")
     if prn is not None:
-        blob(prn, 9.0, red, 0.25)
+        paint.blob(prn, 9.0, red, 0.25)
 
-    # lips: a vermilion band around the mouth line, tapering to the corners
+
+def _lips(paint: _Painter, head, skin) -> None:
+    """A vermilion band around the mouth line, tapering to the corners."""
     sto, chl, chr_ = _lm(head, "sto"), _lm(head, "ch_l"), _lm(head, "ch_r")
-    if sto is not None and chl is not None and chr_ is not None:
-        half = max(abs(chl[0] - chr_[0]) / 2.0, 10.0)
-        cx = 0.5 * (chl[0] + chr_[0])
-        top = _extent(_lm(head, "ls"), sto[2], +1, 8.0)
-        bottom = _extent(_lm(head, "li"), sto[2], -1, 9.5)
-        front_y = min(chl[1], chr_[1])
-        idx = np.flatnonzero((np.abs(X - cx) < half + 1.0) & (np.abs(Z - sto[2]) < max(top, bottom) + 1.0)
-                             & (Y < front_y + 25.0))
-        p = v[idx]
-        u = np.abs(p[:, 0] - cx) / (half + 1.0)
-        profile = np.clip(1 - u ** 2, 0, 1) ** 0.4
-        dz = p[:, 2] - sto[2]
-        extent = np.where(dz >= 0, top, bottom) * profile + 0.8
-        inside = 1 - _smoothstep(0.75, 1.0, np.abs(dz) / extent)
-        depth_ok = _smoothstep(-25.0, -15.0, -(p[:, 1] - front_y))  # the front of the face only
-        lip = skin * np.array([0.88, 0.62, 0.64]) + np.array([0.04, 0.0, 0.01])
-        tint(idx, inside * depth_ok, lip, 0.7)
+    if sto is None or chl is None or chr_ is None:
+        return
+    X, Y, Z = paint.cols
+    half = max(abs(chl[0] - chr_[0]) / 2.0, 10.0)
+    cx = 0.5 * (chl[0] + chr_[0])
+    top = _extent(_lm(head, "ls"), sto[2], +1, 8.0)
+    bottom = _extent(_lm(head, "li"), sto[2], -1, 9.5)
+    front_y = min(chl[1], chr_[1])
+    idx = np.flatnonzero((np.abs(X - cx) < half + 1.0) & (np.abs(Z - sto[2]) < max(top, bottom) + 1.0)
+                         & (Y < front_y + 25.0))
+    p = paint.v[idx]
+    u = np.abs(p[:, 0] - cx) / (half + 1.0)
+    profile = np.clip(1 - u ** 2, 0, 1) ** 0.4
+    dz = p[:, 2] - sto[2]
+    extent = np.where(dz >= 0, top, bottom) * profile + 0.8
+    inside = 1 - _smoothstep(0.75, 1.0, np.abs(dz) / extent)
+    depth_ok = _smoothstep(-25.0, -15.0, -(p[:, 1] - front_y))  # the front of the face only
+    lip = skin * np.array([0.88, 0.62, 0.64]) + np.array([0.04, 0.0, 0.01])
+    paint.tint(idx, inside * depth_ok, lip, 0.7)
 
-    # eyebrows, lash lines of the closed lids (hair colour, darkened for the lashes)
+
+def _brows_and_lashes(paint: _Painter, head, skin, appearance: Appearance) -> None:
+    """Eyebrows and the lash lines of the closed lids (hair colour, darkened for the lashes)."""
     brow_rgb = np.asarray(appearance.hair_rgb) if appearance.hair_rgb is not None else skin * 0.45
     if appearance.hair_name in ("grey", "white", "blond"):
         brow_rgb = 0.5 * brow_rgb + 0.5 * skin * 0.45
+    X, Y, Z = paint.cols
     for side in ("l", "r"):
         en, ex = _lm(head, f"en_{side}"), _lm(head, f"ex_{side}")
         if en is None or ex is None:
@@ -381,29 +403,29 @@ def vertex_colours(head, appearance: Appearance) -> np.ndarray:
         lo_x, hi_x = sorted((en[0] - sgn * 8.0, ex[0] + sgn * 10.0))
         idx = np.flatnonzero((X > max(lo_x, -2.0 if sgn > 0 else lo_x)) & (X < min(hi_x, 2.0 if sgn < 0 else hi_x))
                              & (Z > min(en[2], ex[2]) - 4.0) & (Z < max(en[2], ex[2]) + 24.0) & (Y < eye_y + 30.0))
-        x, y, z = v[idx, 0], v[idx, 1], v[idx, 2]
+        x, y, z = paint.v[idx, 0], paint.v[idx, 1], paint.v[idx, 2]
         near = _smoothstep(-30.0, -18.0, -(y - eye_y)) * _smoothstep(-2.0, 4.0, sgn * x)
-        # brow: an arc over the eye, thick medially
-        x0, x1 = en[0] - sgn * 3.0, ex[0] + sgn * 6.0
-        s = np.clip((x - x0) / (x1 - x0), -0.3, 1.3)
-        sc = np.clip(s, 0, 1)
-        zc = 0.5 * (en[2] + ex[2]) + 13.0 + 4.0 * np.sin(np.pi * sc * 0.85) - 2.5 * sc
-        half_w = 4.6 - 2.4 * sc
-        along = 1 - _smoothstep(0.0, 0.12, np.maximum(-s, s - 1))
-        brow = (1 - _smoothstep(0.6, 1.0, np.abs(z - zc) / half_w)) * along
-        tint(idx, brow * near, brow_rgb, 0.82)
-        # lash line: through en and ex, bowing down a little
-        s2 = np.clip((x - en[0]) / (ex[0] - en[0]), 0, 1)
-        zl = en[2] + (ex[2] - en[2]) * s2 - 1.5 * np.sin(np.pi * s2)
-        inside2 = ((x - en[0]) * sgn > -0.5) & ((ex[0] - x) * sgn > -1.0)
-        lash = (1 - _smoothstep(0.5, 1.3, np.abs(z - zl))) * inside2
-        tint(idx, lash * near, brow_rgb * 0.5, 0.75)
+        paint.tint(idx, _brow(x, z, en, ex, sgn) * near, brow_rgb, 0.82)
+        paint.tint(idx, _lash(x, z, en, ex, sgn) * near, brow_rgb * 0.5, 0.75)
 
-    # hair cap above a hairline that runs from the forehead over the ears to the nape
-    if appearance.hair_rgb is not None:
-        idx, w = _hair_weight(head, v, Z, appearance.hairline_mm)
-        tint(idx, w, _hair_texture(v[idx], appearance.hair_rgb), 1.0)
-    return np.clip(col, 0, 1)
+
+def _brow(x, z, en, ex, sgn):
+    """Weight of an eyebrow: an arc over the eye, thick medially."""
+    x0, x1 = en[0] - sgn * 3.0, ex[0] + sgn * 6.0
+    s = np.clip((x - x0) / (x1 - x0), -0.3, 1.3)
+    sc = np.clip(s, 0, 1)
+    zc = 0.5 * (en[2] + ex[2]) + 13.0 + 4.0 * np.sin(np.pi * sc * 0.85) - 2.5 * sc
+    half_w = 4.6 - 2.4 * sc
+    along = 1 - _smoothstep(0.0, 0.12, np.maximum(-s, s - 1))
+    return (1 - _smoothstep(0.6, 1.0, np.abs(z - zc) / half_w)) * along
+
+
+def _lash(x, z, en, ex, sgn):
+    """Weight of a lash line: through en and ex, bowing down a little."""
+    s2 = np.clip((x - en[0]) / (ex[0] - en[0]), 0, 1)
+    zl = en[2] + (ex[2] - en[2]) * s2 - 1.5 * np.sin(np.pi * s2)
+    inside2 = ((x - en[0]) * sgn > -0.5) & ((ex[0] - x) * sgn > -1.0)
+    return (1 - _smoothstep(0.5, 1.3, np.abs(z - zl))) * inside2
 
 
 def _extent(p, mouth_z, sign, default):
@@ -465,11 +487,12 @@ def _face_frame(head) -> tuple[np.ndarray, float]:
     return focal, float(top - ms[2])
 
 
-def camera_setup(head, view: str, params: dict, size) -> dict:
-    """Position, focal point, view-up and vertical view angle of the camera for a view."""
+def camera_setup(head, view: str, params: dict, size) -> Camera:
+    """The perspective camera of a photo from ``view`` with the jitter in ``params`` (yaw,
+    pitch, roll in degrees, distance in mm, fill, shift_x, shift_y; see :func:`render_photo`)."""
     W, H = size
     focal0, face_h = _face_frame(head)
-    yaw = np.radians(VIEWS[view] + params["yaw"])
+    yaw = np.radians(view_yaw(view) + params["yaw"])
     pitch = np.radians(params["pitch"])
     d = np.array([np.sin(yaw) * np.cos(pitch), -np.cos(yaw) * np.cos(pitch), np.sin(pitch)])
     dist = params["distance"]
@@ -483,30 +506,17 @@ def camera_setup(head, view: str, params: dict, size) -> dict:
     up_rolled = np.cos(r) * up + np.sin(r) * right  # positive roll: the face turns counter-clockwise
     # shift the framing: move the focal point along the image axes
     focal = focal0 - params["shift_x"] * span * (W / H) * right - params["shift_y"] * span * up
-    position = focal + dist * d
-    return {"position": position, "focal_point": focal, "view_up": up_rolled, "view_angle_deg": float(angle)}
-
-
-def project(points: np.ndarray, cam: dict, size) -> tuple[np.ndarray, np.ndarray]:
-    """Pinhole projection of world points to pixels (x right, y down, corner origin) and depth (mm)."""
-    W, H = size
-    pos = np.asarray(cam["position"], float)
-    fwd = np.asarray(cam["focal_point"], float) - pos
-    fwd /= np.linalg.norm(fwd)
-    up = np.asarray(cam["view_up"], float)
-    right = np.cross(fwd, up)
-    right /= np.linalg.norm(right)
-    up = np.cross(right, fwd)
-    q = np.atleast_2d(points) - pos
-    u, vv, w = q @ right, q @ up, q @ fwd
-    f = 0.5 * H / np.tan(np.radians(cam["view_angle_deg"]) / 2)
-    return np.stack([W / 2 + f * u / w, H / 2 - f * vv / w], axis=1), w
+    return perspective_camera(focal, d, up_rolled, distance=dist, view_angle=float(angle), view=view)
 
 
 # ---------------------------------------------------------------------------------------------
 # rendering
 class PhotoRenderer:
-    """An off-screen plotter kept between renders; a new head only updates the mesh arrays."""
+    """An off-screen plotter kept between renders; a new head only updates the mesh arrays.
+
+    The building blocks (:meth:`set_mesh`, :meth:`add_light`, :meth:`set_scene`, :meth:`read`,
+    :meth:`depth_from_zbuffer`) also render other surfaces in the photos' style.
+    """
 
     def __init__(self, size=(512, 512), multi_samples: int = 0, fxaa: bool = True):
         import pyvista as pv
@@ -532,11 +542,8 @@ class PhotoRenderer:
         prop.SetDiffuse(0.8)
         prop.SetSpecularPower(18.0)
         self.renderer.AddActor(self.actor)
-        self.key, self.fill = vtk.vtkLight(), vtk.vtkLight()
-        for light in (self.key, self.fill):
-            light.SetLightTypeToSceneLight()
-            light.PositionalOff()
-            self.renderer.AddLight(light)
+        self.key, self.fill = self._new_light(), self._new_light()
+        self._extra_lights: list[tuple[object, float, float, float]] = []
         self._faces = None
         self.last_depth = None  # depth (mm along the viewing direction, inf = background) of the last render
         self._size = tuple(size)
@@ -552,6 +559,20 @@ class PhotoRenderer:
         self.close()
 
     # -- building blocks (also used to render other surfaces in the photos' style) --
+    def _new_light(self):
+        """A directional scene light added to the renderer."""
+        light = self._vtk.vtkLight()
+        light.SetLightTypeToSceneLight()
+        light.PositionalOff()
+        self.renderer.AddLight(light)
+        return light
+
+    def add_light(self, azimuth: float, elevation: float, intensity: float) -> None:
+        """Add a white directional light held relative to the camera like the key and fill
+        lights: ``azimuth`` and ``elevation`` in degrees (azimuth 0 = from the camera, positive
+        = from the camera's right, 180 = from behind the subject), placed by every :meth:`set_scene`."""
+        self._extra_lights.append((self._new_light(), float(azimuth), float(elevation), float(intensity)))
+
     def set_mesh(self, v: np.ndarray, f: np.ndarray, normals: np.ndarray, colours: np.ndarray):
         """Upload a triangle mesh (mm), its vertex normals and RGB colours in [0, 1]."""
         from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
@@ -575,8 +596,8 @@ class PhotoRenderer:
         self.poly.GetPointData().SetScalars(rgb)
         self.poly.Modified()
 
-    def set_scene(self, appearance: Appearance, cam: dict, size):
-        """Background, camera (a :func:`camera_setup` dict) and lights of ``appearance``."""
+    def set_scene(self, appearance: Appearance, camera: Camera, size):
+        """Background, camera (a perspective :class:`medface.viz.Camera`) and lights of ``appearance``."""
         W, H = size
         if (W, H) != self._size:
             self.plotter.ren_win.SetSize(W, H)
@@ -585,38 +606,36 @@ class PhotoRenderer:
         ren.SetBackground(*appearance.background)
         ren.SetBackground2(*appearance.background_top)
         ren.GradientBackgroundOn()
-        camera = ren.GetActiveCamera()
-        camera.SetPosition(*cam["position"])
-        camera.SetFocalPoint(*cam["focal_point"])
-        camera.SetViewUp(*cam["view_up"])
-        camera.SetViewAngle(cam["view_angle_deg"])
-        camera.SetParallelProjection(False)
-        camera.SetUseHorizontalViewAngle(False)
-        # clipping range around the head: tight for depth precision
-        b = np.array(self.poly.GetBounds()).reshape(3, 2)
-        centre, radius = b.mean(1), 0.5 * np.linalg.norm(b[:, 1] - b[:, 0])
-        dist = np.linalg.norm(np.asarray(cam["position"]) - centre)
-        camera.SetClippingRange(max(dist - radius - 20.0, 1.0), dist + radius + 20.0)
-        # lights, relative to the camera
+        self._set_camera(camera)
         light = appearance.lighting
-        pos, foc = np.asarray(cam["position"]), np.asarray(cam["focal_point"])
-        fwd = (foc - pos) / np.linalg.norm(foc - pos)
-        up = np.asarray(cam["view_up"])
-        right = np.cross(fwd, up)
-        right /= np.linalg.norm(right)
-        up = np.cross(right, fwd)
         warm = light["warmth"]
         for lt, pre in ((self.key, "key"), (self.fill, "fill")):
-            az, el = np.radians(light[f"{pre}_azimuth"]), np.radians(light[f"{pre}_elevation"])
-            direction = np.cos(el) * (np.cos(az) * -fwd + np.sin(az) * right) + np.sin(el) * up
-            lt.SetFocalPoint(*foc)
-            lt.SetPosition(*(foc + 1000.0 * direction))
-            lt.SetIntensity(light[f"{pre}_intensity"])
+            _place_light(lt, camera, light[f"{pre}_azimuth"], light[f"{pre}_elevation"], light[f"{pre}_intensity"])
             sign = 1.0 if pre == "key" else -1.0
             lt.SetColor(1.0 + sign * warm * 0.5, 1.0, 1.0 - sign * warm)
+        for lt, azimuth, elevation, intensity in self._extra_lights:
+            _place_light(lt, camera, azimuth, elevation, intensity)
         prop = self.actor.GetProperty()
         prop.SetAmbient(light["ambient"])
         prop.SetSpecular(light["specular"])
+
+    def _set_camera(self, cam: Camera) -> None:
+        """VTK's active camera from ``cam``, clipped tightly around the mesh (depth precision)."""
+        camera = self.renderer.GetActiveCamera()
+        camera.SetPosition(*cam.position)
+        camera.SetFocalPoint(*cam.focal_point)
+        camera.SetViewUp(*cam.view_up)
+        camera.SetViewAngle(cam.view_angle)
+        camera.SetParallelProjection(False)
+        camera.SetUseHorizontalViewAngle(False)
+        b = np.array(self.poly.GetBounds()).reshape(3, 2)
+        centre, radius = b.mean(1), 0.5 * np.linalg.norm(b[:, 1] - b[:, 0])
+        dist = np.linalg.norm(np.asarray(cam.position) - centre)
+        camera.SetClippingRange(max(dist - radius - 20.0, 1.0), dist + radius + 20.0)
+
+    def clipping_range(self) -> tuple[float, float]:
+        """(near, far) distances (mm) of the last scene's camera."""
+        return tuple(self.renderer.GetActiveCamera().GetClippingRange())
 
     def read(self, size):
         """Render; the (H, W, 3) uint8 image and the raw z-buffer."""
@@ -635,7 +654,7 @@ class PhotoRenderer:
 
     def depth_from_zbuffer(self, z):
         """Distance from the camera (mm) of each pixel of a z-buffer; inf on the backdrop."""
-        near, far = self.renderer.GetActiveCamera().GetClippingRange()
+        near, far = self.clipping_range()
         ndc = 2.0 * z.astype(np.float64) - 1.0
         depth = 2.0 * near * far / ((far + near) - ndc * (far - near))
         depth[z >= 1.0] = np.inf  # background
@@ -645,63 +664,57 @@ class PhotoRenderer:
     def render(self, head, *, view="frontal", size=(512, 512), skin_tone=None, lighting=None, camera=None,
                seed=0, background=None, hair=None):
         """Render one view (see :func:`render_photo`)."""
-        if view not in VIEWS:
-            raise ParameterError(f"unknown view {view!r}; known: {', '.join(VIEWS)}", parameter="view")
+        check_view(view, PHOTO_VIEWS)
         return self.render_views(head, views=(view,), size=size, skin_tone=skin_tone, lighting=lighting,
                                  camera=camera, seed=seed, background=background, hair=hair)[view]
 
     def render_views(self, head, views=("frontal", "left", "three_quarter_left"), *, size=(512, 512),
                      skin_tone=None, lighting=None, camera=None, seed=0, background=None, hair=None):
-        from ..data import FaceImage
-
         size = _size(size)
         seed = _seed(seed)
         views = tuple(views)
         for view in views:
-            if view not in VIEWS:
-                raise ParameterError(f"unknown view {view!r}; known: {', '.join(VIEWS)}", parameter="views")
+            check_view(view, PHOTO_VIEWS, parameter="views")
         if "skin" not in getattr(head, "meshes", {}):
             raise ParameterError("the head has no 'skin' mesh", parameter="head")
         appearance = _appearance(head, seed, skin_tone, lighting, background, hair)
-        v, f = head.meshes["skin"]
-        v = np.asarray(v, float)
-        f = np.asarray(f)
-        normals = _vertex_normals(v, f)
-        colours = vertex_colours(head, appearance)
-        ids = _soft_ids(head)
-        pts = np.array([head.landmarks[k] for k in ids], float).reshape(-1, 3)
-        probes = _visibility_probes(head, ids, pts)
-        lm_normals = _landmark_normals(v, normals, pts)
+        skin = _SkinLandmarks.of(head)
         out = {}
         with self._lock:
-            self.set_mesh(v, f, normals, colours)
+            self.set_mesh(skin.vertices, skin.faces, skin.normals, vertex_colours(head, appearance))
             for view in views:
                 params = _camera_params(view, seed, camera)
-                cam = camera_setup(head, view, params, size)
-                self.set_scene(appearance, cam, size)
-                img, zbuf = self.read(size)
-                depth = self.depth_from_zbuffer(zbuf)
-                self.last_depth = depth
-                xy, w = self._vtk_project(pts, size)
-                xy_probe, w_probe = self._vtk_project(probes, size)
-                to_camera = np.asarray(cam["position"])[None] - pts
-                to_camera /= np.maximum(np.linalg.norm(to_camera, axis=1, keepdims=True), 1e-9)
-                grazing = np.abs(np.einsum("ij,ij->i", lm_normals, to_camera)) < GRAZING_COSINE
-                tol = np.where(grazing, GRAZING_TOLERANCE, VISIBILITY_TOLERANCE)
-                lm2d, hidden = _visible(ids, xy, xy_probe, w_probe, depth, size, tol)
-                meta = {"synthetic": True, "generator": "medface.phantom.photo", "view": view,
-                        "seed": seed, "size": list(size),
-                        "subject_id": getattr(getattr(head, "subject", None), "subject_id", None),
-                        "camera": {**{k: round(float(val), 4) for k, val in params.items()},
-                                   "base_yaw": VIEWS[view],
-                                   "position": [float(c) for c in cam["position"]],
-                                   "focal_point": [float(c) for c in cam["focal_point"]],
-                                   "view_up": [float(c) for c in cam["view_up"]],
-                                   "view_angle_deg": cam["view_angle_deg"],
-                                   "clipping_range": list(self.renderer.GetActiveCamera().GetClippingRange())},
-                        **appearance.to_dict(), "hidden_landmarks": hidden}
-                out[view] = FaceImage(img, landmarks_2d=lm2d, metadata=meta)
+                out[view] = self._photo(head, skin, appearance, camera_setup(head, view, params, size),
+                                        params, seed=seed, size=size)
         return out
+
+    def _photo(self, head, skin, appearance: Appearance, cam: Camera, params: dict, *, seed: int, size):
+        """Render the uploaded head from ``cam``: the FaceImage with its visible landmarks."""
+        from ..data import FaceImage
+
+        self.set_scene(appearance, cam, size)
+        img, zbuf = self.read(size)
+        depth = self.depth_from_zbuffer(zbuf)
+        self.last_depth = depth
+        xy, w = self._vtk_project(skin.points, size)
+        xy_probe, w_probe = self._vtk_project(skin.probes, size)
+        to_camera = np.asarray(cam.position)[None] - skin.points
+        to_camera /= np.maximum(np.linalg.norm(to_camera, axis=1, keepdims=True), 1e-9)
+        grazing = np.abs(np.einsum("ij,ij->i", skin.landmark_normals, to_camera)) < GRAZING_COSINE
+        tol = np.where(grazing, GRAZING_TOLERANCE, VISIBILITY_TOLERANCE)
+        lm2d, hidden = _visible(skin.ids, xy, xy_probe, w_probe, depth, size, tol)
+        meta = {"synthetic": True, "generator": "medface.phantom.photo", "view": cam.view,
+                "seed": seed, "size": list(size),
+                "subject_id": getattr(getattr(head, "subject", None), "subject_id", None),
+                "camera": {**{k: round(float(val), 4) for k, val in params.items()},
+                           "base_yaw": view_yaw(cam.view),
+                           "position": [float(c) for c in cam.position],
+                           "focal_point": [float(c) for c in cam.focal_point],
+                           "view_up": [float(c) for c in cam.view_up],
+                           "view_angle_deg": cam.view_angle,
+                           "clipping_range": list(self.clipping_range())},
+                **appearance.to_dict(), "hidden_landmarks": hidden}
+        return FaceImage(img, landmarks_2d=lm2d, metadata=meta)
 
     def _vtk_project(self, pts: np.ndarray, size) -> tuple[np.ndarray, np.ndarray]:
         """VTK's own world -> display projection (composite projection matrix), in image pixels."""
@@ -717,6 +730,46 @@ class PhotoRenderer:
         pos, foc = np.array(cam.GetPosition()), np.array(cam.GetFocalPoint())
         fwd = (foc - pos) / np.linalg.norm(foc - pos)
         return np.stack([x, y], axis=1), (pts - pos) @ fwd
+
+
+def _place_light(light, camera: Camera, azimuth: float, elevation: float, intensity: float) -> None:
+    """Aim a directional light at the camera's focal point from ``azimuth`` / ``elevation``
+    (degrees) relative to the camera: azimuth 0 from the camera, positive from its right."""
+    pos, foc = np.asarray(camera.position), np.asarray(camera.focal_point)
+    fwd = (foc - pos) / np.linalg.norm(foc - pos)
+    up = np.asarray(camera.view_up)
+    right = np.cross(fwd, up)
+    right /= np.linalg.norm(right)
+    up = np.cross(right, fwd)
+    az, el = np.radians(azimuth), np.radians(elevation)
+    direction = np.cos(el) * (np.cos(az) * -fwd + np.sin(az) * right) + np.sin(el) * up
+    light.SetFocalPoint(*foc)
+    light.SetPosition(*(foc + 1000.0 * direction))
+    light.SetIntensity(intensity)
+
+
+@dataclass(frozen=True)
+class _SkinLandmarks:
+    """A head's skin as rendered (vertices, faces, outward normals) and its soft-tissue
+    landmarks: points, visibility probes and the skin normals there."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    normals: np.ndarray
+    ids: list
+    points: np.ndarray
+    probes: np.ndarray
+    landmark_normals: np.ndarray
+
+    @classmethod
+    def of(cls, head) -> "_SkinLandmarks":
+        v, f = head.meshes["skin"]
+        v = np.asarray(v, float)
+        f = np.asarray(f)
+        normals = outward_normals(SurfaceMesh(v, f))
+        ids = _soft_ids(head)
+        pts = np.array([head.landmarks[k] for k in ids], float).reshape(-1, 3)
+        return cls(v, f, normals, ids, pts, _visibility_probes(head, ids, pts), _landmark_normals(v, normals, pts))
 
 
 def _visibility_probes(head, ids, pts):
@@ -761,7 +814,7 @@ def _visible(ids, xy, xy_probe, w, depth, size, tol):
 
 
 def _soft_ids(head) -> list[str]:
-    from ..anatomy.landmarks import get
+    from ..data.vocabulary import get
 
     out = []
     for key in head.landmarks:
@@ -805,7 +858,7 @@ def render_photo(head, *, view: str = "frontal", size=(512, 512), skin_tone=None
                  seed: int = 0, background=None, hair=None):
     """A photograph-like colour render of the head's face as a :class:`medface.data.FaceImage`.
 
-    ``view``: one of :data:`VIEWS`. ``size``: (width, height) pixels. ``skin_tone``: index 1-6,
+    ``view``: one of :data:`PHOTO_VIEWS`. ``size``: (width, height) pixels. ``skin_tone``: index 1-6,
     numeral ``"I"``-``"VI"`` or name (:data:`SKIN_TONES`); sampled from ``seed`` when None.
     ``lighting``: None (sampled), a preset name (:data:`LIGHTING_PRESETS`) or a dict of
     key/fill azimuth and elevation (degrees, relative to the camera; positive azimuth = from

@@ -266,7 +266,7 @@ SOFT_MASK = np.array([n in SOFT for n in NAMES])
 
 
 def is_soft_landmark(landmark_id: str) -> bool:
-    from ..anatomy.landmarks import get
+    from ..data.vocabulary import get
 
     return get(landmark_id).kind == "soft_tissue"
 

@@ -1,8 +1,8 @@
 """Reference data for the synthetic head phantom: soft-tissue depths, anthropometric norms,
 correlations and condition presets, each value with its source.
 
-This module is plain data (standard library only). Every number carries a ``source`` string
-that is either
+This module is plain data (standard library only, and medface's error classes). Every number
+carries a ``source`` string that is either
 
 * one or more keys of :data:`REFERENCES`, separated by ``"; "`` (the value was read from that
   publication, or from the secondary source named there), or
@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
+
+from ..errors import ParameterError
 
 __all__ = [
     "REFERENCES", "TissueDepth", "Measurement", "Correlation", "ConditionPreset",
@@ -276,7 +278,8 @@ class ConditionPreset:
     def shift_sd(self, severity: str) -> float:
         """Signed shift of ``measure`` in SD for "mild", "moderate" or "severe"."""
         if severity not in self.severity_sd:
-            raise KeyError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+            raise ParameterError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}",
+                                 parameter="severity")
         return self.direction * self.severity_sd[severity]
 
     def shifts(self, severity: str) -> dict[str, float]:
@@ -308,7 +311,7 @@ _REF_ASSUMED = ("assumption: reference point age 40, BMI 25 (a mid-adult point);
                 "age and BMI of the intended sources were not retrieved")
 
 
-def _fstt(key, name, bony, soft, bilateral, mean, sd, bmi_slope, age_slope, note=""):
+def _fstt(key, name, bony, soft, bilateral, mean, sd, *, bmi_slope, age_slope, note=""):
     return TissueDepth(
         key=key, name=name, bony_id=bony, soft_id=soft, bilateral=bilateral,
         mean_male=mean, sd_male=sd, mean_female=mean, sd_female=sd,
@@ -319,12 +322,12 @@ def _fstt(key, name, bony, soft, bilateral, mean, sd, bmi_slope, age_slope, note
 
 TISSUE_DEPTHS: list[TissueDepth] = [
     # midline, top to bottom ------------------------------------------------------------------
-    _fstt("vertex", "vertex", "v", "v_s", False, 5.5, 1.3, 0.05, 0.0,
-          "scalp at the vertex; not a classical facial-approximation landmark"),
-    _fstt("supraglabella", "supraglabella", None, None, False, 4.5, 1.1, 0.06, 0.01,
-          "no vocabulary id for the supraglabellar point"),
-    _fstt("glabella", "glabella", "g", "g_s", False, 5.5, 1.3, 0.08, 0.01),
-    _fstt("nasion", "nasion", "n", "n_s", False, 6.5, 1.5, 0.08, 0.01),
+    _fstt("vertex", "vertex", "v", "v_s", False, 5.5, 1.3, bmi_slope=0.05, age_slope=0.0,
+          note="scalp at the vertex; not a classical facial-approximation landmark"),
+    _fstt("supraglabella", "supraglabella", None, None, False, 4.5, 1.1, bmi_slope=0.06, age_slope=0.01,
+          note="no vocabulary id for the supraglabellar point"),
+    _fstt("glabella", "glabella", "g", "g_s", False, 5.5, 1.3, bmi_slope=0.08, age_slope=0.01),
+    _fstt("nasion", "nasion", "n", "n_s", False, 6.5, 1.5, bmi_slope=0.08, age_slope=0.01),
     TissueDepth(
         key="rhinion", name="rhinion (end of nasals)", bony_id="rhi", soft_id=None, bilateral=False,
         mean_male=3.07, sd_male=0.72, mean_female=3.07, sd_female=0.72,
@@ -335,32 +338,39 @@ TISSUE_DEPTHS: list[TissueDepth] = [
         verified=True, check_against=_FSTT_CHECK,
         note="Lebanese young adults, sexes pooled, lateral cephalograms; no soft-tissue id in the "
              "vocabulary, kept as a bony-only depth"),
-    _fstt("mid_philtrum", "mid-philtrum (A point)", "a", "a_s", False, 12.0, 2.2, 0.12, -0.03),
+    _fstt("mid_philtrum", "mid-philtrum (A point)", "a", "a_s", False, 12.0, 2.2, bmi_slope=0.12, age_slope=-0.03),
     _fstt("upper_lip_margin", "upper lip margin (prosthion to labrale superius)", "pr", "ls", False,
-          11.5, 2.2, 0.12, -0.05, "the vermilion thins with age"),
+          11.5, 2.2, bmi_slope=0.12, age_slope=-0.05, note="the vermilion thins with age"),
     _fstt("lower_lip_margin", "lower lip margin (infradentale to labrale inferius)", "id", "li", False,
-          12.5, 2.2, 0.12, -0.03),
-    _fstt("chin_lip_fold", "chin-lip fold (B point to sublabiale)", "b", "sl", False, 10.8, 1.8, 0.18, 0.0),
-    _fstt("mental_eminence", "mental eminence (pogonion)", "pog", "pog_s", False, 11.0, 2.3, 0.28, 0.0),
-    _fstt("gnathion", "gnathion", "gn", "gn_s", False, 8.5, 2.2, 0.30, 0.0,
-          "added so that the published pogonion-gnathion correlation can be used"),
-    _fstt("beneath_chin", "beneath chin (menton)", "me", "me_s", False, 7.5, 2.2, 0.32, 0.01),
+          12.5, 2.2, bmi_slope=0.12, age_slope=-0.03),
+    _fstt("chin_lip_fold", "chin-lip fold (B point to sublabiale)", "b", "sl", False, 10.8, 1.8,
+          bmi_slope=0.18, age_slope=0.0),
+    _fstt("mental_eminence", "mental eminence (pogonion)", "pog", "pog_s", False, 11.0, 2.3,
+          bmi_slope=0.28, age_slope=0.0),
+    _fstt("gnathion", "gnathion", "gn", "gn_s", False, 8.5, 2.2, bmi_slope=0.30, age_slope=0.0,
+          note="added so that the published pogonion-gnathion correlation can be used"),
+    _fstt("beneath_chin", "beneath chin (menton)", "me", "me_s", False, 7.5, 2.2, bmi_slope=0.32, age_slope=0.01),
     # bilateral (left ids; the right side mirrors) ----------------------------------------------
-    _fstt("frontal_eminence", "frontal eminence", None, None, True, 4.5, 1.2, 0.06, 0.01,
-          "no vocabulary id"),
-    _fstt("supraorbital", "supraorbital", None, None, True, 6.5, 1.6, 0.10, 0.01,
-          "no vocabulary id for supraorbitale"),
-    _fstt("suborbital", "suborbital (orbitale)", "or_l", "or_s_l", True, 6.0, 2.0, 0.18, 0.02),
-    _fstt("inferior_malar", "inferior malar", None, None, True, 13.0, 3.5, 0.45, 0.02, "no vocabulary id"),
-    _fstt("lateral_orbit", "lateral orbit", None, None, True, 9.0, 2.5, 0.30, 0.02, "no vocabulary id"),
-    _fstt("zygomatic_arch", "zygomatic arch (zygion)", "zy_l", "zy_s_l", True, 7.0, 2.0, 0.25, 0.02),
-    _fstt("gonion", "gonion", "go_l", "go_s_l", True, 13.0, 4.0, 0.50, 0.02,
-          "Stephan 2017 (abstract): 2018 T-Table gonion 2-2.5 mm thicker than in 2008"),
+    _fstt("frontal_eminence", "frontal eminence", None, None, True, 4.5, 1.2, bmi_slope=0.06, age_slope=0.01,
+          note="no vocabulary id"),
+    _fstt("supraorbital", "supraorbital", None, None, True, 6.5, 1.6, bmi_slope=0.10, age_slope=0.01,
+          note="no vocabulary id for supraorbitale"),
+    _fstt("suborbital", "suborbital (orbitale)", "or_l", "or_s_l", True, 6.0, 2.0, bmi_slope=0.18, age_slope=0.02),
+    _fstt("inferior_malar", "inferior malar", None, None, True, 13.0, 3.5, bmi_slope=0.45, age_slope=0.02,
+          note="no vocabulary id"),
+    _fstt("lateral_orbit", "lateral orbit", None, None, True, 9.0, 2.5, bmi_slope=0.30, age_slope=0.02,
+          note="no vocabulary id"),
+    _fstt("zygomatic_arch", "zygomatic arch (zygion)", "zy_l", "zy_s_l", True, 7.0, 2.0,
+          bmi_slope=0.25, age_slope=0.02),
+    _fstt("gonion", "gonion", "go_l", "go_s_l", True, 13.0, 4.0, bmi_slope=0.50, age_slope=0.02,
+          note="Stephan 2017 (abstract): 2018 T-Table gonion 2-2.5 mm thicker than in 2008"),
     _fstt("supra_m2", "supra-M2 (maxillary alveolus over the second molar)", "ecm_l", None, True,
-          23.0, 4.5, 0.55, 0.0, "ectomolare is the vocabulary's point on the alveolus opposite M2"),
+          23.0, 4.5, bmi_slope=0.55, age_slope=0.0,
+          note="ectomolare is the vocabulary's point on the alveolus opposite M2"),
     _fstt("sub_m2", "sub-M2 (mandibular alveolus below the second molar)", None, None, True,
-          20.0, 4.5, 0.55, 0.0, "no vocabulary id"),
-    _fstt("mid_ramus", "mid-ramus", None, None, True, 18.0, 4.0, 0.45, 0.0, "no vocabulary id"),
+          20.0, 4.5, bmi_slope=0.55, age_slope=0.0, note="no vocabulary id"),
+    _fstt("mid_ramus", "mid-ramus", None, None, True, 18.0, 4.0, bmi_slope=0.45, age_slope=0.0,
+          note="no vocabulary id"),
 ]
 
 
@@ -392,7 +402,7 @@ def _steiner(id_, desc, lms, mean, sd, note=""):
                        f"{_ST53}; {_STS}", _STEINER_SD, False, note=note)
 
 
-def _assumed(id_, desc, lms, kind, m, sm, f, sf, check, note=""):
+def _assumed(id_, desc, lms, kind, m, sm, f, sf, *, check, note=""):
     return Measurement(id_, desc, lms, kind, "mm", m, sm, f, sf, "adult, European ancestry (assumed)",
                        _ANTHRO_ASSUMED, _ANTHRO_ASSUMED, False, check_against=check, note=note)
 
@@ -429,55 +439,55 @@ ANTHROPOMETRY: list[Measurement] = [
                 note="pooled across sexes: the same value is used for men and women"),
     # Skull, assumed ---------------------------------------------------------------------------------
     _assumed("cranial_length", "maximum cranial length g-op (GOL)", ("g", "op"), "bony",
-             189.0, 6.5, 180.0, 6.0, _SKULL_CHECK),
+             189.0, 6.5, 180.0, 6.0, check=_SKULL_CHECK),
     _assumed("cranial_breadth", "maximum cranial breadth eu-eu (XCB)", ("eu_l", "eu_r"), "bony",
-             142.0, 5.5, 137.0, 5.0, _SKULL_CHECK),
+             142.0, 5.5, 137.0, 5.0, check=_SKULL_CHECK),
     _assumed("auricular_height", "auricular (head) height po-v", ("po_l", "v"), "bony",
-             118.0, 5.0, 113.0, 4.5, _SKULL_CHECK),
+             118.0, 5.0, 113.0, 4.5, check=_SKULL_CHECK),
     _assumed("bizygomatic_breadth", "bizygomatic breadth zy-zy (ZYB)", ("zy_l", "zy_r"), "bony",
-             132.0, 5.0, 123.0, 4.5, _SKULL_CHECK),
+             132.0, 5.0, 123.0, 4.5, check=_SKULL_CHECK),
     _assumed("bigonial_breadth", "bigonial breadth go-go", ("go_l", "go_r"), "bony",
-             100.0, 6.0, 92.0, 5.5, _SKULL_CHECK),
+             100.0, 6.0, 92.0, 5.5, check=_SKULL_CHECK),
     _assumed("upper_facial_height", "upper facial height n-pr (NPH)", ("n", "pr"), "bony",
-             71.0, 4.0, 66.0, 3.8, _SKULL_CHECK),
+             71.0, 4.0, 66.0, 3.8, check=_SKULL_CHECK),
     _assumed("nasal_height_bony", "bony nasal height n-ns (NLH)", ("n", "ns"), "bony",
-             53.0, 3.0, 49.5, 2.8, _SKULL_CHECK),
+             53.0, 3.0, 49.5, 2.8, check=_SKULL_CHECK),
     _assumed("nasal_aperture_width", "piriform aperture breadth (NLB)", ("apl_l", "apl_r"), "bony",
-             25.0, 2.0, 24.0, 1.9, _SKULL_CHECK),
+             25.0, 2.0, 24.0, 1.9, check=_SKULL_CHECK),
     _assumed("interorbital_breadth", "interorbital breadth d-d (DKB)", ("d_l", "d_r"), "bony",
-             22.0, 2.3, 21.0, 2.1, _SKULL_CHECK),
+             22.0, 2.3, 21.0, 2.1, check=_SKULL_CHECK),
     _assumed("orbit_breadth", "orbital breadth mf-ek (OBB)", ("mf_l", "ek_l"), "bony",
-             41.0, 1.9, 39.0, 1.8, _SKULL_CHECK),
+             41.0, 1.9, 39.0, 1.8, check=_SKULL_CHECK),
     _assumed("orbit_height", "orbital height (OBH), perpendicular to orbital breadth", (), "bony",
-             34.0, 2.0, 33.5, 1.9, _SKULL_CHECK,
+             34.0, 2.0, 33.5, 1.9, check=_SKULL_CHECK,
              note="the vocabulary has no landmark pair for orbital height"),
     # Soft tissue, assumed ---------------------------------------------------------------------------
     _assumed("head_circumference", "head circumference (occipitofrontal, over g_s and op_s)",
-             ("g_s", "op_s"), "soft", 570.0, 16.0, 550.0, 15.0, _FACE_CHECK,
+             ("g_s", "op_s"), "soft", 570.0, 16.0, 550.0, 15.0, check=_FACE_CHECK,
              note="a girth, not a distance between the two landmarks"),
     _assumed("bizygomatic_breadth_soft", "face breadth zy'-zy'", ("zy_s_l", "zy_s_r"), "soft",
-             140.0, 5.0, 131.0, 5.0, _FACE_CHECK),
+             140.0, 5.0, 131.0, 5.0, check=_FACE_CHECK),
     _assumed("bigonial_breadth_soft", "mandible breadth go'-go'", ("go_s_l", "go_s_r"), "soft",
-             108.0, 6.5, 98.0, 6.0, _FACE_CHECK),
+             108.0, 6.5, 98.0, 6.0, check=_FACE_CHECK),
     _assumed("morphological_face_height", "morphological face height n'-gn'", ("n_s", "gn_s"), "soft",
-             121.0, 6.5, 112.0, 5.5, _FACE_CHECK),
-    _assumed("nasal_height", "nasal height n'-sn", ("n_s", "sn"), "soft", 54.0, 3.5, 50.0, 3.0, _FACE_CHECK),
-    _assumed("nasal_width", "nasal width al-al", ("al_l", "al_r"), "soft", 35.0, 2.5, 31.5, 2.0, _FACE_CHECK),
+             121.0, 6.5, 112.0, 5.5, check=_FACE_CHECK),
+    _assumed("nasal_height", "nasal height n'-sn", ("n_s", "sn"), "soft", 54.0, 3.5, 50.0, 3.0, check=_FACE_CHECK),
+    _assumed("nasal_width", "nasal width al-al", ("al_l", "al_r"), "soft", 35.0, 2.5, 31.5, 2.0, check=_FACE_CHECK),
     _assumed("nasal_protrusion", "nasal tip protrusion sn-prn", ("sn", "prn"), "soft",
-             20.0, 2.0, 19.0, 1.8, _FACE_CHECK),
+             20.0, 2.0, 19.0, 1.8, check=_FACE_CHECK),
     _assumed("biocular_width", "biocular width ex-ex", ("ex_l", "ex_r"), "soft", 91.0, 3.5, 88.0, 3.5,
-             _FACE_CHECK),
+             check=_FACE_CHECK),
     _assumed("palpebral_fissure_length", "palpebral fissure length ex-en", ("ex_l", "en_l"), "soft",
-             31.0, 1.5, 30.0, 1.5, _FACE_CHECK),
-    _assumed("mouth_width", "mouth width ch-ch", ("ch_l", "ch_r"), "soft", 53.0, 3.5, 50.0, 3.2, _FACE_CHECK),
+             31.0, 1.5, 30.0, 1.5, check=_FACE_CHECK),
+    _assumed("mouth_width", "mouth width ch-ch", ("ch_l", "ch_r"), "soft", 53.0, 3.5, 50.0, 3.2, check=_FACE_CHECK),
     _assumed("philtrum_length", "philtrum length sn-ls", ("sn", "ls"), "soft", 15.0, 2.0, 13.5, 1.8,
-             _FACE_CHECK),
+             check=_FACE_CHECK),
     _assumed("upper_lip_height", "upper lip height sn-sto", ("sn", "sto"), "soft", 22.5, 2.3, 20.5, 2.0,
-             _FACE_CHECK),
+             check=_FACE_CHECK),
     _assumed("upper_vermilion_height", "upper vermilion height ls-sto", ("ls", "sto"), "soft",
-             8.5, 1.6, 8.0, 1.5, _FACE_CHECK),
+             8.5, 1.6, 8.0, 1.5, check=_FACE_CHECK),
     _assumed("lower_vermilion_height", "lower vermilion height sto-li", ("sto", "li"), "soft",
-             9.5, 1.7, 9.0, 1.6, _FACE_CHECK),
+             9.5, 1.7, 9.0, 1.6, check=_FACE_CHECK),
 ]
 
 
@@ -650,7 +660,7 @@ _SEX_ALIASES = {"m": "M", "male": "M", "f": "F", "female": "F", "unknown": "unkn
 def _norm_sex(sex: str) -> str:
     key = str(sex).strip().lower()
     if key not in _SEX_ALIASES:
-        raise ValueError(f"sex {sex!r} is not one of 'M', 'F', 'unknown'")
+        raise ParameterError(f"sex {sex!r} is not one of 'M', 'F', 'unknown'", parameter="sex")
     return _SEX_ALIASES[key]
 
 
@@ -667,13 +677,15 @@ def _sex_value(m: float, f: float, sm: float, sf: float, sex: str) -> tuple[floa
 
 
 def _check_number(name: str, value, lo: float, hi: float) -> float:
+    """``value`` as a float if it is a positive number within ``lo``-``hi``, else a ParameterError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise ParameterError(f"{name} must be a number, got {value!r}", parameter=name.lower())
     v = float(value)
     if math.isnan(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+        raise ParameterError(f"{name} must be a positive number, got {value!r}", parameter=name.lower())
     if not lo <= v <= hi:
-        raise ValueError(f"{name} {value!r} is outside the supported range {lo:g}-{hi:g}")
+        raise ParameterError(f"{name} {value!r} is outside the supported range {lo:g}-{hi:g}",
+                             parameter=name.lower())
     return v
 
 
@@ -702,8 +714,8 @@ def tissue_entry(ident: str) -> TissueDepth:
                 return _TISSUE_INDEX[cand]
     known = ", ".join(sorted(t.key for t in TISSUE_DEPTHS))
     bony = ", ".join(t.bony_id for t in TISSUE_DEPTHS if t.bony_id)
-    raise KeyError(f"no soft-tissue depth for {ident!r}; known keys: {known}; bony ids: {bony} "
-                   f"(right-side ids mirror the left)")
+    raise ParameterError(f"no soft-tissue depth for {ident!r}; known keys: {known}; bony ids: {bony} "
+                         f"(right-side ids mirror the left)", parameter="bony_id")
 
 
 def tissue_depth(bony_id: str, sex: str = "unknown", age: float | None = None,
@@ -714,8 +726,8 @@ def tissue_depth(bony_id: str, sex: str = "unknown", age: float | None = None,
     ``sex`` is "M", "F" or "unknown" (the 50:50 mixture). The mean is linear in age and BMI
     around the entry's reference point (``ref_age``, ``ref_bmi``; ``None`` keeps the reference
     value) and never below :data:`MIN_TISSUE_DEPTH_MM`; the SD is the table's (population) SD.
-    Raises ``ValueError`` for BMI <= 0 or outside 10-60 kg/m^2, age outside 18-100 years, or an
-    unknown sex, and ``KeyError`` for an unknown landmark.
+    Raises :class:`medface.errors.ParameterError` for BMI <= 0 or outside 10-60 kg/m^2, age
+    outside 18-100 years, an unknown sex or a landmark without a depth entry.
     """
     entry = tissue_entry(bony_id)
     mean, sd = _sex_value(entry.mean_male, entry.mean_female, entry.sd_male, entry.sd_female, sex)
@@ -726,9 +738,11 @@ def tissue_depth(bony_id: str, sex: str = "unknown", age: float | None = None,
 
 
 def measurement(measure_id: str) -> Measurement:
+    """The norm entry of a measurement id (:data:`ANTHROPOMETRY`); ParameterError if unknown."""
     if measure_id in _MEASURES:
         return _MEASURES[measure_id]
-    raise KeyError(f"unknown measurement {measure_id!r}; known: {', '.join(_MEASURES)}")
+    raise ParameterError(f"unknown measurement {measure_id!r}; known: {', '.join(_MEASURES)}",
+                         parameter="measure_id")
 
 
 def norm(measure_id: str, sex: str = "unknown") -> tuple[float, float]:
@@ -738,9 +752,11 @@ def norm(measure_id: str, sex: str = "unknown") -> tuple[float, float]:
 
 
 def condition(condition_id: str) -> ConditionPreset:
+    """The preset of a condition id (:data:`CONDITIONS`); ParameterError if unknown."""
     if condition_id in _CONDITIONS:
         return _CONDITIONS[condition_id]
-    raise KeyError(f"unknown condition {condition_id!r}; known: {', '.join(_CONDITIONS)}")
+    raise ParameterError(f"unknown condition {condition_id!r}; known: {', '.join(_CONDITIONS)}",
+                         parameter="condition")
 
 
 def condition_targets(condition_id: str, severity: str, sex: str = "unknown") -> dict[str, float]:

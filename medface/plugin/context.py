@@ -7,12 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def progress_enabled() -> bool:
-    """Progress bars on an interactive terminal only; never in CI or when MEDFACE_QUIET is set."""
-    if os.environ.get("MEDFACE_QUIET") or os.environ.get("CI"):
-        return False
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+from ..progress import progress_enabled
 
 
 @dataclass

@@ -1,101 +1,194 @@
-"""The plugin manifest, ``medface-plugin.toml``: schema, parsing and validation.
+"""The plugin manifest, `medface-plugin.toml`: one typed model for validation, serialisation and docs.
+
+:class:`Manifest`, :class:`CommandSpec` and :class:`ParameterSpec` are pydantic models. They are
+the only description of a manifest: reading one validates it against them, :meth:`Manifest.to_dict`
+writes every field back (`Manifest.model_validate(m.to_dict()) == m`), the JSON Schema for
+editors (`manifest.schema.json` beside this file, `medface plugins schema`) and the key
+reference in `docs/plugin-guide.md` (:func:`manifest_reference`) are generated from them.
 
 A manifest is read without importing any plugin code. Validation reports *every* problem,
-each with the file and the key it concerns (``commands[0].parameters[2].default``).
+each with the file and the key it concerns (`commands[0].parameters[2].default`).
 """
 
 from __future__ import annotations
 
-import re
+import difflib
+import json
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictFloat, StrictStr,
+                      StringConstraints, ValidationError, ValidationInfo, field_validator, model_validator)
+from pydantic_core import PydanticCustomError
 
 from ..errors import ManifestError
 
 MANIFEST_NAME = "medface-plugin.toml"
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 
-PARAMETER_TYPES = ("volume", "mesh", "landmarks", "image", "plan", "float", "int", "bool", "enum", "string", "file",
-                   "directory")
+ParameterType = Literal["volume", "mesh", "landmarks", "image", "plan", "float", "int", "bool", "enum", "string",
+                        "file", "directory"]
+Channel = Literal["input", "output"]
+PARAMETER_TYPES: tuple[str, ...] = get_args(ParameterType)
+CHANNELS: tuple[str, ...] = get_args(Channel)
 DATA_TYPES = ("volume", "mesh", "landmarks", "image", "plan")
 PATH_TYPES = DATA_TYPES + ("file", "directory")
 NUMERIC_TYPES = ("float", "int")
-CHANNELS = ("input", "output")
+RESERVED_PARAMETER_NAMES = ("context",)
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _COMMAND_ID = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 _PYTHON_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
-
-_PARAMETER_SCHEMA = {
-    "type": "object",
-    "required": ["name", "type", "help"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "pattern": _NAME},
-        "type": {"enum": list(PARAMETER_TYPES)},
-        "channel": {"enum": list(CHANNELS)},
-        "label": {"type": "string"},
-        "help": {"type": "string", "minLength": 1},
-        "default": {},
-        "required": {"type": "boolean"},
-        "min": {"type": "number"},
-        "max": {"type": "number"},
-        "choices": {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True},
-        "units": {"type": "string"},
-        "advanced": {"type": "boolean"},
-    },
-}
-
-_COMMAND_SCHEMA = {
-    "type": "object",
-    "required": ["id", "help", "python_name"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string", "pattern": _COMMAND_ID},
-        "title": {"type": "string"},
-        "help": {"type": "string", "minLength": 1},
-        "python_name": {"type": "string", "pattern": _PYTHON_NAME},
-        "parameters": {"type": "array", "items": _PARAMETER_SCHEMA},
-    },
-}
-
-MANIFEST_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "medface plugin manifest",
-    "type": "object",
-    "required": ["name", "title", "version", "category", "contributors", "help", "commands"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "pattern": _NAME},
-        "title": {"type": "string", "minLength": 1},
-        "version": {"type": "string", "pattern": r"^\d+(\.\d+)*([a-z0-9.+-]*)$"},
-        "category": {"type": "string", "minLength": 1},
-        "contributors": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-        "help": {"type": "string", "minLength": 1},
-        "acknowledgement": {"type": "string"},
-        "requirements": {"type": "array", "items": {"type": "string"}},
-        "selftest": {"type": "string", "pattern": _PYTHON_NAME},
-        "homepage": {"type": "string"},
-        "commands": {"type": "array", "items": _COMMAND_SCHEMA, "minItems": 1},
-    },
+_VERSION = r"^\d+(\.\d+)*([a-z0-9.+-]*)$"
+#: what each pattern means, for error messages people can act on
+PATTERN_MEANINGS = {
+    _NAME: "lower case letters, digits and '_', starting with a letter (snake_case)",
+    _COMMAND_ID: "lower case words of letters and digits joined by '-' (lower-case-with-hyphens)",
+    _PYTHON_NAME: "'package.module:function'",
+    _VERSION: "a version number such as '1.2.0'",
 }
 
 
-@dataclass(frozen=True)
-class ParameterSpec:
-    name: str
-    type: str
-    help: str
-    channel: str = "input"
-    label: str = ""
-    default: Any = None
-    required: bool = True
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-    units: str = ""
-    advanced: bool = False
+def _valid_requirement(text: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        Requirement(text)
+    except InvalidRequirement as exc:
+        raise ValueError(f"'{text}' is not a valid requirement ({exc})") from None
+    return text
+
+
+Name = Annotated[StrictStr, StringConstraints(pattern=_NAME)]
+CommandId = Annotated[StrictStr, StringConstraints(pattern=_COMMAND_ID)]
+PythonName = Annotated[StrictStr, StringConstraints(pattern=_PYTHON_NAME)]
+Text = Annotated[StrictStr, StringConstraints(min_length=1)]
+Version = Annotated[StrictStr, StringConstraints(pattern=_VERSION)]
+RequirementText = Annotated[StrictStr, AfterValidator(_valid_requirement)]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class _Seen:
+    """Ids and names met so far while one manifest is validated (the validation context), so a
+    duplicate is reported at its own key while every other problem is still found."""
+
+    def __init__(self):
+        self.commands: set[str] = set()
+        self.parameters: set[str] = set()
+
+    @staticmethod
+    def of(info: ValidationInfo) -> "_Seen | None":
+        return info.context if isinstance(info.context, _Seen) else None
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def _identity(self) -> str:
+        """The fields (and a command's plugin); not where a manifest was read from."""
+        return json.dumps([self.model_dump(mode="json"), getattr(self, "plugin", None)], sort_keys=True)
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+
+class ParameterSpec(_Spec):
+    """A typed parameter of a command (`[[commands.parameters]]`)."""
+
+    name: Name = Field(description="snake_case id; the command-line flag is `--name-with-hyphens`")
+    type: ParameterType = Field(description="what the command receives: a data type read through medface.io, a "
+                                            "path, or a value")
+    channel: Channel = Field("input", description="`output` for a file, folder or data type the command writes")
+    label: StrictStr = Field("", description="a short name for forms (the workstation)")
+    help: Text = Field(description="one or more sentences shown in `--help` and `plugins info`")
+    default: Any = Field(None, description="the value used when none is given (not for input files)")
+    required: StrictBool = Field(True, description="default: true unless a default is given; false gives the "
+                                                   "command None when absent")
+    minimum: StrictFloat | None = Field(None, alias="min", description="smallest allowed value (int and float only)")
+    maximum: StrictFloat | None = Field(None, alias="max", description="largest allowed value (int and float only)")
+    choices: tuple[StrictStr, ...] = Field((), description="the allowed values of an enum")
+    units: StrictStr = Field("", description="shown with values in help and errors (`mm`, `HU`)")
+    advanced: StrictBool = Field(False, description="hidden from simple forms")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required_unless_default(cls, data):
+        if isinstance(data, dict) and "required" not in data:
+            data = {**data, "required": data.get("default") is None}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name_free_and_unique(cls, name: str, info: ValidationInfo) -> str:
+        if name in RESERVED_PARAMETER_NAMES:
+            raise PydanticCustomError("reserved", "'{name}' is reserved", {"name": name})
+        seen = _Seen.of(info)
+        if seen is not None:
+            if name in seen.parameters:
+                raise PydanticCustomError("duplicate", "duplicate parameter name '{name}'", {"name": name})
+            seen.parameters.add(name)
+        return name
+
+    @field_validator("default")
+    @classmethod
+    def _float_default(cls, value, info: ValidationInfo):
+        if info.data.get("type") == "float" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ParameterSpec":
+        problems = self._shape_problems() + self._default_problems()
+        if problems:
+            raise PydanticCustomError("manifest_rules", "{problems}", {"problems": problems})
+        return self
+
+    def _shape_problems(self) -> list[tuple[str, str]]:
+        """Rules across keys: output channels, ranges and choices fit the type."""
+        problems = []
+        if self.channel == "output" and not self.is_path:
+            problems.append(("channel", "an output parameter must be a file, directory or data type, "
+                                        f"not '{self.type}'"))
+        if (self.minimum is not None or self.maximum is not None) and self.type not in NUMERIC_TYPES:
+            problems.append(("", f"min/max apply to int and float parameters only, not '{self.type}'"))
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            problems.append(("min", f"min {_fmt(self.minimum)} is greater than max {_fmt(self.maximum)}"))
+        if self.type == "enum" and not self.choices:
+            problems.append(("choices", "an enum parameter needs a list of choices"))
+        if self.type != "enum" and self.choices:
+            problems.append(("choices", "choices apply to enum parameters only"))
+        if len(set(self.choices)) != len(self.choices):
+            problems.append(("choices", "choices must be unique"))
+        return problems
+
+    def _default_problems(self) -> list[tuple[str, str]]:
+        """The default has the parameter's type and lies in its range or choices."""
+        d = self.default
+        if d is None:
+            return []
+        problems = [("required", "a parameter with a default is not required")] if self.required else []
+        if self.is_path and self.channel == "input":
+            return problems + [("default", f"an input {self.type} cannot have a default")]
+        if not _type_ok(self.type, d):
+            return problems + [("default", f"{d!r} is not a valid {self.type}")]
+        if self.type in NUMERIC_TYPES and self.minimum is not None and d < self.minimum:
+            problems.append(("default", f"{_fmt(d)} is below min {_fmt(self.minimum)}"))
+        if self.type in NUMERIC_TYPES and self.maximum is not None and d > self.maximum:
+            problems.append(("default", f"{_fmt(d)} is above max {_fmt(self.maximum)}"))
+        if self.type == "enum" and self.choices and d not in self.choices:
+            problems.append(("default", f"'{d}' is not one of the choices {list(self.choices)}"))
+        return problems
 
     @property
     def is_path(self) -> bool:
@@ -123,88 +216,6 @@ class ParameterSpec:
         return "; ".join(bits)
 
 
-@dataclass(frozen=True)
-class CommandSpec:
-    plugin: str
-    id: str
-    help: str
-    python_name: str
-    title: str = ""
-    parameters: tuple[ParameterSpec, ...] = ()
-
-    @property
-    def full_id(self) -> str:
-        return f"{self.plugin}.{self.id}"
-
-    def parameter(self, name: str) -> ParameterSpec | None:
-        for p in self.parameters:
-            if p.name == name:
-                return p
-        return None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    name: str
-    title: str
-    version: str
-    category: str
-    contributors: tuple[str, ...]
-    help: str
-    commands: tuple[CommandSpec, ...]
-    acknowledgement: str = ""
-    requirements: tuple[str, ...] = ()
-    selftest: str | None = None
-    homepage: str = ""
-    path: Path | None = field(default=None, compare=False)
-
-    def command(self, command_id: str) -> CommandSpec | None:
-        wanted = command_id.replace("_", "-")
-        for c in self.commands:
-            if c.id == wanted:
-                return c
-        return None
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name, "title": self.title, "version": self.version, "category": self.category,
-            "contributors": list(self.contributors), "help": self.help, "acknowledgement": self.acknowledgement,
-            "requirements": list(self.requirements), "selftest": self.selftest, "homepage": self.homepage,
-            "commands": [
-                {"id": c.id, "title": c.title, "help": c.help, "python_name": c.python_name,
-                 "parameters": [{"name": p.name, "type": p.type, "channel": p.channel, "help": p.help,
-                                 "default": p.default, "required": p.required, "min": p.minimum, "max": p.maximum,
-                                 "choices": list(p.choices), "units": p.units} for p in c.parameters]}
-                for c in self.commands
-            ],
-        }
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _key(path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _schema_problems(doc: dict) -> list[str]:
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(MANIFEST_SCHEMA)
-    problems = []
-    for err in sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
-        problems.append(f"{_key(err.absolute_path)}: {err.message}")
-    return problems
-
-
 def _type_ok(ptype: str, value) -> bool:
     if ptype == "int":
         return isinstance(value, int) and not isinstance(value, bool)
@@ -215,112 +226,176 @@ def _type_ok(ptype: str, value) -> bool:
     return isinstance(value, str)
 
 
-def _semantic_problems(doc: dict) -> list[str]:
-    """Rules a JSON schema cannot say well: ranges, defaults, choices, uniqueness."""
-    problems = []
-    seen_commands = set()
-    for ci, cmd in enumerate(doc.get("commands") or []):
-        if not isinstance(cmd, dict):
-            continue
-        cid = cmd.get("id")
-        if cid in seen_commands:
-            problems.append(f"commands[{ci}].id: duplicate command id '{cid}'")
-        seen_commands.add(cid)
-        seen_params = set()
-        for pi, p in enumerate(cmd.get("parameters") or []):
-            if not isinstance(p, dict):
-                continue
-            where = f"commands[{ci}].parameters[{pi}]"
-            name, ptype = p.get("name"), p.get("type")
-            if name in seen_params:
-                problems.append(f"{where}.name: duplicate parameter name '{name}'")
-            seen_params.add(name)
-            if name in ("context",):
-                problems.append(f"{where}.name: '{name}' is reserved")
-            if ptype not in PARAMETER_TYPES:
-                continue
-            channel = p.get("channel", "input")
-            if channel == "output" and ptype not in PATH_TYPES:
-                problems.append(f"{where}.channel: an output parameter must be a file, directory or data type, "
-                                f"not '{ptype}'")
-            if ("min" in p or "max" in p) and ptype not in NUMERIC_TYPES:
-                problems.append(f"{where}: min/max apply to int and float parameters only, not '{ptype}'")
-            if "min" in p and "max" in p and isinstance(p["min"], (int, float)) and \
-                    isinstance(p["max"], (int, float)) and p["min"] > p["max"]:
-                problems.append(f"{where}.min: min {p['min']} is greater than max {p['max']}")
-            if ptype == "enum" and not p.get("choices"):
-                problems.append(f"{where}.choices: an enum parameter needs a list of choices")
-            if ptype != "enum" and "choices" in p:
-                problems.append(f"{where}.choices: choices apply to enum parameters only")
-            if "default" in p:
-                d = p["default"]
-                if ptype in DATA_TYPES + ("file", "directory") and channel == "input":
-                    problems.append(f"{where}.default: an input {ptype} cannot have a default")
-                elif not _type_ok(ptype, d):
-                    problems.append(f"{where}.default: {d!r} is not a valid {ptype}")
-                else:
-                    if ptype in NUMERIC_TYPES:
-                        if isinstance(p.get("min"), (int, float)) and d < p["min"]:
-                            problems.append(f"{where}.default: {d} is below min {p['min']}")
-                        if isinstance(p.get("max"), (int, float)) and d > p["max"]:
-                            problems.append(f"{where}.default: {d} is above max {p['max']}")
-                    if ptype == "enum" and p.get("choices") and d not in p["choices"]:
-                        problems.append(f"{where}.default: '{d}' is not one of the choices {p['choices']}")
-            if p.get("required") is True and "default" in p:
-                problems.append(f"{where}.required: a parameter with a default is not required")
-    for ri, req in enumerate(doc.get("requirements") or []):
-        if not isinstance(req, str):
-            continue
-        try:
-            from packaging.requirements import Requirement
+class CommandSpec(_Spec):
+    """A command of a plugin (`[[commands]]`); `plugin` is the manifest's name."""
 
-            Requirement(req)
-        except Exception as exc:  # packaging raises InvalidRequirement
-            problems.append(f"requirements[{ri}]: '{req}' is not a valid requirement ({exc})")
-    return problems
+    id: CommandId = Field(description='`lower-case-with-hyphens`; run as `medface PLUGIN ID` or '
+                                      '`medface.run("plugin.id")`')
+    title: StrictStr = Field("", description="a short title (default: the first line of help)")
+    help: Text = Field(description="what the command does, shown in `--help`")
+    python_name: PythonName = Field(description='the function to call, `"package.module:function"` (imported on '
+                                                'first run)')
+    parameters: tuple[ParameterSpec, ...] = Field((), description="the command's parameters "
+                                                                  "(`[[commands.parameters]]`)")
+    _plugin: str = PrivateAttr("")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _new_parameter_scope(cls, data, info: ValidationInfo):
+        seen = _Seen.of(info)
+        if seen is not None:
+            seen.parameters = set()
+        return data
+
+    @field_validator("id")
+    @classmethod
+    def _unique_id(cls, cid: str, info: ValidationInfo) -> str:
+        seen = _Seen.of(info)
+        if seen is not None:
+            if cid in seen.commands:
+                raise PydanticCustomError("duplicate", "duplicate command id '{id}'", {"id": cid})
+            seen.commands.add(cid)
+        return cid
+
+    @property
+    def plugin(self) -> str:
+        return self._plugin
+
+    @property
+    def full_id(self) -> str:
+        return f"{self.plugin}.{self.id}"
+
+    @property
+    def heading(self) -> str:
+        """The title, or the first line of the help when there is none."""
+        return self.title or (self.help.strip().splitlines() or [""])[0]
+
+    def parameter(self, name: str) -> ParameterSpec | None:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        return None
+
+
+class Manifest(_Spec):
+    """A plugin manifest, `medface-plugin.toml`: what the plugin is and which commands it offers."""
+
+    model_config = ConfigDict(title="medface plugin manifest")
+
+    name: Name = Field(description="plugin id; the CLI group and the prefix of command ids")
+    title: Text = Field(description="shown by `medface plugins list` and in `--help`")
+    version: Version = Field(description="the plugin's version, recorded in every result's provenance")
+    category: Text = Field(description="a group for listings (`Forensics`)")
+    contributors: tuple[StrictStr, ...] = Field(min_length=1, description="names (with e-mail if you like)")
+    help: Text = Field(description="what the plugin does, shown by `medface plugins info`")
+    acknowledgement: StrictStr = Field("", description="funding, papers to cite")
+    requirements: tuple[RequirementText, ...] = Field((), description="PEP 508 strings; a missing or too old package "
+                                                                      "makes the plugin broken, with the reason")
+    selftest: PythonName | None = Field(None, description='`"package.module:function"`, called with an empty '
+                                                          'temporary folder')
+    homepage: StrictStr = Field("", description="a URL")
+    commands: tuple[CommandSpec, ...] = Field(min_length=1, description="at least one command (`[[commands]]`)")
+    _path: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _own_commands(self) -> "Manifest":
+        for command in self.commands:
+            command._plugin = self.name
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The file the manifest was read from (None when built from a document)."""
+        return self._path
+
+    def command(self, command_id: str) -> CommandSpec | None:
+        wanted = command_id.replace("_", "-")
+        for c in self.commands:
+            if c.id == wanted:
+                return c
+        return None
+
+    def to_dict(self) -> dict:
+        """Every field, under its manifest key (`min`/`max`); validates back to an equal manifest."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------- validation messages
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple) -> type[BaseModel]:
+    """The model a location inside the document belongs to (``commands[0]`` -> CommandSpec)."""
+    model: type[BaseModel] = Manifest
+    for part in loc:
+        model = {"commands": CommandSpec, "parameters": ParameterSpec}.get(part, model) if isinstance(part, str) \
+            else model
+    return model
+
+
+def _unknown_key(loc: tuple) -> str:
+    keys = [f.alias or n for n, f in _model_at(loc[:-1]).model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+    return f"unknown key '{loc[-1]}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _problem_lines(error: dict) -> list[str]:
+    """One pydantic error as `key: message` lines (a rules error holds several)."""
+    loc, kind = tuple(error["loc"]), error["type"]
+    if kind == "manifest_rules":
+        return [f"{_key(loc + ((sub,) if sub else ()))}: {text}" for sub, text in error["ctx"]["problems"]]
+    if kind == "missing":
+        return [f"{_key(loc[:-1])}: '{loc[-1]}' is a required property"]
+    if kind == "extra_forbidden":
+        return [f"{_key(loc[:-1])}: {_unknown_key(loc)}"]
+    if kind == "too_short":
+        if isinstance(error["input"], (list, tuple)) and len(error["input"]) >= error["ctx"]["min_length"]:
+            return []  # long enough; its items' own problems are listed
+        return [f"{_key(loc)}: needs at least {error['ctx']['min_length']} item(s)"]
+    if kind == "string_pattern_mismatch":
+        meaning = PATTERN_MEANINGS.get(error["ctx"]["pattern"], f"the pattern {error['ctx']['pattern']}")
+        return [f"{_key(loc)}: {error['input']!r} is not valid here; use {meaning}"]
+    message = error["msg"].removeprefix("Value error, ")
+    if kind in ("duplicate", "reserved", "value_error"):
+        return [f"{_key(loc)}: {message}"]
+    return [f"{_key(loc)}: {message[:1].lower()}{message[1:]}, not {_short(error['input'])}"]
+
+
+def _validated(doc: Any) -> tuple[Manifest | None, list[str]]:
+    if not isinstance(doc, dict):
+        return None, ["(top level): a manifest must be a TOML table"]
+    try:
+        return Manifest.model_validate(doc, context=_Seen()), []
+    except ValidationError as exc:
+        return None, [line for error in exc.errors() for line in _problem_lines(error)]
 
 
 def problems_in(doc: dict) -> list[str]:
-    """Every problem found in a parsed manifest (empty when valid)."""
-    if not isinstance(doc, dict):
-        return ["(top level): a manifest must be a TOML table"]
-    return _schema_problems(doc) + _semantic_problems(doc)
-
-
-def _parameter(p: dict) -> ParameterSpec:
-    has_default = "default" in p
-    default = p.get("default")
-    if p["type"] == "float" and isinstance(default, int):
-        default = float(default)
-    return ParameterSpec(
-        name=p["name"], type=p["type"], help=p["help"], channel=p.get("channel", "input"),
-        label=p.get("label", ""), default=default,
-        required=p.get("required", not has_default), minimum=p.get("min"), maximum=p.get("max"),
-        choices=tuple(p.get("choices", ())), units=p.get("units", ""), advanced=p.get("advanced", False),
-    )
+    """Every problem found in a parsed manifest (empty when valid), each as `key: message`."""
+    return _validated(doc)[1]
 
 
 def build_manifest(doc: dict, path: Path | None = None) -> Manifest:
     """Turn a manifest document into a :class:`Manifest`; raises ManifestError listing every problem."""
-    problems = problems_in(doc)
+    manifest, problems = _validated(doc)
     if problems:
         raise ManifestError("invalid plugin manifest", path=path, problems=problems)
-    name = doc["name"]
-    commands = tuple(
-        CommandSpec(plugin=name, id=c["id"], help=c["help"], python_name=c["python_name"], title=c.get("title", ""),
-                    parameters=tuple(_parameter(p) for p in c.get("parameters", [])))
-        for c in doc["commands"]
-    )
-    return Manifest(
-        name=name, title=doc["title"], version=doc["version"], category=doc["category"],
-        contributors=tuple(doc["contributors"]), help=doc["help"], commands=commands,
-        acknowledgement=doc.get("acknowledgement", ""), requirements=tuple(doc.get("requirements", ())),
-        selftest=doc.get("selftest"), homepage=doc.get("homepage", ""), path=path,
-    )
+    manifest._path = path
+    return manifest
 
 
 def read_manifest(path) -> Manifest:
-    """Read and validate a ``medface-plugin.toml`` file (or the folder holding one)."""
+    """Read and validate a `medface-plugin.toml` file (or the folder holding one)."""
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
@@ -337,5 +412,39 @@ def read_manifest(path) -> Manifest:
     return build_manifest(doc, path)
 
 
-def parameter_name_pattern() -> re.Pattern:
-    return re.compile(_NAME)
+# --------------------------------------------------------------------------- generated schema and docs
+
+def manifest_json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of `medface-plugin.toml`, generated from the model."""
+    schema = Manifest.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def manifest_schema_text() -> str:
+    """The schema as the committed `manifest.schema.json` holds it."""
+    return json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_manifest_schema(path=SCHEMA_PATH) -> Path:
+    """Regenerate the schema file (`medface plugins schema --out PATH` does the same)."""
+    path = Path(path)
+    path.write_text(manifest_schema_text(), encoding="utf-8")
+    return path
+
+
+def _reference_rows(model: type[BaseModel]) -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        required = "yes" if field.is_required() else "no"
+        rows.append(f"| `{key}` | {required} | {(field.description or '').strip()} |")
+    return rows
+
+
+def manifest_reference() -> str:
+    """The key-by-key reference of `docs/plugin-guide.md` (markdown), generated from the model."""
+    parts = []
+    for heading, model in (("top level", Manifest), ("`[[commands]]`", CommandSpec),
+                           ("`[[commands.parameters]]`", ParameterSpec)):
+        parts += [f"**{heading}**", "", "| key | required | meaning |", "|---|---|---|", *_reference_rows(model), ""]
+    return "\n".join(parts)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ManifestError, PluginError
+from ..errors import ManifestError, MedfaceError, PluginError
+from ..report import set_command_titles
 from . import discovery
 from .manifest import CommandSpec, Manifest, read_manifest
 from .static_check import check_callable
@@ -242,3 +243,14 @@ def set_registry(registry: Registry | None) -> Registry | None:
     with _REGISTRY_LOCK:
         previous, _REGISTRY = _REGISTRY, registry
         return previous
+
+
+def command_title(command_id: str) -> str:
+    """A command's heading from its manifest (``"Inspect a CT volume"``), or ``""`` when unknown."""
+    try:
+        return get_registry().command(command_id)[1].heading
+    except (MedfaceError, LookupError, ValueError):
+        return ""
+
+
+set_command_titles(command_title)  # reports name the command's title without importing plugins

@@ -25,6 +25,15 @@ def _output_dir(command, values: dict) -> Path | None:
     return None
 
 
+def _file_output_folder(command, values: dict) -> Path | None:
+    """The folder of a command's output file (``--out plan.json``): where a command with no
+    output folder has its declared outputs written (named as that file)."""
+    for spec in command.parameters:
+        if spec.channel == "output" and spec.type == "file" and values.get(spec.name) is not None:
+            return Path(values[spec.name]).parent
+    return None
+
+
 def _prepare_outputs(command, values: dict) -> list[Path]:
     """Create the output folders; returns those that did not exist before (to remove again if
     the command fails before writing anything into them)."""
@@ -53,7 +62,7 @@ def _remove_if_empty(folders: list[Path]) -> None:
 def run_command(command_id: str, params: dict[str, Any], *, registry: Registry | None = None,
                 quiet: bool = False) -> Result:
     """Run ``plugin.command`` with ``params``; see :func:`medface.run`."""
-    from .. import __version__
+    from ..version import __version__
 
     registry = registry or get_registry()
     info, command = registry.command(command_id)
@@ -100,4 +109,8 @@ def run_command(command_id: str, params: dict[str, Any], *, registry: Registry |
         result.outputs.setdefault("report", str(out_dir / REPORT_FILE))
         result.save(out_dir / RESULT_FILE)
         write_report(result, out_dir)  # report.html and its JSON twin report.json
+    elif result.declared and _file_output_folder(command, values) is not None:
+        from .writing import write_declared
+
+        write_declared(result, _file_output_folder(command, values))  # e.g. surgery plan --out plan.json
     return result

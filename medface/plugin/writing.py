@@ -95,3 +95,5 @@ def write_declared(result: Result, folder: Path) -> None:
     for output in result.declared:
         path = write_output(output, folder)
         getattr(result, output.listed_as)[output.name] = str(path)
+        if output.figure:
+            result.figures[output.figure] = str(path)

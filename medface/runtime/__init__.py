@@ -6,7 +6,8 @@ Importing this package is cheap: torch loads when one of the names below is firs
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
+
 
 _EXPORTS = {
     # device.py
@@ -29,15 +30,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'medface.runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

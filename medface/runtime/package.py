@@ -178,7 +178,7 @@ def _framework() -> dict:
             out[name] = version(name)
         except PackageNotFoundError:
             pass
-    from .. import __version__
+    from ..version import __version__
 
     out["medface"] = __version__
     return out

@@ -32,7 +32,7 @@ Pipeline of :meth:`Predictor.predict`:
   recorded in ``failures`` with its index and reason; the others still run. An error of the
   model itself is not an item's fault and raises :class:`~medface.errors.ModelError`.
 
-This module imports only numpy, torch and ``medface.runtime.device`` at import time (MONAI,
+This module imports only numpy, torch, ``medface.runtime.device`` and ``medface.progress`` at import time (MONAI,
 tqdm and the package loader are imported when used), so it also runs where only torch is
 installed, with an in-memory model.
 """
@@ -42,7 +42,6 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,7 +51,8 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from medface.errors import InputError, ModelError
+from medface.errors import InputError, ModelError, ParameterError
+from medface.progress import progress_enabled
 from medface.runtime.device import autocast, prepare_model, resolve_device
 
 __all__ = ["Predictor", "Predictions", "default_transform"]
@@ -116,21 +116,12 @@ def _validate(item: Any) -> tuple[str, np.ndarray]:
     raise InputError(f"unsupported image dtype {item.dtype} (use uint8 HWC or float CHW)")
 
 
-def _progress_enabled() -> bool:
-    if os.environ.get("CI") or os.environ.get("MEDFACE_QUIET"):
-        return False
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 class _Progress:
     """A tqdm bar on a terminal; nothing otherwise (or when tqdm is missing)."""
 
     def __init__(self, total: int | None, desc: str):
         self._bar = None
-        if _progress_enabled():
+        if progress_enabled():
             try:
                 from tqdm.auto import tqdm
             except ImportError:  # pragma: no cover - tqdm is a dependency, but torch-only hosts lack it
@@ -176,11 +167,12 @@ class Predictor:
                  num_workers: int = 2, preprocess: Callable[[Any], np.ndarray] | None = None,
                  precision: str = "auto", channels_last: bool = True, compile: bool = False):
         if int(batch_size) < 1:
-            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+            raise ParameterError(f"must be at least 1, got {batch_size}", parameter="batch_size")
         if int(num_workers) < 0:
-            raise InputError(f"num_workers must be 0 or more, got {num_workers}")
+            raise ParameterError(f"must be 0 or more, got {num_workers}", parameter="num_workers")
         if precision not in _PRECISIONS:
-            raise InputError(f"unknown precision {precision!r}", hint=f"use one of {sorted(_PRECISIONS)}")
+            raise ParameterError(f"unknown precision {precision!r}", parameter="precision",
+                                 hint=f"use one of {sorted(_PRECISIONS)}")
         self._source = package
         self.path: Path | None = None
         if isinstance(package, (str, os.PathLike)):

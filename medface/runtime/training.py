@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from medface.errors import InputError, ModelError, ParameterError
-from medface.plugin.context import progress_enabled
+from medface.progress import progress_enabled
 
 __all__ = ["TrainConfig", "TrainingResult", "train", "accuracy"]
 
@@ -416,110 +416,165 @@ def train(model_or_arch, train_data, val_data=None, *, loss: str | Callable = "c
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _run(model, card_dict, train_data, val_data, loss_fn, loss_name, metrics, cfg, monitor,
-                    device, out, resume, on_epoch)
+        return _run(_Run(model, card_dict, train_data, val_data, loss_fn, loss_name, metrics, cfg, monitor, device,
+                         out=out, resume=resume, on_epoch=on_epoch))
     finally:
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
 
 
-def _run(model, card_dict, train_data, val_data, loss_fn, loss_name, metrics, cfg, monitor, device, out, resume,
-         on_epoch=None):
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(cfg.epochs)) if cfg.scheduler == "cosine" else None
-    make_autocast, scaler = _amp_setup(device, bool(cfg.amp))
-    ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir is not None else None
+@dataclass
+class _Run:
+    """What a training run works with: fixed from its start to its end."""
 
-    history: list[dict] = []
+    model: nn.Module
+    card_dict: dict | None
+    train_data: Any
+    val_data: Any
+    loss_fn: Callable
+    loss_name: str
+    metrics: dict[str, Callable]
+    cfg: TrainConfig
+    monitor: str
+    device: torch.device
+    out: str | os.PathLike | None = None
+    resume: bool = False
+    on_epoch: Callable[[dict], None] | None = None
+
+
+@dataclass
+class _Optimisation:
+    """The optimizer, its schedule and mixed precision of a run."""
+
+    opt: torch.optim.Optimizer
+    sched: Any
+    make_autocast: Callable
+    scaler: Any
+
+    @classmethod
+    def of(cls, run: _Run) -> "_Optimisation":
+        cfg = run.cfg
+        opt = torch.optim.AdamW(run.model.parameters(), lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(cfg.epochs))
+                 if cfg.scheduler == "cosine" else None)
+        make_autocast, scaler = _amp_setup(run.device, bool(cfg.amp))
+        return cls(opt, sched, make_autocast, scaler)
+
+
+@dataclass
+class _RunState:
+    """What a run has reached: its history and early-stopping state (saved in checkpoints)."""
+
+    history: list[dict] = field(default_factory=list)
     best_value: float | None = None
-    best_epoch = 0
-    bad_epochs = 0
+    best_epoch: int = 0
+    bad_epochs: int = 0
     best_state: dict[str, torch.Tensor] | None = None
-    start_epoch = 1
-    stopped_early = False
+    start_epoch: int = 1
+    stopped_early: bool = False
 
-    if resume:
-        doc, model_state, tensors, best_state = _load_checkpoint(ckpt_dir)
-        if doc.get("config") != cfg.fingerprint():
-            raise ModelError(f"the checkpoint was made with other settings {doc.get('config')} than these "
-                             f"{cfg.fingerprint()}; resuming would not reproduce the run", path=ckpt_dir,
-                             hint="resume with the same settings (only epochs may change) or start afresh")
-        try:
-            model.load_state_dict(model_state)
-            opt.load_state_dict(_join_optimizer_state(opt, tensors, doc["optimizer"]))
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise ModelError(f"the checkpoint does not fit this model: {exc}", path=ckpt_dir) from exc
-        if sched is not None and doc.get("scheduler"):
-            sched.load_state_dict(doc["scheduler"])
-            sched.T_max = int(cfg.epochs)  # more epochs than first planned: stretch the schedule
-        if scaler is not None and doc.get("scaler"):
-            scaler.load_state_dict(doc["scaler"])
-        history = list(doc.get("history", []))
-        best_value = doc.get("best_value")
-        best_epoch = int(doc.get("best_epoch", 0))
-        bad_epochs = int(doc.get("bad_epochs", 0))
-        start_epoch = int(doc["epoch"]) + 1
+    def checkpoint_doc(self, epoch: int, monitor: str, cfg: TrainConfig) -> dict:
+        return {"epoch": epoch, "best_value": self.best_value, "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs, "monitor": monitor, "history": self.history,
+                "config": cfg.fingerprint()}
 
-    pin = device.type == "cuda"
-    show = progress_enabled()
+
+def _run(run: _Run) -> TrainingResult:
+    run.model.to(run.device)
+    optim = _Optimisation.of(run)
+    ckpt_dir = Path(run.cfg.checkpoint_dir) if run.cfg.checkpoint_dir is not None else None
+    state = _resumed_state(run, optim, ckpt_dir) if run.resume else _RunState()
+    _run_epochs(run, optim, state, ckpt_dir)
+    model = run.model
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    if state.best_value is None:
+        state.best_value = float("nan")
+    model.eval()
+    package_path = _write_package(run, state) if run.out is not None else None
+    return TrainingResult(package_path=package_path, history=state.history, best_epoch=state.best_epoch,
+                          best_value=float(state.best_value), stopped_early=state.stopped_early, model=model)
+
+
+def _resumed_state(run: _Run, optim: _Optimisation, ckpt_dir: Path) -> _RunState:
+    """The model, optimizer, schedule and scaler as checkpointed, and the run's state then."""
+    cfg = run.cfg
+    doc, model_state, tensors, best_state = _load_checkpoint(ckpt_dir)
+    if doc.get("config") != cfg.fingerprint():
+        raise ModelError(f"the checkpoint was made with other settings {doc.get('config')} than these "
+                         f"{cfg.fingerprint()}; resuming would not reproduce the run", path=ckpt_dir,
+                         hint="resume with the same settings (only epochs may change) or start afresh")
+    try:
+        run.model.load_state_dict(model_state)
+        optim.opt.load_state_dict(_join_optimizer_state(optim.opt, tensors, doc["optimizer"]))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise ModelError(f"the checkpoint does not fit this model: {exc}", path=ckpt_dir) from exc
+    if optim.sched is not None and doc.get("scheduler"):
+        optim.sched.load_state_dict(doc["scheduler"])
+        optim.sched.T_max = int(cfg.epochs)  # more epochs than first planned: stretch the schedule
+    if optim.scaler is not None and doc.get("scaler"):
+        optim.scaler.load_state_dict(doc["scaler"])
+    return _RunState(history=list(doc.get("history", [])), best_value=doc.get("best_value"),
+                     best_epoch=int(doc.get("best_epoch", 0)), bad_epochs=int(doc.get("bad_epochs", 0)),
+                     best_state=best_state, start_epoch=int(doc["epoch"]) + 1)
+
+
+def _run_epochs(run: _Run, optim: _Optimisation, state: _RunState, ckpt_dir: Path | None) -> None:
+    """Train from ``state.start_epoch`` to the last epoch or an early stop, with a progress bar
+    on a terminal."""
+    cfg = run.cfg
     bar = None
-    if show and start_epoch <= cfg.epochs:
+    if progress_enabled() and state.start_epoch <= cfg.epochs:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=int(cfg.epochs), initial=start_epoch - 1, desc="training", unit="epoch",
+        bar = tqdm(total=int(cfg.epochs), initial=state.start_epoch - 1, desc="training", unit="epoch",
                    leave=False, file=sys.stderr)
     try:
-        for epoch in range(start_epoch, int(cfg.epochs) + 1):
-            t0 = time.perf_counter()
-            es = _epoch_seed(int(cfg.seed), epoch)
-            _seed_everything(es)
-            row: dict[str, Any] = {"epoch": epoch, "lr": float(opt.param_groups[0]["lr"])}
-            row["train_loss"] = _train_epoch(model, opt, scaler, make_autocast, loss_fn, cfg, device, epoch,
-                                             _loader(train_data, cfg, shuffle=True, seed=es, pin=pin))
-            if val_data is not None:
-                row.update(_validate(model, make_autocast, loss_fn, metrics, device, epoch,
-                                     _loader(val_data, cfg, shuffle=False, seed=es, pin=pin)))
-            if sched is not None:
-                sched.step()
-            row["time_s"] = round(time.perf_counter() - t0, 4)
-            history.append(row)
-            if on_epoch is not None:
-                on_epoch(dict(row))
-
-            value = float(row[monitor])
-            if _better(value, best_value, cfg.effective_mode):
-                best_value, best_epoch, bad_epochs = value, epoch, 0
-                best_state = _cpu_copy(model.state_dict())
-            else:
-                bad_epochs += 1
-            stop = cfg.patience is not None and bad_epochs >= int(cfg.patience)
+        for epoch in range(state.start_epoch, int(cfg.epochs) + 1):
+            row = _one_epoch(run, optim, epoch)
+            state.history.append(row)
+            if run.on_epoch is not None:
+                run.on_epoch(dict(row))
+            stop = _update_early_stopping(run, state, row, epoch)
             if ckpt_dir is not None:
-                _save_checkpoint(ckpt_dir, model=model, opt=opt, sched=sched, scaler=scaler, best_state=best_state,
-                                 state={"epoch": epoch, "best_value": best_value, "best_epoch": best_epoch,
-                                        "bad_epochs": bad_epochs, "monitor": monitor, "history": history,
-                                        "config": cfg.fingerprint()})
+                _save_checkpoint(ckpt_dir, model=run.model, opt=optim.opt, sched=optim.sched, scaler=optim.scaler,
+                                 best_state=state.best_state, state=state.checkpoint_doc(epoch, run.monitor, cfg))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("epoch", "lr", "time_s")})
             if stop:
-                stopped_early = True
+                state.stopped_early = True
                 break
     finally:
         if bar is not None:
             bar.close()
 
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if best_value is None:
-        best_value = float("nan")
-    model.eval()
 
-    package_path = None
-    if out is not None:
-        package_path = _write_package(model, card_dict, history, best_epoch, best_value, monitor, cfg,
-                                      loss_name, stopped_early, out)
-    return TrainingResult(package_path=package_path, history=history, best_epoch=best_epoch,
-                          best_value=float(best_value), stopped_early=stopped_early, model=model)
+def _one_epoch(run: _Run, optim: _Optimisation, epoch: int) -> dict:
+    """Train and validate one epoch (reseeded from the seed and the epoch): its history row."""
+    cfg, pin = run.cfg, run.device.type == "cuda"
+    t0 = time.perf_counter()
+    es = _epoch_seed(int(cfg.seed), epoch)
+    _seed_everything(es)
+    row: dict[str, Any] = {"epoch": epoch, "lr": float(optim.opt.param_groups[0]["lr"])}
+    row["train_loss"] = _train_epoch(run, optim, epoch, _loader(run.train_data, cfg, shuffle=True, seed=es, pin=pin))
+    if run.val_data is not None:
+        row.update(_validate(run.model, optim.make_autocast, run.loss_fn, run.metrics, run.device, epoch,
+                             _loader(run.val_data, cfg, shuffle=False, seed=es, pin=pin)))
+    if optim.sched is not None:
+        optim.sched.step()
+    row["time_s"] = round(time.perf_counter() - t0, 4)
+    return row
+
+
+def _update_early_stopping(run: _Run, state: _RunState, row: dict, epoch: int) -> bool:
+    """Keep the best weights so far; whether the run has stopped improving for ``patience`` epochs."""
+    value = float(row[run.monitor])
+    if _better(value, state.best_value, run.cfg.effective_mode):
+        state.best_value, state.best_epoch, state.bad_epochs = value, epoch, 0
+        state.best_state = _cpu_copy(run.model.state_dict())
+    else:
+        state.bad_epochs += 1
+    return run.cfg.patience is not None and state.bad_epochs >= int(run.cfg.patience)
 
 
 def _forward_loss(model, x, y, loss_fn, make_autocast, *, first: bool, where: str, epoch: int):
@@ -548,15 +603,16 @@ def _nan_error(value: float, where: str, epoch: int, step: int | None, cfg: Trai
                            "or check the inputs and targets for NaN or inf")
 
 
-def _train_epoch(model, opt, scaler, make_autocast, loss_fn, cfg, device, epoch, loader) -> float:
+def _train_epoch(run: _Run, optim: _Optimisation, epoch: int, loader) -> float:
+    model, opt, scaler, cfg = run.model, optim.opt, optim.scaler, run.cfg
     model.train()
     total, count = 0.0, 0
     for step, batch in enumerate(loader, start=1):
         x, y = _split_batch(batch, "training")
-        x = x.to(device, non_blocking=True) if isinstance(x, torch.Tensor) else x
-        y = y.to(device, non_blocking=True) if isinstance(y, torch.Tensor) else y
+        x = x.to(run.device, non_blocking=True) if isinstance(x, torch.Tensor) else x
+        y = y.to(run.device, non_blocking=True) if isinstance(y, torch.Tensor) else y
         opt.zero_grad(set_to_none=True)
-        _, loss = _forward_loss(model, x, y, loss_fn, make_autocast, first=(step == 1), where="training",
+        _, loss = _forward_loss(model, x, y, run.loss_fn, optim.make_autocast, first=(step == 1), where="training",
                                 epoch=epoch)
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -611,31 +667,32 @@ def _validate(model, make_autocast, loss_fn, metrics, device, epoch, loader) -> 
     return row
 
 
-def _write_package(model, card_dict, history, best_epoch, best_value, monitor, cfg, loss_name, stopped_early, out):
+def _write_package(run: _Run, state: _RunState):
     from medface.runtime.package import save_package
 
-    card_dict = dict(card_dict or {})
-    best = next((dict(r) for r in history if r["epoch"] == best_epoch), None)
+    cfg, history = run.cfg, state.history
+    card_dict = dict(run.card_dict or {})
+    best = next((dict(r) for r in history if r["epoch"] == state.best_epoch), None)
     final = dict(history[-1]) if history else None
     for r in (best, final):
         if r is not None:
             r.pop("time_s", None)
     metrics = dict(card_dict.get("metrics") or {})
     metrics.update({
-        "monitor": monitor,
+        "monitor": run.monitor,
         "mode": cfg.effective_mode,
-        "best_epoch": best_epoch,
-        "best_value": _jsonable(float(best_value)),
+        "best_epoch": state.best_epoch,
+        "best_value": _jsonable(float(state.best_value)),
         "best": _jsonable(best),
         "final": _jsonable(final),
         "epochs_run": len(history),
-        "stopped_early": stopped_early,
+        "stopped_early": state.stopped_early,
     })
     card_dict["metrics"] = metrics
     extra = dict(card_dict.get("extra") or {})
     extra["training"] = {"epochs": int(cfg.epochs), "batch_size": int(cfg.batch_size), "lr": float(cfg.lr),
-                         "weight_decay": float(cfg.weight_decay), "seed": int(cfg.seed), "loss": loss_name,
+                         "weight_decay": float(cfg.weight_decay), "seed": int(cfg.seed), "loss": run.loss_name,
                          "optimizer": "AdamW", "scheduler": cfg.scheduler, "max_grad_norm": cfg.max_grad_norm,
                          "amp": bool(cfg.amp)}
     card_dict["extra"] = extra
-    return Path(save_package(model, card_dict, out))
+    return Path(save_package(run.model, card_dict, run.out))

@@ -16,10 +16,10 @@ Views and their left/right convention are described in ``docs/viewing.md``.
 
 from __future__ import annotations
 
-from .views import VIEW_TITLES, VIEWS, Camera, camera_for, check_view
+from .views import VIEW_TITLES, VIEWS, Camera, camera_for, check_view, perspective_camera, view_yaw
 
-__all__ = ["VIEWS", "VIEW_TITLES", "Camera", "camera_for", "check_view", "Scene", "render_png", "render_image",
-           "render_panels", "show", "export_html", "scene_camera", "NoDisplayError"]
+__all__ = ["VIEWS", "VIEW_TITLES", "Camera", "camera_for", "perspective_camera", "check_view", "view_yaw", "Scene",
+           "render_png", "render_image", "render_panels", "show", "export_html", "scene_camera", "NoDisplayError"]
 
 _LAZY = {"Scene": "scene", "render_png": "render", "render_image": "render", "render_panels": "render",
          "show": "render", "export_html": "render", "scene_camera": "render", "NoDisplayError": "render"}

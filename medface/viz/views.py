@@ -17,6 +17,19 @@ inferior             below (-z)                  -y        the patient's left (a
                                                            the radiological axial convention)
 ==================== ========================== ========= ===================================
 
+The views around the head (view-up +z) also have a **yaw** (:func:`view_yaw`): the angle of
+the camera about the head's vertical axis from the frontal view, positive toward the patient's
+left (``left`` = 90°, ``three_quarter_right`` = -45°). The phantom's photos turn their
+perspective camera by it.
+
+Pixels (:meth:`Camera.project`, and every 2D landmark medface stores, such as
+``FaceImage.landmarks_2d``) are ``(x, y) = (column, row)`` with x to the right, y down and the
+origin at the top-left **corner** of the top-left pixel: pixel ``[row, col]`` covers
+``col <= x < col + 1`` and ``row <= y < row + 1``, its centre is ``(col + 0.5, row + 0.5)``,
+and the pixel holding ``(x, y)`` is ``pixels[int(y), int(x)]``. This is VTK's display
+convention (with the row counted from the top), so projected points land exactly where VTK
+draws them. See ``docs/viewing.md``.
+
 This module is pure numpy: it never imports pyvista or VTK.
 """
 
@@ -50,11 +63,23 @@ VIEW_TITLES = {
 }
 
 
-def check_view(view: str) -> str:
-    """Return ``view`` if it is a known view name, else raise :class:`ParameterError`."""
-    if view not in VIEWS:
-        raise ParameterError(f"unknown view {view!r}; use one of: {', '.join(VIEWS)}", parameter="view")
+def check_view(view: str, known=None, *, parameter: str = "view") -> str:
+    """Return ``view`` if it is a known view name (of ``known``, default all :data:`VIEWS`), else
+    raise :class:`ParameterError` listing the known ones."""
+    known = VIEWS if known is None else known
+    if view not in known:
+        raise ParameterError(f"unknown view {view!r}; use one of: {', '.join(known)}", parameter=parameter)
     return view
+
+
+def view_yaw(view: str) -> float:
+    """Degrees the ``view``'s camera is turned about the head's vertical axis from the frontal
+    view, positive toward the patient's left (``left`` = 90, ``right`` = -90, ``posterior`` =
+    180). Only views around the head (view-up +z) have one."""
+    to_camera, up = VIEWS[check_view(view)]
+    if tuple(up) != (0.0, 0.0, 1.0):
+        raise ParameterError(f"the {view} view looks along the head's vertical axis and has no yaw", parameter="view")
+    return float(np.degrees(np.arctan2(to_camera[0], -to_camera[1])))
 
 
 def as_bounds(bounds) -> np.ndarray:
@@ -70,10 +95,12 @@ def as_bounds(bounds) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Camera:
-    """A camera fitted to some bounds: position, focal point and view-up in LPS mm.
+    """A camera in LPS mm: position, focal point and view-up, parallel or perspective.
 
-    ``parallel_scale`` is half the height of the view in mm (parallel projection);
-    ``view_angle`` the vertical angle in degrees (perspective).
+    ``view`` is the anatomical view it was made for (a :data:`VIEWS` name) or ``""`` for a
+    free camera. ``parallel_scale`` is half the height of the view in mm (parallel
+    projection); ``view_angle`` the vertical angle in degrees (perspective). VTK's cameras
+    and medface's renderers (``medface.viz``, the phantom's photos) take these values as they are.
     """
 
     view: str
@@ -96,19 +123,29 @@ class Camera:
         r = np.cross(self.direction, self.view_up)
         return r / np.linalg.norm(r)
 
+    @property
+    def up(self) -> np.ndarray:
+        """World direction that points to the image's top (``view_up`` made perpendicular to
+        the direction of projection, as VTK does)."""
+        return np.cross(self.right, self.direction)
+
     def as_pyvista(self) -> list:
         return [tuple(self.position), tuple(self.focal_point), tuple(self.view_up)]
 
-    def project(self, points, size: tuple[int, int]) -> np.ndarray:
-        """Pixel ``(column, row)`` of LPS points in an image of ``size = (width, height)``.
+    def depth(self, points) -> np.ndarray:
+        """Distance (mm) of LPS points from the camera along the direction of projection."""
+        return (np.atleast_2d(np.asarray(points, float)) - np.asarray(self.position, float)) @ self.direction
 
-        Row 0 is the image's top row (as in a PNG / numpy image). Exact for parallel cameras;
-        for perspective cameras it uses a pinhole model with ``view_angle``.
+    def project(self, points, size: tuple[int, int]) -> np.ndarray:
+        """Pixel ``(x, y)`` of LPS points in an image of ``size = (width, height)``.
+
+        x to the right, y down, origin at the top-left corner of the top-left pixel (the
+        module's pixel convention: the pixel holding ``(x, y)`` is ``pixels[int(y), int(x)]``).
+        Exact for parallel cameras; perspective cameras are pinholes with ``view_angle``.
         """
         p = np.atleast_2d(np.asarray(points, float)) - np.asarray(self.focal_point)
         w, h = size
-        up = np.asarray(self.view_up, float)
-        x, y = p @ self.right, p @ up
+        x, y = p @ self.right, p @ self.up
         if self.parallel:
             half = self.parallel_scale
             sx, sy = x / half, y / half
@@ -116,9 +153,19 @@ class Camera:
             depth = np.linalg.norm(np.subtract(self.focal_point, self.position)) + p @ self.direction
             t = np.tan(np.radians(self.view_angle) / 2.0)
             sx, sy = x / (depth * t), y / (depth * t)
-        col = w / 2.0 + sx * h / 2.0 - 0.5
-        row = h / 2.0 - sy * h / 2.0 - 0.5
+        col = w / 2.0 + sx * h / 2.0
+        row = h / 2.0 - sy * h / 2.0
         return np.column_stack([col, row])
+
+
+def perspective_camera(focal_point, to_camera, view_up, *, distance: float, view_angle: float,
+                       view: str = "") -> Camera:
+    """A perspective camera ``distance`` mm from ``focal_point`` along the unit vector
+    ``to_camera``, looking back at it, with a vertical ``view_angle`` in degrees."""
+    focal = np.asarray(focal_point, float)
+    position = focal + distance * np.asarray(to_camera, float)
+    return Camera(view, tuple(position), tuple(focal), tuple(np.asarray(view_up, float)), parallel=False,
+                  view_angle=float(view_angle))
 
 
 def camera_for(view: str, bounds, *, distance_factor: float = 3.0, parallel: bool = True,

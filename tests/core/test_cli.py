@@ -112,3 +112,49 @@ def test_doctor_reports_versions_and_plugins(toy, capsys):
     assert report["torch"]["available"] and report["packages"]["SimpleITK"]
     assert [p["name"] for p in report["plugins"]] == ["toy"]
     assert report["render_window"]["available"]
+
+
+def _json_error(capsys) -> dict:
+    captured = capsys.readouterr()
+    assert "medface: error:" in captured.err or "internal error" in captured.err
+    doc = json.loads(captured.out)  # stdout is the JSON object and nothing else
+    assert set(doc) >= {"error", "message", "hint", "exit_code"}
+    return doc
+
+
+def test_json_errors_are_one_object_on_stdout_with_the_documented_exit_code(toy, capsys, tmp_path):
+    assert main(["toy", "add", "--a", "12", "--json"]) == 2
+    doc = _json_error(capsys)
+    assert (doc["error"], doc["exit_code"], doc["parameter"]) == ("ParameterError", 2, "a")
+    assert "above the maximum 10 mm" in doc["message"]
+    toy.include_installed()
+    missing = tmp_path / "missing.nii.gz"
+    assert main(["surgery", "inspect-ct", "--ct", str(missing), "--json"]) == 3
+    doc = _json_error(capsys)
+    assert (doc["error"], doc["exit_code"], doc["hint"]) == ("InputError", 3, "check the path")
+    assert str(missing) in doc["message"] and "does not exist" in doc["message"]
+    with pytest.raises(SystemExit) as info:  # usage errors stay argparse's: exit 2, text on stderr
+        main(["toy", "nope", "--json"])
+    assert info.value.code == 2
+
+
+def test_json_error_of_a_broken_plugin_and_of_a_bug(medface_plugins, capsys):
+    medface_plugins.add("toy_pkg", manifest=GOOD_MANIFEST.replace('version = "0.3.0"', 'version = "x"'),
+                        modules={"commands.py": GOOD_CODE})
+    assert main(["toy_pkg", "add", "--a", "1", "--json"]) == 4
+    doc = _json_error(capsys)
+    assert doc["error"] == "PluginError" and "broken" in doc["message"] and "version" in doc["message"]
+    medface_plugins.add("toy_pkg2", manifest=GOOD_MANIFEST.replace('name = "toy"', 'name = "toy2"')
+                        .replace("toy_pkg", "toy_pkg2"), modules={"commands.py": GOOD_CODE})
+    assert main(["toy2", "crash", "--json"]) == 70
+    doc = _json_error(capsys)
+    assert (doc["error"], doc["exit_code"]) == ("ZeroDivisionError", 70) and "report" in doc["hint"]
+
+
+def test_plugins_schema_prints_the_committed_schema_and_the_reference(capsys):
+    from medface.plugin.manifest import SCHEMA_PATH, manifest_reference
+
+    assert main(["plugins", "schema"]) == 0
+    assert capsys.readouterr().out == SCHEMA_PATH.read_text(encoding="utf-8")
+    assert main(["plugins", "schema", "--markdown"]) == 0
+    assert capsys.readouterr().out == manifest_reference()

@@ -1,14 +1,18 @@
-"""Manifest schema: valid manifests parse, invalid ones report every problem with its key."""
+"""The manifest model: valid manifests parse and serialise back whole, invalid ones report every
+problem with its key, and the JSON Schema and the docs are generated from the model."""
 
 from __future__ import annotations
 
+import copy
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from medface.errors import ManifestError
-from medface.plugin.manifest import build_manifest, read_manifest
+from medface.plugin.manifest import (SCHEMA_PATH, CommandSpec, Manifest, ParameterSpec, build_manifest,
+                                     manifest_reference, manifest_schema_text, problems_in, read_manifest)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,3 +92,59 @@ def test_shipped_manifests_are_valid(plugin):
         assert cmd.python_name.startswith(f"medface_{plugin}.")
         for p in cmd.parameters:
             assert p.help.strip()
+
+
+FULL = VALID.replace('help = "How far."', 'help = "How far."\nlabel = "Advance"\nadvanced = true') + """
+[[commands.parameters]]
+name = "out"
+type = "directory"
+channel = "output"
+required = false
+help = "Where to write."
+"""
+
+
+def test_to_dict_round_trips_every_field():
+    m = build_manifest(tomllib.loads(FULL))
+    doc = m.to_dict()
+    advance = doc["commands"][0]["parameters"][0]
+    assert (advance["label"], advance["advanced"], advance["min"], advance["max"]) == ("Advance", True, 0.0, 20.0)
+    again = build_manifest(doc)
+    assert again == m and again.to_dict() == doc
+    assert again.command("do-it").full_id == "demo.do-it"  # the commands know their plugin again
+    fields = {"ParameterSpec": set(advance), "CommandSpec": set(doc["commands"][0]), "Manifest": set(doc)}
+    for model in (ParameterSpec, CommandSpec, Manifest):
+        assert fields[model.__name__] == {f.alias or n for n, f in model.model_fields.items()}
+
+
+def test_duplicates_unknown_keys_and_bad_values_are_named():
+    doc = tomllib.loads(FULL)
+    doc["commands"].append(copy.deepcopy(doc["commands"][0]))
+    doc["commands"][0]["parameters"][1] = {**doc["commands"][0]["parameters"][1], "name": "advance",
+                                           "defualt": "fast"}
+    doc["requirements"] = ["numpy>=>1"]
+    problems = problems_in(doc)
+    assert "commands[1].id: duplicate command id 'do-it'" in problems
+    assert "commands[0].parameters[1].name: duplicate parameter name 'advance'" in problems
+    assert "commands[0].parameters[1]: unknown key 'defualt' (did you mean 'default'?)" in problems
+    assert any(p.startswith("requirements[0]: 'numpy>=>1' is not a valid requirement") for p in problems)
+    assert not any(p.startswith("commands[1].parameters") for p in problems)  # the copy's names are its own
+
+
+def test_committed_json_schema_is_the_generated_one_and_checks_manifests():
+    from jsonschema import Draft202012Validator
+
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == manifest_schema_text(), \
+        "regenerate it: medface plugins schema --out medface/plugin/manifest.schema.json"
+    validator = Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    for path in sorted((REPO / "plugins").glob("*/*/medface-plugin.toml")):
+        assert list(validator.iter_errors(tomllib.loads(path.read_text(encoding="utf-8")))) == [], path
+    bad = tomllib.loads(VALID.replace('type = "float"', 'type = "tensor"'))
+    assert [e.json_path for e in validator.iter_errors(bad)] == ["$.commands[0].parameters[0].type"]
+
+
+def test_plugin_guide_holds_the_generated_key_reference():
+    guide = (REPO / "docs" / "plugin-guide.md").read_text(encoding="utf-8")
+    assert manifest_reference() in guide, "regenerate the block: medface plugins schema --markdown"
+    for key in ("python_name", "channel", "advanced", "min", "selftest"):
+        assert f"| `{key}` |" in manifest_reference()

@@ -80,3 +80,20 @@ def test_provenance_records_parameters_seed_and_versions(toy, tmp_path):
     assert p.started and p.finished and p.started <= p.finished  # ISO times: the run ends after it starts
     saved = (tmp_path / "out" / "result.json").read_text(encoding="utf-8")
     assert '"seed": 7' in saved and '"plugin": "toy"' in saved
+
+
+@pytest.mark.parametrize("factory, kwargs, parameter", [
+    ("Predictor", {"batch_size": 0}, "batch_size"),
+    ("Predictor", {"num_workers": -1}, "num_workers"),
+    ("Predictor", {"precision": "fp7"}, "precision"),
+    ("TrainConfig", {"batch_size": 0}, "batch_size"),
+])
+def test_a_bad_parameter_value_is_a_parameter_error_in_the_python_api_too(factory, kwargs, parameter):
+    from medface.runtime.predictor import Predictor
+    from medface.runtime.training import TrainConfig
+
+    make = {"Predictor": lambda **kw: Predictor(None, **kw), "TrainConfig": TrainConfig}[factory]
+    with pytest.raises(ParameterError) as info:
+        make(**kwargs)
+    assert info.value.parameter == parameter and info.value.exit_code == 2
+    assert f"parameter '{parameter}'" in str(info.value)

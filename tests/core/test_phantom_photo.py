@@ -126,6 +126,29 @@ def test_vtk_projection_agrees_with_a_pinhole_camera(head, frontal):
         assert np.abs(from_pinhole - np.array(frontal.landmarks_2d[key])).max() < 1.0, key
 
 
+def test_the_photo_camera_is_the_viz_camera_and_lands_on_the_same_pixels(head):
+    """The phantom's photo camera is a perspective :class:`medface.viz.Camera`: projecting a
+    known 3-D point with it (``Camera.project``, pure numpy) gives the pixel where the photo put
+    the landmark (VTK's own projection), in the one pixel convention (corner origin), and the
+    pixel holding it shows the skin."""
+    from medface.viz import Camera
+
+    params = {"yaw": 3.0, "pitch": -2.0, "roll": 1.5, "distance": 950.0, "fill": 0.62, "shift_x": 0.01,
+              "shift_y": -0.01}
+    image = P.render_photo(head, view="three_quarter_left", size=(W, H), seed=2, camera=params)
+    cam = P.camera_setup(head, "three_quarter_left", params, (W, H))
+    assert isinstance(cam, Camera) and not cam.parallel and cam.view == "three_quarter_left"
+    assert image.metadata["camera"]["position"] == list(cam.position)
+    assert image.metadata["camera"]["view_angle_deg"] == cam.view_angle
+    (cx, cy), = cam.project(cam.focal_point, (W, H))
+    assert (cx, cy) == pytest.approx((W / 2, H / 2), abs=1e-9)  # the centre is a pixel corner
+    for key, xy in image.landmarks_2d.items():
+        assert np.abs(cam.project(head.landmarks[key], (W, H))[0] - xy).max() < 1e-6, key
+    x, y = cam.project(head.landmarks["prn"], (W, H))[0]
+    assert not is_background(image, x, y)
+    assert image.metadata["camera"]["base_yaw"] == 45.0
+
+
 def test_projected_landmarks_sit_on_the_rendered_surface(head):
     """The depth VTK rendered at a landmark's pixel is the landmark's own depth: the 2D
     positions and the picture agree (not just two copies of the same formula)."""
@@ -208,7 +231,7 @@ def test_sampled_subjects_in_every_view():
     rng = np.random.default_rng(11)
     for i in range(4):
         h = make_head(sample_subject(rng))
-        views = P.render_views(h, views=tuple(P.VIEWS), size=(W, H), seed=i)
+        views = P.render_views(h, views=P.PHOTO_VIEWS, size=(W, H), seed=i)
         F = views["frontal"].landmarks_2d
         assert F["en_l"][0] > F["en_r"][0] and F["n_s"][1] < F["prn"][1] < F["pog_s"][1]
         assert abs(F["prn"][0] - W / 2) < 0.05 * W
@@ -230,5 +253,5 @@ def test_fifty_photos_render_within_a_minute():
     heads = [make_head(sample_subject(rng)) for _ in range(50)]
     start = time.perf_counter()
     for i, h in enumerate(heads):
-        P.render_photo(h, view=list(P.VIEWS)[i % 5], seed=i)
+        P.render_photo(h, view=P.PHOTO_VIEWS[i % 5], seed=i)
     assert time.perf_counter() - start < 60.0

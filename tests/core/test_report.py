@@ -171,3 +171,43 @@ def test_importing_the_report_module_stays_light():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_purpose_names_the_command_title_given_by_the_plugin_layer(tmp_path):
+    from medface.plugin.registry import command_title
+    from medface.report import set_command_titles
+
+    try:
+        set_command_titles(lambda command: "Measure <things>." if command == "toy.measure" else "")
+        page = render_html(Result(command="toy.measure"))
+        assert "Measure &lt;things&gt;: what the command toy.measure found" in page
+        set_command_titles(lambda command: 1 / 0)  # a failing lookup costs only the title
+        assert "<p class=\"purpose\">what the command toy.measure found" in render_html(Result(command="toy.measure"))
+    finally:
+        set_command_titles(command_title)
+
+
+def test_templates_are_package_data_and_user_text_cannot_become_markup(tmp_path):
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    import medface.report
+
+    root = Path(medface.report.__file__).parent
+    project = tomllib.loads((root.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"]["package-data"]["medface"]
+    templates = sorted((root / "templates").iterdir())
+    assert templates and all(any(fnmatch.fnmatch(f"report/templates/{t.name}", p) for p in patterns)
+                             for t in templates)
+    evil = "<img src=x onerror=alert(1)>"
+    r = Result(command="toy.measure", summary={evil: evil}, tables={evil: [{evil: evil}]}, limits=[evil],
+               outputs={evil: evil})
+    page = render_html(r, title=evil, purpose=evil, sections=[Section(evil, text=evil, caption=evil)])
+    assert "<img" not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") >= 9
+
+
+def test_importing_the_report_package_loads_neither_jinja_nor_the_plugin_layer():
+    code = "import sys, medface.report; print(sorted(m for m in ('jinja2', 'medface.plugin') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

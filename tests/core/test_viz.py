@@ -50,8 +50,9 @@ def renders(skin_scene):
     return {v: render_image(skin_scene, v, SIZE) for v in VIEWS}
 
 
-def _is_fg(img, colrow) -> bool:
-    c, r = (int(round(x)) for x in colrow)
+def _is_fg(img, xy) -> bool:
+    """Whether the pixel holding the point ``xy`` (pixel convention: corner origin) is not backdrop."""
+    c, r = (int(v) for v in xy)
     return bool(np.abs(img[r, c].astype(int) - BG).sum() > 30)
 
 
@@ -96,8 +97,22 @@ def test_unknown_view_lists_views():
         camera_for("sideways", [[0, 0, 0], [1, 1, 1]])
 
 
+def test_pixel_convention_is_the_corner_origin():
+    """The focal point lands on the image's centre, the corner between the four middle pixels of
+    an even-sized image: x = width / 2, y = height / 2 (not width / 2 - 0.5)."""
+    b = [[-50, -60, -70], [50, 60, 70]]
+    for parallel in (True, False):
+        cam = camera_for("frontal", b, parallel=parallel)
+        (x, y), = cam.project(cam.focal_point, (200, 100))
+        assert (x, y) == pytest.approx((100.0, 50.0), abs=1e-9)
+        # the patient's left (+x) and the top of the head (+z) go to the right and to row 0's side
+        (xl, yl), = cam.project(np.add(cam.focal_point, [10.0, 0.0, 10.0]), (200, 100))
+        assert xl > 100.0 and yl < 50.0
+
+
 def test_projection_matches_vtk(skin_scene, landmarks):
-    """Our pure-numpy projection agrees with VTK's world-to-display transform for the same camera."""
+    """Our pure-numpy projection agrees with VTK's world-to-display transform for the same camera,
+    to the same pixel convention: VTK's display x, and its display y counted from the top."""
     from medface.viz.render import _apply_camera, _draw, _plotter, scene_camera
 
     cam = scene_camera(skin_scene, "three_quarter_left", SIZE)
@@ -113,7 +128,7 @@ def test_projection_matches_vtk(skin_scene, landmarks):
             ren.WorldToDisplay()
             dx, dy, _ = ren.GetDisplayPoint()
             col, row = cam.project(landmarks[lid], SIZE)[0]
-            assert abs(col - dx) < 1.0 and abs(row - (SIZE[1] - 1 - dy)) < 1.0, lid
+            assert abs(col - dx) < 1e-6 and abs(row - (SIZE[1] - dy)) < 1e-6, lid
     finally:
         p.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from medface.anatomy import landmarks as lm
-from medface.errors import InputError
+from medface.errors import InputError, ParameterError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "landmarks.md"
@@ -157,9 +157,9 @@ def test_ids_filters():
     assert all(lm.get(i).region == "lips" for i in lips)
     assert lm.ids(kind="craniometric", region="lips") == []
     assert set(lm.ids(kind="soft_tissue", region="chin")) >= {"pog_s", "me_s", "gn_s"}
-    with pytest.raises(ValueError, match="soft_tissue"):
+    with pytest.raises(ParameterError, match="soft_tissue"):
         lm.ids(kind="soft")
-    with pytest.raises(ValueError, match="orbit"):
+    with pytest.raises(ParameterError, match="orbit"):
         lm.ids(region="orbits")
 
 

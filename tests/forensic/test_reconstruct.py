@@ -64,6 +64,23 @@ def test_face_overlays_the_true_skin_in_the_skulls_frame_and_units(small_model, 
     assert result.metrics["tissue_depth_baseline"]["median_distance_to_model_mm"] > 0
 
 
+def test_user_landmarks_are_in_the_skulls_units(small_model, case):
+    """Landmarks given in the file's units (cm here) are scaled once, like the skull."""
+    from medface.data import Landmarks
+
+    path, _, head = case
+    rot = Rotation.from_euler("xyz", [20, -35, 110], degrees=True).as_matrix()
+    ids = ["n", "po_l", "po_r", "or_l", "ans"]
+    marks = Landmarks.from_dict({k: (np.asarray(head.landmarks[k]) @ rot.T + [40.0, -25.0, 300.0]) / 10.0 for k in ids})
+    result = medface.run("forensic.reconstruct", skull=path, scale=10.0, landmarks=marks, model=small_model,
+                         variants=0, figures=False)
+    reg = result.data["registration"]  # in mm
+    for k in ids:
+        assert reg.landmark_source[k] == "user"
+        np.testing.assert_allclose(reg.landmarks[k], marks[k] * 10.0)
+    assert reg.residual_mm["final_median"] < 2.0
+
+
 def test_refuses_a_sphere_and_a_skull_in_wrong_units(small_model, case, tmp_path):
     import trimesh
 
@@ -91,22 +108,26 @@ def test_evaluate_command_reports_model_and_baseline(small_model, tmp_path):
     assert {g["goal"] for g in result.tables["goals"]} >= {"mean error ≤ 2.0 mm", "rank-1 ≥ 50 %"}
 
 
-def test_stale_cached_default_models_are_removed(tmp_path):
-    from medface_forensic.reconstruct import _prune_stale
+def test_default_model_is_keyed_by_template_data_not_by_phantom_code(small_model, tmp_path, monkeypatch):
+    """The cached default model depends on the template file's sha256, the training parameters
+    and MODEL_VERSION: computing its key runs no phantom code, a cached entry is used as it is,
+    and a new MODEL_VERSION is a new entry."""
+    import shutil
+    import subprocess
+    import sys
 
-    def model_folder(name):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "model.json").write_text("{}", encoding="utf-8")
-        return folder
+    from medface_forensic import model_cache
 
-    current = model_folder("phantom-n200-s0-aaaa")
-    stale = model_folder("phantom-n200-s0-bbbb")
-    other_size = model_folder("phantom-n50-s0-cccc")
-    in_progress = model_folder("phantom-n200-s0-dddd.123.tmp")
-    _prune_stale(current)
-    assert current.is_dir() and not stale.exists()
-    assert other_size.is_dir() and in_progress.is_dir()  # other settings and unfinished writes stay
+    code = ("import sys; from medface_forensic.model_cache import model_key; model_key(); "
+            "assert 'medface.phantom' not in sys.modules, 'the model key ran phantom code'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    monkeypatch.setenv("MEDFACE_CACHE_DIR", str(tmp_path))
+    folder = model_cache.default_model_folder()
+    assert folder.parent == tmp_path / "forensic" and folder.name.startswith("phantom-n200-s0-")
+    shutil.copytree(small_model, folder)  # stands in for the trained default model: no training here
+    assert model_cache.default_model().metadata["n_subjects"] == 30
+    monkeypatch.setattr(model_cache, "MODEL_VERSION", model_cache.MODEL_VERSION + 1)
+    assert model_cache.default_model_folder() != folder
 
 
 def test_failed_run_leaves_no_empty_output_folder(tmp_path):

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from medface.errors import InputError, ParameterError
 from medface_phenotype.protocol import (
     FrequentRare,
     Ranking,
@@ -105,13 +106,13 @@ def test_adding_a_condition_does_not_reshuffle_the_others():
 
 
 def test_split_rejects_a_subject_with_two_labels_and_bad_fractions():
-    with pytest.raises(ValueError, match="each subject must carry one label"):
+    with pytest.raises(InputError, match="each subject must carry one label"):
         subject_disjoint_split(["s1", "s1", "s2"], ["A", "B", "A"])
-    with pytest.raises(ValueError, match="test_fraction"):
+    with pytest.raises(ParameterError, match="test_fraction"):
         subject_disjoint_split(["s1", "s2"], ["A", "A"], test_fraction=1.0)
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(InputError, match="differ in length"):
         subject_disjoint_split(["s1", "s2"], ["A"])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(InputError, match="empty"):
         subject_disjoint_split([], [])
 
 
@@ -135,9 +136,9 @@ def test_explicit_rare_list_is_validated():
     subjects = ["1", "2", "3", "4"]
     fr = split_frequent_rare(labels, subjects, rare=["B"])
     assert fr.frequent == ("A", "C") and fr.rare == ("B",)
-    with pytest.raises(ValueError, match="unknown rare condition.*'Z'"):
+    with pytest.raises(ParameterError, match="unknown rare condition.*'Z'"):
         split_frequent_rare(labels, subjects, rare=["B", "Z"])
-    with pytest.raises(ValueError, match="control"):
+    with pytest.raises(ParameterError, match="control"):
         split_frequent_rare(labels, subjects, rare=["unaffected"])
 
 
@@ -190,7 +191,7 @@ def test_chunked_ranking_equals_the_unchunked_one():
     ids=["dim-mismatch", "label-count", "zero-vector", "no-queries", "nan"],
 )
 def test_ranking_rejects_bad_input_with_a_clear_message(query, gallery, labels, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         rank_by_gallery(query, gallery, labels)
 
 
@@ -240,9 +241,9 @@ def test_cmc_curve_is_averaged_per_condition():
 
 def test_chance_topk_is_k_over_n_capped_at_one():
     assert chance_topk(20, (1, 5, 10, 30)) == {1: 0.05, 5: 0.25, 10: 0.5, 30: 1.0}
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ParameterError, match="positive"):
         chance_topk(0)
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ParameterError, match="positive integers"):
         chance_topk(5, (0, 1))
 
 
@@ -253,7 +254,7 @@ def test_chance_topk_is_k_over_n_capped_at_one():
 def test_confusion_matrix_rows_are_true_columns_predicted():
     cm = confusion_matrix(["A", "A", "B", "C"], ["A", "B", "B", "A"], ["A", "B", "C"])
     assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
-    with pytest.raises(ValueError, match="lacks"):
+    with pytest.raises(InputError, match="lacks"):
         confusion_matrix(["A", "D"], ["A", "A"], ["A", "B"])
 
 
@@ -263,9 +264,9 @@ def test_control_auroc():
     assert control_auroc(score, is_control) == 1.0
     assert control_auroc(-score, is_control) == 0.0
     assert control_auroc(np.ones(5), is_control) == 0.5
-    with pytest.raises(ValueError, match="both affected and control"):
+    with pytest.raises(InputError, match="both affected and control"):
         control_auroc([0.1, 0.2], [True, True])
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(InputError, match="differ in length"):
         control_auroc([0.1, 0.2, 0.3], [True, False])
 
 
@@ -336,18 +337,18 @@ def test_subject_leakage_inflates_accuracy_and_a_leaky_split_is_refused():
     honest = topk_per_condition(rank_by_gallery(emb[test], emb[train], labels[train]), labels[test], ks=(1,))
     assert honest[1] < 0.4                               # chance 0.125
 
-    with pytest.raises(ValueError, match="subject-disjoint"):
+    with pytest.raises(InputError, match="subject-disjoint"):
         evaluate_settings(emb, labels, subjects, leaky_train, leaky_test, [f"c{i}" for i in range(8)], [])
 
 
 def test_evaluate_settings_rejects_inconsistent_input():
     emb, labels, subjects = make_cohort(n_rare=0)
     train, test = subject_disjoint_split(subjects, labels)
-    with pytest.raises(ValueError, match="must match"):
+    with pytest.raises(InputError, match="must match"):
         evaluate_settings(emb[:-1], labels, subjects, train, test[:-1], ["freq00"], [])
-    with pytest.raises(ValueError, match="unknown rare"):
+    with pytest.raises(ParameterError, match="unknown rare"):
         evaluate_settings(emb, labels, subjects, train, test, ["freq00"], ["nonexistent"])
-    with pytest.raises(ValueError, match="control"):
+    with pytest.raises(ParameterError, match="control"):
         evaluate_settings(emb, labels, subjects, train, test, ["freq00", "unaffected"], [])
 
 

@@ -46,6 +46,11 @@ def test_screen_writes_ranking_report_and_pictures_but_not_the_photo(repo_root, 
     aligned = np.asarray(Image.open(out / "aligned_face.png"))
     assert attention.shape == aligned.shape == (224, 224, 3) and np.abs(attention.astype(int) - aligned).mean() > 3
     assert not any(p.name.startswith("photo") for p in out.iterdir())  # the photo is not copied by default
+    # the pictures are listed as outputs and shown in the report as figures, under stable names
+    assert list(result.outputs) == ["aligned_face", "attention", "result", "report"]
+    trained = next(r["condition"] for r in rows if r["trained"])
+    assert result.figures == {"aligned_face": str(out / "aligned_face.png"),
+                              f"attention ({trained})": str(out / "attention.png")}
 
 
 def test_refused_photo_gives_a_verdict_and_no_ranking(tmp_path):

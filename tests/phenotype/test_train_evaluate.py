@@ -79,3 +79,15 @@ def test_gallery_add_makes_a_new_condition_matchable(tiny, tmp_path):
     top = screened.tables["conditions"][0]
     assert top["condition"] == "hypotelorism" and top["similarity"] > 0.99
     assert np.isfinite(screened.summary["syndromic_score"])
+
+
+def test_the_evaluation_logic_needs_no_files_and_gives_the_commands_report(tiny, tmp_path):
+    from medface_phenotype import ScreeningEvaluation
+
+    root, data, model = tiny
+    before = sorted(p.name for p in model.iterdir())
+    report = ScreeningEvaluation(model).evaluate(data)
+    assert sorted(p.name for p in model.iterdir()) == before  # nothing written into the package
+    out = tmp_path / "eval"
+    medface.run("phenotype.evaluate", model=model, data=data, out=out)
+    assert json.loads(json.dumps(report)) == json.loads((out / "evaluation.json").read_text(encoding="utf-8"))

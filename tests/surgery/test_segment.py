@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from medface.anatomy.ct_segmentation import calibrate_hu, segment_ct
@@ -137,13 +139,29 @@ def test_face_direction_detected_without_orientation(phantom_ct, flip, face):
     assert tip[2] > skin.bounds()[0, 2] + 0.4 * skin.extent[2]  # the nose is in the upper part of the head
 
 
-def test_command_writes_meshes_and_result(phantom_ct, tmp_path):
-    result = segment(phantom_ct, out=tmp_path, target_faces=20_000, figures=False)
+def test_command_writes_meshes_and_result(tmp_path):
+    """The command declares its meshes and picture; the runner writes them under their old names."""
+    import medface
+    from pathlib import Path
+
+    ct = Path(__file__).resolve().parents[2] / "sample_data" / "head_ct.nii.gz"
+    result = medface.run("surgery.segment", ct=ct, out=tmp_path, target_faces=20_000, figures=True)
     for name in ("skin", "skull", "mandible"):
         mesh = io.read_mesh(tmp_path / f"{name}.ply")
         assert mesh.is_watertight()
+        assert result.outputs[name] == str(tmp_path / f"{name}.ply")
+    assert result.figures == {"segmentation": str(tmp_path / "segmentation.png")}
+    assert (tmp_path / "segmentation.png").stat().st_size > 1000
     assert result.tables["calibration"][0]["slope"] == 1.0
-    result.to_json()
+    assert json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))["outputs"]["skull"].endswith("skull.ply")
+
+
+def test_without_an_output_folder_the_command_writes_nothing(phantom_ct, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = segment(phantom_ct, target_faces=20_000)
+    assert list(tmp_path.iterdir()) == [] and result.outputs == {}
+    assert [o.filename for o in result.declared] == ["skin.ply", "skull.ply", "mandible.ply", "segmentation.png"]
+    assert result.data["skull"].is_watertight()
 
 
 def test_headsq_bone_and_skin(shared_data):

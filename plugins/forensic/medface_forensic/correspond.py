@@ -24,9 +24,8 @@ residuals (median distance of the fitted template to the input surfaces); check 
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,66 +61,92 @@ def correspond_subject(skull: SurfaceMesh, skin: SurfaceMesh) -> dict:
             "warnings": list(reg.warnings)}
 
 
-def correspond_command(pairs, out) -> Result:
-    """CLI entry of `forensic correspond` (see the module docstring)."""
-    from medface.io import read_mesh, write_mesh
+@dataclass
+class SubjectCorrespondence:
+    """One subject of a raw pairs folder: its table ``row`` (id, residuals, status), the
+    template-topology ``meshes`` (cranium, mandible, skin; None when left out) and warnings."""
 
-    from .template import template_head
+    folder: Path
+    row: dict
+    meshes: dict | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.meshes is not None
+
+
+def subject_folders(root: Path) -> list[Path]:
+    """The subject folders of a raw pairs folder, checked cheaply (subject.json valid, skin.ply
+    present) before any slow registration; InputError naming the subject."""
     from .train import SUBJECT_FILE, read_subject_info
 
-    root, out = Path(pairs), Path(out)
     if not root.is_dir():
         raise InputError("the pairs folder does not exist", path=root)
-    if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
-        raise InputError("the output folder lies inside the input folder", path=out,
-                         hint="write the corresponded pairs to a folder of their own")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "template")
     if not folders:
         raise InputError("no subject folders", path=root, hint="one folder per subject: skull.ply, skin.ply, "
                                                                "subject.json")
-    for f in folders:  # cheap checks of every subject before the slow registrations
+    for f in folders:
         who = f"subject '{f.name}'"
         if not (f / SUBJECT_FILE).is_file():
             raise InputError(f"{who}: missing {SUBJECT_FILE}", path=f)
         read_subject_info(f / SUBJECT_FILE, f.name)
         if not (f / "skin.ply").is_file():
             raise InputError(f"{who}: missing skin.ply", path=f)
+    return folders
+
+
+def correspond_folder(folder: Path) -> SubjectCorrespondence:
+    """Register the template onto one subject's skull and skin; a subject whose surfaces the
+    registration refuses, or without a mandible, is left out with the reason."""
+    from medface.io import read_mesh
+
+    from .template import template_head
+
+    who = f"subject '{folder.name}'"
+    try:
+        c = correspond_subject(_skull_mesh(folder, who), read_mesh(folder / "skin.ply"))
+    except InputError as exc:
+        return SubjectCorrespondence(folder, {"id": folder.name, "status": f"left out: {exc.message}"}, None,
+                                     [f"{who} left out: {exc.message}"])
+    row = {"id": folder.name, "skull_median_mm": round(c["skull_median_mm"], 2),
+           "skin_median_mm": round(c["skin_median_mm"], 2), "skin_p95_mm": round(c["skin_p95_mm"], 2)}
+    if not c["mandible_present"]:
+        return SubjectCorrespondence(folder, {**row, "status": "left out: no mandible found"}, None,
+                                     [f"{who} left out: no mandible found on its skull (the model needs it)"])
     head = template_head()
-    faces = {"cranium": head.cranium.faces, "mandible": head.mandible.faces, "skin": head.skin.faces}
-    result = Result(command="forensic.correspond")
-    rows, kept = [], 0
+    meshes = {part: SurfaceMesh(c[part], getattr(head, part).faces) for part in ("cranium", "mandible", "skin")}
+    return SubjectCorrespondence(folder, {**row, "status": "ok"}, meshes, [f"{who}: {w}" for w in c["warnings"]])
+
+
+LIMIT = ("Correspondence comes from registering the phantom template; where a subject's anatomy lies far from it "
+         "(pathology, surgery, a scan that cuts the face) the vertices may slide. Check the residuals of each subject.")
+
+
+def correspond_command(pairs, out, context=None) -> Result:
+    """CLI entry of `forensic correspond` (see the module docstring). The pairs folder is
+    written last by :func:`.files.write_corresponded` (a folder layout of its own)."""
+    from .files import write_corresponded
+
+    root, out = Path(pairs), Path(out)
+    if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
+        raise InputError("the output folder lies inside the input folder", path=out,
+                         hint="write the corresponded pairs to a folder of their own")
+    folders = subject_folders(root)
     t0 = time.perf_counter()
-    for f in folders:
-        who = f"subject '{f.name}'"
-        try:
-            c = correspond_subject(_skull_mesh(f, who), read_mesh(f / "skin.ply"))
-        except InputError as exc:
-            rows.append({"id": f.name, "status": f"left out: {exc.message}"})
-            result.warnings.append(f"{who} left out: {exc.message}")
-            continue
-        row = {"id": f.name, "skull_median_mm": round(c["skull_median_mm"], 2),
-               "skin_median_mm": round(c["skin_median_mm"], 2), "skin_p95_mm": round(c["skin_p95_mm"], 2)}
-        if not c["mandible_present"]:
-            rows.append({**row, "status": "left out: no mandible found"})
-            result.warnings.append(f"{who} left out: no mandible found on its skull (the model needs it)")
-            continue
-        dest = out / f.name
-        dest.mkdir(parents=True, exist_ok=True)
-        for part in ("cranium", "mandible", "skin"):
-            write_mesh(SurfaceMesh(c[part], faces[part]), dest / f"{part}.ply")
-        shutil.copyfile(f / SUBJECT_FILE, dest / SUBJECT_FILE)
-        rows.append({**row, "status": "ok"})
-        result.warnings += [f"{who}: {w}" for w in c["warnings"]]
-        kept += 1
-    ok = [r for r in rows if r["status"] == "ok"]
-    result.summary = {"subjects": len(folders), "corresponded": kept,
+    subjects = []
+    for k, folder in enumerate(folders):
+        if context is not None:
+            context.stage(f"subject {k + 1} of {len(folders)}: {folder.name}")
+        subjects.append(correspond_folder(folder))
+    ok = [s.row for s in subjects if s.ok]
+    result = Result(command="forensic.correspond", limits=[LIMIT])
+    result.summary = {"subjects": len(folders), "corresponded": len(ok),
                       "skin_median_mm": round(float(np.median([r["skin_median_mm"] for r in ok])), 2) if ok else None,
                       "seconds": round(time.perf_counter() - t0, 1), "next": f"medface forensic train --pairs {out}"}
-    result.tables["subjects"] = rows
+    result.tables["subjects"] = [s.row for s in subjects]
+    result.warnings = [w for s in subjects for w in s.warnings]
+    write_corresponded(out, subjects)
     result.outputs["pairs"] = str(out)
-    (out / "correspondence.json").parent.mkdir(parents=True, exist_ok=True)
-    (out / "correspondence.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    result.limits.append("Correspondence comes from registering the phantom template; where a subject's anatomy "
-                         "lies far from it (pathology, surgery, a scan that cuts the face) the vertices may slide. "
-                         "Check the residuals of each subject.")
     return result

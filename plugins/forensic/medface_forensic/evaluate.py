@@ -75,73 +75,87 @@ def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: f
     return out
 
 
-def figure(model: ShapeModel, res: dict, path) -> Path:
-    """Mean absolute error maps (baseline, model) and the mean posterior SD on the mean face."""
-    from medface.data import SurfaceMesh
-    from medface.viz import Scene, render_panels
+def error_figure(model: ShapeModel, res: dict):
+    """Mean absolute error maps (baseline, model) and the mean posterior SD on the mean face, as
+    a declared figure (drawn by the runner)."""
+    from medface.data.outputs import Figure
 
-    skin = SurfaceMesh(model.mean_skin(), model.skin_faces)
-    scenes = [Scene().add_mesh(skin, scalars=res["mean_abs_error_map"]["baseline"], clim=(0, 4), cmap="magma"),
-              Scene().add_mesh(skin, scalars=res["mean_abs_error_map"]["model"], clim=(0, 4), cmap="magma"),
-              Scene().add_mesh(skin, scalars=res["mean_sd_map"], clim=(0, 4), cmap="magma")]
-    return render_panels(scenes, path, views="three_quarter_left", size=(420, 460),
-                         titles=["baseline: mean abs. error", "model: mean abs. error", "model: mean posterior SD"])
+    def scenes():
+        from medface.data import SurfaceMesh
+        from medface.viz import Scene
+
+        skin = SurfaceMesh(model.mean_skin(), model.skin_faces)
+        maps = (res["mean_abs_error_map"]["baseline"], res["mean_abs_error_map"]["model"], res["mean_sd_map"])
+        return [Scene().add_mesh(skin, scalars=m, clim=(0, 4), cmap="magma") for m in maps]
+
+    return Figure(scenes, views="three_quarter_left", size=(420, 460),
+                  titles=["baseline: mean abs. error", "model: mean abs. error", "model: mean posterior SD"])
 
 
 VARIANTS = {"full": {}, "no_mandible": {"mandible": False}, "no_covariates": {"covariates": False}}
+LIMIT = ("Held-out subjects are synthetic phantom heads, whose faces follow their skulls far more closely than real "
+         "faces do: these figures are not casework accuracy.")
+
+
+def evaluate_variants(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: float = 1.0,
+                      variants: bool = True, progress=None) -> dict:
+    """:func:`evaluate` for each of :data:`VARIANTS` (only "full" without ``variants``)."""
+    results = {}
+    for name, kw in (VARIANTS.items() if variants else [("full", {})]):
+        if progress is not None:
+            progress(f"evaluating on {n_test} held-out phantom subjects ({name.replace('_', ' ')})")
+        results[name] = evaluate(model, n_test, seed, sigma=sigma, **kw)
+    return results
 
 
 def evaluate_command(out, model=None, n_test: int = 100, seed: int = 1000, sigma: float = 1.0,
-                     variants: bool = True, figures: bool = True):
+                     variants: bool = True, figures: bool = True, context=None):
     """CLI entry of `forensic evaluate`: the model (default: the phantom-trained one) and the
     baseline on ``n_test`` held-out phantom subjects (and, with ``variants``, without the
-    mandible and without covariates); writes forensic_evaluation.json, forensic.md (the validation
-    page) and images/forensic_error_maps.png into ``out``."""
+    mandible and without covariates); declares forensic_evaluation.json, forensic.md (the
+    validation page, with the real-data section ``forensic_real_data.md`` found in ``out``) and
+    images/forensic_error_maps.png."""
     from medface.data import Result
 
     from . import validation_doc
-    from .reconstruct import default_model
+    from .model_cache import default_model
     from .shape_model import load_model
 
     shape = load_model(model) if model else default_model()
     t0 = time.perf_counter()
-    results = {name: evaluate(shape, n_test, seed, sigma=sigma, **kw)
-               for name, kw in (VARIANTS.items() if variants else [("full", {})])}
+    results = evaluate_variants(shape, n_test, seed, sigma=sigma, variants=variants,
+                                progress=context.stage if context is not None else None)
     elapsed = time.perf_counter() - t0
     res = results["full"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     doc = {name: {k: v for k, v in r.items() if k not in ("mean_abs_error_map", "mean_sd_map")}
            for name, r in results.items()}
     doc["model"] = shape.metadata
-    (out / "forensic_evaluation.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    fig = None
-    if figures:
-        fig = figure(shape, res, out / "images" / "forensic_error_maps.png")
-    real = out / "forensic_real_data.md"
-    page = validation_doc.markdown(results, shape.metadata, figure="images/forensic_error_maps.png" if fig else None,
+    real = Path(out) / "forensic_real_data.md"
+    page = validation_doc.markdown(results, shape.metadata, figure="images/forensic_error_maps.png" if figures else None,
                                    real_data=real.read_text(encoding="utf-8") if real.is_file() else None,
-                                   timings={"Evaluation (all variants, "
-                                            f"{n_test} subjects each)": elapsed})
-    (out / "forensic.md").write_text(page, encoding="utf-8")
-    m, b = res["model"], res["baseline"]
-    result = Result(command="forensic.evaluate",
-                    summary={"test_subjects": n_test, "model_mean_mm": round(m["face"]["mean"], 3),
-                             "baseline_mean_mm": round(b["face"]["mean"], 3),
-                             "model_within_2.5mm_pct": round(m["face"]["within_2.5"], 1),
-                             "coverage_1sigma_pct": round(m["calibration"]["within_1sd"], 1),
-                             "rank1_pct": m["identification"]["rank1"]},
-                    outputs={"evaluation": str(out / "forensic_evaluation.json"),
-                             "validation page": str(out / "forensic.md")},
-                    tables={"face and regions": [
-                        {"region": r, "model_mean_mm": round(a["mean"], 3), "model_within_2.5mm_pct":
-                         round(a["within_2.5"], 1), "baseline_mean_mm": round(c["mean"], 3)}
-                        for r, a, c in [("face", m["face"], b["face"])]
-                        + [(r, m["regions"][r], b["regions"][r]) for r in M.REGIONS]],
-                        "goals": [{"goal": name, "measured": text(res), "met": bool(ok(res))}
-                                  for name, ok, text in validation_doc.GOALS]},
-                    limits=["Held-out subjects are synthetic phantom heads, whose faces follow their skulls far more "
-                            "closely than real faces do: these figures are not casework accuracy."])
-    if fig:
-        result.figures["error maps"] = str(fig)
+                                   timings={f"Evaluation (all variants, {n_test} subjects each)": elapsed})
+    result = Result(command="forensic.evaluate", summary=_summary(res, n_test), tables=_tables(res), limits=[LIMIT])
+    result.declare("evaluation", "forensic_evaluation.json", json.dumps(doc, indent=1), kind="text")
+    result.declare("validation page", "forensic.md", page, kind="text")
+    if figures:
+        result.declare("error maps", "images/forensic_error_maps.png", error_figure(shape, res))
     return result
+
+
+def _summary(res: dict, n_test: int) -> dict:
+    m, b = res["model"], res["baseline"]
+    return {"test_subjects": n_test, "model_mean_mm": round(m["face"]["mean"], 3),
+            "baseline_mean_mm": round(b["face"]["mean"], 3), "model_within_2.5mm_pct": round(m["face"]["within_2.5"], 1),
+            "coverage_1sigma_pct": round(m["calibration"]["within_1sd"], 1), "rank1_pct": m["identification"]["rank1"]}
+
+
+def _tables(res: dict) -> dict:
+    from . import validation_doc
+
+    m, b = res["model"], res["baseline"]
+    rows = [("face", m["face"], b["face"])] + [(r, m["regions"][r], b["regions"][r]) for r in M.REGIONS]
+    return {"face and regions": [{"region": r, "model_mean_mm": round(a["mean"], 3),
+                                  "model_within_2.5mm_pct": round(a["within_2.5"], 1),
+                                  "baseline_mean_mm": round(c["mean"], 3)} for r, a, c in rows],
+            "goals": [{"goal": name, "measured": text(res), "met": bool(ok(res))}
+                      for name, ok, text in validation_doc.GOALS]}

@@ -123,7 +123,7 @@ def coverage(signed_err: np.ndarray, sd: np.ndarray) -> dict[str, float]:
 
 def aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean vertex distance between corresponding point sets after rigid alignment of a to b."""
-    from .rigid import kabsch
+    from .shape_model import kabsch
 
     r, t = kabsch(a, b)
     return float(np.linalg.norm(a @ r.T + t - b, axis=1).mean())

@@ -31,6 +31,17 @@ The result gives the similarity transform (template -> input), the template's ve
 onto the input (dense correspondence with every phantom subject and any model built on the
 template), the craniometric landmarks transferred with an uncertainty in mm (user landmarks
 override them), and the pose of the input in the template's Frankfurt-horizontal frame.
+
+The geometry (Umeyama fits, trimmed ICP, the Gaussian field) is the core's
+(:mod:`medface.anatomy.registration`); this module adds what is specific to skulls. In Python
+the stages can be run one by one and each returns its residuals::
+
+    reg = SkullRegistration(skull_mesh)             # a path, SurfaceMesh or SkullInput
+    pose = reg.initial_pose()                       # InitialPose: ranked starts
+    sim = reg.similarity(pose)                      # SimilarityFit: transform, mandible, shape check
+    nonrigid = reg.fit_field(sim)                   # NonRigidFit: the displacement field
+    registration = reg.registration(sim, nonrigid)  # Registration
+    registration = SkullRegistration(skull_mesh).run()  # the same in one call (= register_skull)
 """
 
 from __future__ import annotations
@@ -39,23 +50,28 @@ import functools
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from medface.anatomy.registration import (DisplacementField, Pins, PointCloud, Similarity, fit_displacement_field,
+                                          grid_sample, icp, umeyama)
 from medface.data import Landmarks, SurfaceMesh
-from medface.data.mesh import vertex_normals
+from medface.data.mesh import outward_normals, vertex_normals
 from medface.errors import InputError
 
-from .rigid import similarity
 from .skull_input import SkullInput, load_skull, prepare_skull
+
+__all__ = ["SkullRegistration", "InitialPose", "RankedStart", "SimilarityFit", "NonRigidFit", "Registration",
+           "register_skull", "register_skin", "user_landmarks", "template", "Template"]
 
 TEMPLATE_POINTS = 3000  # template points for the similarity stage
 COARSE_POINTS = 800  # per side, for scoring the starts
+REFINED_STARTS = 4  # the best starts that get the full similarity ICP
 NONRIGID_POINTS = 8000  # template points for the non-rigid stage
 INPUT_POINTS = 8000  # input points that find their closest template point
-TRIM = 0.85
 # 75th percentile of template-cranium-to-input distances after the similarity stage: phantom
 # skulls about 2 mm, the stylised public skull_low_resolution.obj 7.5 mm, a skull-sized ellipsoid
 # 12.7 mm, a sphere 16 mm, a box 16 mm
@@ -64,10 +80,8 @@ MANDIBLE_COVERAGE = 0.5  # fraction of template mandible points with input bone 
 MANDIBLE_BAND_MM = 15.0  # a fused mandible is fitted to the input bone this close to the template's
 MIN_INSIDE = 0.25  # with a field of view: least share of the aligned template cranium inside it
 DENSE_POINTS = 25000  # input points that closest points are taken from
-KERNEL_WIDTHS_MM = (80.0, 50.0, 30.0, 18.0)
-CONTROL_POINTS = 300
-SMOOTHNESS = 0.3  # kernel-norm weight per pair; 0.01 lets the field slide and fold
-ITERATIONS_PER_LEVEL = 8
+PIN_WEIGHT = 20.0  # a user landmark pulls on the field like this many closest-point pairs
+LANDMARK_RADIUS_MM = 12.0  # the fit residual around a landmark enters its uncertainty
 
 
 def _oblique() -> np.ndarray:
@@ -88,7 +102,8 @@ _OBLIQUE = _oblique()
 
 @dataclass(frozen=True)
 class Template:
-    """The phantom mean skull (cranium then mandible vertices) and its craniometric landmarks."""
+    """The template skull (cranium then mandible vertices), its craniometric landmarks and the
+    point samples every registration starts from (computed once)."""
 
     vertices: np.ndarray
     faces: np.ndarray
@@ -102,9 +117,39 @@ class Template:
         flag[self.n_cranium:] = True
         return flag
 
+    @functools.cached_property
+    def tree(self) -> cKDTree:
+        return cKDTree(self.vertices)
+
+    def _cloud(self, indices: np.ndarray) -> PointCloud:
+        return PointCloud(self.vertices[indices], self.normals[indices])
+
+    @functools.cached_property
+    def cranium_cloud(self) -> PointCloud:
+        """The cranium (every skull input has one): it measures the shape check."""
+        return self._cloud(grid_sample(self.vertices[:self.n_cranium], TEMPLATE_POINTS))
+
+    @functools.cached_property
+    def skull_cloud(self) -> PointCloud:
+        """Cranium and mandible: the other start, for inputs with their mandible."""
+        return self._cloud(grid_sample(self.vertices, TEMPLATE_POINTS))
+
+    @functools.cached_property
+    def mandible_indices(self) -> np.ndarray:
+        return self.n_cranium + grid_sample(self.vertices[self.n_cranium:], TEMPLATE_POINTS // 4)
+
+    @functools.cached_property
+    def nonrigid_indices(self) -> np.ndarray:
+        return grid_sample(self.vertices @ _OBLIQUE, NONRIGID_POINTS)
+
+    def on_mandible(self, points: np.ndarray) -> np.ndarray:
+        """Whether each template-frame point lies nearest a mandible vertex."""
+        return self.is_mandible[self.tree.query(np.asarray(points, float))[1]]
+
 
 @functools.lru_cache(maxsize=1)
 def template() -> Template:
+    """The template skull of :func:`.template.template_head` with its craniometric landmarks."""
     from medface.anatomy.landmarks import craniometric_ids
 
     from .template import template_head
@@ -119,167 +164,71 @@ def template() -> Template:
 
 
 # --------------------------------------------------------------------------------------------
-# geometry helpers
+# stage results
 # --------------------------------------------------------------------------------------------
 
-def grid_sample(points: np.ndarray, count: int) -> np.ndarray:
-    """Indices of about ``count`` points spread evenly (one per voxel of a fitted grid)."""
-    if len(points) <= count:
-        return np.arange(len(points))
-    lo = points.min(0)
-    spacing = np.cbrt(np.prod(np.ptp(points, 0) + 1e-9) / count) * 0.35
-    for _ in range(12):
-        cells = np.floor((points - lo) / spacing).astype(np.int64)
-        dims = cells.max(0) + 1
-        keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
-        _, first = np.unique(keys, return_index=True)
-        if 0.8 * count <= len(first) <= 1.25 * count:
-            break
-        spacing *= np.sqrt(len(first) / count)
-    return np.sort(first)
+@dataclass(frozen=True)
+class RankedStart:
+    """A start of the similarity stage after a few coarse ICP steps: its ``score`` (mm, target
+    median + pair median), the template ``variant`` (0: cranium, 1: cranium + mandible) and the
+    ``transform`` (template -> input)."""
+
+    score: float
+    variant: int
+    transform: Similarity
 
 
-def _signed_permutations() -> list[np.ndarray]:
-    mats = []
-    for perm in itertools.permutations(range(3)):
-        for signs in itertools.product((1.0, -1.0), repeat=3):
-            m = np.zeros((3, 3))
-            m[range(3), perm] = signs
-            if np.linalg.det(m) > 0:
-                mats.append(m)
-    return mats
+@dataclass(frozen=True)
+class InitialPose:
+    """Stage 1: every start (24 principal-axis poses per template variant, or the landmark fit),
+    best first."""
+
+    starts: list[RankedStart]
+    seconds: float
+
+    @property
+    def best(self) -> RankedStart:
+        return self.starts[0]
+
+    @property
+    def residual_mm(self) -> dict:
+        return {"coarse_score": self.best.score}
 
 
-def _pairs(moved, moved_n, target, target_n, target_tree, trim):
-    """Closest points of ``moved`` on ``target``; keep normal-compatible pairs within the
-    ``trim`` quantile. Returns (source index, target index, distance)."""
-    d, j = target_tree.query(moved, workers=1)
-    ok = np.einsum("ij,ij->i", moved_n, target_n[j]) > 0.2
-    if ok.sum() < 10:
-        ok[:] = True
-    cut = np.quantile(d[ok], trim)
-    ok &= d <= cut
-    i = np.nonzero(ok)[0]
-    return i, j[i], d[i]
+@dataclass(frozen=True)
+class SimilarityFit:
+    """Stage 2: the similarity transform (template -> input), the mandible's own rigid move
+    after it (identity without a mandible), and ``residual_mm`` (``similarity_median``: input to
+    template, ``shape_p75``: the shape check, ``mandible_coverage``)."""
 
+    transform: Similarity
+    mandible: Similarity
+    mandible_present: bool
+    residual_mm: dict
+    warnings: list[str]
+    seconds: float
 
-@dataclass
-class _Cloud:
-    points: np.ndarray
-    normals: np.ndarray
-
-    @functools.cached_property
-    def tree(self) -> cKDTree:
-        return cKDTree(self.points)
-
-
-def _inside(fov, points: np.ndarray) -> np.ndarray:
-    """Indices of ``points`` inside the field of view (all of them without one)."""
-    return np.arange(len(points)) if fov is None else np.flatnonzero(fov(points))
-
-
-def _pairs_inside(fov, moved, moved_n, target, target_n, target_tree, trim):
-    """:func:`_pairs` for the points of ``moved`` inside the field of view only."""
-    sel = _inside(fov, moved)
-    if len(sel) < 10:  # (nearly) all outside: no pairs from this side
-        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
-    i, j, d = _pairs(moved[sel], moved_n[sel], target, target_n, target_tree, trim)
-    return sel[i], j, d
-
-
-def _icp(src: _Cloud, dst: _Cloud, s, r, t, iterations: int, trim: float = TRIM, scale: bool = True, fov=None):
-    """Trimmed bidirectional similarity ICP of ``src`` onto ``dst``; returns (s, R, t, median d).
-    With a field of view ``fov``, source points outside it look for no partner."""
-    med = np.inf
-    for _ in range(iterations):
-        moved = s * src.points @ r.T + t
-        moved_n = src.normals @ r.T
-        i1, j1, d1 = _pairs_inside(fov, moved, moved_n, dst.points, dst.normals, dst.tree, trim)
-        i2, j2, d2 = _pairs(dst.points, dst.normals, moved, moved_n, cKDTree(moved), trim)
-        a = np.concatenate([src.points[i1], src.points[j2]])
-        b = np.concatenate([dst.points[j1], dst.points[i2]])
-        s_new, r_new, t_new = similarity(a, b, scale=scale)
-        change = np.abs(s_new - s) + np.abs(r_new - r).max() + np.abs(t_new - t).max() / 100
-        s, r, t = s_new, r_new, t_new
-        med = float(np.median(np.concatenate([d1, d2])))
-        if change < 1e-5:
-            break
-    moved = s * src.points @ r.T + t
-    d_in = cKDTree(moved).query(dst.points, workers=1)[0]
-    return s, r, t, float(np.median(d_in)), med
-
-
-# --------------------------------------------------------------------------------------------
-# non-rigid field
-# --------------------------------------------------------------------------------------------
-
-@dataclass
-class DisplacementField:
-    """A sum of Gaussian kernel fields ``d(x) = sum_levels sum_k exp(-|x-c_k|^2 / 2b^2) w_k``
-    (points in the input frame, after the similarity transform)."""
-
-    levels: list = field(default_factory=list)  # (centres (K,3), width, weights (K,3))
-
-    def __call__(self, points: np.ndarray, chunk: int = 20000) -> np.ndarray:
-        points = np.asarray(points, float)
-        out = np.zeros_like(points)
-        for centres, width, weights in self.levels:
-            origin = centres.mean(0)  # float32 kernels, centred to keep precision
-            c = (centres - origin).astype(np.float32)
-            w = weights.astype(np.float32)
-            for a in range(0, len(points), chunk):
-                x = (points[a:a + chunk] - origin).astype(np.float32)
-                out[a:a + chunk] += _kernel(x, c, width) @ w
+    def place(self, points: np.ndarray, on_mandible: np.ndarray | None = None) -> np.ndarray:
+        """Template-frame points in the input frame; those ``on_mandible`` follow the mandible."""
+        s, r, t = self.transform
+        out = np.asarray(points, float) @ (s * r).T + t
+        if on_mandible is not None and on_mandible.any():
+            out[on_mandible] = out[on_mandible] @ self.mandible.rotation.T + self.mandible.translation
         return out
 
 
-def _kernel(x, c, width):
-    d2 = (x * x).sum(1)[:, None] + (c * c).sum(1)[None, :] - 2.0 * (x @ c.T)
-    np.maximum(d2, 0.0, out=d2)
-    d2 *= -1.0 / (2.0 * width * width)
-    return np.exp(d2, out=d2)
+@dataclass(frozen=True)
+class NonRigidFit:
+    """Stage 3: the smooth displacement field (input frame, after the similarity), the sampled
+    template points it fitted, their distances to the input, and ``residual_mm``
+    (``final_median``/``final_mean``/``final_p95``: input to fitted template,
+    ``template_to_input_median``)."""
 
-
-def _fit_field(x0, x0_n, dst: _Cloud, dense: _Cloud, extra, iterations_per_level=None, smoothness=None, fov=None):
-    """Fit a coarse-to-fine Gaussian displacement field moving points ``x0`` onto ``dst``.
-
-    ``extra`` = (source points, target points, weight) pins, e.g. user landmarks; points of
-    ``x0`` outside the field of view ``fov`` look for no partner (the field carries them)."""
-    iterations_per_level = iterations_per_level or ITERATIONS_PER_LEVEL
-    smoothness = SMOOTHNESS if smoothness is None else smoothness
-    field_ = DisplacementField()
-    control = x0[grid_sample(x0, CONTROL_POINTS)]
-    current = x0.copy()
-    n = len(x0)
-    for width in KERNEL_WIDTHS_MM:
-        phi = _kernel(x0, control, width).astype(np.float32)
-        gram = _kernel(control, control, width)
-        base = current - x0
-        ex_phi = _kernel(extra[0], control, width) if len(extra[0]) else np.zeros((0, len(control)))
-        ex_base = field_(extra[0]) if len(extra[0]) else np.zeros((0, 3))
-        weights = np.zeros((len(control), 3))
-        for _ in range(iterations_per_level):
-            tree = cKDTree(current)
-            i1, j1, _ = _pairs_inside(fov, current, x0_n, dense.points, dense.normals, dense.tree, 0.9)
-            i2, j2, _ = _pairs(dst.points, dst.normals, current, x0_n, tree, 0.9)
-            rows = np.concatenate([i1, j2])
-            target = np.concatenate([dense.points[j1], dst.points[i2]])
-            # normal equations of sum ||phi_row W - (target - x0 - base)||^2, with rows grouped
-            counts = np.bincount(rows, minlength=n).astype(np.float32)
-            sums = np.zeros((n, 3))
-            np.add.at(sums, rows, target)
-            rhs_t = sums - counts[:, None] * (x0 + base)
-            lhs = (phi.T @ (counts[:, None] * phi)).astype(float)
-            rhs = (phi.T @ rhs_t.astype(np.float32)).astype(float)
-            if len(extra[0]):
-                we = extra[2]
-                lhs = lhs + we * ex_phi.T @ ex_phi
-                rhs = rhs + we * ex_phi.T @ (extra[1] - extra[0] - ex_base)
-            lam = smoothness * len(rows) / len(control)
-            weights = np.linalg.solve(lhs + lam * gram + 1e-9 * np.eye(len(control)), rhs)
-            current = x0 + base + phi @ weights.astype(np.float32)
-        field_.levels.append((control, width, weights))
-    return field_, current
+    field: DisplacementField
+    fitted: np.ndarray
+    to_input_mm: np.ndarray
+    residual_mm: dict
+    seconds: float
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,6 +272,16 @@ class Registration:
         m[:3, :3] = self.rotation.T
         m[:3, 3] = -self.rotation.T @ self.matrix[:3, 3]
         return m
+
+    @property
+    def cranium(self) -> np.ndarray:
+        """The registered template cranium's vertices (in correspondence with any model's)."""
+        return self.vertices[: self.n_cranium]
+
+    @property
+    def mandible(self) -> np.ndarray | None:
+        """The registered template mandible's vertices, None when the input has no mandible."""
+        return self.vertices[self.n_cranium:] if self.mandible_present else None
 
     def warp(self, template_points: np.ndarray) -> np.ndarray:
         """Map any points given in the template frame (e.g. a model's mean) into the input frame."""
@@ -377,7 +336,7 @@ def user_landmarks(source, scale: float = 1.0) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# main entry
+# the registration in stages
 # --------------------------------------------------------------------------------------------
 
 def _blas_single_thread():
@@ -391,215 +350,296 @@ def _blas_single_thread():
     return threadpool_limits(1, user_api="blas")
 
 
+def _one_blas_thread(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with _blas_single_thread():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+def _as_skull_input(skull, scale: float) -> SkullInput:
+    if isinstance(skull, SkullInput):
+        return skull
+    if isinstance(skull, SurfaceMesh):
+        return prepare_skull(skull, scale)
+    return load_skull(skull, scale)
+
+
+def _inside(fov, points: np.ndarray) -> np.ndarray:
+    """Indices of ``points`` inside the field of view (all of them without one)."""
+    return np.arange(len(points)) if fov is None else np.flatnonzero(fov(points))
+
+
+@dataclass(frozen=True)
+class _InputClouds:
+    """The input skull as point samples: ``target`` (what the template is pulled onto) and
+    ``dense`` (where closest points are taken from); ``used`` are the mesh vertices in a face."""
+
+    target: PointCloud
+    dense: PointCloud
+    used: np.ndarray
+
+    @classmethod
+    def of(cls, mesh: SurfaceMesh) -> _InputClouds:
+        normals = outward_normals(mesh)
+        used = np.unique(mesh.faces)
+        idx = used[grid_sample(mesh.vertices[used], INPUT_POINTS)]
+        dense = used[grid_sample(mesh.vertices[used], DENSE_POINTS)]
+        return cls(PointCloud(mesh.vertices[idx], normals[idx]), PointCloud(mesh.vertices[dense], normals[dense]), used)
+
+
+def _axis_starts(var: PointCloud, dst: PointCloud) -> list[Similarity]:
+    """The template's principal axes matched to the input's in the 24 proper signed axis
+    permutations, scaled by the ratio of the RMS radii."""
+    cs, cd = var.points.mean(0), dst.points.mean(0)
+    ax_s = np.linalg.svd(var.points - cs, full_matrices=False)[2]
+    ax_d = np.linalg.svd(dst.points - cd, full_matrices=False)[2]
+    s0 = float(np.sqrt(((dst.points - cd) ** 2).sum(1).mean() / ((var.points - cs) ** 2).sum(1).mean()))
+    starts = []
+    for m in _signed_permutations():
+        r = ax_d.T @ m @ ax_s
+        starts.append(Similarity(s0, r, cd - s0 * r @ cs))
+    return starts
+
+
+def _signed_permutations() -> list[np.ndarray]:
+    mats = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.zeros((3, 3))
+            m[range(3), perm] = signs
+            if np.linalg.det(m) > 0:
+                mats.append(m)
+    return mats
+
+
+class SkullRegistration:
+    """The template skull registered onto one input skull, stage by stage (module docstring).
+
+    ``skull`` is a path, :class:`SurfaceMesh` or :class:`SkullInput`; ``scale`` converts its
+    units to mm; ``landmarks`` (dict, Landmarks or markups path, in the skull's units) start the
+    alignment when 3+ are given, pin the non-rigid fit and override the transferred landmarks;
+    ``field_of_view`` (``inside(points (n, 3) mm) -> bool (n,)``) marks a scan's range. The
+    input is read and checked here; each stage method returns a typed result with residuals."""
+
+    def __init__(self, skull, scale: float = 1.0, landmarks=None, *, field_of_view=None,
+                 max_shape_residual_mm: float = MAX_SHAPE_RESIDUAL_MM):
+        t0 = time.perf_counter()
+        self.skull = _as_skull_input(skull, scale)
+        self.user = user_landmarks(landmarks, self.skull.scale)
+        self.template = template()
+        self.field_of_view = field_of_view
+        self.max_shape_residual_mm = float(max_shape_residual_mm)
+        self.clouds = _InputClouds.of(self.skull.mesh)
+        self.shared = [k for k in self.user if k in self.template.landmarks]
+        self.input_seconds = time.perf_counter() - t0
+
+    # ---- stage 1
+    @_one_blas_thread
+    def initial_pose(self) -> InitialPose:
+        """Every start, after 12 coarse ICP steps on about 800 points per side, best first."""
+        t0 = time.perf_counter()
+        coarse_dst = self.clouds.target.sampled(COARSE_POINTS)
+        ranked = []
+        for vi, var in enumerate((self.template.cranium_cloud, self.template.skull_cloud)):
+            coarse_src = var.sampled(COARSE_POINTS)
+            for start in self._starts(var):
+                fit = icp(coarse_src, coarse_dst, start, iterations=12, field_of_view=self.field_of_view)
+                ranked.append(RankedStart(fit.score, vi, fit.transform))
+        ranked.sort(key=lambda x: x.score)
+        return InitialPose(ranked, time.perf_counter() - t0)
+
+    def _starts(self, var: PointCloud) -> list[Similarity]:
+        if len(self.shared) >= 3:
+            a = np.array([self.template.landmarks[k] for k in self.shared])
+            b = np.array([self.user[k] for k in self.shared])
+            return [umeyama(a, b)]
+        return _axis_starts(var, self.clouds.target)
+
+    # ---- stage 2
+    @_one_blas_thread
+    def similarity(self, pose: InitialPose | None = None) -> SimilarityFit:
+        """Similarity ICP from the best starts, the shape check (:class:`InputError` for a
+        surface that is no skull) and the mandible's presence and own rigid fit."""
+        pose = pose if pose is not None else self.initial_pose()
+        t0 = time.perf_counter()
+        variants = (self.template.cranium_cloud, self.template.skull_cloud)
+        best = None
+        for start in pose.starts[:REFINED_STARTS]:
+            fit = icp(variants[start.variant], self.clouds.target, start.transform, iterations=40,
+                      field_of_view=self.field_of_view)
+            if best is None or fit.score < best.score:
+                best = fit
+        shape_p75 = self._shape_check(best.transform)
+        present, coverage, mandible = self._fit_mandible(best.transform)
+        warnings = list(self.skull.warnings)
+        if not present:
+            warnings.append(f"no mandible found (only {coverage:.0%} of the template's mandible meets input bone): "
+                            f"mandibular landmarks are extrapolated")
+        if abs(np.log(best.transform.scale)) > np.log(1.3):
+            warnings.append(f"the template had to be scaled by {best.transform.scale:.3g} to fit: check --scale")
+        residual = {"similarity_median": best.target_median, "shape_p75": shape_p75, "mandible_coverage": coverage}
+        return SimilarityFit(best.transform, mandible, present, residual, warnings, time.perf_counter() - t0)
+
+    def _shape_check(self, transform: Similarity) -> float:
+        """The 75th percentile of the distances from the aligned template cranium (inside the
+        field of view) to the input; InputError above ``max_shape_residual_mm``."""
+        s, r, t = transform
+        aligned = s * self.template.cranium_cloud.points @ r.T + t
+        inside = _inside(self.field_of_view, aligned)
+        inside_share = len(inside) / len(aligned)
+        source = self.skull.mesh.source
+        if inside_share < MIN_INSIDE:
+            raise InputError(
+                f"only {inside_share:.0%} of the aligned template skull lies inside the scanned field of view "
+                f"(at least {MIN_INSIDE:.0%} is needed to register it)", path=source,
+                hint="give a scan that covers the face and the skull base")
+        shape_p75 = float(np.quantile(self.clouds.dense.tree.query(aligned[inside], workers=1)[0], 0.75))
+        if shape_p75 > self.max_shape_residual_mm:
+            raise InputError(
+                f"the surface does not look like a skull: after aligning the template skull (rotation, "
+                f"translation, scale {s:.3g}) a quarter of the template cranium lies more than {shape_p75:.1f} mm "
+                f"from the input surface, above the {self.max_shape_residual_mm:g} mm a skull stays within "
+                f"(shape check by registration residual)", path=source,
+                hint="check that the file is a whole skull surface and the --scale is right"
+                if self.field_of_view is None else
+                "check the bone threshold (--bone-hu) and that the CT shows the skull (not a limb or a phantom "
+                "without bone)")
+        return shape_p75
+
+    def _fit_mandible(self, transform: Similarity) -> tuple[bool, float, Similarity]:
+        """Whether the input has a mandible (a separate component, or half of the template's
+        within 10 mm of input bone) and, if so, the template mandible's own rigid ICP onto the
+        input bone near it (jaw opening, a loose mandible placed differently)."""
+        s, r, t = transform
+        tpl, dense, fov = self.template, self.clouds.dense, self.field_of_view
+        m_idx = tpl.mandible_indices
+        moved_m = s * tpl.vertices[m_idx] @ r.T + t
+        m_in = _inside(fov, moved_m)
+        coverage = float((dense.tree.query(moved_m[m_in], workers=1)[0] < 10.0).mean()) if len(m_in) >= 10 else 0.0
+        present = self.skull.mandible_present or coverage >= MANDIBLE_COVERAGE
+        if not present:
+            return False, coverage, Similarity.identity()
+        if self.skull.mandible is not None:
+            mandible = self.skull.mandible
+            pick = grid_sample(mandible.vertices, INPUT_POINTS)
+            local = PointCloud(mandible.vertices[pick], outward_normals(mandible)[pick])
+        else:  # fused: the input bone near the template mandible as placed by the similarity stage
+            # (not the maxilla, the cervical spine or the hyoid further away)
+            local = dense.subset(cKDTree(moved_m).query(dense.points, workers=1)[0] < MANDIBLE_BAND_MM)
+        fit = icp(PointCloud(moved_m, tpl.normals[m_idx] @ r.T), local, Similarity.identity(), iterations=30,
+                  scale=False, trim=0.8, field_of_view=fov)
+        return True, coverage, fit.transform
+
+    # ---- stage 3
+    @_one_blas_thread
+    def fit_field(self, sim: SimilarityFit) -> NonRigidFit:
+        """The coarse-to-fine Gaussian displacement field on about 8000 template points (the
+        mandible's only when present), pinned by the user landmarks."""
+        t0 = time.perf_counter()
+        tpl = self.template
+        idx = tpl.nonrigid_indices
+        on_mandible = tpl.is_mandible[idx]
+        if not sim.mandible_present:
+            idx, on_mandible = idx[~on_mandible], on_mandible[~on_mandible]
+        points = sim.place(tpl.vertices[idx], on_mandible)
+        normals = tpl.normals[idx] @ sim.transform.rotation.T
+        normals[on_mandible] = normals[on_mandible] @ sim.mandible.rotation.T
+        fit = fit_displacement_field(points, normals, self.clouds.target, self.clouds.dense, pins=self._pins(sim),
+                                     field_of_view=self.field_of_view)
+        d_in = cKDTree(fit.moved).query(self.clouds.target.points, workers=1)[0]
+        d_t = self.clouds.dense.tree.query(fit.moved, workers=1)[0]
+        residual = {"final_median": float(np.median(d_in)), "final_mean": float(d_in.mean()),
+                    "final_p95": float(np.quantile(d_in, 0.95)),
+                    "template_to_input_median": float(np.median(d_t[_inside(self.field_of_view, fit.moved)]))}
+        return NonRigidFit(fit.field, fit.moved, d_t, residual, time.perf_counter() - t0)
+
+    def _pins(self, sim: SimilarityFit) -> Pins | None:
+        if not self.shared:
+            return None
+        tpl_points = np.array([self.template.landmarks[k] for k in self.shared])
+        s, r, t = sim.transform
+        source = np.array([s * r @ self.template.landmarks[k] + t for k in self.shared])
+        mand = self.template.on_mandible(tpl_points)
+        source[mand] = source[mand] @ sim.mandible.rotation.T + sim.mandible.translation
+        return Pins(source, np.array([self.user[k] for k in self.shared]), PIN_WEIGHT)
+
+    # ---- result
+    @_one_blas_thread
+    def registration(self, sim: SimilarityFit, nonrigid: NonRigidFit, *, seconds: dict | None = None) -> Registration:
+        """The template's vertices and landmarks carried onto the input, with their uncertainty."""
+        t0 = time.perf_counter()
+        tpl, fov = self.template, self.field_of_view
+        moved = sim.place(tpl.vertices, tpl.is_mandible)
+        vertices = moved + nonrigid.field(moved)
+        residual = {"similarity_median": sim.residual_mm["similarity_median"], "shape_p75": sim.residual_mm["shape_p75"],
+                    **nonrigid.residual_mm, "mandible_coverage": sim.residual_mm["mandible_coverage"]}
+        warnings, observed = list(sim.warnings), None
+        if fov is not None:
+            observed = np.asarray(fov(vertices), bool)
+            residual["template_inside_fov"] = float(observed[:tpl.n_cranium].mean())
+            if not observed.all():
+                warnings.append(f"the scan cuts the skull: {1 - observed[:tpl.n_cranium].mean():.0%} of the template "
+                                "cranium lies outside the scanned field of view and is extrapolated, not observed")
+        points, unc, source = self._landmarks(sim, nonrigid)
+        conf = {k: float(np.exp(-unc[k] / 2.0)) if np.isfinite(unc[k]) else 0.0 for k in points}
+        landmarks = Landmarks(list(points), np.array(list(points.values())), confidence=conf, name="registered",
+                              source=self.skull.mesh.source)
+        times = dict(seconds or {}, outputs=time.perf_counter() - t0)
+        times["total"] = sum(times.values())
+        return Registration(sim.transform.matrix, float(sim.transform.scale), nonrigid.field, vertices, tpl.n_cranium,
+                            landmarks, unc, source, bool(sim.mandible_present), self.skull.mandible_present, residual,
+                            times, warnings, observed)
+
+    def _landmarks(self, sim: SimilarityFit, nonrigid: NonRigidFit) -> tuple[dict, dict, dict]:
+        """Landmark positions, uncertainty (mm) and source: the template's transferred (the fit
+        residual around each and its distance to the input; infinite where extrapolated), then
+        the user's (exact)."""
+        tpl = self.template
+        ids = list(tpl.landmarks)
+        at = np.array([tpl.landmarks[k] for k in ids])
+        on_mandible = tpl.on_mandible(at)
+        placed = sim.place(at, on_mandible)
+        lm = placed + nonrigid.field(placed)
+        tree_fit = cKDTree(nonrigid.fitted)
+        tree_in = cKDTree(self.skull.mesh.vertices[self.clouds.used])
+        seen = np.ones(len(ids), bool) if self.field_of_view is None else np.asarray(self.field_of_view(lm), bool)
+        unc = {}
+        for k, p, mand, inside in zip(ids, lm, on_mandible, seen):
+            near = tree_fit.query_ball_point(p, LANDMARK_RADIUS_MM)
+            local = nonrigid.to_input_mm[near] if near else np.array([np.inf])
+            u = float(np.sqrt(np.mean(local ** 2) + tree_in.query(p)[0] ** 2) + 0.5)
+            unc[k] = float("inf") if (mand and not sim.mandible_present) or not inside else u
+        points, source = dict(zip(ids, lm)), dict.fromkeys(ids, "transferred")
+        for k, p in self.user.items():
+            points[k], unc[k], source[k] = p, 0.0, "user"
+        return points, unc, source
+
+    def run(self, progress: Callable[[str], None] | None = None) -> Registration:
+        """All stages in order (what :func:`register_skull` does); ``progress`` gets a line per stage."""
+        say = progress or (lambda text: None)
+        say("registering the template skull: starts")
+        pose = self.initial_pose()
+        say("registering the template skull: similarity and mandible")
+        sim = self.similarity(pose)
+        say("registering the template skull: non-rigid field")
+        nonrigid = self.fit_field(sim)
+        seconds = {"input": self.input_seconds, "similarity": pose.seconds + sim.seconds, "nonrigid": nonrigid.seconds}
+        return self.registration(sim, nonrigid, seconds=seconds)
+
+
 def register_skull(skull, scale: float = 1.0, landmarks=None, *, max_shape_residual_mm: float = MAX_SHAPE_RESIDUAL_MM,
                    seed: int = 0, field_of_view=None) -> Registration:
     """Register the template skull onto ``skull`` (path, :class:`SurfaceMesh` or
-    :class:`SkullInput`) in any pose; see the module docstring.
+    :class:`SkullInput`) in any pose; see the module docstring and :class:`SkullRegistration`.
 
-    ``scale`` converts the skull's units to mm; ``landmarks`` (dict, Landmarks or markups path,
-    in the skull's units) start the alignment when 3+ are given, pin the non-rigid fit and
-    override the transferred landmarks. ``seed`` is accepted for the determinism convention
-    (the method itself draws no random numbers). ``field_of_view``, for a skull cut off by a
-    scan's range: a function ``inside(points (n, 3) in mm) -> bool (n,)`` (see the module notes);
-    the input mesh should then carry no caps where the scan cut the bone.
-    """
-    with _blas_single_thread():
-        return _register(skull, scale, landmarks, max_shape_residual_mm, field_of_view)
-
-
-def _register(skull, scale, landmarks, max_shape_residual_mm, fov=None) -> Registration:
-    times = {}
-    t0 = time.perf_counter()
-    if isinstance(skull, SkullInput):
-        sk = skull
-    elif isinstance(skull, SurfaceMesh):
-        sk = prepare_skull(skull, scale)
-    else:
-        sk = load_skull(skull, scale)
-    user = user_landmarks(landmarks, sk.scale)
-    tpl = template()
-    times["input"] = time.perf_counter() - t0
-
-    # point clouds --------------------------------------------------------------------------
-    t1 = time.perf_counter()
-    mesh = sk.mesh
-    normals_in = vertex_normals(mesh.vertices, mesh.faces)
-    if mesh.is_watertight() and mesh.signed_volume() < 0:
-        normals_in = -normals_in
-    used = np.unique(mesh.faces)
-    idx = used[grid_sample(mesh.vertices[used], INPUT_POINTS)]
-    dst = _Cloud(mesh.vertices[idx], normals_in[idx])
-    dense_idx = used[grid_sample(mesh.vertices[used], DENSE_POINTS)]
-    dense = _Cloud(mesh.vertices[dense_idx], normals_in[dense_idx])
-    # the template cranium (every skull input has one) measures the shape check; the mandible
-    # may be missing, loose or posed differently (it gets its own rigid step below)
-    t_idx = grid_sample(tpl.vertices[:tpl.n_cranium], TEMPLATE_POINTS)
-    src = _Cloud(tpl.vertices[t_idx], tpl.normals[t_idx])
-    m_idx = tpl.n_cranium + grid_sample(tpl.vertices[tpl.n_cranium:], TEMPLATE_POINTS // 4)
-
-    # starts: both the cranium-only and the whole template skull, since the input may or may
-    # not have a mandible ------------------------------------------------------------------------
-    s_idx = grid_sample(tpl.vertices, TEMPLATE_POINTS)
-    variants = [src, _Cloud(tpl.vertices[s_idx], tpl.normals[s_idx])]
-    shared = [k for k in user if k in tpl.landmarks]
-    cj = grid_sample(dst.points, COARSE_POINTS)
-    coarse_dst = _Cloud(dst.points[cj], dst.normals[cj])
-    scored = []
-    for vi, var in enumerate(variants):
-        starts = []
-        if len(shared) >= 3:
-            a = np.array([tpl.landmarks[k] for k in shared])
-            b = np.array([user[k] for k in shared])
-            starts.append(similarity(a, b))
-        else:
-            cs, cd = var.points.mean(0), dst.points.mean(0)
-            ax_s = np.linalg.svd(var.points - cs, full_matrices=False)[2]
-            ax_d = np.linalg.svd(dst.points - cd, full_matrices=False)[2]
-            s0 = float(np.sqrt(((dst.points - cd) ** 2).sum(1).mean() / ((var.points - cs) ** 2).sum(1).mean()))
-            for m in _signed_permutations():
-                r = ax_d.T @ m @ ax_s
-                starts.append((s0, r, cd - s0 * r @ cs))
-        ci = grid_sample(var.points, COARSE_POINTS)
-        coarse_src = _Cloud(var.points[ci], var.normals[ci])
-        for s, r, t in starts:
-            s, r, t, med_in, med = _icp(coarse_src, coarse_dst, s, r, t, iterations=12, fov=fov)
-            scored.append((med_in + med, vi, s, r, t))
-    scored.sort(key=lambda x: x[0])
-    best = None
-    for _, vi, s, r, t in scored[:4]:
-        fit = _icp(variants[vi], dst, s, r, t, iterations=40, fov=fov)
-        if best is None or fit[3] + fit[4] < best[3] + best[4]:
-            best = fit
-    s, r, t, med_in, _ = best
-    times["similarity"] = time.perf_counter() - t1
-
-    # shape check: how far the aligned template cranium (inside the field of view) lies from the
-    # input surface
-    aligned = s * src.points @ r.T + t
-    inside = _inside(fov, aligned)
-    inside_share = len(inside) / len(aligned)
-    if inside_share < MIN_INSIDE:
-        raise InputError(
-            f"only {inside_share:.0%} of the aligned template skull lies inside the scanned field of view "
-            f"(at least {MIN_INSIDE:.0%} is needed to register it)", path=mesh.source,
-            hint="give a scan that covers the face and the skull base")
-    d_cr = dense.tree.query(aligned[inside], workers=1)[0]
-    shape_p75 = float(np.quantile(d_cr, 0.75))
-    if shape_p75 > max_shape_residual_mm:
-        raise InputError(
-            f"the surface does not look like a skull: after aligning the template skull (rotation, "
-            f"translation, scale {s:.3g}) a quarter of the template cranium lies more than {shape_p75:.1f} mm "
-            f"from the input surface, above the {max_shape_residual_mm:g} mm a skull stays within "
-            f"(shape check by registration residual)",
-            path=mesh.source,
-            hint="check that the file is a whole skull surface and the --scale is right" if fov is None else
-                 "check the bone threshold (--bone-hu) and that the CT shows the skull (not a limb or a phantom "
-                 "without bone)")
-
-    # mandible presence ---------------------------------------------------------------------
-    moved_m = s * tpl.vertices[m_idx] @ r.T + t
-    m_in = _inside(fov, moved_m)
-    coverage = float((dense.tree.query(moved_m[m_in], workers=1)[0] < 10.0).mean()) if len(m_in) >= 10 else 0.0
-    mandible_present = sk.mandible_present or coverage >= MANDIBLE_COVERAGE
-    # the mandible's own pose (jaw opening, a loose mandible placed differently): a rigid ICP of
-    # the template mandible onto the input bone near it
-    mand_matrix = np.eye(4)
-    if mandible_present:
-        if sk.mandible is not None:
-            pick = grid_sample(sk.mandible.vertices, INPUT_POINTS)
-            normals_m = vertex_normals(sk.mandible.vertices, sk.mandible.faces)
-            if sk.mandible.is_watertight() and sk.mandible.signed_volume() < 0:
-                normals_m = -normals_m
-            local = _Cloud(sk.mandible.vertices[pick], normals_m[pick])
-        else:  # fused: the input bone near the template mandible as placed by the similarity stage
-            # (not the maxilla, the cervical spine or the hyoid further away)
-            near = cKDTree(moved_m).query(dense.points, workers=1)[0] < MANDIBLE_BAND_MM
-            local = _Cloud(dense.points[near], dense.normals[near])
-        mand_src = _Cloud(moved_m, tpl.normals[m_idx] @ r.T)
-        _, mr, mt, _, _ = _icp(mand_src, local, 1.0, np.eye(3), np.zeros(3), iterations=30, scale=False,
-                                trim=0.8, fov=fov)
-        mand_matrix[:3, :3], mand_matrix[:3, 3] = mr, mt
-    warnings = list(sk.warnings)
-    if not mandible_present:
-        warnings.append(f"no mandible found (only {coverage:.0%} of the template's mandible meets input bone): "
-                        f"mandibular landmarks are extrapolated")
-    if abs(np.log(s)) > np.log(1.3):
-        warnings.append(f"the template had to be scaled by {s:.3g} to fit: check --scale")
-
-    # non-rigid -----------------------------------------------------------------------------
-    t2 = time.perf_counter()
-    nr_idx = grid_sample(tpl.vertices @ _OBLIQUE, NONRIGID_POINTS)
-    nr_mand = tpl.is_mandible[nr_idx]
-    if not mandible_present:
-        nr_idx, nr_mand = nr_idx[~nr_mand], nr_mand[~nr_mand]
-    nr_src = tpl.vertices[nr_idx] @ (s * r).T + t
-    nr_n = tpl.normals[nr_idx] @ r.T
-    nr_src[nr_mand] = nr_src[nr_mand] @ mand_matrix[:3, :3].T + mand_matrix[:3, 3]
-    nr_n[nr_mand] = nr_n[nr_mand] @ mand_matrix[:3, :3].T
-    pins = (np.zeros((0, 3)), np.zeros((0, 3)), 0.0)
-    if shared:
-        pin_src = np.array([s * r @ tpl.landmarks[k] + t for k in shared])
-        tpl_tree = cKDTree(tpl.vertices)
-        pin_mand = tpl.is_mandible[tpl_tree.query(np.array([tpl.landmarks[k] for k in shared]))[1]]
-        pin_src[pin_mand] = pin_src[pin_mand] @ mand_matrix[:3, :3].T + mand_matrix[:3, 3]
-        pins = (pin_src, np.array([user[k] for k in shared]), 20.0)
-    field_, fitted = _fit_field(nr_src, nr_n, dst, dense, pins, fov=fov)
-    times["nonrigid"] = time.perf_counter() - t2
-
-    # outputs -------------------------------------------------------------------------------
-    t3 = time.perf_counter()
-    all_moved = tpl.vertices @ (s * r).T + t
-    all_moved[tpl.n_cranium:] = all_moved[tpl.n_cranium:] @ mand_matrix[:3, :3].T + mand_matrix[:3, 3]
-    vertices = all_moved + field_(all_moved)
-    tree_in = cKDTree(mesh.vertices[used])
-    d_final_in = cKDTree(fitted).query(dst.points, workers=1)[0]
-    d_final_t = dense.tree.query(fitted, workers=1)[0]
-    fitted_in = _inside(fov, fitted)
-    residual = {"similarity_median": med_in, "shape_p75": shape_p75, "final_median": float(np.median(d_final_in)),
-                "final_mean": float(d_final_in.mean()), "final_p95": float(np.quantile(d_final_in, 0.95)),
-                "template_to_input_median": float(np.median(d_final_t[fitted_in])), "mandible_coverage": coverage}
-    observed = None
-    if fov is not None:
-        observed = np.asarray(fov(vertices), bool)
-        residual["template_inside_fov"] = float(observed[:tpl.n_cranium].mean())
-        if not observed.all():
-            warnings.append(f"the scan cuts the skull: {1 - observed[:tpl.n_cranium].mean():.0%} of the template "
-                            "cranium lies outside the scanned field of view and is extrapolated, not observed")
-
-    ids = list(tpl.landmarks)
-    tpl_tree = cKDTree(tpl.vertices)
-    on_mandible = tpl.is_mandible[tpl_tree.query(np.array([tpl.landmarks[k] for k in ids]))[1]]
-    lm_t = np.array([tpl.landmarks[k] for k in ids]) @ (s * r).T + t
-    lm_t[on_mandible] = lm_t[on_mandible] @ mand_matrix[:3, :3].T + mand_matrix[:3, 3]
-    lm = lm_t + field_(lm_t)
-    tree_fit = cKDTree(fitted)
-    unc = {}
-    source = {}
-    lm_inside = np.ones(len(ids), bool) if fov is None else np.asarray(fov(lm), bool)
-    for k, p, mand, seen in zip(ids, lm, on_mandible, lm_inside):
-        near = tree_fit.query_ball_point(p, 12.0)
-        local = d_final_t[near] if near else np.array([np.inf])
-        self_d = tree_in.query(p)[0]
-        u = float(np.sqrt(np.mean(local ** 2) + self_d ** 2) + 0.5)
-        if (mand and not mandible_present) or not seen:
-            u = float("inf")
-        unc[k] = u
-        source[k] = "transferred"
-    points = dict(zip(ids, lm))
-    for k, p in user.items():
-        points[k] = p
-        unc[k] = 0.0
-        source[k] = "user"
-    conf = {k: float(np.exp(-unc[k] / 2.0)) if np.isfinite(unc[k]) else 0.0 for k in points}
-    landmarks_out = Landmarks(list(points), np.array(list(points.values())), confidence=conf,
-                              name="registered", source=mesh.source)
-    matrix = np.eye(4)
-    matrix[:3, :3] = s * r
-    matrix[:3, 3] = t
-    times["outputs"] = time.perf_counter() - t3
-    times["total"] = time.perf_counter() - t0
-    return Registration(matrix, float(s), field_, vertices, tpl.n_cranium, landmarks_out, unc, source,
-                        bool(mandible_present), sk.mandible_present, residual, times, warnings, observed)
+    ``seed`` is accepted for the determinism convention (the method itself draws no random
+    numbers). With a ``field_of_view`` the input mesh should carry no caps where the scan cut
+    the bone."""
+    return SkullRegistration(skull, scale, landmarks, field_of_view=field_of_view,
+                             max_shape_residual_mm=max_shape_residual_mm).run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,15 +667,11 @@ def register_skin(reg: Registration, skin) -> tuple[np.ndarray, dict]:
     tmpl = template_head().skin
     x0 = reg.warp(tmpl.vertices)
     n0 = vertex_normals(x0, tmpl.faces)
-    sn = vertex_normals(sv, skin.faces)
-    dense_idx = grid_sample(sv, DENSE_POINTS)
-    dense = _Cloud(sv[dense_idx], sn[dense_idx])
-    dst_idx = grid_sample(sv, SKIN_POINTS)
-    dst = _Cloud(sv[dst_idx], sn[dst_idx])
+    cloud = PointCloud(sv, vertex_normals(sv, skin.faces))
+    dense, dst = cloud.sampled(DENSE_POINTS), cloud.sampled(SKIN_POINTS)
     sub = grid_sample(x0, SKIN_POINTS)
-    empty = (np.zeros((0, 3)), np.zeros((0, 3)), 0.0)
     with _blas_single_thread():
-        field_, _ = _fit_field(x0[sub], n0[sub], dst, dense, empty)
-        out = x0 + field_(x0)
+        fit = fit_displacement_field(x0[sub], n0[sub], dst, dense)
+        out = x0 + fit.field(x0)
     d = dense.tree.query(out, workers=1)[0]
     return out, {"median_mm": float(np.median(d)), "p95_mm": float(np.percentile(d, 95))}

@@ -38,7 +38,7 @@ import numpy as np
 
 from medface.errors import InputError, ModelError, ParameterError
 
-from .rigid import kabsch
+from medface.anatomy.registration import umeyama
 
 COVARIATES = ("sex", "age", "bmi")
 SEX_CODES = {"F": 0.0, "M": 1.0}
@@ -49,6 +49,12 @@ FORMAT_VERSION = 1
 
 
 # ----------------------------------------------------------------------------------- geometry
+def kabsch(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid (R, t) minimising ``|| source @ R.T + t - target ||`` (:func:`medface.anatomy.registration.umeyama`)."""
+    _, r, t = umeyama(source, target, scale=False)
+    return r, t
+
+
 def generalised_procrustes(shapes: np.ndarray, iterations: int = 10, tol: float = 1e-6):
     """Rigid GPA of ``shapes`` (n, k, 3). Returns (rotations (n,3,3), translations (n,3), mean).
 

@@ -450,6 +450,41 @@ def train_from_pairs(pairs_dir, out=None, *, sizes=None, seed: int = 0, **fit_kw
     return model
 
 
+@dataclass
+class TrainingOutcome:
+    """A model trained on a pairs folder, its k-fold cross-validation (None with too few
+    subjects) and the seconds each step took."""
+
+    pairs: Pairs
+    model: ShapeModel
+    cross_validation: dict | None
+    timings_s: dict
+
+
+def train_and_validate(pairs_dir, *, n_components: int | None = None, variance: float = 0.999, seed: int = 0,
+                       sizes: dict | None = None, folds: int = 5, progress=None) -> TrainingOutcome:
+    """Read and check a pairs folder, fit the model (:func:`train_from_pairs`) and cross-validate
+    it (:func:`cross_validate`); the timings and the cross-validation go into the model's
+    metadata. ``progress`` gets a line per step."""
+    say = progress or (lambda text: None)
+    t0 = time.perf_counter()
+    say("reading and checking the pairs")
+    data = pairs_dir if isinstance(pairs_dir, Pairs) else read_pairs(pairs_dir)
+    t1 = time.perf_counter()
+    say(f"fitting the model on {len(data)} subjects")
+    model = train_from_pairs(data, sizes=sizes, seed=seed, n_components=n_components, variance=variance)
+    t2 = time.perf_counter()
+    say(f"{folds}-fold cross-validation")
+    cv = cross_validate(data, pairs_subsets(data, sizes=sizes, seed=seed), folds=folds, seed=seed,
+                        n_components=n_components, variance=variance)
+    t3 = time.perf_counter()
+    timings = {"read": round(t1 - t0, 2), "fit": round(t2 - t1, 2), "cross_validation": round(t3 - t2, 2)}
+    model.metadata["timing_s"] = timings
+    if cv is not None:
+        model.metadata["cross_validation"] = {k: v for k, v in cv.items() if k != "subjects"}
+    return TrainingOutcome(data, model, cv, timings)
+
+
 # --------------------------------------------------------------------------- cross-validation
 def cross_validate(pairs: Pairs, subsets: dict, *, folds: int = 5, seed: int = 0, n_components: int | None = None,
                    variance: float = 0.999, sigma: float = 1.0) -> dict | None:

@@ -4,9 +4,10 @@ The template puts the eye centres on a horizontal line at 46 % of the crop heigh
 the crop width apart, the nose tip below their midpoint and the mouth corners lower still, in
 the proportions of an adult face (eye-centre distance about 62 mm, nose tip 38 mm and the
 mouth line 70 mm below the eyes, mouth width 52 mm). A weighted least-squares similarity
-transform (rotation, uniform scale, translation; Umeyama 1991) maps the detected points onto
-the template; the eyes weigh five times as much as nose and mouth, so that they land on the
-template even in faces of unusual proportions, which is what screening is about.
+transform (rotation, uniform scale, translation; Umeyama 1991, the core's fit in
+:mod:`medface.anatomy.registration`) maps the detected points onto the template; the eyes weigh
+five times as much as nose and mouth, so that they land on the template even in faces of
+unusual proportions, which is what screening is about.
 """
 
 from __future__ import annotations
@@ -35,29 +36,14 @@ def template(size: int = 112) -> np.ndarray:
 
 
 def similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """The 2 x 3 similarity matrix ``M`` minimising sum w_i |M [src_i, 1] - dst_i|^2."""
-    src = np.asarray(src, float)
-    dst = np.asarray(dst, float)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
-        raise InputError(f"alignment needs matching (N>=2, 2) point sets, got {src.shape} and {dst.shape}")
-    w = np.ones(len(src)) if weights is None else np.asarray(weights, float)
-    w = w / w.sum()
-    mu_s, mu_d = w @ src, w @ dst
-    s, d = src - mu_s, dst - mu_d
-    var_s = float(w @ (s ** 2).sum(axis=1))
-    if var_s < 1e-9:
-        raise InputError("the face's landmarks coincide: cannot align")
-    cov = (d * w[:, None]).T @ s
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1] = -1
-    rot = u @ np.diag(sign) @ vt
-    scale = float((sig * sign).sum() / var_s)
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
-    return m
+    """The 2 x 3 similarity matrix ``M`` minimising sum w_i |M [src_i, 1] - dst_i|^2 (the core's
+    Umeyama fit, :func:`medface.anatomy.registration.umeyama`, in OpenCV's ``warpAffine`` form)."""
+    from medface.anatomy.registration import umeyama
+
+    if np.ndim(src) != 2 or np.shape(src)[1] != 2:
+        raise InputError(f"alignment needs matching (N>=2, 2) point sets, got {np.shape(src)} and {np.shape(dst)}",
+                         hint="give the five alignment points as (x, y) pixel pairs")
+    return umeyama(src, dst, weights).affine
 
 
 def apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from medface.errors import InputError, ModelError
+from medface.errors import InputError, ModelError, PluginError
 
 # Five alignment points, in this order (names from the subject's side: the subject's right eye
 # appears on the image's left in a frontal photo).
@@ -95,7 +95,8 @@ _FACTORIES: dict[str, Callable[..., FaceDetector]] = {}
 def register_detector(name: str, factory: Callable[..., FaceDetector]) -> None:
     """Make ``factory(**options)`` available as detector ``name`` (e.g. a site's own model)."""
     if not name or not callable(factory):
-        raise ValueError("a detector needs a name and a callable factory")
+        raise PluginError(f"a detector needs a name and a callable factory, got {name!r} and {factory!r}",
+                          hint="register_detector('my-model', MyDetector)")
     _FACTORIES[name] = factory
 
 

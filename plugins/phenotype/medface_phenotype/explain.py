@@ -20,7 +20,7 @@ def gradcam(model: torch.nn.Module, crop: np.ndarray, class_index: int) -> np.nd
     """(H, W) Grad-CAM in [0, 1] of an aligned uint8 crop for logit ``class_index``."""
     from monai.visualize import GradCAM
 
-    from medface.runtime.device import unwrap_model
+    from medface.runtime import unwrap_model
 
     net = copy.deepcopy(unwrap_model(model)).float().cpu().eval()
     net.output, net.flip_tta = "logits", False

@@ -7,7 +7,8 @@ from medface.data import FaceImage, Result
 from .photo_quality import assess
 
 
-def inspect_photo(image: FaceImage, min_size: int = 112, out=None) -> Result:
+def inspect_photo(image: FaceImage, min_size: int = 112) -> Result:
+    """CLI entry of `phenotype inspect` (the runner writes result.json when given an output folder)."""
     quality = assess(image.pixels, min_size=min_size)
     summary = {
         "size_px": f"{image.width} x {image.height}",

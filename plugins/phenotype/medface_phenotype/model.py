@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medface.errors import ModelError
 from medface.runtime import register_architecture
 
 #: per-channel mean and SD of aligned phantom and portrait crops (rounded); applied in the network
@@ -39,9 +40,12 @@ class GestaltNet(nn.Module):
         from monai.networks.nets import ResNet
 
         if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+            raise ModelError(f"GestaltNet output must be one of {OUTPUTS}, got {output!r}",
+                             hint="fix architecture.args.output in the package's card.json")
         if int(num_classes) < 2 or int(embedding_dim) < 2 or int(width) < 4:
-            raise ValueError("num_classes >= 2, embedding_dim >= 2 and width >= 4 are required")
+            raise ModelError(f"GestaltNet needs num_classes >= 2, embedding_dim >= 2 and width >= 4, got "
+                             f"{num_classes}, {embedding_dim} and {width}",
+                             hint="fix architecture.args in the package's card.json")
         self.encoder = ResNet(block="basic", layers=list(layers), block_inplanes=[width, 2 * width, 4 * width,
                                                                                   8 * width],
                               spatial_dims=2, n_input_channels=3, conv1_t_size=7, conv1_t_stride=2,

@@ -1,13 +1,22 @@
-"""`phenotype phantom-data`: a phantom cohort rendered as a GMDB-layout data set."""
+"""`phenotype phantom-data`: a phantom cohort rendered as a GMDB-layout data set.
+
+:class:`PhantomCohort` describes the cohort (checked names, subjects per label) and knows its
+photo counts without rendering; its ``save(path)`` renders it (the command declares it as a
+saveable output, so the runner renders it into the output folder).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from medface.data import Result
 from medface.errors import ParameterError
 
-from .dataset import CSV_NAME, read_dataset, write_phantom_dataset
+from .dataset import CONTROL_LABEL, CSV_NAME, write_phantom_dataset
+
+LIMIT = ("Synthetic faces from the medface phantom: condition presets are single-measurement shifts, not "
+         "syndromes, and the renders are not photographs of people.")
 
 
 def _names(text: str, parameter: str) -> list[str]:
@@ -17,32 +26,60 @@ def _names(text: str, parameter: str) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class PhantomCohort:
+    """Subjects per condition preset, controls, severities drawn in turn, photos per subject and
+    the seed of a phantom data set."""
+
+    subjects_per_condition: dict
+    controls: int
+    severities: tuple[str, ...]
+    photos_per_subject: int
+    seed: int
+
+    @classmethod
+    def from_names(cls, *, subjects: int, rare_subjects: int, controls: int, rare: str, severities: str,
+                   photos: int, seed: int) -> "PhantomCohort":
+        """A cohort from the command's comma-separated names (checked against the phantom's)."""
+        from medface.phantom import tables as TB
+
+        known = [c.id for c in TB.CONDITIONS]
+        rare_list = _names(rare, "rare")
+        unknown = [r for r in rare_list if r not in known]
+        if unknown:
+            raise ParameterError(f"unknown condition(s) {', '.join(unknown)}; known: {', '.join(known)}",
+                                 parameter="rare")
+        sev = _names(severities, "severities")
+        if not sev or any(s not in TB.SEVERITIES for s in sev):
+            raise ParameterError(f"severities must be among {', '.join(TB.SEVERITIES)}, got {severities!r}",
+                                 parameter="severities")
+        spc = {c: (rare_subjects if c in rare_list else subjects) for c in known}
+        return cls({c: n for c, n in spc.items() if n > 0}, controls, tuple(sev), photos, seed)
+
+    def photos_per_label(self) -> dict[str, int]:
+        """How many photos each label gets, by label name."""
+        groups = {CONTROL_LABEL: int(self.controls), **self.subjects_per_condition}
+        return {label: n * self.photos_per_subject for label, n in sorted(groups.items()) if n > 0}
+
+    def save(self, path) -> Path:
+        """Render the cohort into the folder of ``path`` (its metadata.csv); returns the folder."""
+        return write_phantom_dataset(Path(path).parent, subjects_per_condition=self.subjects_per_condition,
+                                     controls=self.controls, severities=self.severities,
+                                     photos_per_subject=self.photos_per_subject, seed=self.seed)
+
+
 def phantom_data(out, subjects: int = 100, rare_subjects: int = 16, controls: int = 150,
                  rare: str = "hypotelorism,thin_upper_lip_vermilion,hemifacial_microsomia",
-                 severities: str = "moderate,severe", photos: int = 2, seed: int = 1) -> Result:
-    from medface.phantom import tables as TB
-
-    known = [c.id for c in TB.CONDITIONS]
-    rare_list = _names(rare, "rare")
-    unknown = [r for r in rare_list if r not in known]
-    if unknown:
-        raise ParameterError(f"unknown condition(s) {', '.join(unknown)}; known: {', '.join(known)}",
-                             parameter="rare")
-    sev = _names(severities, "severities")
-    if not sev or any(s not in TB.SEVERITIES for s in sev):
-        raise ParameterError(f"severities must be among {', '.join(TB.SEVERITIES)}, got {severities!r}",
-                             parameter="severities")
-    spc = {c: (rare_subjects if c in rare_list else subjects) for c in known}
-    spc = {c: n for c, n in spc.items() if n > 0}
-    root = write_phantom_dataset(out, subjects_per_condition=spc, controls=controls, severities=tuple(sev),
-                                 photos_per_subject=photos, seed=seed)
-    ds = read_dataset(root)
-    counts: dict[str, int] = {}
-    for r in ds.records:
-        counts[r.label] = counts.get(r.label, 0) + 1
-    return Result(command="phenotype.phantom-data",
-                  summary={"photos": len(ds), "conditions": len(ds.conditions()), "folder": str(root)},
-                  outputs={"metadata": str(Path(root) / CSV_NAME)},
-                  tables={"photos per label": [{"label": k, "photos": v} for k, v in sorted(counts.items())]},
-                  limits=["Synthetic faces from the medface phantom: condition presets are single-measurement "
-                          "shifts, not syndromes, and the renders are not photographs of people."])
+                 severities: str = "moderate,severe", photos: int = 2, seed: int = 1, *, context=None) -> Result:
+    """CLI entry of `phenotype phantom-data`: the cohort is rendered when the runner saves it."""
+    cohort = PhantomCohort.from_names(subjects=subjects, rare_subjects=rare_subjects, controls=controls,
+                                      rare=rare, severities=severities, photos=photos, seed=seed)
+    counts = cohort.photos_per_label()
+    if context is not None:
+        context.stage(f"rendering {sum(counts.values())} phantom photos")
+    result = Result(command="phenotype.phantom-data",
+                    summary={"photos": sum(counts.values()), "conditions": len(set(counts) - {CONTROL_LABEL}),
+                             "folder": str(Path(out))},
+                    tables={"photos per label": [{"label": k, "photos": v} for k, v in counts.items()]},
+                    limits=[LIMIT])
+    return result.declare("metadata", CSV_NAME, cohort, kind="saveable")

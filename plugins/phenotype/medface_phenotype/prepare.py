@@ -1,9 +1,9 @@
 """Prepare a whole data set: every photo through the screening path (decode, detect, quality
 gate, align), with the aligned crops cached so that training and evaluation don't detect twice.
 
-The cache lives in ``$MEDFACE_CACHE_DIR/phenotype`` and is keyed by the CSV's bytes, each photo's
-size and modification time, the detector's name and version and the alignment template, so
-any change to the photos or the pipeline prepares them again.
+The cache lives in ``$MEDFACE_CACHE_DIR/phenotype`` (:func:`medface.cache.folder`) and is keyed
+by the CSV's bytes, each photo's size and modification time, the detector's name and version
+and the alignment template, so any change to the photos or the pipeline prepares them again.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def _cache_key(dataset: FaceDataset, detector: str) -> str:
 
 
 def _cache_path(key: str) -> Path:
-    from medface.phantom.template import cache_dir
+    """One file per data set and pipeline version (never pruned: each data set has its own)."""
+    from medface import cache
 
-    return cache_dir() / "phenotype" / f"crops-{key}.npz"
+    return cache.folder("phenotype") / f"crops-{key}.npz"
 
 
 def _one(path: Path, detector: str) -> tuple[np.ndarray | None, str]:

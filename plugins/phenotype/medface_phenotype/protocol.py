@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medface.errors import InputError, ParameterError
+
 CONTROL = "unaffected"
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 30)
 SETTINGS: tuple[str, ...] = ("F/F", "R/R", "F/F+R", "R/F+R")
@@ -40,20 +42,20 @@ _BLOCK_ELEMENTS = 1 << 24
 def _as_str_list(values, name: str) -> list[str]:
     arr = np.asarray(values, dtype=object)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise InputError(f"{name} is empty")
     return [str(v) for v in arr]
 
 
 def _as_embeddings(x, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (images x dimensions), got shape {arr.shape}")
+        raise InputError(f"{name} must be a 2-D array (images x dimensions), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
+        raise InputError(f"{name} is empty (shape {arr.shape})")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise InputError(f"{name} contains NaN or infinite values")
     return arr
 
 
@@ -61,7 +63,7 @@ def _l2_normalise(x: np.ndarray, name: str) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     zero = np.flatnonzero(norms[:, 0] == 0)
     if zero.size:
-        raise ValueError(f"{name} has {zero.size} all-zero vector(s) (first at row {zero[0]}); "
+        raise InputError(f"{name} has {zero.size} all-zero vector(s) (first at row {zero[0]}); "
                          "cosine distance is undefined for them")
     return x / norms
 
@@ -69,23 +71,23 @@ def _l2_normalise(x: np.ndarray, name: str) -> np.ndarray:
 def _as_index(idx, n: int, name: str) -> np.ndarray:
     arr = np.asarray(idx)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
+        raise InputError(f"{name} must hold integer indices, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= n):
-        raise ValueError(f"{name} has indices outside 0..{n - 1}")
+        raise InputError(f"{name} has indices outside 0..{n - 1}")
     if np.unique(arr).size != arr.size:
-        raise ValueError(f"{name} has repeated indices")
+        raise InputError(f"{name} has repeated indices")
     return arr
 
 
 def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
     raw = list(ks)
     if not raw:
-        raise ValueError("ks is empty")
+        raise ParameterError("ks is empty", parameter="ks")
     if any(isinstance(k, bool) or int(k) != k or k < 1 for k in raw):
-        raise ValueError(f"ks must be positive integers, got {raw}")
+        raise ParameterError(f"ks must be positive integers, got {raw}", parameter="ks")
     return tuple(int(k) for k in raw)
 
 
@@ -94,7 +96,7 @@ def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------------
 
 def _subject_labels(subjects: list[str], labels: list[str]) -> dict[str, str]:
-    """Map each subject to its one label; ValueError if a subject carries two labels."""
+    """Map each subject to its one label; InputError if a subject carries two labels."""
     owner: dict[str, str] = {}
     clashes: list[str] = []
     for s, lab in zip(subjects, labels):
@@ -102,7 +104,8 @@ def _subject_labels(subjects: list[str], labels: list[str]) -> dict[str, str]:
         if prev != lab and len(clashes) < 3:
             clashes.append(f"{s!r} ({prev!r} and {lab!r})")
     if clashes:
-        raise ValueError("each subject must carry one label; subjects with several: " + ", ".join(clashes))
+        raise InputError("each subject must carry one label; subjects with several: " + ", ".join(clashes),
+                         hint="correct the labels so that every photo of a subject names the same condition")
     return owner
 
 
@@ -121,9 +124,11 @@ def subject_disjoint_split(subjects, labels, test_fraction: float = 0.25,
     subj = _as_str_list(subjects, "subjects")
     labs = _as_str_list(labels, "labels")
     if len(subj) != len(labs):
-        raise ValueError(f"subjects ({len(subj)}) and labels ({len(labs)}) differ in length")
+        raise InputError(f"subjects ({len(subj)}) and labels ({len(labs)}) differ in length")
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+        raise ParameterError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}",
+                             parameter="test_fraction",
+                             hint="0.25 keeps a quarter of each label's subjects for testing")
     owner = _subject_labels(subj, labs)
     by_label: dict[str, list[str]] = {}
     for s, lab in owner.items():
@@ -172,7 +177,7 @@ def split_frequent_rare(labels, subjects, *, rare: Iterable[str] | None = None, 
     labs = _as_str_list(labels, "labels")
     subj = _as_str_list(subjects, "subjects")
     if len(subj) != len(labs):
-        raise ValueError(f"subjects ({len(subj)}) and labels ({len(labs)}) differ in length")
+        raise InputError(f"subjects ({len(subj)}) and labels ({len(labs)}) differ in length")
     per_label: dict[str, set[str]] = {}
     for s, lab in zip(subj, labs):
         per_label.setdefault(lab, set()).add(s)
@@ -181,14 +186,15 @@ def split_frequent_rare(labels, subjects, *, rare: Iterable[str] | None = None, 
     if rare is not None:
         rare_set = {str(r) for r in rare}
         if control in rare_set:
-            raise ValueError(f"the control label {control!r} cannot be a rare condition")
+            raise ParameterError(f"the control label {control!r} cannot be a rare condition", parameter="rare")
         unknown = sorted(rare_set - set(conditions))
         if unknown:
-            raise ValueError(f"unknown rare condition name(s), not among the labels: {unknown}")
+            raise ParameterError(f"unknown rare condition name(s), not among the labels: {unknown}", parameter="rare",
+                                 hint="name conditions exactly as the data set's label column does")
         return FrequentRare(tuple(c for c in conditions if c not in rare_set),
                             tuple(c for c in conditions if c in rare_set), control, None, counts)
     if min_subjects < 1:
-        raise ValueError(f"min_subjects must be at least 1, got {min_subjects}")
+        raise ParameterError(f"min_subjects must be at least 1, got {min_subjects}", parameter="min_subjects")
     return FrequentRare(tuple(c for c in conditions if counts[c] >= min_subjects),
                         tuple(c for c in conditions if counts[c] < min_subjects), control,
                         int(min_subjects), counts)
@@ -239,9 +245,9 @@ def rank_by_gallery(query_emb, gallery_emb, gallery_labels, *, chunk_size: int |
     g = _l2_normalise(_as_embeddings(gallery_emb, "gallery_emb"), "gallery_emb")
     g_labels = _as_str_list(gallery_labels, "gallery_labels")
     if len(g_labels) != g.shape[0]:
-        raise ValueError(f"gallery_labels ({len(g_labels)}) and gallery_emb rows ({g.shape[0]}) differ")
+        raise InputError(f"gallery_labels ({len(g_labels)}) and gallery_emb rows ({g.shape[0]}) differ")
     if q.shape[1] != g.shape[1]:
-        raise ValueError(f"query_emb has {q.shape[1]} dimensions, gallery_emb {g.shape[1]}")
+        raise InputError(f"query_emb has {q.shape[1]} dimensions, gallery_emb {g.shape[1]}")
     conditions, inverse = np.unique(np.asarray(g_labels, dtype=str), return_inverse=True)
     # Group gallery rows by condition so each condition is one contiguous column block.
     perm = np.argsort(inverse, kind="stable")
@@ -250,7 +256,7 @@ def rank_by_gallery(query_emb, gallery_emb, gallery_labels, *, chunk_size: int |
     if chunk_size is None:
         chunk_size = max(1, _BLOCK_ELEMENTS // g.shape[0])
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        raise ParameterError(f"chunk_size must be positive, got {chunk_size}", parameter="chunk_size")
     n_q, n_c = q.shape[0], conditions.size
     order = np.empty((n_q, n_c), dtype=np.int32 if n_c < 2**31 else np.int64)
     dists = np.empty((n_q, n_c), dtype=np.float64)
@@ -273,7 +279,7 @@ def true_label_ranks(ranked, true_labels) -> np.ndarray:
     truth = _as_str_list(true_labels, "true_labels")
     if isinstance(ranked, Ranking):
         if ranked.n_queries != len(truth):
-            raise ValueError(f"ranking has {ranked.n_queries} queries, true_labels {len(truth)}")
+            raise InputError(f"ranking has {ranked.n_queries} queries, true_labels {len(truth)}")
         index = {c: i for i, c in enumerate(ranked.conditions)}
         t = np.array([index.get(lab, -1) for lab in truth], dtype=np.int64)
         hit = ranked.order == t[:, None]
@@ -282,7 +288,7 @@ def true_label_ranks(ranked, true_labels) -> np.ndarray:
         return ranks
     rows = list(ranked)
     if len(rows) != len(truth):
-        raise ValueError(f"ranking has {len(rows)} queries, true_labels {len(truth)}")
+        raise InputError(f"ranking has {len(rows)} queries, true_labels {len(truth)}")
     ranks = np.full(len(truth), np.inf)
     for i, (row, lab) in enumerate(zip(rows, truth)):
         names = [str(x) for x in row]
@@ -342,7 +348,7 @@ def topk_per_condition(ranked, true_labels, ks: Iterable[int] = DEFAULT_KS) -> d
 def chance_topk(n_conditions: int, ks: Iterable[int] = DEFAULT_KS) -> dict[int, float]:
     """Top-k accuracy of a random ranking of ``n_conditions`` conditions: ``min(k / n, 1)``."""
     if int(n_conditions) != n_conditions or n_conditions < 1:
-        raise ValueError(f"n_conditions must be a positive integer, got {n_conditions}")
+        raise ParameterError(f"n_conditions must be a positive integer, got {n_conditions}", parameter="n_conditions")
     return {k: min(k / int(n_conditions), 1.0) for k in _check_ks(ks)}
 
 
@@ -357,7 +363,7 @@ def cmc_curve(ranked, true_labels, max_rank: int) -> np.ndarray:
     queries whose true condition is within the top ``r``; the array has length ``max_rank``.
     """
     if int(max_rank) != max_rank or max_rank < 1:
-        raise ValueError(f"max_rank must be a positive integer, got {max_rank}")
+        raise ParameterError(f"max_rank must be a positive integer, got {max_rank}", parameter="max_rank")
     ranks = true_label_ranks(ranked, true_labels)
     _, inverse, counts = np.unique(np.asarray(_as_str_list(true_labels, "true_labels"), dtype=str),
                                    return_inverse=True, return_counts=True)
@@ -378,12 +384,12 @@ def confusion_matrix(true_labels, predicted_labels, labels) -> np.ndarray:
     pred = _as_str_list(predicted_labels, "predicted_labels")
     names = _as_str_list(labels, "labels")
     if len(truth) != len(pred):
-        raise ValueError(f"true_labels ({len(truth)}) and predicted_labels ({len(pred)}) differ in length")
+        raise InputError(f"true_labels ({len(truth)}) and predicted_labels ({len(pred)}) differ in length")
     if len(set(names)) != len(names):
-        raise ValueError("labels has repeated names")
+        raise InputError("labels has repeated names")
     missing = sorted((set(truth) | set(pred)) - set(names))
     if missing:
-        raise ValueError(f"labels lacks {len(missing)} name(s) found in the data: {missing[:5]}")
+        raise InputError(f"labels lacks {len(missing)} name(s) found in the data: {missing[:5]}")
     index = {name: k for k, name in enumerate(names)}
     counts = np.zeros((len(names), len(names)), np.int64)
     np.add.at(counts, ([index[t] for t in truth], [index[p] for p in pred]), 1)
@@ -401,21 +407,22 @@ def control_auroc(syndromic_score, is_control) -> float:
     score = np.asarray(syndromic_score, dtype=np.float64)
     ctrl = np.asarray(is_control)
     if score.ndim != 1 or ctrl.ndim != 1:
-        raise ValueError(f"syndromic_score and is_control must be 1-D, got shapes {score.shape} and {ctrl.shape}")
+        raise InputError(f"syndromic_score and is_control must be 1-D, got shapes {score.shape} and {ctrl.shape}")
     if score.size != ctrl.size:
-        raise ValueError(f"syndromic_score ({score.size}) and is_control ({ctrl.size}) differ in length")
+        raise InputError(f"syndromic_score ({score.size}) and is_control ({ctrl.size}) differ in length")
     if score.size == 0:
-        raise ValueError("syndromic_score is empty")
+        raise InputError("syndromic_score is empty")
     if not np.all(np.isfinite(score)):
-        raise ValueError("syndromic_score contains NaN or infinite values")
+        raise InputError("syndromic_score contains NaN or infinite values")
     if ctrl.dtype != bool:
         if not np.isin(ctrl, (0, 1)).all():
-            raise ValueError("is_control must be boolean (or 0/1)")
+            raise InputError("is_control must be boolean (or 0/1)")
         ctrl = ctrl.astype(bool)
     n_ctrl = int(ctrl.sum())
     if n_ctrl == 0 or n_ctrl == ctrl.size:
         only = "controls" if n_ctrl else "affected images"
-        raise ValueError(f"control AUROC needs both affected and control images; got only {only} ({ctrl.size})")
+        raise InputError(f"control AUROC needs both affected and control images; got only {only} ({ctrl.size})",
+                         hint="evaluate on data with unaffected and affected photos")
     return float(roc_auc_score(~ctrl, score))
 
 
@@ -425,9 +432,9 @@ def nearest_control_score(query_emb, gallery_emb, gallery_is_control) -> np.ndar
     ctrl = np.asarray(gallery_is_control, dtype=bool)
     g = np.asarray(gallery_emb)
     if ctrl.ndim != 1 or ctrl.size != len(g):
-        raise ValueError(f"gallery_is_control ({ctrl.shape}) must be 1-D and match gallery_emb rows ({len(g)})")
+        raise InputError(f"gallery_is_control ({ctrl.shape}) must be 1-D and match gallery_emb rows ({len(g)})")
     if ctrl.all() or not ctrl.any():
-        raise ValueError("the gallery needs both control and affected images for this score")
+        raise InputError("the gallery needs both control and affected images for this score")
     r = rank_by_gallery(query_emb, g, np.where(ctrl, "control", "affected"))
     by_name = np.take_along_axis(r.distances, np.argsort(r.order, axis=1), axis=1)  # columns in name order
     affected_col, control_col = r.conditions.index("affected"), r.conditions.index("control")
@@ -442,8 +449,68 @@ def _ks_dict(values: Mapping[int, float]) -> dict[str, float]:
     return {f"top{k}": float(v) for k, v in values.items()}
 
 
-def evaluate_settings(emb, labels, subjects, train_idx, test_idx, frequent: Iterable[str], rare: Iterable[str],
-                      ks: Iterable[int] = DEFAULT_KS, control: str = CONTROL, *, max_rank: int | None = None,
+@dataclass(frozen=True)
+class _Split:
+    """Validated inputs of :func:`evaluate_settings`: embeddings, labels (object array), subjects,
+    train and test indices, and how to rank."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    subjects: list[str]
+    train: np.ndarray
+    test: np.ndarray
+    ks: tuple[int, ...]
+    max_rank: int
+    include_confusion: bool = True
+    chunk_size: int | None = None
+
+    def pick(self, idx: np.ndarray, names: set[str]) -> np.ndarray:
+        """The indices in ``idx`` whose label is among ``names``."""
+        return idx[np.fromiter((self.labels[i] in names for i in idx), dtype=bool, count=idx.size)]
+
+
+def _checked_split(emb, labels, subjects, train_idx, test_idx) -> tuple[np.ndarray, list[str], list[str],
+                                                                         np.ndarray, np.ndarray]:
+    """(embeddings, labels, subjects, train, test), checked: matching lengths, valid indices and a
+    subject-disjoint split."""
+    x = _as_embeddings(emb, "emb")
+    labs = _as_str_list(labels, "labels")
+    subj = _as_str_list(subjects, "subjects")
+    n = x.shape[0]
+    if len(labs) != n or len(subj) != n:
+        raise InputError(f"emb has {n} rows, labels {len(labs)}, subjects {len(subj)}; they must match")
+    train = _as_index(train_idx, n, "train_idx")
+    test = _as_index(test_idx, n, "test_idx")
+    if np.intersect1d(train, test).size:
+        raise InputError("train_idx and test_idx share images")
+    shared = sorted({subj[i] for i in train} & {subj[i] for i in test})
+    if shared:
+        raise InputError(f"train and test share {len(shared)} subject(s), e.g. {shared[:3]}; "
+                         "the GMDB protocol needs a subject-disjoint split",
+                         hint="split the images with subject_disjoint_split")
+    return x, labs, subj, train, test
+
+
+def _checked_groups(frequent: Iterable[str], rare: Iterable[str], labels: list[str],
+                    control: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The frequent and rare condition names, sorted; each must be a label, none the control, and
+    no condition both."""
+    freq, rar = tuple(sorted({str(c) for c in frequent})), tuple(sorted({str(c) for c in rare}))
+    present = set(labels)
+    for name, group in (("frequent", freq), ("rare", rar)):
+        if control in group:
+            raise ParameterError(f"the control label {control!r} cannot be a {name} condition", parameter=name)
+        unknown = sorted(set(group) - present)
+        if unknown:
+            raise ParameterError(f"unknown {name} condition name(s), not among the labels: {unknown}", parameter=name)
+    both = sorted(set(freq) & set(rar))
+    if both:
+        raise ParameterError(f"condition(s) both frequent and rare: {both}", parameter="rare")
+    return freq, rar
+
+
+def evaluate_settings(emb, labels, subjects, train_idx, test_idx, frequent: Iterable[str], rare: Iterable[str], *,
+                      ks: Iterable[int] = DEFAULT_KS, control: str = CONTROL, max_rank: int | None = None,
                       include_confusion: bool = True, chunk_size: int | None = None) -> dict:
     """Evaluate the four GMDB settings (F/F, R/R, F/F+R, R/F+R) and the control AUROC.
 
@@ -457,82 +524,56 @@ def evaluate_settings(emb, labels, subjects, train_idx, test_idx, frequent: Iter
 
     Returns a JSON-serialisable dict (plain ints, floats, strings, lists, None).
     """
-    x = _as_embeddings(emb, "emb")
-    labs = _as_str_list(labels, "labels")
-    subj = _as_str_list(subjects, "subjects")
-    n = x.shape[0]
-    if len(labs) != n or len(subj) != n:
-        raise ValueError(f"emb has {n} rows, labels {len(labs)}, subjects {len(subj)}; they must match")
-    train = _as_index(train_idx, n, "train_idx")
-    test = _as_index(test_idx, n, "test_idx")
-    if np.intersect1d(train, test).size:
-        raise ValueError("train_idx and test_idx share images")
-    shared = sorted({subj[i] for i in train} & {subj[i] for i in test})
-    if shared:
-        raise ValueError(f"train and test share {len(shared)} subject(s), e.g. {shared[:3]}; "
-                         "the GMDB protocol needs a subject-disjoint split")
+    x, labs, subj, train, test = _checked_split(emb, labels, subjects, train_idx, test_idx)
     ks = _check_ks(ks)
-    max_rank = int(max_rank) if max_rank is not None else max(ks)
-    freq, rar = tuple(sorted({str(c) for c in frequent})), tuple(sorted({str(c) for c in rare}))
-    present = set(labs)
-    for name, group in (("frequent", freq), ("rare", rar)):
-        if control in group:
-            raise ValueError(f"the control label {control!r} cannot be a {name} condition")
-        unknown = sorted(set(group) - present)
-        if unknown:
-            raise ValueError(f"unknown {name} condition name(s), not among the labels: {unknown}")
-    both = sorted(set(freq) & set(rar))
-    if both:
-        raise ValueError(f"condition(s) both frequent and rare: {both}")
-
-    lab_arr = np.asarray(labs, dtype=object)
+    freq, rar = _checked_groups(frequent, rare, labs, control)
+    split = _Split(x, np.asarray(labs, dtype=object), subj, train, test, ks,
+                   int(max_rank) if max_rank is not None else max(ks), include_confusion, chunk_size)
     sets = {"F": set(freq), "R": set(rar), "F+R": set(freq) | set(rar)}
-
-    def pick(idx: np.ndarray, names: set[str]) -> np.ndarray:
-        return idx[np.fromiter((lab_arr[i] in names for i in idx), dtype=bool, count=idx.size)]
-
     settings: dict[str, dict] = {}
     for name in SETTINGS:
         qset, gset = name.split("/")
-        settings[name] = _evaluate_one(name, x, lab_arr, subj, pick(test, sets[qset]), pick(train, sets[gset]),
-                                       ks, max_rank, include_confusion, chunk_size)
-
+        settings[name] = _evaluate_one(name, split, split.pick(test, sets[qset]), split.pick(train, sets[gset]))
     return {
         "protocol": "GMDB (GestaltMatcher) gallery ranking, nearest image per condition, cosine distance",
         "ks": list(ks),
-        "max_rank": max_rank,
+        "max_rank": split.max_rank,
         "control_label": control,
         "frequent": list(freq),
         "rare": list(rar),
-        "n_images": int(n),
+        "n_images": int(x.shape[0]),
         "n_train_images": int(train.size),
         "n_test_images": int(test.size),
         "settings": settings,
-        "control": _control_block(x, lab_arr, train, test, control, sets["F+R"]),
+        "control": _control_block(x, split.labels, train, test, control, sets["F+R"]),
     }
 
 
-def _evaluate_one(name: str, x: np.ndarray, lab_arr: np.ndarray, subj: list[str], queries: np.ndarray,
-                  gallery: np.ndarray, ks: tuple[int, ...], max_rank: int, include_confusion: bool,
-                  chunk_size: int | None) -> dict:
-    gallery_conditions = sorted({str(lab_arr[i]) for i in gallery})
-    in_gallery = set(gallery_conditions)
-    has_gallery = np.fromiter((lab_arr[i] in in_gallery for i in queries), dtype=bool,
-                              count=queries.size)
-    n_without = int((~has_gallery).sum())
-    queries = queries[has_gallery]
-    out: dict = {
+def _empty_setting(name: str, split: _Split, queries: np.ndarray, gallery: np.ndarray, n_without: int,
+                   n_conditions: int) -> dict:
+    """A setting's counts, with null metrics (filled in when it can be evaluated)."""
+    return {
         "setting": name,
         "skipped": None,
         "n_queries": int(queries.size),
-        "n_query_subjects": len({subj[i] for i in queries}),
-        "n_query_conditions": len({str(lab_arr[i]) for i in queries}),
+        "n_query_subjects": len({split.subjects[i] for i in queries}),
+        "n_query_conditions": len({str(split.labels[i]) for i in queries}),
         "n_queries_without_gallery": n_without,
         "n_gallery_images": int(gallery.size),
-        "n_conditions": len(gallery_conditions),
+        "n_conditions": n_conditions,
         "top_k": None, "top_k_per_image": None, "chance": None, "cmc": None, "per_condition": None,
         "confusion": None,
     }
+
+
+def _evaluate_one(name: str, split: _Split, queries: np.ndarray, gallery: np.ndarray) -> dict:
+    lab_arr = split.labels
+    gallery_conditions = sorted({str(lab_arr[i]) for i in gallery})
+    in_gallery = set(gallery_conditions)
+    has_gallery = np.fromiter((lab_arr[i] in in_gallery for i in queries), dtype=bool, count=queries.size)
+    n_without = int((~has_gallery).sum())
+    queries = queries[has_gallery]
+    out = _empty_setting(name, split, queries, gallery, n_without, len(gallery_conditions))
     if gallery.size == 0:
         out["skipped"] = "no gallery images (no training images of the gallery conditions)"
         return out
@@ -540,17 +581,17 @@ def _evaluate_one(name: str, x: np.ndarray, lab_arr: np.ndarray, subj: list[str]
         out["skipped"] = ("no queries (no test images of the query conditions"
                           + (" that also have gallery images)" if n_without else ")"))
         return out
-    ranking = rank_by_gallery(x[queries], x[gallery], lab_arr[gallery], chunk_size=chunk_size)
+    ranking = rank_by_gallery(split.x[queries], split.x[gallery], lab_arr[gallery], chunk_size=split.chunk_size)
     truth = [str(lab_arr[i]) for i in queries]
-    table = topk_table(ranking, truth, ks)
+    table = topk_table(ranking, truth, split.ks)
     out.update(
         top_k=_ks_dict(table.mean),
         top_k_per_image=_ks_dict(table.per_image),
-        chance=_ks_dict(chance_topk(len(ranking.conditions), ks)),
-        cmc=[float(v) for v in cmc_curve(ranking, truth, max_rank)],
+        chance=_ks_dict(chance_topk(len(ranking.conditions), split.ks)),
+        cmc=[float(v) for v in cmc_curve(ranking, truth, split.max_rank)],
         per_condition=table.rows(),
     )
-    if include_confusion:
+    if split.include_confusion:
         cm = confusion_matrix(truth, ranking.top1(), list(ranking.conditions))
         out["confusion"] = {"labels": list(ranking.conditions), "matrix": cm.tolist()}
     return out

@@ -23,8 +23,8 @@ The method, in three steps:
    the measured roll, and the surface rendered again, until yaw, pitch and roll are all within
    :data:`FRONTAL_DEG` degrees (at most :data:`REFINE_STEPS` times). MediaPipe reads the pose to
    a few degrees, so the final view is frontal to about that.
-3. **Screen** (:func:`screen_mesh`): the frontal render goes through the photo pipeline
-   (:func:`medface_phenotype.screen.screen_pixels`): quality gate, alignment, network, gallery.
+3. **Screen** (:func:`screen_surface`): the frontal render goes through the photo pipeline
+   (:class:`medface_phenotype.screening.Screener`): quality gate, alignment, network, gallery.
 
 Geometry (:func:`view_camera`, :func:`turn`) is kept apart from rendering (:class:`SurfaceRenderer`)
 and detection, so that it can be tested without OpenGL.
@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from medface.data import FaceImage, Result, SurfaceMesh
+from medface.data import Result, SurfaceMesh
 from medface.errors import InputError, ParameterError
+from medface.viz import Camera, perspective_camera
 
 #: factors from each accepted unit to millimetres
 UNITS = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
@@ -121,7 +121,7 @@ def frame(direction, up) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return d, u, np.cross(-d, u)
 
 
-def view_camera(vertices: np.ndarray, direction, up, size: int) -> dict:
+def view_camera(vertices: np.ndarray, direction, up, size: int) -> Camera:
     """A perspective camera :data:`DISTANCE_MM` away along ``direction`` from the surface's
     centre, looking back at it, with the view angle that makes the surface's projected extent
     span :data:`FILL` of the (square) image."""
@@ -132,7 +132,7 @@ def view_camera(vertices: np.ndarray, direction, up, size: int) -> dict:
     centre = mid(pu) * u + mid(pr) * r + mid(pd) * d
     span = max(np.ptp(pu), np.ptp(pr)) / FILL
     angle = 2.0 * np.degrees(np.arctan(0.5 * span / DISTANCE_MM))
-    return {"position": centre + DISTANCE_MM * d, "focal_point": centre, "view_up": u, "view_angle_deg": angle}
+    return perspective_camera(centre, d, u, distance=DISTANCE_MM, view_angle=angle)
 
 
 def turn(direction, up, pose: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -185,11 +185,7 @@ class SurfaceRenderer:
         from medface.phantom.photo import Appearance, PhotoRenderer
 
         self._photo = PhotoRenderer(size=(size, size))
-        vtk = self._photo._vtk
-        self.back = vtk.vtkLight()
-        self.back.SetLightTypeToSceneLight()
-        self.back.PositionalOff()
-        self._photo.renderer.AddLight(self.back)
+        self._photo.add_light(**BACK_LIGHT)
         bg = tuple(c / 255.0 for c in BACKGROUND_RGB)
         self.appearance = Appearance(3, "intermediate", tuple(c / 255.0 for c in SKIN_RGB), None, None, 0.0,
                                      dict(LIGHTING), bg, tuple(min(1.0, c * 1.08 + 0.03) for c in bg),
@@ -211,19 +207,13 @@ class SurfaceRenderer:
         self._photo.set_mesh(v, f, normals, colours)
         self._mesh = mesh
 
-    def render(self, mesh: SurfaceMesh, direction, up, size: int = 512) -> tuple[np.ndarray, np.ndarray, dict]:
+    def render(self, mesh: SurfaceMesh, direction, up, size: int = 512) -> tuple[np.ndarray, np.ndarray, Camera]:
         """RGB image (size, size, 3) uint8, depth (mm from the camera, inf on the backdrop) and
         the camera."""
         self._use(mesh)
         cam = view_camera(mesh.vertices, direction, up, size)
         p = self._photo
         p.set_scene(self.appearance, cam, (size, size))
-        d, u, r = frame(direction, up)
-        az, el = np.radians(BACK_LIGHT["azimuth"]), np.radians(BACK_LIGHT["elevation"])
-        to_light = np.cos(el) * (np.cos(az) * d + np.sin(az) * r) + np.sin(el) * u
-        self.back.SetFocalPoint(*cam["focal_point"])
-        self.back.SetPosition(*(cam["focal_point"] + 1000.0 * to_light))
-        self.back.SetIntensity(BACK_LIGHT["intensity"])
         image, z = p.read((size, size))
         return image, p.depth_from_zbuffer(z), cam
 
@@ -338,25 +328,41 @@ def frontal_view(mesh: SurfaceMesh, size: int = 512) -> FrontalView:
 
 
 # ---------------------------------------------------------------------------------------------
-# command
-def screen_mesh(mesh: SurfaceMesh, out=None, model=None, top: int = 10, device: str = "auto",
-                units: str = "mm") -> Result:
+# screening a surface, and the command
+def screen_surface(mesh: SurfaceMesh, *, units: str = "mm", screener=None, stage=None):
+    """Screen a face surface (any orientation, in ``units``) through its frontal render: a
+    :class:`~medface_phenotype.screening.ScreeningResult` whose ``surface`` is the :class:`FrontalView`.
+    ``stage(text)``, when given, is told when each of the two stages begins."""
+    from .screening import Screener
+
+    screener = screener or Screener()
+    mm = to_millimetres(mesh, units)
+    if stage is not None:
+        stage("finding the face: rendering the surface from every direction")
+    view = frontal_view(mm)
+    if stage is not None:
+        stage("screening the frontal render")
+    found = screener.screen_one(view.image)
+    found.surface = view
+    return found
+
+
+SURFACE_LIMIT = ("The surface is rendered in a uniform skin colour and screened by the photo model (trained on "
+                 "phantom renders): its texture is ignored, and only the shape of the face counts.")
+
+
+def screen_mesh(mesh: SurfaceMesh, model=None, top: int = 10, device: str = "auto", units: str = "mm",
+                context=None) -> Result:
     """CLI entry of `phenotype screen-mesh`: find the frontal view of a face surface and screen
     its render like a photo."""
-    from .screen import screen_pixels
+    from .screen import declare_pictures, pictures_wanted, screening_report
+    from .screening import Screener
 
-    mm = to_millimetres(mesh, units)
-    view = frontal_view(mm)
-    result = screen_pixels(view.image, out=out, model=model, top=top, device=device, command="phenotype.screen-mesh")
-    result.metrics["surface"] = {**view.to_dict(), "units": units}
-    result.limits.append("The surface is rendered in a uniform skin colour and screened by the photo model (trained "
-                         "on phantom renders): its texture is ignored, and only the shape of the face counts.")
-    if out is not None:
-        from medface.io import write_image
-
-        path = Path(out) / "surface_view.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_image(FaceImage(view.image), path)
-        result.figures["surface view"] = str(path)
-        result.outputs["surface_view"] = str(path)
+    screener = Screener(model, device=device, top=top, attention=pictures_wanted(context))
+    found = screen_surface(mesh, units=units, screener=screener, stage=getattr(context, "stage", None))
+    result = screening_report(found, screener, "phenotype.screen-mesh")
+    result.metrics["surface"] = {**found.surface.to_dict(), "units": units}
+    result.limits.append(SURFACE_LIMIT)
+    declare_pictures(result, found)
+    result.declare("surface_view", "surface_view.png", found.surface.image, kind="image", figure="surface view")
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +110,9 @@ def _limitations(training_data: str) -> str:
 def _log_epoch(row: dict) -> None:
     if os.environ.get("MEDFACE_QUIET"):
         return
-    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row.get('val_loss', float('nan')):.4f}, "
-          f"val accuracy {row.get('accuracy', float('nan')):.3f} ({row['time_s']:.0f} s)", file=sys.stderr, flush=True)
+    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
+          f"val loss {row.get('val_loss', float('nan')):.4f}, val accuracy {row.get('accuracy', float('nan')):.3f} "
+          f"({row['time_s']:.0f} s)", file=sys.stderr, flush=True)
 
 
 def _describe(ds, prep) -> str:
@@ -125,25 +127,74 @@ def _describe(ds, prep) -> str:
             f"{len(counts)} labels, {int(prep.usable.sum())} passed the quality gate")
 
 
-def train_model(data, out, *, rare: list[str] | None = None, min_subjects: int = 10, epochs: int = 30,
-                batch_size: int = 64, lr: float = 2e-3, width: int = 32, embedding_dim: int = 128,
-                test_fraction: float = 0.25, val_fraction: float = 0.15, seed: int = 0, device: str = "auto",
-                patience: int = 8, name: str = "phenotype-screening", version: str = "0.1.0",
-                training_data: str | None = None, workers: int = 2) -> dict:
-    """Train a screening package into ``out``; returns a summary dict (also written to the card)."""
-    from medface.runtime import TrainConfig, read_card, train
-    from medface.runtime.package import CARD_FILE
+@dataclass
+class TrainingSettings:
+    """How to train a screening package (every field has the command's default)."""
 
-    ds = read_dataset(data)
-    prep = prepare_dataset(ds, workers=workers)
-    if prep.usable.sum() < 10:
-        raise InputError(f"only {int(prep.usable.sum())} of {len(ds)} photos passed the quality gate; "
-                         f"too few to train", path=ds.root)
-    train_idx, val_idx, test_idx = _split_ids(ds, prep.usable, test_fraction, val_fraction, seed)
+    rare: list[str] | None = None  # conditions kept out of the softmax head; None: by min_subjects
+    min_subjects: int = 10
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    width: int = 32
+    embedding_dim: int = 128
+    test_fraction: float = 0.25
+    val_fraction: float = 0.15
+    seed: int = 0
+    device: str = "auto"
+    patience: int = 8
+    name: str = "phenotype-screening"
+    version: str = "0.1.0"
+    training_data: str | None = None  # the card's training_data line; default: described from the data
+    workers: int = 2
+
+
+@dataclass
+class TrainingSplit:
+    """Photo indices of the subject-disjoint split, the frequent/rare division and the classes of
+    the softmax head, with the train and validation photos of those classes and their targets."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    conditions: protocol.FrequentRare
+    classes: list[str]
+    train_keep: np.ndarray
+    train_y: np.ndarray
+    val_keep: np.ndarray
+    val_y: np.ndarray
+
+    @property
+    def gallery(self) -> np.ndarray:
+        """The photos the gallery holds: every training and validation photo."""
+        return np.concatenate([self.train, self.val])
+
+
+@dataclass
+class TrainingSummary:
+    """What training made: the head's classes, the rare conditions, the fitted temperature, the
+    gallery's size, photo counts and the runtime's metrics."""
+
+    classes: list[str]
+    rare: list[str]
+    temperature: float
+    gallery: int
+    data: dict
+    metrics: dict
+
+    def to_dict(self) -> dict:
+        return {"classes": self.classes, "rare": self.rare, "temperature": self.temperature,
+                "gallery": self.gallery, **self.data, "metrics": self.metrics}
+
+
+def split_photos(ds, usable: np.ndarray, settings: TrainingSettings) -> TrainingSplit:
+    """Split the usable photos by subject, divide the conditions and choose the head's classes."""
+    train_idx, val_idx, test_idx = _split_ids(ds, usable, settings.test_fraction, settings.val_fraction,
+                                              settings.seed)
     all_labels = np.array(ds.labels)
     seen = np.concatenate([train_idx, val_idx])
     fr = protocol.split_frequent_rare([all_labels[i] for i in seen], [ds.records[i].subject for i in seen],
-                                      rare=rare, min_subjects=min_subjects)
+                                      rare=settings.rare, min_subjects=settings.min_subjects)
     classes = sorted(fr.frequent) + ([CONTROL_LABEL] if CONTROL_LABEL in set(all_labels) else [])
     if len(classes) < 2:
         raise ParameterError(f"need at least two trained classes, got {classes}", parameter="rare")
@@ -153,82 +204,146 @@ def train_model(data, out, *, rare: list[str] | None = None, min_subjects: int =
         keep = np.array([i for i in idx if all_labels[i] in cls_index], int)
         return keep, np.array([cls_index[all_labels[i]] for i in keep], np.int64)
 
-    tr_keep, tr_y = subset(train_idx)
-    va_keep, va_y = subset(val_idx)
+    return TrainingSplit(train_idx, val_idx, test_idx, fr, classes, *subset(train_idx), *subset(val_idx))
+
+
+def package_card(settings: TrainingSettings, classes: list[str], training_data: str) -> dict:
+    """The model card of a screening package (architecture, inputs, outputs, intended use)."""
     arch = {"name": "phenotype.GestaltNet",
-            "args": {"num_classes": len(classes), "embedding_dim": embedding_dim, "width": width, "scale": SCALE}}
-    source = training_data or _describe(ds, prep)
-    card = {
-        "name": name, "version": version, "architecture": arch,
+            "args": {"num_classes": len(classes), "embedding_dim": settings.embedding_dim, "width": settings.width,
+                     "scale": SCALE}}
+    return {
+        "name": settings.name, "version": settings.version, "architecture": arch,
         "inputs": {"image": {"type": "image", "format": "RGB", "num_channels": 3,
                              "spatial_shape": [MODEL_SIZE, MODEL_SIZE], "dtype": "float32", "value_range": [0, 1]}},
-        "outputs": {"embedding": {"type": "embedding", "spatial_shape": [embedding_dim], "dtype": "float32"},
+        "outputs": {"embedding": {"type": "embedding", "spatial_shape": [settings.embedding_dim], "dtype": "float32"},
                     "logits": {"type": "logits", "num_channels": len(classes), "dtype": "float32"}},
         "labels": classes,
         "preprocessing": {"detector": "mediapipe face mesh (medface_phenotype.detect)",
                           "alignment": "5-point weighted similarity to medface_phenotype.align.TEMPLATE_112",
                           "crop_px": MODEL_SIZE, "quality_gate": "medface_phenotype.quality"},
-        "training_data": source,
+        "training_data": training_data,
         "intended_use": "Research and software testing of facial-gestalt screening pipelines. Not a medical device; "
                         "not for diagnosis or any clinical decision.",
-        "limitations": _limitations(source),
+        "limitations": _limitations(training_data),
         "licence": "Apache-2.0",
     }
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, patience=patience,
-                      monitor="accuracy", mode="max", scheduler="cosine", weight_decay=5e-4)
-    out = Path(out)
-    from medface.runtime.training import accuracy
-
-    train(arch, CropDataset(prep.crops[tr_keep], tr_y, True), CropDataset(prep.crops[va_keep], va_y, False),
-          loss=cosface_loss(MARGIN, SCALE), metrics={"accuracy": accuracy}, config=cfg, card=card, out=out,
-          on_epoch=_log_epoch)
-
-    # screening settings: both outputs, mirror test-time augmentation
-    card_path = out / CARD_FILE
-    card_doc = json.loads(card_path.read_text(encoding="utf-8"))
-    card_doc["architecture"]["args"].update({"output": "both", "flip_tta": True})
-    card_path.write_text(json.dumps(card_doc, indent=2), encoding="utf-8")
-
-    gal_idx = np.concatenate([train_idx, val_idx])
-    emb = embed_crops(out, prep.crops[np.concatenate([gal_idx, va_keep])], device=device)
-    n_gal = len(gal_idx)
-    temperature = fit_temperature(emb["logits"][n_gal:], va_y)
-    gal_mask = all_labels[gal_idx] != CONTROL_LABEL
-    model_id = {"name": name, "version": version, "sha256": read_card(out).sha256}
-    gallery = Gallery(emb["embedding"][:n_gal][gal_mask], [ds.records[i].image_id for i in gal_idx[gal_mask]],
-                      [ds.records[i].subject for i in gal_idx[gal_mask]], list(all_labels[gal_idx][gal_mask]),
-                      model_id)
-    save_gallery(gallery, out)
-    split = {"dataset_fingerprint": dataset_fingerprint(ds), "seed": seed, "test_fraction": test_fraction,
-             "val_fraction": val_fraction, "frequent": sorted(fr.frequent), "rare": sorted(fr.rare),
-             "control": CONTROL_LABEL, "train": [ds.records[i].image_id for i in train_idx],
-             "val": [ds.records[i].image_id for i in val_idx], "test": [ds.records[i].image_id for i in test_idx]}
-    (out / SPLIT_FILE).write_text(json.dumps(split, indent=1), encoding="utf-8")
-    card_doc = json.loads(card_path.read_text(encoding="utf-8"))
-    extra = card_doc.setdefault("extra", {})
-    extra["screening"] = {"temperature": round(temperature, 4), "control_label": CONTROL_LABEL,
-                          "frequent": sorted(fr.frequent), "rare": sorted(fr.rare),
-                          "gallery_size": len(gallery), "margin": MARGIN, "scale": SCALE}
-    extra["data"] = {"prepared": prep.summary(), "train_photos": int(len(train_idx)),
-                     "val_photos": int(len(val_idx)), "test_photos": int(len(test_idx))}
-    card_path.write_text(json.dumps(card_doc, indent=2), encoding="utf-8")
-    return {"classes": classes, "rare": sorted(fr.rare), "temperature": temperature, "gallery": len(gallery),
-            **extra["data"], "metrics": card_doc.get("metrics", {})}
 
 
-def train_command(data, out, rare: str = "", min_subjects: int = 10, epochs: int = 30, batch_size: int = 64,
+def _edit_card(out: Path, edit) -> dict:
+    """Read the package's card, let ``edit(doc)`` change it, write it back; returns the document."""
+    from medface.runtime import CARD_FILE
+
+    path = out / CARD_FILE
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    edit(doc)
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return doc
+
+
+def _screening_outputs(doc: dict) -> None:
+    """Screening settings of the network: both outputs, mirror test-time augmentation."""
+    doc["architecture"]["args"].update({"output": "both", "flip_tta": True})
+
+
+class ScreeningTrainer:
+    """Trains a screening package (network, gallery, calibration, split) from a GMDB-layout data
+    set: ``ScreeningTrainer(epochs=10).fit(data, out)`` writes the package into ``out`` (the
+    runtime's training loop writes as it goes) and returns a :class:`TrainingSummary`.
+    ``stage(text)``, when given, is told when each stage begins."""
+
+    def __init__(self, settings: TrainingSettings | None = None, *, stage=None, **overrides):
+        self.settings = replace(settings or TrainingSettings(), **overrides)
+        self.stage = stage or (lambda text: None)
+
+    def fit(self, data, out) -> TrainingSummary:
+        s, out = self.settings, Path(out)
+        self.stage("preparing the photos: detection, quality gate, alignment")
+        ds = read_dataset(data)
+        prep = prepare_dataset(ds, workers=s.workers)
+        if prep.usable.sum() < 10:
+            raise InputError(f"only {int(prep.usable.sum())} of {len(ds)} photos passed the quality gate; "
+                             f"too few to train", path=ds.root)
+        split = split_photos(ds, prep.usable, s)
+        self.stage(f"training the network on {len(split.train_keep)} photos")
+        self._train_network(prep.crops, split, package_card(s, split.classes, s.training_data or
+                                                            _describe(ds, prep)), out)
+        _edit_card(out, _screening_outputs)
+        self.stage("fitting the temperature and building the gallery")
+        temperature, gallery = self._calibrate(ds, prep.crops, split, out)
+        save_gallery(gallery, out)
+        (out / SPLIT_FILE).write_text(json.dumps(_split_document(ds, split, s), indent=1), encoding="utf-8")
+        data_counts = {"prepared": prep.summary(), "train_photos": int(len(split.train)),
+                       "val_photos": int(len(split.val)), "test_photos": int(len(split.test))}
+        screening = {"temperature": round(temperature, 4), "control_label": CONTROL_LABEL,
+                     "frequent": sorted(split.conditions.frequent), "rare": sorted(split.conditions.rare),
+                     "gallery_size": len(gallery), "margin": MARGIN, "scale": SCALE}
+        doc = _edit_card(out, lambda d: d.setdefault("extra", {}).update(screening=screening, data=data_counts))
+        return TrainingSummary(split.classes, sorted(split.conditions.rare), temperature, len(gallery), data_counts,
+                               doc.get("metrics", {}))
+
+    def _train_network(self, crops: np.ndarray, split: TrainingSplit, card: dict, out: Path) -> None:
+        from medface.runtime import TrainConfig, train
+        from medface.runtime.training import accuracy
+
+        s = self.settings
+        cfg = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, seed=s.seed, device=s.device,
+                          patience=s.patience, monitor="accuracy", mode="max", scheduler="cosine", weight_decay=5e-4)
+        train(card["architecture"], CropDataset(crops[split.train_keep], split.train_y, True),
+              CropDataset(crops[split.val_keep], split.val_y, False), loss=cosface_loss(MARGIN, SCALE),
+              metrics={"accuracy": accuracy}, config=cfg, card=card, out=out, on_epoch=_log_epoch)
+
+    def _calibrate(self, ds, crops: np.ndarray, split: TrainingSplit, out: Path) -> tuple[float, Gallery]:
+        """The softmax temperature (on the validation photos) and the gallery of every training
+        and validation photo of a condition, embedded by the trained network."""
+        from medface.runtime import read_card
+
+        s = self.settings
+        gal_idx = split.gallery
+        emb = embed_crops(out, crops[np.concatenate([gal_idx, split.val_keep])], device=s.device)
+        n_gal = len(gal_idx)
+        temperature = fit_temperature(emb["logits"][n_gal:], split.val_y)
+        labels = np.array(ds.labels)
+        gal_mask = labels[gal_idx] != CONTROL_LABEL
+        model_id = {"name": s.name, "version": s.version, "sha256": read_card(out).sha256}
+        gallery = Gallery(emb["embedding"][:n_gal][gal_mask], [ds.records[i].image_id for i in gal_idx[gal_mask]],
+                          [ds.records[i].subject for i in gal_idx[gal_mask]], list(labels[gal_idx][gal_mask]),
+                          model_id)
+        return temperature, gallery
+
+
+def _split_document(ds, split: TrainingSplit, s: TrainingSettings) -> dict:
+    """split.json: which photos trained, validated and tested the package, and of which data set."""
+    def ids(idx):
+        return [ds.records[i].image_id for i in idx]
+
+    return {"dataset_fingerprint": dataset_fingerprint(ds), "seed": s.seed, "test_fraction": s.test_fraction,
+            "val_fraction": s.val_fraction, "frequent": sorted(split.conditions.frequent),
+            "rare": sorted(split.conditions.rare), "control": CONTROL_LABEL, "train": ids(split.train),
+            "val": ids(split.val), "test": ids(split.test)}
+
+
+def train_model(data, out, **settings) -> dict:
+    """Train a screening package into ``out`` (keywords: :class:`TrainingSettings`); returns the
+    summary as a dict (also written to the card)."""
+    return ScreeningTrainer(**settings).fit(data, out).to_dict()
+
+
+def train_command(data, out, *, rare: str = "", min_subjects: int = 10, epochs: int = 30, batch_size: int = 64,
                   lr: float = 2e-3, seed: int = 0, device: str = "auto", name: str = "phenotype-screening",
-                  version: str = "0.1.0") -> Result:
-    """CLI entry of `phenotype train`."""
+                  version: str = "0.1.0", context=None) -> Result:
+    """CLI entry of `phenotype train`: the package is written into ``out`` as it trains."""
     rare_list = [r.strip() for r in rare.split(",") if r.strip()] or None
-    summary = train_model(data, out, rare=rare_list, min_subjects=min_subjects, epochs=epochs,
-                          batch_size=batch_size, lr=lr, seed=seed, device=device, name=name, version=version)
-    best = summary["metrics"].get("best") or {}
+    trainer = ScreeningTrainer(rare=rare_list, min_subjects=min_subjects, epochs=epochs, batch_size=batch_size,
+                               lr=lr, seed=seed, device=device, name=name, version=version,
+                               stage=getattr(context, "stage", None))
+    summary = trainer.fit(data, out)
+    best = summary.metrics.get("best") or {}
     return Result(command="phenotype.train",
-                  summary={"package": str(out), "classes": len(summary["classes"]), "rare": ", ".join(summary["rare"]),
-                           "gallery_photos": summary["gallery"],
+                  summary={"package": str(out), "classes": len(summary.classes), "rare": ", ".join(summary.rare),
+                           "gallery_photos": summary.gallery,
                            "val_accuracy": round(float(best.get("accuracy", float("nan"))), 4),
-                           "temperature": round(summary["temperature"], 3)},
-                  metrics=summary,
+                           "temperature": round(summary.temperature, 3)},
+                  metrics=summary.to_dict(),
                   limits=["Validation accuracy is on held-out subjects of the same data set; use "
                           "`medface phenotype evaluate` for the GMDB protocol."])

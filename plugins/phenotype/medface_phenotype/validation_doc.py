@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from medface.errors import InputError, ParameterError
 
 from .protocol import CONTROL, DEFAULT_KS
 
@@ -150,29 +154,46 @@ def write_validation_markdown(report: dict, path, figures_dir, *, confusion_sett
     path = Path(path)
     figures_dir = Path(figures_dir)
     if "settings" not in report:
-        raise ValueError("report lacks 'settings'; pass the dict returned by evaluate_settings")
+        raise InputError("report lacks 'settings'", hint="pass the dict returned by evaluate_settings")
     path.parent.mkdir(parents=True, exist_ok=True)
     figures_dir.mkdir(parents=True, exist_ok=True)
     ks = [int(k) for k in report.get("ks", DEFAULT_KS)]
     settings: dict[str, dict] = report["settings"]
+    figures = _Figures(figures_dir, path.parent, confusion_setting, max_heatmap_conditions)
+    lines = (_intro_lines(report) + _topk_lines(settings, ks) + _control_lines(report.get("control") or {})
+             + _figure_lines(settings, ks, figures) + _per_condition_lines(settings, ks))
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
-    def link(p: Path) -> str:
-        return os.path.relpath(p.resolve(), path.parent.resolve()).replace(os.sep, "/")
 
+@dataclass(frozen=True)
+class _Figures:
+    """Where the figures go, the folder the document links them from, and the heatmap's choices."""
+
+    folder: Path
+    document_folder: Path
+    confusion_setting: str | None = None
+    max_heatmap_conditions: int = 25
+
+    def link(self, p: Path) -> str:
+        return os.path.relpath(p.resolve(), self.document_folder.resolve()).replace(os.sep, "/")
+
+
+def _intro_lines(report: dict) -> list[str]:
     lines = [f"# {report.get('title', 'Facial gestalt screening: validation on the GMDB protocol')}", ""]
     data = report.get("data")
-    if data:
-        lines += [f"**Data.** {data}", ""]
-    else:
-        lines += [_SYNTHETIC_TEXT, ""]
+    lines += [f"**Data.** {data}", ""] if data else [_SYNTHETIC_TEXT, ""]
     lines += [_PROTOCOL_TEXT, ""]
     if report.get("n_images") is not None:
         lines += [(f"Images: {report['n_images']} ({report.get('n_train_images', '?')} train, "
                    f"{report.get('n_test_images', '?')} test); frequent conditions: "
                    f"{len(report.get('frequent', []))}, rare conditions: {len(report.get('rare', []))}; "
                    f"control label: `{report.get('control_label', CONTROL)}`."), ""]
+    return lines
 
-    lines += ["## Top-k accuracy by setting", ""]
+
+def _topk_lines(settings: Mapping[str, dict], ks: Sequence[int]) -> list[str]:
+    lines = ["## Top-k accuracy by setting", ""]
     header = "| | " + " | ".join(f"top-{k}" for k in ks) + " |"
     rule = "|---|" + "---|" * len(ks)
     for name, s in settings.items():
@@ -190,34 +211,43 @@ def write_validation_markdown(report: dict, path, figures_dir, *, confusion_sett
                   _row("model (mean over conditions)", s["top_k"], ks),
                   _row("model (pooled over images)", s.get("top_k_per_image") or {}, ks),
                   _row("chance", s["chance"], ks), ""]
+    return lines
 
-    lines += ["## Affected versus control", ""]
-    ctrl = report.get("control") or {}
+
+def _control_lines(ctrl: dict) -> list[str]:
+    lines = ["## Affected versus control", ""]
     if ctrl.get("auroc") is not None:
-        lines += [(f"AUROC {float(ctrl['auroc']):.3f} ({ctrl.get('n_affected', '?')} affected and "
-                   f"{ctrl.get('n_control', '?')} control test images; 0.5 is chance). Score: "
-                   f"{ctrl.get('score', 'syndromic score')}."), ""]
-    else:
-        lines += [f"Control AUROC not computed: {ctrl.get('reason') or 'no control data in the report'}.", ""]
+        return lines + [(f"AUROC {float(ctrl['auroc']):.3f} ({ctrl.get('n_affected', '?')} affected and "
+                         f"{ctrl.get('n_control', '?')} control test images; 0.5 is chance). Score: "
+                         f"{ctrl.get('score', 'syndromic score')}."), ""]
+    return lines + [f"Control AUROC not computed: {ctrl.get('reason') or 'no control data in the report'}.", ""]
 
-    lines += ["## Figures", ""]
-    cmc_png = figures_dir / "cmc.png"
+
+def _figure_lines(settings: Mapping[str, dict], ks: Sequence[int], figures: _Figures) -> list[str]:
+    """Draw the CMC curves and the confusion heatmap; the lines that show them."""
+    lines = ["## Figures", ""]
+    cmc_png = figures.folder / "cmc.png"
     if _plot_cmc(settings, ks, cmc_png):
-        lines += [f"![Cumulative match characteristic of the evaluated settings]({link(cmc_png)})", "",
+        lines += [f"![Cumulative match characteristic of the evaluated settings]({figures.link(cmc_png)})", "",
                   ("Cumulative match characteristic: top-k accuracy (mean over conditions) against k, "
                    "one curve per setting; dashed lines are chance."), ""]
     else:
         lines += ["No setting was evaluated, so no CMC curve.", ""]
     with_cm = [n for n, s in settings.items() if s and s.get("confusion")]
-    chosen = confusion_setting if confusion_setting is not None else (with_cm[0] if with_cm else None)
+    chosen = figures.confusion_setting if figures.confusion_setting is not None else (with_cm[0] if with_cm
+                                                                                       else None)
     if chosen is not None and chosen not in with_cm:
-        raise ValueError(f"confusion_setting {chosen!r} has no confusion matrix; settings with one: {with_cm}")
+        raise ParameterError(f"confusion_setting {chosen!r} has no confusion matrix; settings with one: {with_cm}",
+                             parameter="confusion_setting")
     if chosen is not None:
-        cm_png = figures_dir / f"confusion_{_slug(chosen)}.png"
-        caption = _plot_confusion(settings[chosen], cm_png, max_heatmap_conditions)
-        lines += [f"![Top-1 confusion matrix, {chosen}]({link(cm_png)})", "", caption, ""]
+        cm_png = figures.folder / f"confusion_{_slug(chosen)}.png"
+        caption = _plot_confusion(settings[chosen], cm_png, figures.max_heatmap_conditions)
+        lines += [f"![Top-1 confusion matrix, {chosen}]({figures.link(cm_png)})", "", caption, ""]
+    return lines
 
-    lines += ["## Per-condition results", ""]
+
+def _per_condition_lines(settings: Mapping[str, dict], ks: Sequence[int]) -> list[str]:
+    lines = ["## Per-condition results", ""]
     for name, s in settings.items():
         if not s or s.get("skipped") or not s.get("per_condition"):
             continue
@@ -227,8 +257,7 @@ def write_validation_markdown(report: dict, path, figures_dir, *, confusion_sett
             lines.append(f"| {_md(row['condition'])} | {row['n_queries']} | "
                          + " | ".join(_pct(row.get(f"top{k}")) for k in ks) + " |")
         lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return lines
 
 
 def softmax_section(report: dict) -> list[str]:
@@ -275,3 +304,23 @@ def extra_dataset_section(title: str, intro: str, report: dict) -> list[str]:
                   for r in per]
         lines.append("")
     return lines
+
+
+def write_evaluation(report: dict, out, *, mild_name: str | None = None) -> Path:
+    """Write an evaluation into ``out``: ``evaluation.json``, the validation document
+    ``phenotype.md`` (with the softmax head and, when the report has them, the mild cases) and its
+    ``figures/``. Returns the document's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    doc = write_validation_markdown(report, out / "phenotype.md", out / "figures")
+    appended = ["\n" + "\n".join(softmax_section(report)) + "\n"]
+    if "mild" in report:
+        mild = report["mild"]
+        intro = (f"Mild cases, reported separately because they overlap the normal range by design "
+                 f"(docs/phantom.md): every usable photo of `{mild_name}` is a query against the package's "
+                 f"gallery ({mild['n_train_images']} photos). {mild['data']}")
+        appended.append("\n" + "\n".join(extra_dataset_section("Mild cases", intro, mild)) + "\n")
+    with open(doc, "a", encoding="utf-8") as fh:
+        fh.write("".join(appended))
+    return doc

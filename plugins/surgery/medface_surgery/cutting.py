@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medface.data import SurfaceMesh
+from medface.data.mesh import orient_outward
 from medface.errors import InputError, ParameterError
 
 MIN_PIECE_VOLUME_MM3 = 1e-3
@@ -110,9 +111,7 @@ def check_closed(mesh: SurfaceMesh, what: str = "bone mesh") -> SurfaceMesh:
     if nonmanifold:
         raise InputError(f"{name} has {nonmanifold} non-manifold edges (shared by more than two triangles)",
                          path=mesh.source, hint="repair the mesh before cutting")
-    if mesh.signed_volume() < 0:  # inside-out: flip the winding (deterministic)
-        mesh = SurfaceMesh(mesh.vertices, mesh.faces[:, ::-1], name=mesh.name, source=mesh.source)
-    return mesh
+    return orient_outward(mesh)  # inside-out: the winding flipped (deterministic)
 
 
 def to_manifold(mesh: SurfaceMesh):

@@ -154,11 +154,14 @@ def affine_basis(points: np.ndarray) -> np.ndarray:
 class SoftTissueModel:
     """Linear-elastic soft-tissue model of one patient: mesh, factorisation, skin response.
 
-    ``SoftTissueModel(bone_segments, skin, h=3.0, E=3000.0, nu=0.45, fixed=[...])``: segments in
-    ``fixed`` never move (the cranium, say); every other segment may move. ``E`` in Pa (3 kPa is
-    typical of facial soft tissue; it does not change predicted displacements). ``roi`` (mm)
-    restricts the tissue to within that distance of the moving segments (see
-    :mod:`.tissue_mesh`); ``None`` meshes all the tissue.
+    ``SoftTissueModel(h=3.0, E=3000.0, nu=0.45, roi=None).setup(bone_segments, skin, fixed=[...])``
+    meshes and factorises once; ``update(plan_or_moves)`` then predicts the skin for a plan (a
+    plan, an applied :class:`~.apply.PlanResult` or a dict segment name -> 4x4 move) in
+    milliseconds. ``SoftTissueModel(bone_segments, skin, h=..., fixed=[...])`` does both steps
+    of set-up at once. Segments in ``fixed`` never move (the cranium, say); every other segment
+    may move. ``E`` in Pa (3 kPa is typical of facial soft tissue; it does not change predicted
+    displacements). ``roi`` (mm) restricts the tissue to within that distance of the moving
+    segments (see :mod:`.tissue_mesh`); ``None`` meshes all the tissue.
 
     ``predict(moves)`` returns the skin vertices (N, 3) after the moves, from the precomputed
     response (a small matrix product); ``solve_direct(moves)`` solves the FEM system for the
@@ -166,8 +169,8 @@ class SoftTissueModel:
     Segments missing from ``moves`` stay where they are.
     """
 
-    def __init__(self, bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0,
-                 E: float = 3000.0, nu: float = 0.45, fixed: list[str] | tuple = (), *,
+    def __init__(self, bone_segments: dict[str, SurfaceMesh] | None = None, skin: SurfaceMesh | None = None,
+                 h: float = 3.0, E: float = 3000.0, nu: float = 0.45, fixed: list[str] | tuple = (), *,
                  roi: float | None = None, bone_margin: float | None = None):
         if not (np.isfinite(E) and E > 0):
             raise ParameterError(f"Young's modulus must be positive, got {E}", parameter="E")
@@ -175,28 +178,32 @@ class SoftTissueModel:
             raise ParameterError(
                 f"Poisson ratio must be in [0, {MAX_NU}], got {nu}", parameter="nu",
                 hint="linear tetrahedra lock as nu approaches 0.5; 0.45 is the usual soft-tissue value")
+        self.h, self.E, self.nu = h, float(E), float(nu)
+        self.roi, self.bone_margin = roi, bone_margin
+        self.timings: dict[str, float] = {}
+        if (bone_segments is None) != (skin is None):
+            raise ParameterError("give both the bone segments and the skin, or neither (then call setup)",
+                                 parameter="skin" if skin is None else "bone_segments")
+        if bone_segments is not None:
+            self.setup(bone_segments, skin, fixed)
+
+    def setup(self, bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh,
+              fixed: list[str] | tuple = ()) -> "SoftTissueModel":
+        """Mesh the tissue between ``bone_segments`` (name -> closed mesh, before any move) and
+        ``skin``, assemble, factorise and precompute the skin's response; returns the model."""
         unknown = [f for f in fixed if f not in bone_segments]
         if unknown:
             raise ParameterError(f"fixed segments {unknown} are not among the bone segments {list(bone_segments)}",
                                  parameter="fixed")
-        self.E, self.nu = float(E), float(nu)
         self.skin = skin
         self.fixed = list(fixed)
         self.moving = [s for s in bone_segments if s not in self.fixed]
-        self.timings: dict[str, float] = {}
+        self.timings = {}
         t0 = time.perf_counter()
-        self.mesh: TissueMesh = build_tissue_mesh(bone_segments, skin, h, bone_margin=bone_margin, roi=roi,
-                                                  moving=self.moving)
+        self.mesh: TissueMesh = build_tissue_mesh(bone_segments, skin, self.h, bone_margin=self.bone_margin,
+                                                  roi=self.roi, moving=self.moving)
         self.timings["mesh_s"] = time.perf_counter() - t0
-        mesh = self.mesh
-        n = len(mesh.nodes)
-        self._free_nodes = np.flatnonzero(mesh.labels == FREE)
-        self._free = (3 * self._free_nodes[:, None] + np.arange(3)).ravel()
-        is_free_dof = np.zeros(3 * n, bool)
-        is_free_dof[self._free] = True
-        self._dir = np.flatnonzero(~is_free_dof)
-        self._interp = mesh.interpolation_matrix()  # (N, n)
-
+        self._index_dofs()
         t0 = time.perf_counter()
         self._assemble()
         self.timings["assemble_s"] = time.perf_counter() - t0
@@ -206,6 +213,31 @@ class SoftTissueModel:
         t0 = time.perf_counter()
         self._response = self._skin_response()
         self.timings["basis_s"] = time.perf_counter() - t0
+        return self
+
+    def update(self, plan_or_moves) -> np.ndarray:
+        """Skin vertices (N, 3) after a plan: a plan (its segment moves), an applied plan
+        (:class:`~.apply.PlanResult`) or a dict segment name -> 4x4 rigid move (LPS mm)."""
+        from .transforms import segment_moves
+
+        self._require_setup()
+        return self.predict(segment_moves(plan_or_moves))
+
+    def _require_setup(self) -> None:
+        if not hasattr(self, "mesh"):
+            raise ParameterError("the soft-tissue model has no geometry yet", parameter="bone_segments",
+                                 hint="call setup(bone_segments, skin, fixed=...) first")
+
+    def _index_dofs(self) -> None:
+        """Free and Dirichlet degrees of freedom, and the skin interpolation matrix."""
+        mesh = self.mesh
+        n = len(mesh.nodes)
+        self._free_nodes = np.flatnonzero(mesh.labels == FREE)
+        self._free = (3 * self._free_nodes[:, None] + np.arange(3)).ravel()
+        is_free_dof = np.zeros(3 * n, bool)
+        is_free_dof[self._free] = True
+        self._dir = np.flatnonzero(~is_free_dof)
+        self._interp = mesh.interpolation_matrix()  # (N, n)
 
     # set-up ---------------------------------------------------------------------------------
     def _assemble(self):
@@ -291,6 +323,7 @@ class SoftTissueModel:
     def predict(self, moves: dict) -> np.ndarray:
         """Skin vertices (N, 3) after ``moves`` (segment name -> 4x4 rigid matrix, LPS mm),
         from the precomputed response: one (3N x 12 s) matrix-vector product."""
+        self._require_setup()
         ref, coeff = self._relative(moves)
         c = np.zeros(12 * len(self.moving))
         for j, name in enumerate(self.moving):

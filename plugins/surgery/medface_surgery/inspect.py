@@ -9,7 +9,8 @@ from medface.data import Result, Volume
 from medface.anatomy.ct_intensity import judge_hu
 
 
-def inspect_ct(ct: Volume, bone_threshold: float = 300.0, out=None) -> Result:
+def inspect_ct(ct: Volume, bone_threshold: float = 300.0) -> Result:
+    """Grid, orientation, intensities (in HU or not) and the bone volume above a threshold."""
     geometry = ct.describe()
     verdict = judge_hu(ct.array, ct.units)
     warnings = []

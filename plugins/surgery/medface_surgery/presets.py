@@ -19,15 +19,29 @@ from medface.anatomy.cephalometry import HeadFrame, as_point_dict, head_frame
 from medface.data import Plan
 from medface.errors import InputError, ParameterError
 
-from .plan import check_plan, new_plan
+from .plan_schema import new_plan
+from .plan_validation import check_plan
 
 PROCEDURES = ("le_fort_i", "bsso", "genioplasty", "bimaxillary")
+#: other spellings accepted for each preset (on the command line, in scripts)
+ALIASES = {"lefort1": "le_fort_i", "le-fort-i": "le_fort_i", "lefort_i": "le_fort_i", "le_fort_1": "le_fort_i",
+           "bsso": "bsso", "sagittal_split": "bsso", "genio": "genioplasty", "bimax": "bimaxillary"}
 
 UPPER_INCISOR_ROOT_MM = 11.0
 """Alveolar crest (prosthion) to upper incisor apex, mm: root length ~13 mm less ~2 mm crest
 to cemento-enamel junction (Wheeler's dental anatomy averages)."""
 LOWER_CANINE_ROOT_MM = 15.0
 """Alveolar crest (infradentale) to lower canine apex, mm (root ~16 mm, Wheeler's averages)."""
+
+
+def procedure_id(name: str) -> str:
+    """The preset id (one of :data:`PROCEDURES`) of a procedure name or one of its :data:`ALIASES`."""
+    key = name.strip().lower().replace(" ", "_")
+    key = ALIASES.get(key, key)
+    if key not in PROCEDURES:
+        raise ParameterError(f"unknown procedure {name!r}; use one of {', '.join(PROCEDURES)} "
+                             f"(or {', '.join(sorted(ALIASES))})", parameter="procedure")
+    return key
 
 
 def _need(points: dict, ids, procedure: str) -> None:

@@ -88,3 +88,10 @@ class RigidBlendPreview:
     def predict(self, moves: dict) -> np.ndarray:
         """Skin vertices (N, 3) after ``moves``."""
         return self._x + self.predict_displacement(moves)
+
+    def update(self, plan_or_moves) -> np.ndarray:
+        """Skin vertices (N, 3) after a plan, an applied plan or a dict of segment moves (as
+        :meth:`.fem.SoftTissueModel.update`)."""
+        from .transforms import segment_moves
+
+        return self.predict(segment_moves(plan_or_moves))

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medface.data import SurfaceMesh
-from medface.errors import InputError, ParameterError
+from medface.data.mesh import winds_inward
+from medface.errors import InputError, ModelError, ParameterError
 
 FREE = -1
 ANCHOR = -2
@@ -186,7 +187,7 @@ def _check_enclosed(segments: dict[str, SurfaceMesh], skin: SurfaceMesh) -> None
         # sample the segment's vertices: all must be inside the skin (1% tolerance for contact)
         idx = np.linspace(0, seg.n_vertices - 1, min(seg.n_vertices, 2000)).astype(int)
         sd = _implicit_distance(skin, seg.vertices[idx])  # negative inside for outward normals
-        if skin.signed_volume() < 0:
+        if winds_inward(skin):
             sd = -sd
         outside = sd > 1e-6
         if outside.mean() > 0.01:
@@ -196,19 +197,30 @@ def _check_enclosed(segments: dict[str, SurfaceMesh], skin: SurfaceMesh) -> None
 
 
 # the mesher ---------------------------------------------------------------------------------
-def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
-                      bone_margin: float | None = None, roi: float | None = None,
-                      moving: list[str] | None = None) -> TissueMesh:
-    """Mesh the soft tissue between ``bone_segments`` and ``skin`` with tetrahedra of size ``h``.
+@dataclass(eq=False)
+class _Grid:
+    """The regular grid over the skin: ``nodes`` (corners of the kept ``cubes``), their grid
+    indices ``node_ijk`` and the node number of every grid point (``node_id``, -1 if unused)."""
 
-    ``moving`` names the segments that may move (default: all); it matters only with ``roi``.
-    Raises InputError for surfaces that are not closed or a skin that does not enclose the bone,
-    ParameterError for a bad ``h``, ``bone_margin`` or ``roi``.
-    """
-    from scipy import ndimage
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    origin: np.ndarray
+    h: float
+    dims: np.ndarray
+    cubes: np.ndarray
+    node_ijk: np.ndarray
+    node_id: np.ndarray
 
+    @property
+    def nodes(self) -> np.ndarray:
+        return self.origin + self.node_ijk * self.h
+
+    def at_nodes(self, grid_values: np.ndarray) -> np.ndarray:
+        """Values of a grid-shaped array at the nodes."""
+        return grid_values[tuple(self.node_ijk.T)]
+
+
+def _checked_spacing(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h, bone_margin,
+                     roi) -> tuple[float, float]:
+    """(h, bone margin) after checking the surfaces and the parameters."""
     if not bone_segments:
         raise ParameterError("at least one bone segment is needed", parameter="bone_segments")
     h = float(h)
@@ -224,19 +236,18 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     margin = 0.5 * h if bone_margin is None else float(bone_margin)
     if not np.isfinite(margin) or margin < 0:
         raise ParameterError(f"bone margin must be >= 0 mm, got {margin}", parameter="bone_margin")
-    spacing = min(0.2 * h, 1.0)  # surface sampling for distances (see surface_distance)
-    names = list(bone_segments)
-    moving = names if moving is None else list(moving)
     if roi is not None and (not np.isfinite(roi) or roi <= 0):
         raise ParameterError(f"region of interest must be a positive distance in mm, got {roi}", parameter="roi")
+    return h, margin
 
-    # grid over the skin's bounding box, one spacing of padding
+
+def _skin_grid(skin: SurfaceMesh, h: float) -> _Grid:
+    """The grid over the skin's bounding box (one spacing of padding) and the cubes to keep: a
+    corner inside the skin, or a skin vertex in the cube (cubes indexed by their lowest corner)."""
     b = skin.bounds()
     origin = b[0] - h
     dims = np.ceil((b[1] - b[0]) / h).astype(int) + 3
     in_skin = inside_grid(skin, origin, h, dims)
-
-    # cubes (indexed by their lowest corner) to keep: a corner inside the skin, or a skin vertex
     cube_dims = dims - 1
     any_corner = np.zeros(cube_dims, bool)
     for off in _CORNERS:
@@ -245,67 +256,69 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     skin_cell = np.clip(skin_cell, 0, cube_dims - 1)
     any_corner[tuple(skin_cell.T)] = True
     cubes = np.argwhere(any_corner)
-
-    # candidate nodes: corners of kept cubes
-    node_grid = np.zeros(dims, bool)
+    node_grid = np.zeros(dims, bool)  # candidate nodes: corners of kept cubes
     for off in _CORNERS:
         node_grid[tuple((cubes + off).T)] = True
     node_ijk = np.argwhere(node_grid)
     node_id = np.full(dims, -1, np.int64)
     node_id[tuple(node_ijk.T)] = np.arange(len(node_ijk))
-    nodes = origin + node_ijk * h
+    return _Grid(origin, h, dims, cubes, node_ijk, node_id)
 
-    # bone labels: inside (distance 0) or within the margin; nearest segment wins
+
+def _bone_labels(grid: _Grid, bone_segments: dict[str, SurfaceMesh], margin: float) -> np.ndarray:
+    """Per node: the segment it is attached to (inside it, or within ``margin``; the nearest
+    segment wins), or ``FREE``."""
+    spacing = min(0.2 * grid.h, 1.0)  # surface sampling for distances (see surface_distance)
+    nodes = grid.nodes
     best = np.full(len(nodes), np.inf)
     labels = np.full(len(nodes), FREE, np.int64)
-    bone_dist = {}
-    for k, name in enumerate(names):
-        seg = bone_segments[name]
+    for k, seg in enumerate(bone_segments.values()):
         d = surface_distance(seg, nodes, margin, spacing)
-        inside = inside_grid(seg, origin, h, dims)[tuple(node_ijk.T)]
-        d[inside] = 0.0
-        bone_dist[name] = d
+        d[grid.at_nodes(inside_grid(seg, grid.origin, grid.h, grid.dims))] = 0.0
         closer = d < best
         labels[closer] = k
         best[closer] = d[closer]
+    return labels
 
-    # tetrahedra of the kept cubes
-    corner_ids = np.stack([node_id[tuple((cubes + off).T)] for off in _CORNERS], axis=1)  # (c, 8)
-    tets = corner_ids[:, _KUHN].reshape(-1, 4)
 
-    # embed the skin (before pruning, then remap)
-    skin_tet, skin_bary, outside = _embed(nodes, tets, cubes, origin, h, skin.vertices, cube_dims)
+def _kept_tetrahedra(tets: np.ndarray, labels: np.ndarray, skin_tet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, hosts): drop all-bone tetrahedra that host no skin vertex, and free nodes that
+    reach the skin only through bone (exact for linear elasticity: the stiffness is
+    block-diagonal over such pieces). ``hosts`` marks the tetrahedra holding a skin vertex."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    # prune: all-bone tets that host no skin vertex; free nodes cut off from the skin by bone
     hosts = np.zeros(len(tets), bool)
     hosts[skin_tet] = True
     is_free = labels == FREE
     keep_tet = hosts | is_free[tets].any(axis=1)
-    # free-node graph through tetrahedra
-    t_free = tets[keep_tet]
+    t_free = tets[keep_tet]  # the free-node graph through tetrahedra
     a = np.repeat(t_free, 4, axis=1).ravel()
     c = np.tile(t_free, (1, 4)).ravel()
     both = is_free[a] & is_free[c]
-    graph = coo_matrix((np.ones(int(both.sum()), np.int8), (a[both], c[both])), shape=(len(nodes),) * 2)
+    graph = coo_matrix((np.ones(int(both.sum()), np.int8), (a[both], c[both])), shape=(len(labels),) * 2)
     _, comp = connected_components(graph, directed=False)
     wanted = np.unique(comp[tets[skin_tet].ravel()][is_free[tets[skin_tet].ravel()]])
     dropped_free = is_free & ~np.isin(comp, wanted)
+    # a kept tet that touches a dropped free node (only when it hosts skin) keeps it free
     keep_tet &= ~(dropped_free[tets].any(axis=1) & ~hosts)
-    # a kept tet that touches a dropped free node (only when it hosts skin) keeps it free:
-    # nothing to do, the node stays in the mesh.
+    return keep_tet, hosts
 
-    # region of interest: free nodes far from the moving segments are anchored
-    if roi is not None:
-        # Euclidean distance transform on the grid from the moving segments' nodes (to +-h)
-        seed = np.ones(dims, bool)
-        moving_ids = [names.index(name) for name in moving]
-        seed[tuple(node_ijk[np.isin(labels, moving_ids)].T)] = False
-        dist = ndimage.distance_transform_edt(seed) * h
-        far = (labels == FREE) & (dist[tuple(node_ijk.T)] > roi)
-        labels[far] = ANCHOR
-        keep_tet &= (labels[tets] == FREE).any(axis=1) | hosts
 
-    # compact
+def _anchor_outside_roi(grid: _Grid, labels: np.ndarray, moving_ids: list[int], roi: float) -> None:
+    """Label ``ANCHOR`` the free nodes farther than ``roi`` from every moving segment's nodes
+    (Euclidean distance transform on the grid, to within one spacing)."""
+    from scipy import ndimage
+
+    seed = np.ones(grid.dims, bool)
+    seed[tuple(grid.node_ijk[np.isin(labels, moving_ids)].T)] = False
+    dist = ndimage.distance_transform_edt(seed) * grid.h
+    labels[(labels == FREE) & (grid.at_nodes(dist) > roi)] = ANCHOR
+
+
+def _compact(nodes: np.ndarray, tets: np.ndarray, labels: np.ndarray, skin_tet: np.ndarray,
+             keep_tet: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes, tetrahedra, labels and skin hosts with only the kept tetrahedra and their nodes."""
     old_tets = np.flatnonzero(keep_tet)
     new_of_old_tet = np.full(len(tets), -1, np.int64)
     new_of_old_tet[old_tets] = np.arange(len(old_tets))
@@ -313,17 +326,40 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     used = np.unique(tets)
     new_of_old_node = np.full(len(nodes), -1, np.int64)
     new_of_old_node[used] = np.arange(len(used))
-    tets = new_of_old_node[tets]
-    nodes = nodes[used]
-    labels = labels[used]
     skin_tet = new_of_old_tet[skin_tet]
-    assert (skin_tet >= 0).all()
+    if (skin_tet < 0).any():  # a bug in the pruning, never the input's fault
+        raise ModelError("the tissue mesh lost a tetrahedron holding a skin vertex")
+    return nodes[used], new_of_old_node[tets], labels[used], skin_tet
 
+
+def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
+                      bone_margin: float | None = None, roi: float | None = None,
+                      moving: list[str] | None = None) -> TissueMesh:
+    """Mesh the soft tissue between ``bone_segments`` and ``skin`` with tetrahedra of size ``h``.
+
+    ``moving`` names the segments that may move (default: all); it matters only with ``roi``.
+    Raises InputError for surfaces that are not closed or a skin that does not enclose the bone,
+    ParameterError for a bad ``h``, ``bone_margin`` or ``roi``.
+    """
+    h, margin = _checked_spacing(bone_segments, skin, h, bone_margin, roi)
+    names = list(bone_segments)
+    moving = names if moving is None else list(moving)
+    grid = _skin_grid(skin, h)
+    nodes = grid.nodes
+    labels = _bone_labels(grid, bone_segments, margin)
+    corner_ids = np.stack([grid.node_id[tuple((grid.cubes + off).T)] for off in _CORNERS], axis=1)  # (c, 8)
+    tets = corner_ids[:, _KUHN].reshape(-1, 4)
+    # embed the skin before pruning, then remap
+    skin_tet, _, outside = _embed(nodes, tets, grid.cubes, grid.origin, h, skin.vertices, grid.dims - 1)
+    keep_tet, hosts = _kept_tetrahedra(tets, labels, skin_tet)
+    if roi is not None:
+        _anchor_outside_roi(grid, labels, [names.index(name) for name in moving], roi)
+        keep_tet &= (labels[tets] == FREE).any(axis=1) | hosts
+    nodes, tets, labels, skin_tet = _compact(nodes, tets, labels, skin_tet, keep_tet)
     tets = _orient(nodes, tets)
     # orientation swaps two columns; recompute barycentrics to match
     skin_bary = barycentric(nodes[tets[skin_tet]], skin.vertices)
-
-    stats = {"skin_outside": int(outside), "grid_dims": dims.tolist(), "origin": origin.tolist()}
+    stats = {"skin_outside": int(outside), "grid_dims": grid.dims.tolist(), "origin": grid.origin.tolist()}
     return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats)
 
 

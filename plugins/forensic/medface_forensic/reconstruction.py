@@ -1,0 +1,229 @@
+"""Reconstruction logic: a skull in, the most likely face, its uncertainty and variants out.
+
+Skull (mesh, any pose and units via ``scale``; or a :class:`~.ct_input.CTSkull`, the bone of a
+head CT) -> size and shape checks (:mod:`.skull_input`) -> template registration with landmark
+transfer (:class:`~.register.SkullRegistration`) -> the joint skull-face statistical model
+conditioned on the registered skull and on sex, age and BMI (:mod:`.shape_model`) -> a
+:class:`ReconstructionResult`: posterior mean face, per-vertex SD, sampled variants, soft-tissue
+landmarks, a tissue-thickness map and the classic tissue-depth face, all in the input skull's
+own frame and units. Nothing here reads or writes files (a skull given as a path is read)::
+
+    from medface_forensic import Reconstruction
+
+    rec = Reconstruction(variants=4).run(skull_mesh, sex="F", age=40)
+    rec.face.vertices, rec.sd_mm, rec.variants.shape, rec.soft_tissue_landmarks["prn"]
+
+The default model (:func:`.model_cache.default_model`) is trained on the synthetic phantom
+population the first time it is needed and cached; a lab's own model is given as ``model``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medface.data import Landmarks, SurfaceMesh
+from medface.errors import ParameterError
+
+# Added in quadrature to the SD of a model trained on synthetic heads only: what the phantom
+# population cannot know about real people. An assumption, of the size of the errors that the
+# literature reports for real reconstructions (manual ones put 54-77 % of the face within 2.5 mm;
+# Hu et al. 2021 reach under 2 mm on CT), not a measured value; a model trained on a lab's own
+# pairs (`forensic train`) gets none, its calibration covers it.
+SYNTHETIC_SD_FLOOR_MM = 2.5
+UNOBSERVED_SIGMA_MM = 1000.0  # observation noise of skull vertices outside a CT's scan: no information
+SEXES = {"F": "F", "M": "M", "unknown": None, "f": "F", "m": "M", None: None}
+
+
+def sex_code(sex) -> str | None:
+    """"F", "M" or None (unknown) from the spellings the command and scripts use."""
+    if sex not in SEXES:
+        raise ParameterError(f"sex must be F, M or unknown, got {sex!r}", parameter="sex")
+    return SEXES[sex]
+
+
+def thickness(face: np.ndarray, bone_vertices: np.ndarray) -> np.ndarray:
+    """Distance (mm) from each face vertex to the nearest bone vertex: the tissue-thickness map."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(bone_vertices).query(face)[0]
+
+
+def soft_tissue_landmarks(face: np.ndarray) -> dict:
+    """Soft-tissue landmarks read off a face in the template's topology at the template's vertices."""
+    from medface.anatomy.landmarks import soft_tissue_ids
+
+    from .template import template_head
+
+    tmpl = template_head()
+    known = set(soft_tissue_ids())
+    out = {}
+    for lid, p in tmpl.landmarks.items():
+        if lid in known:
+            out[lid] = face[int(np.argmin(np.linalg.norm(tmpl.skin.vertices - np.asarray(p), axis=1)))]
+    return out
+
+
+def tissue_depth_baseline(shape, cranium, mandible, sex, age, bmi) -> np.ndarray | None:
+    """The classic tissue-depth face (:mod:`.baseline`) for comparison, in mm; None when the
+    model's skin is not the template's (the pegs are defined on that template)."""
+    from .baseline import tissue_depth_face
+    from .template import template_head
+
+    if shape.n_skin != len(template_head().skin.vertices):
+        return None
+    return tissue_depth_face(shape, cranium, mandible, sex=sex, age=age, bmi=bmi)
+
+
+@dataclass
+class ReconstructionResult:
+    """Everything a reconstruction found, in the input skull's frame and units.
+
+    ``face`` carries the point data ``sd_mm`` (the model's SD and, for a synthetic-trained
+    model, the assumed floor in quadrature), ``tissue_thickness_mm`` and ``model_sd_mm``;
+    ``variants`` (k, n_skin, 3) share its vertices; ``baseline`` is the tissue-depth face
+    (None for a model of another topology); ``skull`` the prepared input (mm) and ``ct_skull``
+    the CT's bone when the input was a CT. ``scale`` converts the input's units to mm."""
+
+    face: SurfaceMesh
+    sd_mm: np.ndarray
+    model_sd_mm: np.ndarray
+    synthetic_floor_mm: float
+    variants: np.ndarray
+    soft_tissue_landmarks: Landmarks
+    thickness_mm: np.ndarray
+    baseline: SurfaceMesh | None
+    baseline_gap_mm: np.ndarray | None  # per vertex: the tissue-depth face's distance from the model's, mm
+    registration: object  # .register.Registration
+    skull: object  # .skull_input.SkullInput
+    model: object  # .shape_model.ShapeModel
+    posterior: object  # .shape_model.FacePosterior
+    scale: float = 1.0
+    ct_skull: object | None = None  # .ct_input.CTSkull
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the model learned synthetic phantom heads only."""
+        return self.synthetic_floor_mm > 0
+
+    @property
+    def face_region(self) -> np.ndarray:
+        """Vertices whose SD is under its 95th percentile (the face, not the scalp's edge)."""
+        return self.sd_mm < np.percentile(self.sd_mm, 95)
+
+    def variant_meshes(self) -> list[SurfaceMesh]:
+        """The variants as meshes, each with the SD as point data like the face."""
+        sd = {"sd_mm": self.sd_mm.astype(np.float32)}
+        return [SurfaceMesh(v, self.face.faces, point_data=dict(sd)) for v in self.variants]
+
+    def display(self, points: np.ndarray) -> np.ndarray:
+        """Points in the upright frame of pictures (a CT without stored orientation is turned)."""
+        return self.ct_skull.to_display(points) if self.ct_skull is not None else np.asarray(points)
+
+
+def synthetic_warning(floor: float) -> str:
+    return ("The face model was trained on synthetic phantom heads only: the reconstruction shows what the phantom "
+            "population predicts, not a validated likeness. Its SD map (sd_mm) adds an assumed "
+            f"{floor:g} mm for what the phantom cannot know about real people to the model's own SD (model_sd_mm); "
+            "the variants show the model's spread only.")
+
+
+@dataclass
+class Reconstruction:
+    """Skull -> face with one shape model (see the module docstring).
+
+    ``model`` is a :class:`~.shape_model.ShapeModel`, a model folder, or None for the default
+    phantom-trained model (loaded when first needed); ``variants`` faces are sampled with
+    ``seed``."""
+
+    model: object | None = None
+    variants: int = 8
+    seed: int = 0
+
+    def shape_model(self):
+        """The model, loaded (or trained and cached, for the default) on first use."""
+        from .model_cache import default_model
+        from .shape_model import load_model
+
+        if self.model is None:
+            self.model = default_model()
+        elif isinstance(self.model, (str, os.PathLike)):
+            self.model = load_model(self.model)
+        return self.model
+
+    def run(self, skull, *, scale: float = 1.0, sex=None, age: float | None = None, bmi: float | None = None,
+            landmarks=None, progress: Callable[[str], None] | None = None) -> ReconstructionResult:
+        """Reconstruct the face over ``skull`` (a path, SurfaceMesh, SkullInput or CTSkull);
+        ``scale`` converts its units to mm; ``landmarks`` (in the skull's units) override and
+        pin the automatic ones; ``progress`` gets one line per stage."""
+        from .ct_input import CTSkull
+        from .register import SkullRegistration
+        from .skull_input import SkullInput, load_skull
+
+        say = progress or (lambda text: None)
+        sex = sex_code(sex)
+        ct_skull = skull if isinstance(skull, CTSkull) else None
+        say("reading the skull")
+        if ct_skull is not None:
+            skull_in = ct_skull.skull_input()
+        else:
+            skull_in = skull if isinstance(skull, SkullInput) else load_skull(skull, scale=scale)
+        reg = SkullRegistration(skull_in, landmarks=landmarks,
+                                field_of_view=ct_skull.field_of_view if ct_skull else None).run(say)
+        say("conditioning the face model on the skull")
+        shape = self.shape_model()
+        post = _condition(shape, reg, sex, age, bmi)
+        say(f"sampling {int(self.variants)} variants and measuring the face")
+        return self._result(shape, post, reg, skull_in, ct_skull, (sex, age, bmi))
+
+    def run_ct(self, volume, *, bone_hu: float = 300.0, face_direction: str = "auto", **kwargs) -> ReconstructionResult:
+        """:meth:`run` on the bone of a head CT (:func:`.ct_input.skull_from_ct`); the outputs
+        stay in the CT's frame, in mm."""
+        from .ct_input import skull_from_ct
+
+        say = kwargs.get("progress") or (lambda text: None)
+        say("segmenting the bone of the CT")
+        return self.run(skull_from_ct(volume, bone_hu=bone_hu, face_direction=face_direction), **kwargs)
+
+    def _result(self, shape, post, reg, skull_in, ct_skull, covariates) -> ReconstructionResult:
+        face_mm, model_sd = post.mean, post.sd()
+        floor = SYNTHETIC_SD_FLOOR_MM if "synthetic" in shape.metadata.get("training_data", "") else 0.0
+        sd = np.sqrt(model_sd ** 2 + floor ** 2)
+        samples = post.sample(int(self.variants), self.seed) if self.variants else \
+            np.zeros((0,) + face_mm.shape, np.float32)
+        unit = 1.0 / float(skull_in.scale)  # back to the input's own units
+        thick = thickness(face_mm, skull_in.mesh.vertices)
+        point_data = {"sd_mm": sd.astype(np.float32), "tissue_thickness_mm": thick.astype(np.float32),
+                      "model_sd_mm": np.asarray(model_sd, np.float32)}
+        face = SurfaceMesh(face_mm * unit, shape.skin_faces, point_data=point_data, name="reconstructed face")
+        soft = Landmarks.from_dict({k: v * unit for k, v in soft_tissue_landmarks(face_mm).items()})
+        base = tissue_depth_baseline(shape, reg.cranium, reg.mandible, *covariates)
+        baseline = gap = None
+        if base is not None:
+            baseline = SurfaceMesh(base * unit, shape.skin_faces, name="tissue-depth baseline face")
+            gap = np.linalg.norm(base - face_mm, axis=1)
+        warnings = (list(ct_skull.warnings) if ct_skull else []) + list(reg.warnings)
+        if floor:
+            warnings.append(synthetic_warning(floor))
+        return ReconstructionResult(face, sd, model_sd, floor, samples * unit, soft, thick, baseline, gap, reg,
+                                    skull_in, shape, post, float(skull_in.scale), ct_skull, warnings)
+
+
+def _condition(shape, reg, sex, age, bmi):
+    """The model's posterior given the registered skull; skull vertices outside a CT's scan
+    are left (nearly) unobserved."""
+    sigma, mandible_sigma = 1.0, None
+    if reg.observed is not None and not reg.observed.all():  # a CT that cuts the skull: no data beyond it
+        sigma = np.where(reg.observed[: reg.n_cranium], 1.0, UNOBSERVED_SIGMA_MM)
+        mandible_sigma = np.where(reg.observed[reg.n_cranium:], 1.0, UNOBSERVED_SIGMA_MM)
+    return shape.condition(reg.cranium, reg.mandible, sigma=sigma, mandible_sigma=mandible_sigma, sex=sex, age=age,
+                           bmi=bmi)
+
+
+def reconstruct_face(skull, *, model=None, variants: int = 8, seed: int = 0, **kwargs) -> ReconstructionResult:
+    """One reconstruction in one call: ``Reconstruction(model, variants, seed).run(skull, **kwargs)``."""
+    return Reconstruction(model, variants, seed).run(skull, **kwargs)

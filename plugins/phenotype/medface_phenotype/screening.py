@@ -1,0 +1,336 @@
+"""Screening logic: a photo (or many) in, a typed :class:`ScreeningResult` out; no files, no CLI.
+
+Photo -> face detection -> quality gate (refuses with reasons) -> 5-point alignment -> the
+screening network through the runtime's Predictor (flip test-time augmentation) -> conditions
+ranked by cosine distance to their nearest gallery photo (frequent and gallery-only conditions
+alike), calibrated softmax probabilities for the trained conditions, a syndromic-versus-
+unaffected score and a Grad-CAM attention map for the top trained condition::
+
+    from medface_phenotype import Screener
+
+    screener = Screener()                       # the bundled demo model, loaded on first use
+    found = screener.screen(pixels)[0]          # FaceImage(s) or (H, W, 3) uint8 arrays
+    found.verdict, found.top_condition, found.syndromic_score, found.attention
+
+The commands (``phenotype screen``, ``screen-mesh``) are adapters over this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from medface.data import FaceImage
+from medface.errors import InputError, ParameterError
+
+from .faces import PreparedFace, prepare
+from .model import softmax
+from .quality import QualityReport
+
+DEMO_MODEL = Path(__file__).parent / "models" / "phantom-demo"
+
+
+class ScreeningPackage(NamedTuple):
+    """A loaded screening package: its card, a Predictor on its network and its gallery."""
+
+    card: Any
+    predictor: Any
+    gallery: Any
+
+
+def screening_settings(card, path=None) -> dict:
+    """The screening settings of a package's card (``extra.screening``: temperature, control
+    label, frequent and rare conditions); an InputError for a package not made by ``train``."""
+    extra = (card.extra or {}).get("screening")
+    if not extra:
+        raise InputError("this model package has no screening settings (card extra.screening): it was not made by "
+                         "`medface phenotype train`", path=path)
+    return extra
+
+
+@functools.lru_cache(maxsize=4)
+def load_package(model_dir: str, device: str = "auto") -> ScreeningPackage:
+    """Load (once per folder and device) a package made by ``phenotype train``."""
+    from medface.runtime import Predictor, read_card
+
+    from . import model as _register  # noqa: F401  (puts phenotype.GestaltNet on the allow-list)
+    from .gallery import load_gallery
+
+    card = read_card(model_dir)
+    screening_settings(card, model_dir)
+    predictor = Predictor(model_dir, device=device, batch_size=1, num_workers=0)
+    gallery = load_gallery(model_dir)
+    gallery.check_model({"name": card.name, "version": card.version, "sha256": card.sha256})
+    return ScreeningPackage(card, predictor, gallery)
+
+
+@dataclass
+class RankedCondition:
+    """One condition of the ranking: its similarity to the nearest gallery photo of it and, for a
+    condition of the softmax head (``trained``), its calibrated probability."""
+
+    rank: int
+    condition: str
+    similarity: float
+    probability: float | None
+    trained: bool
+    nearest_gallery_subject: str | None = None
+    name: str | None = None  # the condition's display name and HPO terms, when the phantom knows it
+    hpo: str | None = None
+
+    def to_dict(self) -> dict:
+        info = {} if self.name is None else {"name": self.name, "hpo": self.hpo}
+        return {"rank": self.rank, "condition": self.condition, **info, "similarity": self.similarity,
+                "probability": self.probability, "trained": self.trained,
+                "nearest_gallery_subject": self.nearest_gallery_subject}
+
+
+@dataclass
+class ScreeningResult:
+    """What screening one face found.
+
+    ``quality`` holds the verdict and every check; ``conditions`` the ranking (empty when the
+    photo was refused); ``attention`` the Grad-CAM map (MODEL_SIZE square, in [0, 1]) of
+    ``attention_condition``; ``aligned`` the aligned face (DISPLAY_SIZE square, RGB) and
+    ``crop`` the network's input; ``model`` names the package. ``error`` says why a photo never
+    reached the quality gate (an unreadable file in batch screening). ``surface`` is the
+    frontal view that was screened, for a 3D surface (:func:`surface.screen_surface`).
+    """
+
+    quality: QualityReport
+    faces: list = field(default_factory=list)
+    conditions: list[RankedCondition] = field(default_factory=list)
+    syndromic_score: float | None = None
+    attention: np.ndarray | None = field(default=None, repr=False)
+    attention_condition: str | None = None
+    aligned: np.ndarray | None = field(default=None, repr=False)
+    crop: np.ndarray | None = field(default=None, repr=False)
+    model: dict | None = None
+    error: str | None = None
+    surface: Any = field(default=None, repr=False)
+
+    @property
+    def screened(self) -> bool:
+        """Whether the face passed the quality gate and was ranked."""
+        return self.error is None and not self.quality.refused and bool(self.conditions)
+
+    @property
+    def verdict(self) -> str:
+        return self.error or self.quality.verdict
+
+    @property
+    def face(self):
+        """The screened (largest) face: box, score, five points, landmarks, pose; or None."""
+        return self.faces[0] if self.faces else None
+
+    @property
+    def landmarks(self) -> np.ndarray | None:
+        """The face's dense landmarks (N, 2) in image pixels, when the detector gives them."""
+        return None if self.face is None else self.face.landmarks
+
+    @property
+    def top_condition(self) -> str | None:
+        return self.conditions[0].condition if self.conditions else None
+
+    def attention_picture(self) -> np.ndarray | None:
+        """The attention map blended over the aligned face (uint8 RGB), or None without a map."""
+        from .explain import overlay
+
+        if self.attention is None or self.aligned is None:
+            return None
+        return overlay(self.aligned, self.attention)
+
+
+def condition_info(label: str) -> dict:
+    """Display name and HPO terms of a phantom condition preset; {} for other labels."""
+    try:
+        from medface.phantom import tables as TB
+
+        c = TB.condition(label)
+    except ParameterError:
+        return {}
+    return {"name": c.name, "hpo": ", ".join(f"{code} {term}" for code, term in c.hpo)}
+
+
+def _head_settings(card) -> tuple[list[str], str, float]:
+    """(classes, control label, softmax temperature) of a package's card."""
+    scr = screening_settings(card)
+    return list(card.labels), scr.get("control_label", "unaffected"), float(scr["temperature"])
+
+
+def _ranked(rank: int, label: str, similarity: float, probs: np.ndarray, classes: list[str],
+            subject: str | None = None) -> RankedCondition:
+    """One ranked condition, with its calibrated probability when the softmax head knows it."""
+    trained = label in classes
+    return RankedCondition(rank, label, similarity, round(float(probs[classes.index(label)]), 4) if trained else None,
+                           trained, subject, **condition_info(label))
+
+
+def syndromic(probs: np.ndarray, classes: list[str], control: str) -> float | None:
+    """1 - P(control) of one query's calibrated probabilities; None without a control class."""
+    return float(1.0 - probs[classes.index(control)]) if control in classes else None
+
+
+def rank(card, gallery, embedding: np.ndarray, logits: np.ndarray, top: int) -> tuple[list[RankedCondition],
+                                                                                          float | None]:
+    """Ranked conditions (gallery order, softmax probability where trained) and the syndromic score."""
+    classes, control, temperature = _head_settings(card)
+    probs = softmax(logits[None], temperature)[0]
+    rows = [_ranked(k, hit["label"], round(1.0 - hit["distance"], 4), probs, classes, hit["subject"])
+            for k, hit in enumerate(gallery.nearest(embedding, top=top), start=1)]
+    return rows, syndromic(probs, classes, control)
+
+
+def _pixels(image) -> np.ndarray:
+    return image.pixels if isinstance(image, FaceImage) else np.asarray(image)
+
+
+def _as_images(images) -> list:
+    """One image (a FaceImage or an (H, W, 3) array) or several, as a list."""
+    if isinstance(images, FaceImage) or (isinstance(images, np.ndarray) and images.ndim == 3):
+        return [images]
+    return list(images)
+
+
+class Screener:
+    """Screens faces with one screening package, loaded once (on first use).
+
+    ``model``: a package folder made by ``phenotype train`` (default: the bundled demo model);
+    ``top``: how many ranked conditions to keep; ``attention``: compute the Grad-CAM map of the
+    top trained condition (about a second on a CPU).
+    """
+
+    def __init__(self, model=None, *, device: str = "auto", top: int = 10, attention: bool = True):
+        if int(top) < 1:
+            raise ParameterError(f"top must be at least 1, got {top}", parameter="top")
+        self.model_dir = Path(model) if model else DEMO_MODEL
+        self.device, self.top, self.attention = device, int(top), bool(attention)
+
+    @property
+    def package(self) -> ScreeningPackage:
+        return load_package(str(self.model_dir), self.device)
+
+    @property
+    def model_info(self) -> dict:
+        card, _, gallery = self.package
+        return {"name": card.name, "version": card.version, "sha256": card.sha256,
+                "training_data": card.training_data, "gallery_photos": len(gallery)}
+
+    def screen(self, images) -> list[ScreeningResult]:
+        """Screen FaceImage(s) or upright RGB uint8 array(s), one result per image, in order."""
+        return [self.screen_one(image) for image in _as_images(images)]
+
+    def screen_one(self, image) -> ScreeningResult:
+        """Screen one FaceImage or upright RGB uint8 array."""
+        return self.screen_prepared(prepare(_pixels(image), display=True))
+
+    def screen_prepared(self, face: PreparedFace) -> ScreeningResult:
+        """Rank an already prepared face (see :func:`faces.prepare`); a refused one is not ranked."""
+        found = ScreeningResult(face.quality, face.faces, aligned=face.display, crop=face.crop)
+        if face.quality.refused:
+            return found
+        card, predictor, gallery = self.package
+        output = predictor.predict([face.crop]).outputs[0]
+        found.conditions, found.syndromic_score = rank(card, gallery, output["embedding"], output["logits"],
+                                                       self.top)
+        found.model = self.model_info
+        trained = [c for c in found.conditions if c.trained]
+        if self.attention and trained:
+            from .explain import gradcam
+
+            found.attention_condition = trained[0].condition
+            found.attention = gradcam(predictor.model, face.crop, list(card.labels).index(trained[0].condition))
+        return found
+
+    def screen_mesh(self, mesh, *, units: str = "mm") -> ScreeningResult:
+        """Screen a 3D face surface through its frontal render (:func:`surface.screen_surface`)."""
+        from .surface import screen_surface
+
+        return screen_surface(mesh, units=units, screener=self)
+
+    def screen_batch(self, items: Iterable, *, workers: int = 2, batch_size: int = 64) -> list[ScreeningResult]:
+        """Screen many photos (paths or RGB arrays): decoding, detection and alignment run in
+        ``workers`` threads while the network runs on full batches (no attention maps). A photo
+        that cannot be read or is refused gets a result with its reason and no ranking."""
+        from medface.runtime import Predictor
+
+        card, _, gallery = self.package
+        seen = _PreparedFaces()
+        predictor = Predictor(self.model_dir, device=self.device, batch_size=batch_size, num_workers=workers,
+                              preprocess=seen.network_input)
+        preds = predictor.predict(enumerate(items))
+        failed = dict(preds.failures)
+        results = [ScreeningResult(seen.quality(i), seen.faces(i), error=failed.get(i, "not screened"))
+                   for i in range(len(preds))]
+        good = [i for i, o in enumerate(preds.outputs) if o is not None]
+        if good:
+            self._rank_batch(results, good, preds.outputs, card, gallery)
+        return results
+
+    def _rank_batch(self, results: list[ScreeningResult], good: list[int], outputs: Sequence, card,
+                    gallery) -> None:
+        from . import protocol
+
+        emb = np.stack([outputs[i]["embedding"] for i in good])
+        logits = np.stack([outputs[i]["logits"] for i in good])
+        ranking = protocol.rank_by_gallery(emb, gallery.embeddings, gallery.labels)
+        classes, control, temperature = _head_settings(card)
+        probs = softmax(logits, temperature)
+        model = self.model_info
+        for row, i in enumerate(good):
+            conditions = [_ranked(k + 1, ranking.conditions[j], round(1.0 - float(ranking.distances[row][k]), 4),
+                                  probs[row], classes) for k, j in enumerate(ranking.order[row][:self.top])]
+            results[i].conditions, results[i].error, results[i].model = conditions, None, model
+            results[i].syndromic_score = syndromic(probs[row], classes, control)
+
+
+class _PreparedFaces:
+    """The Predictor's preprocessing for batch screening, remembering each photo's quality report
+    and faces (by index; preprocessing runs in several threads)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._prepared: dict[int, tuple[QualityReport, list]] = {}
+
+    def network_input(self, indexed) -> np.ndarray:
+        """(index, path or RGB array) -> aligned float CHW crop; a refused photo raises, so that
+        the Predictor reports it by index with the reason."""
+        from medface.io import read_image
+
+        index, item = indexed
+        pixels = read_image(item).pixels if isinstance(item, (str, Path)) else np.asarray(item)
+        face = prepare(pixels)
+        with self._lock:
+            self._prepared[index] = (face.quality, face.faces)
+        if face.quality.refused:
+            raise InputError(face.quality.verdict)
+        return face.crop.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
+
+    def quality(self, index: int) -> QualityReport:
+        return self._prepared.get(index, (QualityReport(), []))[0]
+
+    def faces(self, index: int) -> list:
+        return self._prepared.get(index, (QualityReport(), []))[1]
+
+
+def screen_many(items, model=None, *, device: str = "auto", workers: int = 2, batch_size: int = 64,
+                top: int = 5) -> list[dict]:
+    """Batch screening as plain dicts, one per item in order: ``{"index", "screened", "verdict"}``
+    plus ``conditions`` (top ``top``: condition and similarity) and ``syndromic_score``."""
+    results = Screener(model, device=device, top=top).screen_batch(items, workers=workers, batch_size=batch_size)
+    return [_batch_row(i, r) for i, r in enumerate(results)]
+
+
+def _batch_row(index: int, found: ScreeningResult) -> dict:
+    if not found.screened:
+        return {"index": index, "screened": False, "verdict": found.verdict}
+    score = found.syndromic_score
+    return {"index": index, "screened": True, "verdict": "acceptable",
+            "conditions": [{"condition": c.condition, "similarity": c.similarity} for c in found.conditions],
+            "syndromic_score": None if score is None else round(score, 4)}

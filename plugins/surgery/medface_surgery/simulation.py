@@ -1,0 +1,206 @@
+"""A plan applied to a patient's bone and skin surfaces, with the predicted face: the logic of
+`surgery simulate`, usable from a script with no file system.
+
+The plan's osteotomies cut the bones (:mod:`.cutting`), its moves carry the segments
+(:mod:`.apply`), and the skin is predicted by the linear-elastic finite-element model
+(:mod:`.fem`) and, for comparison, by the fast rigid-blend preview (:mod:`.preview`). Landmarks
+move with their segments and the cephalometric measures are tabulated before and after
+(:mod:`medface.anatomy.cephalometry`). Every output is a pure function of the inputs and the plan::
+
+    from medface_surgery import Simulation, SurgeryPlan
+
+    plan = SurgeryPlan.from_preset("genioplasty", landmarks, advance=4.0)
+    sim = Simulation(plan, tissue="preview").run({"mandible": mandible, "cranium": skull}, skin)
+    sim.skin_after, sim.max_skin_change_mm, sim.measures
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from medface.data import Plan, SurfaceMesh, Volume
+from medface.errors import InputError
+
+from .apply import PlanResult, apply_plan
+from .plan_validation import check_plan
+
+#: the plan's bone names for the surfaces of a segmentation
+BONE_NAMES = {"skull": "cranium", "mandible": "mandible"}
+TISSUE_MODELS = ("fem", "preview")
+#: free tissue farther than this from the moving bone is held still (mm): it keeps the system
+#: small enough to factorise in seconds; soft tissue 25 mm from a moved segment barely moves
+ROI_MM = 25.0
+
+Stage = Callable[[str], None]
+
+
+def _quiet(_text: str) -> None:
+    """The default stage announcer: says nothing."""
+
+
+@dataclass
+class PatientSurfaces:
+    """Bones by plan name (``cranium``, ``mandible``), the skin, and notes on where they came from."""
+
+    bones: dict[str, SurfaceMesh]
+    skin: SurfaceMesh
+    notes: list[str] = field(default_factory=list)
+
+
+def surfaces_from_ct(ct: Volume, *, stage: Stage = _quiet) -> PatientSurfaces:
+    """Bone and skin surfaces of a head CT (:func:`medface.anatomy.ct_segmentation.segment_ct`)."""
+    from medface.anatomy.ct_segmentation import segment_ct
+
+    stage("segmenting the CT into bone and skin")
+    seg = segment_ct(ct)
+    notes = list(seg.warnings)
+    if "mandible" not in seg.meshes:
+        notes.append("the mandible could not be split from the skull: plans that cut or move it cannot run")
+    bones = {BONE_NAMES[k]: m for k, m in seg.meshes.items() if k in BONE_NAMES}
+    return PatientSurfaces(bones, seg.meshes["skin"], notes)
+
+
+def patient_surfaces(ct: Volume | None = None, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
+                     skin: SurfaceMesh | None = None, *, stage: Stage = _quiet) -> PatientSurfaces:
+    """The surfaces to simulate on: segmented from a CT, or given as meshes (bone = cranium)."""
+    if ct is not None:
+        if any(m is not None for m in (bone, mandible, skin)):
+            raise InputError("give either a CT or bone and skin meshes, not both")
+        return surfaces_from_ct(ct, stage=stage)
+    if bone is None or skin is None:
+        raise InputError("simulate needs a CT, or at least a bone and a skin mesh",
+                         hint="medface surgery simulate --ct CT --plan plan.json, or --bone B [--mandible M] --skin S")
+    bones = {"cranium": bone}
+    if mandible is not None:
+        bones["mandible"] = mandible
+    return PatientSurfaces(bones, skin)
+
+
+def tissue_segments(bones: dict[str, SurfaceMesh], planned: PlanResult) -> tuple[dict[str, SurfaceMesh], list[str]]:
+    """Every bone piece before the moves (moving segments in their original place, uncut bones
+    and remainders as fixed pieces) and the names of the fixed ones."""
+    pieces, fixed = planned.segments_before(), []
+    for bone, mesh in bones.items():
+        if bone in planned.rest:
+            piece = planned.rest[bone]
+        elif bone in planned.kerf_volume:  # cut, and every piece of it moves
+            continue
+        else:
+            piece = mesh  # not cut at all
+        pieces[f"{bone} (fixed)"] = piece
+        fixed.append(f"{bone} (fixed)")
+    return pieces, fixed
+
+
+@dataclass
+class SimulationResult:
+    """What a simulation found (LPS mm).
+
+    ``planned``: the applied plan (moved ``segments``, uncut ``rest``, transforms, moved
+    landmarks); ``pieces``: every bone piece before the moves, ``fixed`` naming those that stay;
+    ``skin``: the skin before; ``skin_preview`` / ``skin_fem``: predicted skin vertices (N, 3) by
+    each tissue model (``skin_fem`` None with the preview only); ``skin_after``: the predicted
+    skin as a mesh with ``displacement_mm`` per vertex, ``displacement`` the same distances (mm);
+    ``measures``: cephalometric rows before and after; ``skin_change``: the skin's change per
+    face region; ``preview_vs_fem``: how far the two predictions lie apart per region (None
+    without the FEM); ``fem_info``: mesh counts, material and set-up timings of the FEM.
+    """
+
+    tissue: str
+    planned: PlanResult
+    pieces: dict[str, SurfaceMesh]
+    fixed: list[str]
+    skin: SurfaceMesh
+    skin_preview: np.ndarray
+    skin_after: SurfaceMesh
+    displacement: np.ndarray
+    measures: list[dict]
+    skin_change: dict[str, dict]
+    skin_fem: np.ndarray | None = None
+    preview_vs_fem: dict[str, dict] | None = None
+    fem_info: dict | None = None
+
+    @property
+    def segments(self) -> dict[str, SurfaceMesh]:
+        """The moved bone segments."""
+        return self.planned.segments
+
+    @property
+    def max_skin_change_mm(self) -> float:
+        return float(self.displacement.max())
+
+    @property
+    def mean_skin_change_mm(self) -> float:
+        return float(self.displacement.mean())
+
+
+class Simulation:
+    """A plan's simulation: ``Simulation(plan, tissue="fem", h=3.0).run(bones, skin)``.
+
+    ``tissue`` is ``"fem"`` (finite elements, seconds to set up, plus the preview for
+    comparison) or ``"preview"`` (the rigid-blend preview alone, milliseconds); ``h`` the FEM grid
+    spacing (mm), ``nu`` its Poisson ratio, ``roi`` its region of interest (mm, None: all tissue).
+    """
+
+    def __init__(self, plan, *, tissue: str = "fem", h: float = 3.0, nu: float = 0.45, roi: float | None = ROI_MM):
+        if tissue not in TISSUE_MODELS:
+            raise InputError(f"unknown tissue model {tissue!r}; use one of {', '.join(TISSUE_MODELS)}")
+        self.plan: Plan = check_plan(plan)
+        self.tissue, self.h, self.nu, self.roi = tissue, h, nu, roi
+
+    def run(self, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *, stage: Stage = _quiet) -> SimulationResult:
+        """Cut and move the bones, predict the skin, measure; ``stage`` hears each step's name."""
+        from .fem import SoftTissueModel
+        from .preview import RigidBlendPreview
+
+        stage("cutting the bones and moving the segments")
+        planned = apply_plan(self.plan, bones)
+        pieces, fixed = tissue_segments(bones, planned)
+        stage("predicting the skin with the preview")
+        skin_preview = RigidBlendPreview(pieces, skin, fixed=fixed).update(planned)
+        skin_fem, fem_info = None, None
+        if self.tissue == "fem":
+            stage(f"meshing and solving the soft tissue (finite elements, h = {self.h:g} mm)")
+            model = SoftTissueModel(h=self.h, nu=self.nu, roi=self.roi).setup(pieces, skin, fixed)
+            skin_fem, fem_info = model.update(planned), model.info()
+        stage("measuring before and after")
+        return self._measured(planned, pieces, fixed, skin, skin_preview, skin_fem, fem_info)
+
+    def _measured(self, planned: PlanResult, pieces: dict, fixed: list[str], skin: SurfaceMesh,
+                  skin_preview: np.ndarray, skin_fem: np.ndarray | None, fem_info: dict | None) -> SimulationResult:
+        from medface.anatomy.cephalometry import before_after_table, soft_tissue_change
+
+        from .tissue_validation import compare
+
+        predicted = skin_preview if skin_fem is None else skin_fem
+        displacement = np.linalg.norm(predicted - skin.vertices, axis=1)
+        skin_after = SurfaceMesh(predicted, skin.faces, name="skin (predicted)",
+                                 point_data={"displacement_mm": displacement.astype(np.float32)})
+        landmarks = {k: np.asarray(v, float) for k, v in self.plan.content.get("landmarks", {}).items()}
+        measures = before_after_table(landmarks, planned.landmarks or landmarks) if landmarks else []
+        regions = self._regions(skin, landmarks)
+        return SimulationResult(
+            tissue=self.tissue, planned=planned, pieces=pieces, fixed=fixed, skin=skin, skin_preview=skin_preview,
+            skin_after=skin_after, displacement=displacement, measures=measures,
+            skin_change=soft_tissue_change(skin.vertices, predicted, regions), skin_fem=skin_fem, fem_info=fem_info,
+            preview_vs_fem=None if skin_fem is None else compare(skin_preview, skin_fem, skin, regions))
+
+    @staticmethod
+    def _regions(skin: SurfaceMesh, landmarks: dict) -> dict | None:
+        """The face and its thirds; None (the whole skin) without soft-tissue landmarks."""
+        from .tissue_validation import face_regions
+
+        try:
+            return face_regions(skin, landmarks)
+        except InputError:
+            return None
+
+
+def simulate_surfaces(plan, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *, tissue: str = "fem",
+                      h: float = 3.0, nu: float = 0.45, roi: float | None = ROI_MM,
+                      stage: Stage = _quiet) -> SimulationResult:
+    """The plan on these surfaces: ``Simulation(plan, ...).run(bones, skin)``."""
+    return Simulation(plan, tissue=tissue, h=h, nu=nu, roi=roi).run(bones, skin, stage=stage)
