@@ -81,8 +81,11 @@ def outer_envelope(tmpl) -> np.ndarray:
     that the same segmentation finds on a phantom CT of the template head itself."""
     from medface.anatomy.ct_segmentation import segment_ct
     from medface.phantom import head_ct
+    from medface_forensic.template import phantom_template
 
-    skin = segment_ct(head_ct(tmpl, spacing=2.0, noise_hu=0.0), target_faces=100_000).meshes["skin"]
+    # the CT is made from the phantom head the versioned template was written from (same vertices)
+    ct = head_ct(phantom_template(), spacing=2.0, noise_hu=0.0)
+    skin = segment_ct(ct, target_faces=100_000).meshes["skin"]
     return np.abs(signed_distance(tmpl.skin.vertices, skin)) <= ENVELOPE_MM
 
 

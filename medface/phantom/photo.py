@@ -522,6 +522,9 @@ class PhotoRenderer:
         import pyvista as pv
         import vtk
 
+        from ..viz.render import quiet_display_probe
+
+        quiet_display_probe()
         self._pv, self._vtk = pv, vtk
         self.plotter = pv.Plotter(off_screen=True, window_size=list(size), lighting="none")
         self.plotter.ren_win.SetMultiSamples(int(multi_samples))

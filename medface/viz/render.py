@@ -50,16 +50,23 @@ def _out_path(path) -> Path:
 
 # --------------------------------------------------------------------------------------------
 # pyvista drawing
+def quiet_display_probe() -> None:
+    """Without a display, VTK probes X before falling back to EGL and prints a warning ("bad X
+    server connection") that means nothing to a user: keep it quiet."""
+    if has_display():
+        return
+    try:
+        from vtkmodules.vtkCommonCore import vtkLogger
+
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def _plotter(size, *, off_screen=True, shape=(1, 1)):
     import pyvista as pv
 
-    if not has_display():  # VTK probes X before falling back to EGL; keep its warning quiet
-        try:
-            from vtkmodules.vtkCommonCore import vtkLogger
-
-            vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
-        except ImportError:  # pragma: no cover
-            pass
+    quiet_display_probe()
     plotter = pv.Plotter(off_screen=off_screen, window_size=list(size), shape=shape, border=False)
     if off_screen:
         # multisampling costs 3-4x on software GL (llvmpipe); FXAA smooths edges for almost nothing
