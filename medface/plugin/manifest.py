@@ -88,6 +88,19 @@ class _Seen:
     def of(info: ValidationInfo) -> "_Seen | None":
         return info.context if isinstance(info.context, _Seen) else None
 
+    @staticmethod
+    def claim(info: ValidationInfo, kind: str, value: str) -> str:
+        """Record ``value`` among the ``kind`` ("commands" or "parameters") of this manifest;
+        a second one is a duplicate."""
+        seen = _Seen.of(info)
+        if seen is not None:
+            names = getattr(seen, kind)
+            if value in names:
+                what = "command id" if kind == "commands" else "parameter name"
+                raise PydanticCustomError("duplicate", "duplicate {what} '{value}'", {"what": what, "value": value})
+            names.add(value)
+        return value
+
 
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -133,12 +146,7 @@ class ParameterSpec(_Spec):
     def _name_free_and_unique(cls, name: str, info: ValidationInfo) -> str:
         if name in RESERVED_PARAMETER_NAMES:
             raise PydanticCustomError("reserved", "'{name}' is reserved", {"name": name})
-        seen = _Seen.of(info)
-        if seen is not None:
-            if name in seen.parameters:
-                raise PydanticCustomError("duplicate", "duplicate parameter name '{name}'", {"name": name})
-            seen.parameters.add(name)
-        return name
+        return _Seen.claim(info, "parameters", name)
 
     @field_validator("default")
     @classmethod
@@ -250,12 +258,7 @@ class CommandSpec(_Spec):
     @field_validator("id")
     @classmethod
     def _unique_id(cls, cid: str, info: ValidationInfo) -> str:
-        seen = _Seen.of(info)
-        if seen is not None:
-            if cid in seen.commands:
-                raise PydanticCustomError("duplicate", "duplicate command id '{id}'", {"id": cid})
-            seen.commands.add(cid)
-        return cid
+        return _Seen.claim(info, "commands", cid)
 
     @property
     def plugin(self) -> str:
