@@ -14,6 +14,18 @@ SAMPLE_CONDITIONS = (("hypertelorism", "severe"), ("micrognathia", "severe"), ("
 NOTE = ("Synthetic phantom data made by medface.phantom; no real person. Not for clinical use.")
 
 
+def find_sample_data(names) -> Path | None:
+    """The first folder holding every file in ``names``: ``$MEDFACE_SAMPLE_DATA``, ``./sample_data``,
+    then the checkout's ``sample_data``; None when none does (self-tests then make their own)."""
+    import os
+
+    checkout = Path(__file__).resolve().parents[2] / "sample_data"
+    for folder in (os.environ.get("MEDFACE_SAMPLE_DATA"), Path.cwd() / "sample_data", checkout):
+        if folder and all((Path(folder) / name).is_file() for name in names):
+            return Path(folder)
+    return None
+
+
 def write_sample_data(out, seed: int = 0, *, ct_spacing: float = 2.0, dicom_spacing: float = 3.0,
                       photo_size: int = 512) -> dict:
     """Write the sample head (CT, meshes, landmarks, photos) and condition photos to ``out``."""

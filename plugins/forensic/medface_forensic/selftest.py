@@ -14,7 +14,6 @@ The sample files are taken from ``$MEDFACE_SAMPLE_DATA``, ``./sample_data`` or t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 SAMPLE_FILES = ("skull.ply", "mandible.ply", "skin.ply")
@@ -23,14 +22,9 @@ FRONT_MEAN_MM = 3.0  # the sample face's front lies this close to the true skin 
 
 def _sample_folder(workdir: Path) -> Path:
     """A folder with the sample skull, mandible and skin (see the module docstring)."""
-    import medface
+    from medface.phantom.sample_data import find_sample_data
 
-    candidates = [os.environ.get("MEDFACE_SAMPLE_DATA"), Path.cwd() / "sample_data",
-                  Path(medface.__file__).resolve().parents[1] / "sample_data"]
-    for folder in candidates:
-        if folder and all((Path(folder) / f).is_file() for f in SAMPLE_FILES):
-            return Path(folder)
-    return _build_sample(workdir / "sample")
+    return find_sample_data(SAMPLE_FILES) or _build_sample(workdir / "sample")
 
 
 def _build_sample(folder: Path) -> Path:

@@ -15,7 +15,6 @@ The sample photos are taken from ``$MEDFACE_SAMPLE_DATA``, ``./sample_data`` or 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +33,11 @@ def _test_card(size: int = 256) -> np.ndarray:
 
 def _sample_folder(workdir: Path) -> Path:
     """A folder with the sample photos (see the module docstring)."""
-    import medface
+    from medface.phantom.sample_data import find_sample_data, write_sample_data
 
-    names = (FRONTAL, PROFILE, *CONDITION_PHOTOS)
-    candidates = [os.environ.get("MEDFACE_SAMPLE_DATA"), Path.cwd() / "sample_data",
-                  Path(medface.__file__).resolve().parents[1] / "sample_data"]
-    for folder in candidates:
-        if folder and all((Path(folder) / n).is_file() for n in names):
-            return Path(folder)
-    from medface.phantom.sample_data import write_sample_data
+    found = find_sample_data((FRONTAL, PROFILE, *CONDITION_PHOTOS))
+    if found is not None:
+        return found
 
     write_sample_data(workdir / "sample")
     return workdir / "sample"

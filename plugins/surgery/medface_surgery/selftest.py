@@ -12,16 +12,12 @@ CHIN_ADVANCE_MM = 4.0
 
 def _sample_data() -> Path:
     """The sample head: ``$MEDFACE_SAMPLE_DATA``, ``./sample_data`` or the checkout's."""
-    import os
-
-    import medface
     from medface.errors import InputError
+    from medface.phantom.sample_data import find_sample_data
 
-    candidates = [os.environ.get("MEDFACE_SAMPLE_DATA"), Path.cwd() / "sample_data",
-                  Path(medface.__file__).resolve().parents[1] / "sample_data"]
-    for folder in candidates:
-        if folder and all((Path(folder) / f).is_file() for f in ("head_ct.nii.gz", "landmarks.mrk.json")):
-            return Path(folder)
+    found = find_sample_data(("head_ct.nii.gz", "landmarks.mrk.json"))
+    if found is not None:
+        return found
     raise InputError("the surgery self-test needs the sample head (head_ct.nii.gz and landmarks.mrk.json in "
                      "$MEDFACE_SAMPLE_DATA or ./sample_data)", hint="write it with `medface sample-data`")
 
