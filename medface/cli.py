@@ -46,7 +46,7 @@ def _cmd_plugins_list(args) -> int:
         return 0
     width = max(len(i.name) for i in infos)
     for i in infos:
-        title = i.manifest.title if i.manifest else ""
+        title = i.title
         line = f"{i.name:<{width}}  {i.status:<6}  {i.version:<8}  {title}"
         print(line.rstrip())
         if not i.ok:
@@ -188,24 +188,29 @@ def _broken_plugin(args) -> int:
     raise PluginError(f"plugin '{args._plugin.name}' is broken: {args._plugin.reason}")
 
 
-def _add_plugin_parsers(sub) -> None:
+def _add_plugin_parsers(sub, wanted: str | None) -> None:
+    """A parser per plugin; only the ``wanted`` plugin's commands are built in full (from its
+    validated manifest): the others need only their titles, for `medface --help`."""
     registry = _registry()
     for name in registry:
         info = registry[name]
         if "@" in name:
             continue
-        title = info.manifest.title if info.manifest else "(broken)"
-        if not info.ok or info.manifest is None:
-            p = sub.add_parser(name, help=f"{title} [broken: {info.reason[:80]}]", add_help=False)
-            p.add_argument("rest", nargs=argparse.REMAINDER)
-            p.set_defaults(_handler=_broken_plugin, _plugin=info)
+        if name == wanted and info.ok and info.manifest is not None:
+            _add_full_plugin_parser(sub, info.manifest)
             continue
-        m = info.manifest
-        p = sub.add_parser(name, help=m.title, description=f"{m.title} (v{m.version})\n\n{m.help.strip()}",
-                           formatter_class=_Formatter)
-        csub = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
-        for c in m.commands:
-            _add_command_parser(csub, c)
+        broken = "" if info.ok else f" [broken: {info.reason[:80]}]"
+        p = sub.add_parser(name, help=f"{info.title or '(broken)'}{broken}", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(_handler=_broken_plugin, _plugin=info)
+
+
+def _add_full_plugin_parser(sub, m) -> None:
+    p = sub.add_parser(m.name, help=m.title, description=f"{m.title} (v{m.version})\n\n{m.help.strip()}",
+                       formatter_class=_Formatter)
+    csub = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for c in m.commands:
+        _add_command_parser(csub, c)
 
 
 def _add_command_parser(csub, command) -> None:
@@ -253,7 +258,22 @@ def _add_plugins_parser(sub) -> None:
     p.set_defaults(_handler=_cmd_plugins_schema)
 
 
-def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+def _add_view_parser(sub, *, full: bool) -> None:
+    """`medface view`; its options (which import numpy) are built only when it is the command."""
+    about = "show a mesh or volume: PNG, HTML or a window (docs/viewing.md)"
+    if not full:
+        sub.add_parser("view", help=about, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
+        return
+    p = sub.add_parser("view", help=about, formatter_class=_Formatter)
+    from .viz import cli_view  # pyvista loads only when the command runs
+
+    cli_view.add_arguments(p)
+    p.set_defaults(_handler=cli_view.run)
+
+
+def build_parser(with_plugins: bool = True, plugin: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; ``plugin`` (the first word of the command line) is the plugin
+    whose commands get full parsers."""
     epilog = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
         prog="medface", formatter_class=_Formatter, epilog=epilog,
@@ -272,15 +292,10 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.set_defaults(_handler=_cmd_sample_data)
 
-    p = sub.add_parser("view", help="show a mesh or volume: PNG, HTML or a window (docs/viewing.md)",
-                       formatter_class=_Formatter)
-    from .viz import cli_view  # cheap: pyvista loads only when the command runs
-
-    cli_view.add_arguments(p)
-    p.set_defaults(_handler=cli_view.run)
+    _add_view_parser(sub, full=plugin in (None, "view"))
 
     if with_plugins:
-        _add_plugin_parsers(sub)
+        _add_plugin_parsers(sub, plugin)
     return parser
 
 
@@ -332,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "--verbose" in argv or bool(os.environ.get("MEDFACE_VERBOSE"))
     as_json = "--json" in argv
     try:
-        parser = build_parser()
+        parser = build_parser(plugin=next((a for a in argv if not a.startswith("-")), None))
         args = parser.parse_args(_join_spaced_command(argv))
         handler = getattr(args, "_handler", None)
         if handler is None:

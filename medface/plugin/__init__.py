@@ -1,7 +1,12 @@
 """The plugin system: manifests, discovery, the registry, parameter binding, running, self-tests."""
 
-from .manifest import MANIFEST_NAME, CommandSpec, Manifest, ParameterSpec, read_manifest
+from ..lazy import lazy_exports
+from .manifest_summary import MANIFEST_NAME
 from .registry import PluginInfo, Registry, get_registry
 
 __all__ = ["MANIFEST_NAME", "CommandSpec", "Manifest", "ParameterSpec", "PluginInfo", "Registry", "get_registry",
            "read_manifest"]
+
+# the manifest model imports pydantic: loaded when first used, not when plugins are listed
+__getattr__, __dir__ = lazy_exports(__name__, {name: "manifest" for name in
+                                               ("CommandSpec", "Manifest", "ParameterSpec", "read_manifest")})

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import MANIFEST_NAME
+from .manifest_summary import MANIFEST_NAME
 
 ENTRY_POINT_GROUP = "medface.plugins"
 PATH_VARIABLE = "MEDFACE_PLUGIN_PATH"

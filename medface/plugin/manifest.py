@@ -23,8 +23,8 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
 from pydantic_core import PydanticCustomError
 
 from ..errors import ManifestError
+from .manifest_summary import MANIFEST_NAME, CommandSummary, ManifestSummary
 
-MANIFEST_NAME = "medface-plugin.toml"
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 
 ParameterType = Literal["volume", "mesh", "landmarks", "image", "plan", "float", "int", "bool", "enum", "string",
@@ -317,6 +317,13 @@ class Manifest(_Spec):
             if c.id == wanted:
                 return c
         return None
+
+    def summary(self) -> ManifestSummary:
+        """What listing needs (remembered between runs by :mod:`medface.plugin.manifest_summary`)."""
+        return ManifestSummary(
+            name=self.name, title=self.title, version=self.version, category=self.category, help=self.help,
+            requirements=tuple(self.requirements), selftest=self.selftest,
+            commands=tuple(CommandSummary(c.id, c.heading, c.python_name) for c in self.commands))
 
     def to_dict(self) -> dict:
         """Every field, under its manifest key (`min`/`max`); validates back to an equal manifest."""

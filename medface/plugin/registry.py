@@ -14,29 +14,37 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import ManifestError, MedfaceError, PluginError
 from ..report import set_command_titles
 from . import discovery
-from .manifest import CommandSpec, Manifest, read_manifest
+from .manifest_summary import ManifestSummary, summarise_manifest
 from .static_check import check_callable
+
+if TYPE_CHECKING:
+    from .manifest import CommandSpec, Manifest
 
 OK, BROKEN = "ok", "broken"
 
 
 @dataclass
 class PluginInfo:
-    """One plugin: where it came from, its manifest, and whether it can run."""
+    """One plugin: where it came from, its manifest, and whether it can run.
+
+    ``summary`` (what listing needs) is known after a scan; the full validated ``manifest`` is
+    built on first use, so listing plugins imports no pydantic (:mod:`.manifest_summary`)."""
 
     name: str
     source: str
     location: Path | None
-    manifest: Manifest | None = None
+    summary: ManifestSummary | None = None
+    manifest_path: Path | None = None
     status: str = OK
     reason: str = ""
     package: str = ""
     import_root: Path | None = None
+    _manifest: "Manifest | None" = field(default=None, repr=False)
     _module_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -44,14 +52,31 @@ class PluginInfo:
         return self.status == OK
 
     @property
+    def manifest(self) -> "Manifest | None":
+        """The validated manifest (read on first use); None when the plugin has none that validates."""
+        if self._manifest is None and self.summary is not None and self.manifest_path is not None:
+            from .manifest import read_manifest
+
+            try:
+                self._manifest = read_manifest(self.manifest_path)
+            except ManifestError as exc:  # edited since the scan
+                self.summary = None
+                self.mark_broken(str(exc))
+        return self._manifest
+
+    @property
+    def title(self) -> str:
+        return self.summary.title if self.summary else ""
+
+    @property
     def version(self) -> str:
-        return self.manifest.version if self.manifest else ""
+        return self.summary.version if self.summary else ""
 
     def mark_broken(self, reason: str) -> None:
         self.status, self.reason = BROKEN, reason
 
     def to_dict(self) -> dict:
-        m = self.manifest
+        m = self.summary
         return {
             "name": self.name, "status": self.status, "reason": self.reason, "source": self.source,
             "location": str(self.location) if self.location else None,
@@ -107,8 +132,9 @@ class Registry(Mapping):
             info.mark_broken(cand.error)
         else:
             try:
-                info.manifest = read_manifest(cand.manifest_path)
-                info.name = info.manifest.name
+                info.summary, info._manifest = summarise_manifest(cand.manifest_path)
+                info.manifest_path = cand.manifest_path
+                info.name = info.summary.name
             except ManifestError as exc:
                 info.mark_broken(str(exc))
             else:
@@ -125,7 +151,7 @@ class Registry(Mapping):
 
     @staticmethod
     def _static_problem(info: PluginInfo) -> str:
-        m = info.manifest
+        m = info.summary
         problems = [p for r in m.requirements if (p := _requirement_problem(r))]
         names = [c.python_name for c in m.commands] + ([m.selftest] if m.selftest else [])
         problems += [p for n in names if (p := check_callable(info.package, info.location, n))]
@@ -166,16 +192,17 @@ class Registry(Mapping):
         if not sep or not cmd_name:
             raise PluginError(f"'{command_id}' is not a command id; use 'plugin.command', e.g. 'surgery.simulate'")
         info = self[plugin_name]
-        if not info.ok:
+        manifest = info.manifest if info.ok else None
+        if manifest is None:
             raise PluginError(f"plugin '{info.name}' is broken: {info.reason}")
-        spec = info.manifest.command(cmd_name)
+        spec = manifest.command(cmd_name)
         if spec is None:
-            known = ", ".join(c.id for c in info.manifest.commands)
+            known = ", ".join(c.id for c in manifest.commands)
             raise PluginError(f"plugin '{plugin_name}' has no command '{cmd_name}' (commands: {known})")
         return info, spec
 
     def commands(self) -> list[CommandSpec]:
-        return [c for p in self.ok() for c in p.manifest.commands]
+        return [c for p in self.ok() if p.manifest is not None for c in p.manifest.commands]
 
     def load_callable(self, info: PluginInfo, python_name: str) -> Callable:
         """Import ``module:function`` from the plugin (first use); failures mark it broken."""
@@ -210,9 +237,9 @@ class Registry(Mapping):
             if not info.ok:
                 results[pname] = info.reason
                 continue
-            names = [c.python_name for c in info.manifest.commands]
-            if info.manifest.selftest:
-                names.append(info.manifest.selftest)
+            names = [c.python_name for c in info.summary.commands]
+            if info.summary.selftest:
+                names.append(info.summary.selftest)
             problem = ""
             for n in names:
                 try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .manifest import MANIFEST_NAME
+from .manifest_summary import MANIFEST_NAME
 from .registry import Registry, set_registry
 
 

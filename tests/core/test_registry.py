@@ -151,3 +151,48 @@ def test_unknown_plugin_and_command_errors(medface_plugins):
         medface.run("toy.sub")
     with pytest.raises(PluginError, match="not a command id"):
         medface.run("toy")
+
+
+# ------------------------------------------------------------------ manifests remembered between runs
+_LIST_AND_REPORT = ("import sys, medface\n"
+                    "from medface.cli import main\n"
+                    "main(['plugins', 'list'])\n"
+                    "print('pydantic loaded:', 'pydantic' in sys.modules)\n")
+
+
+def test_listing_a_second_time_imports_no_pydantic(tmp_path):
+    """The first scan validates each manifest (pydantic); later scans read the remembered
+    summaries, which is what keeps `medface plugins list` fast."""
+    env = {**os.environ, "MEDFACE_CACHE_DIR": str(tmp_path), "MEDFACE_PLUGIN_PATH": ""}
+    runs = [subprocess.run([sys.executable, "-c", _LIST_AND_REPORT], capture_output=True, text=True, env=env,
+                           timeout=120) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert "surgery" in run.stdout and "ok" in run.stdout
+    assert "pydantic loaded: True" in runs[0].stdout
+    assert "pydantic loaded: False" in runs[1].stdout
+    assert runs[0].stdout.splitlines()[:-1] == runs[1].stdout.splitlines()[:-1]
+
+
+def test_a_remembered_summary_is_the_validated_manifests_summary(medface_plugins, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDFACE_CACHE_DIR", str(tmp_path / "cache"))
+    medface_plugins.add("toy_pkg", manifest=GOOD_MANIFEST, modules={"commands.py": GOOD_CODE})
+    fresh = medface_plugins.registry["toy"]  # the scan that add() made
+    assert fresh._manifest is not None  # validated by this scan
+    remembered = medface_plugins.refresh()["toy"]
+    assert remembered._manifest is None  # read from the cache: nothing validated yet
+    assert remembered.summary == fresh.manifest.summary()
+    assert remembered.manifest == fresh.manifest  # built on first use
+    assert medface.run("toy.add", a=1, b=2).summary["total"] == 3
+
+
+def test_an_edited_manifest_is_validated_again(medface_plugins, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDFACE_CACHE_DIR", str(tmp_path / "cache"))
+    pkg = medface_plugins.add("toy_pkg", manifest=GOOD_MANIFEST, modules={"commands.py": GOOD_CODE})
+    assert medface_plugins.refresh()["toy"].ok
+    manifest = pkg / "medface-plugin.toml"
+    manifest.write_text(manifest.read_text().replace('version = "', 'version = "not-'), encoding="utf-8")
+    info = medface_plugins.refresh()["toy_pkg"]  # a broken manifest names no plugin: listed by package
+    assert not info.ok and "version" in info.reason
+    with pytest.raises(PluginError, match="version"):
+        medface.run("toy_pkg.add", a=1, b=2)

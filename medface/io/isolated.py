@@ -1,0 +1,113 @@
+"""Run a native reader in a child process, so that no file can kill medface.
+
+VTK's and ITK's readers are C++; some malformed files make them crash (a segmentation fault, an
+abort from ``std::bad_alloc``), which no ``try`` can catch. :func:`run_isolated` calls a reader in
+a forked child (cheap: the child shares the parent's memory until it writes) and returns what it
+returned, pickled through a pipe. A child that dies by a signal, exits without an answer, runs
+past its time limit or grows past a memory cap becomes an :class:`InputError` naming the file; an
+exception raised in the child is re-raised in the parent.
+
+Where ``fork`` is not available (Windows) or isolation is switched off
+(``MEDFACE_ISOLATE_READERS=0``, for debugging a reader), the function runs in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import time
+from typing import Any, Callable
+
+from ..errors import InputError
+
+__all__ = ["run_isolated", "isolation_enabled"]
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def isolation_enabled() -> bool:
+    return hasattr(os, "fork") and os.environ.get("MEDFACE_ISOLATE_READERS", "1") not in ("0", "false", "no")
+
+
+def run_isolated(func: Callable[..., Any], *args, path=None, what: str = "file",
+                 timeout_s: float = DEFAULT_TIMEOUT_S, memory_bytes: int | None = None, **kwargs) -> Any:
+    """``func(*args, **kwargs)`` in a forked child; its return value must be picklable."""
+    if not isolation_enabled():
+        return func(*args, **kwargs)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; coverage cannot see it
+        os.close(read_end)
+        _child(write_end, func, args, kwargs, memory_bytes)
+    os.close(write_end)
+    try:
+        payload, timed_out = _read_all(read_end, timeout_s)
+    finally:
+        os.close(read_end)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    status = os.waitpid(pid, 0)[1]
+    return _outcome(payload, status, timed_out, path=path, what=what, timeout_s=timeout_s)
+
+
+def _child(write_end: int, func, args, kwargs, memory_bytes) -> None:  # pragma: no cover
+    try:
+        if memory_bytes:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        try:
+            answer = ("ok", func(*args, **kwargs))
+        except MemoryError:
+            answer = ("memory", None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent as is
+            answer = ("raised", exc)
+        try:
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an exception or value that cannot be pickled
+            data = pickle.dumps(("raised", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        with os.fdopen(write_end, "wb") as out:
+            out.write(struct.pack("<Q", len(data)))
+            out.write(data)
+    finally:
+        os._exit(0)
+
+
+def _read_all(fd: int, timeout_s: float) -> tuple[bytes, bool]:
+    deadline = time.monotonic() + timeout_s
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b"".join(chunks), True
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        block = os.read(fd, 1 << 20)
+        if not block:
+            return b"".join(chunks), False
+        chunks.append(block)
+
+
+def _outcome(payload: bytes, status: int, timed_out: bool, *, path, what: str, timeout_s: float):
+    if timed_out:
+        raise InputError(f"reading the {what} took longer than {timeout_s:g} s and was stopped", path=path,
+                         hint="the file may be malformed; check it with another program")
+    if len(payload) >= 8 and len(payload) - 8 == struct.unpack("<Q", payload[:8])[0]:
+        kind, value = pickle.loads(payload[8:])
+        if kind == "ok":
+            return value
+        if kind == "memory":
+            raise InputError(f"reading the {what} needed more memory than allowed", path=path,
+                             hint="the file may declare sizes it does not hold")
+        raise value
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        raise InputError(f"the {what} made the reader crash ({name}); the file is malformed or not what its "
+                         f"name says", path=path, hint="check the file with another program, or export it again")
+    raise InputError(f"the reader of the {what} stopped without an answer (exit status {os.WEXITSTATUS(status)})",
+                     path=path, hint="the file may be malformed")
