@@ -10,7 +10,7 @@ PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 PYTEST_ARGS ?=
 OUT ?= demo_output
 
-.PHONY: install browser demo test test-all bench clean
+.PHONY: install browser demo test test-all bench fuzz clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ test: install browser
 
 test-all: install browser
 	$(PY) -m pytest -n 2 -q -m "not gpu" $(PYTEST_ARGS)
+
+# 10,000 mutated inputs per reader (hours on 2 cores; FUZZ_INPUTS=1000 for a shorter run): docs/reliability.md
+FUZZ_INPUTS ?= 10000
+fuzz: install
+	$(PY) -m tests.fuzzing.harness --inputs $(FUZZ_INPUTS) --out fuzz-report.json
 
 bench: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

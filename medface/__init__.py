@@ -29,18 +29,31 @@ def plugins(refresh: bool = False):
     return get_registry(refresh=refresh)
 
 
-def run(command: str, /, **params):
+def run(command: str, /, *, purpose: str | None = None, consent: str | None = None, record_paths: bool = False,
+        embed_images: bool = False, face_images: bool = True, audit_log=None, **params):
     """Run a plugin command, e.g. ``run("forensic.reconstruct", skull="skull.stl", out="out")``.
 
     Parameters are converted and range-checked against the plugin's manifest before the
     plugin's code is imported; the returned :class:`medface.data.Result` carries provenance.
+
+    The run options apply to every command (``docs/privacy.md``): ``purpose`` (clinical,
+    research, casework or education) and ``consent`` (a reference string) go into the
+    provenance, the report and the audit log; ``record_paths`` records absolute input paths
+    (default: file names); ``embed_images`` embeds face pictures in the report (default: a link);
+    ``face_images=False`` leaves every face picture out of the outputs; ``audit_log`` is a file
+    that gets one JSON line per run. A site's ``medface.toml`` may require some of them.
     """
     from .plugin.runner import run_command
+    from .policy import RunOptions
 
-    return run_command(command, params)
+    options = RunOptions.from_kwargs({"purpose": purpose, "consent": consent, "record_paths": record_paths,
+                                      "embed_images": embed_images, "face_images": face_images,
+                                      "audit_log": audit_log})
+    return run_command(command, params, options=options)
 
 
-_LAZY_SUBMODULES = {"data", "io", "anatomy", "runtime", "viz", "phantom", "report", "plugin", "cli", "errors"}
+_LAZY_SUBMODULES = {"data", "io", "anatomy", "runtime", "viz", "phantom", "report", "plugin", "cli", "errors", "policy",
+                    "audit"}
 
 
 def __getattr__(name: str):

@@ -15,6 +15,7 @@ import traceback
 
 from .version import __version__
 from .errors import EXIT_CODES, MedfaceError, PluginError
+from .policy import PURPOSES
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -172,6 +173,7 @@ def _print_result(result, as_json: bool) -> None:
 
 def _run_plugin_command(args) -> int:
     from .plugin.runner import run_command
+    from .policy import RunOptions
 
     command = args._command
     params = {}
@@ -179,9 +181,29 @@ def _run_plugin_command(args) -> int:
         value = getattr(args, spec.name, None)
         if value is not None:
             params[spec.name] = value
-    result = run_command(command.full_id, params, quiet=args.json)
+    options = RunOptions.from_kwargs({"purpose": args._purpose, "consent": args._consent,
+                                      "record_paths": args._record_paths, "embed_images": args._embed_images,
+                                      "face_images": args._face_images, "audit_log": args._audit_log})
+    result = run_command(command.full_id, params, quiet=args.json, options=options)
     _print_result(result, args.json)
     return 0
+
+
+def _add_run_options(cp) -> None:
+    """The options every plugin command takes (docs/privacy.md), beside --json."""
+    group = cp.add_argument_group("run options (privacy, purpose, audit; docs/privacy.md)")
+    group.add_argument("--purpose", dest="_purpose", choices=PURPOSES, default=None,
+                       help="why this person's data is processed; recorded in the provenance, report and audit log")
+    group.add_argument("--consent", dest="_consent", metavar="REFERENCE", default=None,
+                       help="a reference to the consent or authorisation (case, protocol or form number)")
+    group.add_argument("--record-paths", dest="_record_paths", action="store_true",
+                       help="record absolute input paths (default: file names and sha256 only)")
+    group.add_argument("--embed-images", dest="_embed_images", action="store_true",
+                       help="embed face pictures in report.html (default: link to the files)")
+    group.add_argument("--no-face-images", dest="_face_images", action="store_false",
+                       help="leave every face picture (crops, overlays, face renders) out of the outputs")
+    group.add_argument("--audit-log", dest="_audit_log", metavar="PATH", default=None,
+                       help="append one JSON line about this run (inputs, outputs, models, user) to this file")
 
 
 def _broken_plugin(args) -> int:
@@ -229,6 +251,7 @@ def _add_command_parser(csub, command) -> None:
             kwargs["metavar"] = "{" + ",".join(spec.choices) + "}" if spec.choices else spec.type.upper()
         group.add_argument(spec.flag, **kwargs)
     cp.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_run_options(cp)
     cp.set_defaults(_handler=_run_plugin_command, _command=command)
 
 

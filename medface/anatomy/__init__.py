@@ -12,7 +12,8 @@
 Modules: :mod:`~medface.anatomy.landmarks` (the vocabulary, kept in
 :mod:`medface.data.vocabulary`, and its documentation tables), :mod:`~medface.anatomy.cephalometry`
 (head frame, mid-sagittal plane, measurements), :mod:`~medface.anatomy.ct_intensity` (is an
-array in HU?), :mod:`~medface.anatomy.ct_segmentation` (CT to skin and bone surfaces) and
+array in HU?), :mod:`~medface.anatomy.ct_checks` (can a CT be segmented: slices, size, table, cut
+ends), :mod:`~medface.anatomy.ct_segmentation` (CT to skin and bone surfaces) and
 :mod:`~medface.anatomy.registration` (similarity, ICP, displacement fields).
 
 Importing this package is cheap: numpy, scipy and VTK load when a function that needs them is
@@ -49,6 +50,6 @@ _LAZY = {
     **{name: "registration" for name in ("umeyama", "Similarity", "icp", "ICPResult", "PointCloud",
                                          "fit_displacement_field", "DisplacementField")},
 }
-_MODULES = ("landmarks", "cephalometry", "ct_intensity", "ct_segmentation", "registration")
+_MODULES = ("landmarks", "cephalometry", "ct_intensity", "ct_checks", "ct_segmentation", "registration")
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, modules=_MODULES)

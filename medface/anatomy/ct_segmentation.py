@@ -35,9 +35,13 @@ from medface.data import SurfaceMesh, Volume
 from medface.data.mesh import orient_outward
 from medface.errors import InputError, ParameterError
 
-from medface.anatomy.ct_intensity import AIR_HU, judge_hu
+from medface.anatomy.ct_checks import (check_air_around, check_body_size, check_grid, cut_warnings, remove_table,
+                                       soft_tissue_warning)
+from medface.anatomy.ct_intensity import AIR_HU, check_content, judge_hu, looks_eight_bit
 
 SOFT_TISSUE_HU = 40.0
+DEFAULT_BONE_HU = 300.0
+DEFAULT_SKIN_HU = -400.0
 AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
 _AXIS_INDEX = {"x": 0, "y": 1, "z": 2}  # index-space axis (i, j, k) of each letter
 MIN_BONE_ML = 5.0  # less bone than this is "no bone"
@@ -129,8 +133,10 @@ def calibrate_hu(array: np.ndarray, units: str = "") -> Calibration:
     centres, shares, width = histogram_peaks(values, integer=np.issubdtype(np.asarray(array).dtype, np.integer))
     hint = "check that the file is a CT; give a CT in HU, or one whose air and soft tissue show as two histogram peaks"
     if len(centres) < 2:
+        one = (f"; its one peak, at {centres[0]:.0f}, is one material only (such as bone or soft tissue, with no air "
+               "around it)") if centres else ""
         raise InputError(f"the CT is not in HU ({verdict.reason}) and its histogram has no two distinct peaks "
-                         "(air and soft tissue) to calibrate from", hint=hint)
+                         f"(air and soft tissue) to calibrate from{one}", hint=hint)
     air = next((k for k, s in enumerate(shares) if s >= 0.02), None)
     soft = None
     if air is not None:
@@ -382,9 +388,13 @@ def skin_mask(hu: np.ndarray, skin_hu: float, axial_np_axis: int | None = None) 
     slices (``axial_np_axis``; the airway is open in 3D but closed in an axial slice)."""
     from scipy.ndimage import binary_fill_holes, binary_opening, label
 
-    body = hu >= skin_hu
-    body = binary_opening(body, iterations=1)  # detach noise specks and thin table/sheet contacts
+    above = hu >= skin_hu
+    body = binary_opening(above, iterations=1)  # detach noise specks and thin table/sheet contacts
     labels, n = label(body)
+    if n == 0 and above.any():
+        raise InputError(f"the voxels above the skin threshold {skin_hu:.0f} HU ({above.mean():.1%} of the CT) are "
+                         "only specks or sheets under 3 voxels thick: no body", hint="check skin_hu and that the file "
+                         "is a head CT volume")
     if n == 0:
         raise InputError(f"nothing in the CT is above the skin threshold {skin_hu:.0f} HU",
                          hint="check skin_hu and that the file is a CT")
@@ -407,9 +417,10 @@ def bone_components(hu: np.ndarray, bone_hu: float, body: np.ndarray, voxel_ml: 
     sizes, order = _largest(labels, n)
     total_ml = float(sizes.sum()) * voxel_ml
     if n == 0 or total_ml < MIN_BONE_ML:
+        densest = float(hu[body].max()) if body.any() else float("nan")
         raise InputError(f"no bone found: {total_ml:.1f} ml above {bone_hu:.0f} HU inside the body "
-                         f"(at least {MIN_BONE_ML:.0f} ml expected in a head CT)",
-                         hint="check that the CT shows bone, or lower bone_hu")
+                         f"(at least {MIN_BONE_ML:.0f} ml expected in a head CT; the densest voxel of the body is "
+                         f"{densest:.0f} HU)", hint="check that the CT shows bone, or lower bone_hu")
     keep = [int(l) for l in order if sizes[l] > 0 and sizes[l] >= max(KEEP_FRACTION * sizes[order[0]], 0.5 / voxel_ml)]
     stats = {"bone_components": int(n), "bone_components_kept": len(keep),
              "bone_dropped_ml": round(total_ml - float(sizes[keep].sum()) * voxel_ml, 2)}
@@ -427,6 +438,8 @@ def _is_mandible(piece: np.ndarray, cranium_centre, cranium_size: int, spacing, 
                  size: int | None = None, min_width_mm: float = 50.0) -> bool:
     """An inferior, anterior body of plausible size (``size`` voxels, default the piece's own)
     whose left-right extent is wide (a U)."""
+    if not piece.any():
+        return False
     size = int(piece.sum()) if size is None else int(size)
     if not MANDIBLE_FRACTION[0] * cranium_size <= size <= MANDIBLE_FRACTION[1] * cranium_size:
         return False
@@ -490,9 +503,9 @@ def _erode_split(bone: np.ndarray, spacing, anterior, superior) -> tuple[np.ndar
                                 size=int(sizes[lab] * shrink), min_width_mm=40.0):
                 continue
             markers = np.where(piece, 2, np.where(core, 1, 0)).astype(np.int32)
-            labels = watershed(-dist, markers, mask=bone)
-            if _holds_chin(labels, spacing, anterior, superior):
-                return labels, r  # the first (least eroded) candidate
+            split = watershed(-dist, markers, mask=bone)  # not into `labels`: the next candidates read it
+            if _holds_chin(split, spacing, anterior, superior):
+                return split, r  # the first (least eroded) candidate
     return None
 
 
@@ -631,68 +644,155 @@ def orient(volume: Volume, body: np.ndarray, face_direction: str, hu: np.ndarray
     return Orientation(face, superior, frame_from(face, superior), estimated=True, evidence=evidence)
 
 
-def segment_ct(volume: Volume, *, bone_hu: float = 300.0, skin_hu: float = -400.0, target_faces: int = 100_000,
-               face_direction: str = "auto", smooth_iterations: int = 15) -> Segmentation:
-    """Skin, skull and mandible surfaces of a head CT (see the module notes for the steps)."""
-    import time
+def _finite(array: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The values with NaN or infinite voxels (a field of view padded with NaN) set to the lowest
+    finite value, and a warning saying so."""
+    a = np.asarray(array)
+    if not np.issubdtype(a.dtype, np.floating):
+        return a, []
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return a, []
+    if bad.all():
+        raise InputError("every voxel of the CT is NaN or infinite: the image holds no values",
+                         hint="check the file; re-export the CT")
+    low = float(a[~bad].min())
+    return np.where(bad, a.dtype.type(low), a), [f"{bad.mean():.1%} of the voxels are NaN or infinite (outside the "
+                                                 f"reconstructed field of view?): treated as the lowest value, {low:g}"]
 
+
+def _calibrate(array: np.ndarray, units: str, bone_hu: float, skin_hu: float, given: bool
+               ) -> tuple[Calibration, list[str]]:
+    """The map to HU and its warnings. An 8-bit export (integer values 0-255) is windowed, so
+    its bone and skin values cannot be known from the histogram alone: it is segmented only
+    with thresholds the user gave (``given``), on the HU scale its histogram peaks map it to."""
+    check_content(array)
+    eight_bit = looks_eight_bit(array)
+    try:
+        calib = calibrate_hu(array, units)
+    except InputError as exc:
+        if not eight_bit:
+            raise
+        raise InputError("values 0-255 look like an 8-bit export, not Hounsfield units, and their histogram has no "
+                         f"credible air and soft-tissue peaks to map them to HU ({exc.message})",
+                         hint="export the CT in HU, as a 16-bit DICOM series or NIfTI") from None
+    if calib.identity:
+        return calib, []
+    scale = f"hu = {calib.slope:.4g} * value {calib.intercept:+.4g}"
+    mapping = (f"{scale} (air peak {calib.air_value:.0f} -> -1000, soft-tissue peak {calib.soft_tissue_value:.0f} "
+               "-> 40)")
+    if not eight_bit:
+        return calib, [f"values are not in HU ({calib.reason}); mapped to HU by {mapping}"]
+    if not given:
+        raise InputError("values 0-255 look like an 8-bit export, not Hounsfield units: an 8-bit export is windowed, "
+                         "so which values are bone and skin cannot be told from the values alone",
+                         hint=f"give --bone-hu and --skin-hu: they apply on the HU scale {scale} estimated from the "
+                              "air and soft-tissue histogram peaks; or export the CT in HU, as a 16-bit DICOM series "
+                              "or NIfTI")
+    value = lambda hu: (hu - calib.intercept) / calib.slope  # noqa: E731 - the file's value of an HU level
+    return calib, [f"values 0-255 look like an 8-bit export, not Hounsfield units: mapped to HU by {mapping}; the "
+                   f"thresholds bone_hu {bone_hu:g} and skin_hu {skin_hu:g} are applied on that scale (file values "
+                   f"{value(bone_hu):.0f} and {value(skin_hu):.0f}): check the surfaces against the images"]
+
+
+def _body(hu: np.ndarray, skin_hu: float, volume: Volume) -> tuple[np.ndarray, list[str]]:
+    """The body (largest component above ``skin_hu``, holes filled) without a scanner table,
+    checked for air around it and a human size."""
+    body = skin_mask(hu, skin_hu)
+    check_air_around(body, skin_hu)
+    check_body_size(body, volume.spacing)
+    body, table_ml = remove_table(body, volume.spacing)
+    if table_ml <= 0:
+        return body, []
+    from scipy.ndimage import binary_fill_holes, label
+
+    labels, n = label(body)
+    body = binary_fill_holes(labels == _largest(labels, n)[1][0])
+    return body, [f"a scanner table (a flat slab of {table_ml:.0f} ml touching the head) was removed from the body"]
+
+
+def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation: Orientation
+          ) -> tuple[np.ndarray, np.ndarray | None, str, dict, list[str]]:
+    """(cranium, mandible or None, how the mandible was split, component stats, warnings)."""
     from scipy.ndimage import binary_fill_holes
 
-    _check_parameters(bone_hu, skin_hu, target_faces, face_direction)
-    t = {"start": time.perf_counter()}
-    warnings: list[str] = []
-    calib = calibrate_hu(volume.array, volume.units)
-    hu = calib.apply(volume.array)
-    if not calib.identity:
-        warnings.append(f"values are not in HU ({calib.reason}); mapped to HU by hu = {calib.slope:.4g} * value "
-                        f"{calib.intercept:+.4g} (air peak {calib.air_value:.0f} -> -1000, soft-tissue peak "
-                        f"{calib.soft_tissue_value:.0f} -> 40)")
-    t["calibrate"] = time.perf_counter()
-
-    body0 = skin_mask(hu, skin_hu)
-    orientation = orient(volume, body0, face_direction, hu, skin_hu)
-    if orientation.estimated:
-        warnings.append(f"the file stores no orientation: the face was {'found' if face_direction == 'auto' else 'given'}"
-                        f" to point to {orientation.face} and the top of the head to {orientation.superior} in index "
-                        "space (estimated from the skin relief); the meshes are rotated into LPS with the face "
-                        "towards -y (anterior) and the top towards +z; left and right are assumed not mirrored")
-    elif face_direction != "auto":
-        warnings.append(f"face_direction={face_direction} ignored: the file stores an orientation")
-    sup_idx = axis_vector(orientation.superior)
-    axial_np_axis = 2 - int(np.argmax(np.abs(sup_idx)))
-    body = fill_slices(body0, axial_np_axis)
-    t["skin"] = time.perf_counter()
-
-    voxel_ml = float(np.prod(volume.spacing)) / 1000.0
+    voxel_ml = float(np.prod(spacing)) / 1000.0
     labels, keep, stats = bone_components(hu, bone_hu, body, voxel_ml)
     cranium = binary_fill_holes(labels == keep[0])
     others = [binary_fill_holes(labels == l) for l in keep[1:]]
-    ant_idx = axis_vector(orientation.face)
-    cranium, mandible, how = split_mandible(cranium, others, volume.spacing, ant_idx, sup_idx)
-    if mandible is not None:
-        for o in others:
-            if o is not mandible:
-                cranium = cranium | o
-    else:
-        for o in others:
+    cranium, mandible, how = split_mandible(cranium, others, spacing, axis_vector(orientation.face),
+                                            axis_vector(orientation.superior))
+    for o in others:
+        if o is not mandible:
             cranium = cranium | o
+    warnings = []
+    if mandible is None:
         warnings.append("the mandible could not be separated from the skull (erosion up to 4 mm freed no "
                         "inferior-anterior bone reaching down to the chin; the jaws may be closed or fused by "
                         "the scan's resolution): the skull mesh includes it")
+    bare = soft_tissue_warning(body, hu, bone_hu)
+    warnings += [bare] if bare else []
+    kept = cranium if mandible is None else cranium | mandible
+    warnings += cut_warnings(body, kept, orientation.direction, spacing)
+    return cranium, mandible, how, stats, warnings
+
+
+def _orientation_warnings(orientation: Orientation, face_direction: str) -> list[str]:
+    if orientation.estimated:
+        return [f"the file stores no orientation: the face was {'found' if face_direction == 'auto' else 'given'}"
+                f" to point to {orientation.face} and the top of the head to {orientation.superior} in index "
+                "space (estimated from the skin relief); the meshes are rotated into LPS with the face "
+                "towards -y (anterior) and the top towards +z; left and right are assumed not mirrored"]
+    if face_direction != "auto":
+        return [f"face_direction={face_direction} ignored: the file stores an orientation"]
+    return []
+
+
+def segment_ct(volume: Volume, *, bone_hu: float | None = None, skin_hu: float | None = None,
+               target_faces: int = 100_000, face_direction: str = "auto", smooth_iterations: int = 15) -> Segmentation:
+    """Skin, skull and mandible surfaces of a head CT (see the module notes for the steps).
+
+    ``bone_hu`` and ``skin_hu`` default to :data:`DEFAULT_BONE_HU` and :data:`DEFAULT_SKIN_HU`;
+    an 8-bit export (values 0-255) is segmented only when at least one of them is given. Any CT
+    gives a :class:`Segmentation` (with warnings for what it lacks: a cut head, no soft tissue,
+    coarse voxels, a removed table) or an :class:`InputError` that says what is wrong (one or
+    two slices, one value, only air, no air around the body, a spacing not in mm, no bone)."""
+    import time
+
+    given = bone_hu is not None or skin_hu is not None
+    bone_hu = DEFAULT_BONE_HU if bone_hu is None else bone_hu
+    skin_hu = DEFAULT_SKIN_HU if skin_hu is None else skin_hu
+    _check_parameters(bone_hu, skin_hu, target_faces, face_direction)
+    t = {"start": time.perf_counter()}
+    warnings = check_grid(volume)
+    array, more = _finite(volume.array)
+    warnings += more
+    calib, more = _calibrate(array, volume.units, bone_hu, skin_hu, given)
+    warnings += more
+    hu = calib.apply(array)
+    t["calibrate"] = time.perf_counter()
+
+    body0, more = _body(hu, skin_hu, volume)
+    orientation = orient(volume, body0, face_direction, hu, skin_hu)
+    warnings += more + _orientation_warnings(orientation, face_direction)
+    axial_np_axis = 2 - int(np.argmax(np.abs(axis_vector(orientation.superior))))
+    body = fill_slices(body0, axial_np_axis)
+    t["skin"] = time.perf_counter()
+
+    cranium, mandible, how, stats, more = _bone(hu, bone_hu, body, volume.spacing, orientation)
+    warnings += more
     t["bone"] = time.perf_counter()
 
-    meshes = {"skin": mesh_mask(hu, body, skin_hu, volume, orientation.direction, target_faces=target_faces,
-                                smooth_iterations=smooth_iterations, name="skin")}
-    meshes["skull"] = mesh_mask(hu, cranium, bone_hu, volume, orientation.direction, target_faces=target_faces,
-                                smooth_iterations=smooth_iterations, name="skull")
+    mesh = lambda mask, level, name, faces: mesh_mask(  # noqa: E731
+        hu, mask, level, volume, orientation.direction, target_faces=faces, smooth_iterations=smooth_iterations,
+        name=name)
+    meshes = {"skin": mesh(body, skin_hu, "skin", target_faces), "skull": mesh(cranium, bone_hu, "skull", target_faces)}
     if mandible is not None:
-        meshes["mandible"] = mesh_mask(hu, mandible, bone_hu, volume, orientation.direction,
-                                       target_faces=max(1000, target_faces // 2), smooth_iterations=smooth_iterations,
-                                       name="mandible")
+        meshes["mandible"] = mesh(mandible, bone_hu, "mandible", max(1000, target_faces // 2))
     t["mesh"] = time.perf_counter()
-    volumes_ml = {"skin": float(body.sum()) * voxel_ml, "skull": float(cranium.sum()) * voxel_ml}
-    if mandible is not None:
-        volumes_ml["mandible"] = float(mandible.sum()) * voxel_ml
+    voxel_ml = float(np.prod(volume.spacing)) / 1000.0
+    volumes_ml = {name: float(m.sum()) * voxel_ml for name, m in
+                  (("skin", body), ("skull", cranium), ("mandible", mandible)) if m is not None}
     names = list(t)
     timings = {names[k]: round(t[names[k]] - t[names[k - 1]], 3) for k in range(1, len(names))}
     timings["total"] = round(t[names[-1]] - t["start"], 3)

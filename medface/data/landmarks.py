@@ -35,7 +35,8 @@ class Landmarks:
             raise InputError(f"landmark points must be (N, 3), got shape {pts.shape}", path=self.source)
         if len(self.ids) != len(pts):
             raise InputError(f"{len(self.ids)} landmark ids for {len(pts)} points", path=self.source)
-        dup = sorted({i for i in self.ids if self.ids.count(i) > 1})
+        seen: set[str] = set()
+        dup = sorted({i for i in self.ids if i in seen or seen.add(i)})  # linear, not ids.count per id
         if dup:
             raise InputError(f"duplicate landmark ids: {', '.join(dup)}", path=self.source)
         empty = [k for k, i in enumerate(self.ids) if not i.strip()]

@@ -51,6 +51,119 @@ def outward_normals(mesh: "SurfaceMesh") -> np.ndarray:
     return -normals if winds_inward(mesh) else normals
 
 
+#: what :func:`mesh_problems` looks for, in the order it reports
+MESH_CHECKS = ("size", "open", "non_manifold", "components", "degenerate", "duplicate_vertices", "duplicate_faces",
+               "unused_vertices", "winding", "inward")
+LARGE_MESH_FACES = 5_000_000  # above this, processing a mesh takes long (an assumption, not a limit)
+
+
+def unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct row's first occurrence, row -> distinct row number) for a 2-D
+    float64 array, rows compared by value (-0.0 equals 0.0, as ``np.unique`` compares them).
+
+    One sort of a 64-bit hash per row (fast on millions of rows); every merge is verified value
+    by value, and a hash collision (or NaN) falls back to ``np.unique(axis=0)``.
+    """
+    key = np.asarray(key, dtype=np.float64).reshape(len(key), -1)
+    bits = np.ascontiguousarray(key + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+    digest = np.full(len(key), 0xCBF29CE484222325, dtype=np.uint64)
+    for column in bits.T:  # FNV-1a style mixing, one 64-bit word per value
+        digest = (digest ^ column) * np.uint64(0x100000001B3)
+        digest ^= digest >> np.uint64(29)
+    _, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    representative = first[inverse]
+    if all(np.array_equal(key[representative, c], key[:, c]) for c in range(key.shape[1])):  # a column at a time
+        return first, inverse
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return first, np.asarray(inverse).reshape(-1)
+
+
+def mesh_problems(mesh: "SurfaceMesh", checks=MESH_CHECKS) -> list[str]:
+    """Sentences naming what is wrong with a surface a user gave (an empty list when nothing is):
+    very many triangles, holes, non-manifold edges, several components, degenerate (zero-area)
+    triangles, duplicated vertices or triangles, unused vertices, neighbours with opposite
+    winding (flipped normals), and an inward-wound closed surface. ``checks`` picks some of
+    :data:`MESH_CHECKS`. Commands put these into their result's warnings; none is an error by
+    itself, since what a command can work with differs (a cut needs a closed surface,
+    a measurement does not). Time O(n log n) in the number of triangles."""
+    unknown = set(checks) - set(MESH_CHECKS)
+    if unknown:
+        raise ValueError(f"unknown mesh checks {sorted(unknown)}; known: {', '.join(MESH_CHECKS)}")
+    found = {name: finder(mesh) for name, finder in _PROBLEM_FINDERS.items() if name in checks}
+    return [found[name] for name in MESH_CHECKS if found.get(name)]
+
+
+def _size_problem(mesh) -> str:
+    return (f"{mesh.n_faces:,} triangles: processing will be slow and need much memory (consider decimating the "
+            "mesh)" if mesh.n_faces > LARGE_MESH_FACES else "")
+
+
+def _edge_problems(mesh) -> tuple[str, str]:
+    boundary, nonmanifold = mesh.edge_counts()
+    return (f"open: {boundary:,} boundary edges (holes or open rims), so it encloses no volume" if boundary else "",
+            f"{nonmanifold:,} non-manifold edges (shared by more than two triangles)" if nonmanifold else "")
+
+
+def _components_problem(mesh) -> str:
+    count = mesh.n_components()
+    return f"{count} separate components (loose parts or fragments)" if count > 1 else ""
+
+
+def _degenerate_problem(mesh) -> str:
+    v, f = mesh.vertices, mesh.faces
+    scale = float(np.max(mesh.extent)) if mesh.n_vertices else 0.0
+    doubled = np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1)
+    flat = (doubled <= 1e-12 * scale * scale) | (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
+    count = int(flat.sum())
+    return (f"{count:,} degenerate triangles (zero area: repeated or collinear corners), first at face "
+            f"{int(np.argmax(flat))}" if count else "")
+
+
+def _duplicate_vertex_problem(mesh) -> str:
+    first, _ = unique_rows(mesh.vertices)
+    count = mesh.n_vertices - len(first)
+    return (f"{count:,} duplicated vertices (at exactly the same place as another), so the surface may be split "
+            "along them" if count else "")
+
+
+def _duplicate_face_problem(mesh) -> str:
+    first, _ = unique_rows(np.sort(mesh.faces, axis=1).astype(np.float64))
+    count = mesh.n_faces - len(first)
+    return f"{count:,} duplicated triangles (the same three vertices as another)" if count else ""
+
+
+def _unused_vertex_problem(mesh) -> str:
+    used = np.zeros(mesh.n_vertices, bool)
+    used[mesh.faces.ravel()] = True
+    count = int((~used).sum())
+    return f"{count:,} vertices used by no triangle" if count else ""
+
+
+def _winding_problem(mesh) -> str:
+    """Edges that two triangles traverse in the same direction: their normals disagree."""
+    f = mesh.faces
+    directed = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]).astype(np.int64)
+    keys = directed[:, 0] * np.int64(max(mesh.n_vertices, 1)) + directed[:, 1]
+    _, counts = np.unique(keys, return_counts=True)
+    count = int((counts > 1).sum())
+    return (f"{count:,} edges where neighbouring triangles wind in opposite directions (flipped normals)"
+            if count else "")
+
+
+def _inward_problem(mesh) -> str:
+    return ("the triangles wind inward (the normals point into the closed surface); medface orients it outward "
+            "where it needs to" if winds_inward(mesh) else "")
+
+
+_PROBLEM_FINDERS = {
+    "size": _size_problem, "open": lambda m: _edge_problems(m)[0], "non_manifold": lambda m: _edge_problems(m)[1],
+    "components": _components_problem, "degenerate": _degenerate_problem,
+    "duplicate_vertices": _duplicate_vertex_problem, "duplicate_faces": _duplicate_face_problem,
+    "unused_vertices": _unused_vertex_problem, "winding": _winding_problem, "inward": _inward_problem,
+}
+
+
 @dataclass(eq=False)
 class SurfaceMesh:
     """A triangle mesh: ``vertices`` (N, 3) float64 in LPS mm, ``faces`` (M, 3) int64.
@@ -89,8 +202,11 @@ class SurfaceMesh:
             raise InputError("the mesh is empty (no vertices or no triangles)", path=self.source)
         bad = ~np.isfinite(v).all(axis=1)
         if bad.any():
+            where = np.flatnonzero(bad)
+            named = ", ".join(str(i) for i in where[:5]) + (", ..." if len(where) > 5 else "")
             raise InputError(
-                f"{int(bad.sum())} vertices have NaN or infinite coordinates (first at index {int(np.argmax(bad))})",
+                f"1 vertex has NaN or infinite coordinates (vertex index {named})" if len(where) == 1 else
+                f"{len(where):,} vertices have NaN or infinite coordinates (vertex indices {named})",
                 path=self.source,
                 hint="repair or re-export the mesh",
             )
@@ -217,8 +333,12 @@ class SurfaceMesh:
         faces = np.asarray(poly.faces).reshape(-1, 4)
         if len(faces) and not np.all(faces[:, 0] == 3):
             raise InputError("could not triangulate the mesh", path=source)
-        point_data = {k: np.asarray(poly.point_data[k]) for k in poly.point_data.keys()
-                      if not k.startswith("vtk") and len(poly.point_data[k]) == poly.n_points}
+        point_data = {}
+        for key in poly.point_data.keys():  # a name that is not UTF-8 comes back as bytes
+            name = key.decode("utf-8", errors="replace") if isinstance(key, bytes) else str(key)
+            values = np.asarray(poly.point_data[key])
+            if not name.startswith("vtk") and len(values) == poly.n_points:
+                point_data[name] = values
         return cls(np.asarray(poly.points, dtype=np.float64), faces[:, 1:], point_data, name=name, source=source)
 
     def describe(self) -> dict:

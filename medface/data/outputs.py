@@ -49,7 +49,9 @@ class Output:
     ``name`` is how it is listed (``result.outputs[name]`` or ``result.figures[name]``);
     ``kind`` is one of :data:`KINDS`, guessed from the value when not given. ``figure``, for
     an image (a picture already drawn, e.g. an aligned face), also lists the written file in
-    ``result.figures`` under that name, so that the report shows it.
+    ``result.figures`` under that name, so that the report shows it. ``face``: the picture
+    shows a person's face (a photo, crop, overlay or face render): the report links it instead
+    of embedding it, and ``--no-face-images`` leaves it out (``docs/privacy.md``).
     """
 
     name: str
@@ -57,6 +59,7 @@ class Output:
     value: Any = field(repr=False)
     kind: str = ""
     figure: str = ""
+    face: bool = False
 
     def __post_init__(self) -> None:
         from ..errors import PluginError

@@ -32,10 +32,23 @@ class Plan:
 
     @classmethod
     def from_json_dict(cls, doc: dict, *, source: str | None = None) -> "Plan":
+        """The plan a parsed JSON document holds: an object with the strings ``kind`` and
+        ``version``; :class:`InputError` ("field kind: expected a string, got a list") if not."""
         if not isinstance(doc, dict):
-            raise InputError("a plan must be a JSON object", path=source)
+            raise InputError(f"a plan must be a JSON object, got {_json_type(doc)}", path=source)
         missing = [k for k in ("kind", "version") if k not in doc]
         if missing:
-            raise InputError(f"the plan lacks the key(s) {', '.join(missing)}", path=source)
+            raise InputError(f"the plan lacks the key(s) {', '.join(missing)}", path=source,
+                             hint='a plan starts with {"kind": ..., "version": ...}')
+        for key in ("kind", "version"):
+            if not isinstance(doc[key], str):
+                raise InputError(f"field {key}: expected a string, got {_json_type(doc[key])}", path=source)
         content = {k: v for k, v in doc.items() if k not in ("kind", "version")}
-        return cls(str(doc["kind"]), str(doc["version"]), content, source=source)
+        return cls(doc["kind"], doc["version"], content, source=source)
+
+
+def _json_type(value) -> str:
+    """How JSON names the type of a parsed value, as in "expected a number, got a list"."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null",
+             int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)

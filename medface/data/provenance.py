@@ -1,4 +1,10 @@
-"""Provenance: what produced a result, so that it can be traced and repeated."""
+"""Provenance: what produced a result, so that it can be traced and repeated.
+
+Privacy by default (``docs/privacy.md``): an input is recorded by its file name and sha256,
+not by its absolute path (paths often carry patient names and record numbers); the runner
+keeps the path only when asked (``--record-paths``). An input stored as a header plus data
+files (``.mhd`` + ``.raw``, ``.nhdr`` + data) is hashed with its data: :func:`hash_files`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import datetime as _dt
 import hashlib
 import os
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 
@@ -41,12 +47,48 @@ def sha256_arrays(*arrays) -> str:
     return h.hexdigest()
 
 
+def _relative_name(file: Path, base: Path) -> str:
+    try:
+        return Path(os.path.relpath(file, base)).as_posix()
+    except ValueError:  # another drive on Windows
+        return file.name
+
+
+def hash_files(files) -> tuple[str, list[dict]]:
+    """The sha256 of an input made of ``files`` (the header first, then its data files) and
+    one ``{"file", "sha256"}`` part per file (names relative to the header's folder).
+
+    One file: its plain sha256 and no parts. Several: the sha256 over each file's relative
+    name and sha256 in the order given, so that editing any data file changes it."""
+    files = [Path(f) for f in files]
+    if len(files) == 1:
+        return sha256_path(files[0]), []
+    base = files[0].parent
+    parts = [{"file": _relative_name(f, base), "sha256": sha256_file(f)} for f in files]
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part["file"].encode("utf-8") + b"\0" + bytes.fromhex(part["sha256"]))
+    return h.hexdigest(), parts
+
+
 @dataclass
 class InputRecord:
+    """One input (or model) of a run: ``name`` (the parameter or model), ``file`` (the file or
+    folder name, never a folder above it), ``sha256`` and ``kind`` (``"file"``, ``"folder"``,
+    ``"in-memory"``); ``path`` only when paths are recorded; ``parts``: the files of a header +
+    data input with their own sha256s."""
+
     name: str
     path: str | None
     sha256: str
     kind: str = "file"  # "file", "folder" or "in-memory"
+    file: str = ""
+    parts: list = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputRecord":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass
@@ -54,12 +96,18 @@ class Provenance:
     medface_version: str = ""
     plugin: str = ""
     plugin_version: str = ""
+    plugin_source: str = ""  # "entry point <name>" or "MEDFACE_PLUGIN_PATH"
+    plugin_location: str = ""  # anonymised unless paths are recorded (docs/privacy.md)
+    plugin_code_sha256: str = ""
     command: str = ""
     parameters: dict = field(default_factory=dict)
     inputs: list[InputRecord] = field(default_factory=list)
     models: list[InputRecord] = field(default_factory=list)
-    device: str = "cpu"
+    device: str = ""  # the device used (never "auto"); "" until a run fills it
     seed: int | None = None
+    purpose: str | None = None  # clinical, research, casework or education
+    consent: str | None = None  # a reference to the consent or authorisation (not the document)
+    privacy: dict = field(default_factory=dict)  # what was recorded and what was left out
     started: str = ""
     finished: str = ""
     duration_s: float = 0.0
@@ -79,7 +127,8 @@ class Provenance:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Provenance":
-        d = dict(d)
-        d["inputs"] = [InputRecord(**r) for r in d.get("inputs", [])]
-        d["models"] = [InputRecord(**r) for r in d.get("models", [])]
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        d["inputs"] = [InputRecord.from_dict(r) for r in d.get("inputs", [])]
+        d["models"] = [InputRecord.from_dict(r) for r in d.get("models", [])]
         return cls(**d)

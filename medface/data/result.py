@@ -65,13 +65,15 @@ class Result:
     data: dict[str, Any] = field(default_factory=dict, repr=False)
     declared: list = field(default_factory=list, repr=False)
 
-    def declare(self, name: str, filename: str, value: Any, kind: str = "", *, figure: str = "") -> "Result":
+    def declare(self, name: str, filename: str, value: Any, kind: str = "", *, figure: str = "",
+                face: bool = False) -> "Result":
         """Hand ``value`` to the runner to be written as ``filename`` in the output folder and
         listed as ``name`` (see :mod:`medface.data.outputs`); ``figure``: also show the written
-        image in the report under that name. Returns the result for chaining."""
+        image in the report under that name; ``face``: the picture shows a face (linked, not
+        embedded, in the report; left out with ``--no-face-images``). Returns the result."""
         from .outputs import Output
 
-        self.declared.append(Output(name, filename, value, kind, figure))
+        self.declared.append(Output(name, filename, value, kind, figure, face))
         return self
 
     def to_dict(self) -> dict:

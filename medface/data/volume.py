@@ -35,15 +35,17 @@ class Volume:
             raise InputError(f"a Volume needs a 3D array, got shape {self.array.shape}", path=self.source)
         if self.array.size == 0:
             raise InputError("the volume has no voxels", path=self.source)
-        self.spacing = tuple(float(s) for s in self.spacing)
-        self.origin = tuple(float(o) for o in self.origin)
-        self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
-        if len(self.spacing) != 3 or any(not np.isfinite(s) or s <= 0 for s in self.spacing):
-            raise InputError(f"voxel spacing must be three positive numbers, got {self.spacing}", path=self.source)
-        if not np.all(np.isfinite(self.origin)):
-            raise InputError(f"origin must be finite, got {self.origin}", path=self.source)
-        if abs(abs(np.linalg.det(self.direction)) - 1.0) > 1e-3:
-            raise InputError("the direction matrix is not orthonormal", path=self.source)
+        if self.array.dtype != bool and (not np.issubdtype(self.array.dtype, np.number)
+                                         or np.issubdtype(self.array.dtype, np.complexfloating)):
+            raise InputError(f"a Volume holds real scalar voxels, got {self.array.dtype} values", path=self.source,
+                             hint="convert complex or structured images to one real value per voxel first")
+        self.spacing = _checked_spacing(self.spacing, self.source)
+        self.origin = _checked_vector(self.origin, "origin", self.source)
+        if max(abs(o) for o in self.origin) > PLAUSIBLE_ORIGIN_MM:
+            raise InputError(f"the origin {self.origin} mm lies more than {PLAUSIBLE_ORIGIN_MM:g} mm from the "
+                             "scanner's origin: is the file in millimetres?", path=self.source,
+                             hint="the file's geometry is corrupt or in another unit; fix or re-export it")
+        self.direction = checked_direction(self.direction, self.source)
 
     # geometry ---------------------------------------------------------------------------
     @property
@@ -150,3 +152,68 @@ class Volume:
     def __repr__(self) -> str:
         return (f"Volume(shape_ijk={self.shape_ijk}, spacing={self.spacing}, origin={self.origin}, "
                 f"orientation={self.orientation_code()!r}, dtype={self.array.dtype}, units={self.units!r})")
+
+
+#: voxel spacings outside these bounds (mm) are refused: they mean the file is not in millimetres
+PLAUSIBLE_SPACING_MM = (1e-3, 50.0)
+#: an origin farther than this from the scanner's origin (1 km) is refused
+PLAUSIBLE_ORIGIN_MM = 1e6
+_ORTHONORMAL_EXACT = 1e-6  # |D^T D - I| up to this is left as it is
+#: up to this |D^T D - I| is rounding (float32 headers, short DICOM strings) and is re-orthonormalised
+ORIENTATION_TOLERANCE = 1e-3
+
+
+def _checked_vector(values, what: str, source) -> tuple[float, float, float]:
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise InputError(f"the {what} must be three numbers, got {values!r}", path=source) from None
+    if len(out) != 3 or not all(np.isfinite(out)):
+        raise InputError(f"the {what} must be three finite numbers (mm), got {out}", path=source,
+                         hint="the file's geometry is corrupt; fix or re-export it")
+    return out
+
+
+def _checked_spacing(values, source) -> tuple[float, float, float]:
+    try:
+        spacing = tuple(float(s) for s in values)
+    except (TypeError, ValueError):
+        raise InputError(f"voxel spacing must be three positive numbers, got {values!r}", path=source) from None
+    if len(spacing) != 3 or any(not np.isfinite(s) or s <= 0 for s in spacing):
+        raise InputError(f"voxel spacing must be three positive numbers, got {spacing}", path=source)
+    low, high = PLAUSIBLE_SPACING_MM
+    if any(s < low or s > high for s in spacing):
+        raise InputError(
+            f"voxel spacing {tuple(round(s, 9) for s in spacing)} mm is implausible for a medical image "
+            f"(medface expects {low:g} to {high:g} mm): is the file in millimetres?", path=source,
+            hint="a spacing in metres, micrometres or another unit must be converted to mm; "
+                 "fix the header or re-export the image")
+    return spacing
+
+
+def checked_direction(direction, source=None) -> np.ndarray:
+    """``direction`` as a 3x3 orthonormal matrix (columns: the index axes in LPS).
+
+    NaN or infinite entries, and matrices that are not a rotation (possibly with a flip) are
+    refused; deviations up to 1e-3 (rounding in float32 headers or DICOM strings) are removed
+    by taking the nearest orthonormal matrix (the polar factor of its SVD).
+    """
+    try:
+        d = np.asarray(direction, dtype=float).reshape(3, 3)
+    except (TypeError, ValueError):
+        raise InputError(f"the direction must be a 3x3 matrix, got {direction!r}", path=source) from None
+    if not np.all(np.isfinite(d)):
+        raise InputError("the direction matrix has NaN or infinite entries, so the orientation is unknown",
+                         path=source, hint="the file's orientation is corrupt; fix or re-export it")
+    deviation = float(np.abs(d.T @ d - np.eye(3)).max())
+    if deviation <= _ORTHONORMAL_EXACT:
+        return d
+    if deviation > ORIENTATION_TOLERANCE:
+        lengths = ", ".join(f"{n:.4g}" for n in np.linalg.norm(d, axis=0))
+        raise InputError(
+            f"the direction matrix is not a rotation: its columns must be unit vectors at right angles "
+            f"(their lengths are {lengths}; largest deviation from orthonormal {deviation:.3g})", path=source,
+            hint="a scale or shear in the orientation (e.g. a sheared gantry-tilt matrix) cannot be a Volume's "
+                 "direction; resample the image onto a regular grid first")
+    u, _, vt = np.linalg.svd(d)
+    return u @ vt

@@ -19,9 +19,9 @@ from .markups import read_landmarks, write_landmarks
 from .meshes import read_mesh, write_mesh
 from .plans import read_plan, write_plan
 from .sniff import CATEGORIES, KINDS, category, sniff
-from .volumes import read_volume, write_dicom_series, write_volume
+from .volumes import data_files, read_volume, write_dicom_series, write_volume
 
-__all__ = ["read", "sniff", "category", "read_volume", "read_mesh", "read_landmarks", "read_image",
+__all__ = ["read", "sniff", "category", "data_files", "read_volume", "read_mesh", "read_landmarks", "read_image",
            "write_volume", "write_mesh", "write_landmarks", "write_image", "write_dicom_series", "read_plan", "write_plan"]
 
 _READERS = {"volume": read_volume, "mesh": read_mesh, "landmarks": read_landmarks, "image": read_image}

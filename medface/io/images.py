@@ -1,7 +1,18 @@
-"""Photographs (PNG, JPEG) through Pillow, turned upright and into 8-bit RGB."""
+"""Photographs (PNG, JPEG) through Pillow, turned upright and into 8-bit RGB.
+
+A photo is untrusted input. Its width x height, read from the header by Pillow's lazy
+``Image.open``, is checked against ``budget().max_pixels`` (200 megapixels unless
+``MEDFACE_MAX_PIXELS`` says otherwise) before any pixel is decoded, so a decompression bomb is
+refused as "too large" without allocating its pixels. For the time of a read, Pillow's own
+bomb limit (``Image.MAX_IMAGE_PIXELS``) is set to the same budget.
+"""
 
 from __future__ import annotations
 
+import re
+import struct
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +20,16 @@ import numpy as np
 from ..data.image import FaceImage
 from ..errors import InputError
 from ._files import atomic_output, output_suffix
+from .limits import budget, check_count
 from .sniff import describe, require_category
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 _EXIF_ORIENTATION = 0x0112  # tag 274
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+# what Pillow raises on a corrupt, truncated or hostile file (struct.error, IndexError and
+# KeyError come from malformed EXIF, TIFF-style and Huffman tables)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
 
 
 def read_image(path) -> FaceImage:
@@ -22,25 +37,61 @@ def read_image(path) -> FaceImage:
 
     The EXIF orientation is applied (and recorded in ``exif_orientation``); grey, palette,
     16-bit and CMYK images become RGB; transparency is composited over white. Truncated or
-    corrupt files raise :class:`InputError`.
+    corrupt files, and files declaring more than ``budget().max_pixels`` pixels, raise
+    :class:`InputError`.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     kind = require_category(path, "image")
     path = Path(path)
-    try:
-        with Image.open(path) as probe:
-            probe.verify()  # structural check; the probe cannot be used afterwards
-        with Image.open(path) as image:
-            image.load()
-            orientation = _orientation(image)
-            upright = ImageOps.exif_transpose(image)
-            metadata = {"format": image.format, "mode": image.mode, "stored_size": list(image.size)}
-            pixels = _rgb_pixels(upright)
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InputError(f"cannot be read as {describe(kind)}: {exc}", path=path,
-                         hint="the file may be truncated or corrupt") from exc
+    limit = budget().max_pixels
+    with _pillow_pixel_limit(Image, limit):
+        try:
+            with Image.open(path) as probe:  # lazy: reads the header only
+                _check_pixels(probe.size, path)
+                probe.verify()  # structural check; the probe cannot be used afterwards
+            with Image.open(path) as image:
+                image.load()
+                orientation = _orientation(image)
+                upright = ImageOps.exif_transpose(image)
+                metadata = {"format": image.format, "mode": image.mode, "stored_size": list(image.size)}
+                pixels = _rgb_pixels(upright)
+        except Image.DecompressionBombError as exc:  # Pillow's own check, at twice the budget
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            count = f"{int(declared.group(1)):,}" if declared else f"more than {2 * limit:,}"
+            raise InputError(f"too large: the file declares {count} pixels, more than the budget of {limit:,}",
+                             path=path, hint="set MEDFACE_MAX_PIXELS to allow more, if the file is genuine") from None
+        except (UnidentifiedImageError, *_DECODE_ERRORS) as exc:
+            raise InputError(f"cannot be read as {describe(kind)}: {exc}", path=path,
+                             hint="the file may be truncated or corrupt") from exc
     return FaceImage(pixels, exif_orientation=orientation, metadata=metadata, source=str(path))
+
+
+def _check_pixels(size, path: Path) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise InputError(f"declares an image of {width} x {height} pixels", path=path,
+                         hint="the file may be truncated or corrupt")
+    try:
+        check_count(width * height, "max_pixels", "pixels", path)
+    except InputError as exc:
+        raise InputError(f"{exc.message} ({width} x {height})", path=path, hint=exc.hint) from None
+
+
+@contextmanager
+def _pillow_pixel_limit(image_module, limit: int):
+    """Pillow's decompression-bomb limit set to medface's budget while a photo is read.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and raises above twice that; medface refuses at
+    the budget itself (:func:`_check_pixels`), so its warning would only repeat that."""
+    previous = image_module.MAX_IMAGE_PIXELS
+    image_module.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", image_module.DecompressionBombWarning)
+            yield
+    finally:
+        image_module.MAX_IMAGE_PIXELS = previous
 
 
 def _orientation(image) -> int:

@@ -23,9 +23,22 @@ from typing import Any, Callable
 
 from ..errors import InputError
 
-__all__ = ["run_isolated", "isolation_enabled"]
+__all__ = ["run_isolated", "isolation_enabled", "mapped_bytes"]
 
 DEFAULT_TIMEOUT_S = 600.0
+
+
+def mapped_bytes() -> int | None:
+    """The address space this process maps now (Linux ``VmSize``), or None where unknown: a
+    child's memory cap is this plus what its read may need (the child starts with all of it)."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def isolation_enabled() -> bool:
@@ -55,10 +68,11 @@ def run_isolated(func: Callable[..., Any], *args, path=None, what: str = "file",
 
 def _child(write_end: int, func, args, kwargs, memory_bytes) -> None:  # pragma: no cover
     try:
-        if memory_bytes:
-            import resource
+        import faulthandler
 
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        faulthandler.disable()  # the parent reports a crash as an InputError; no stack dump here
+        if memory_bytes:
+            _cap_memory(memory_bytes)
         try:
             answer = ("ok", func(*args, **kwargs))
         except MemoryError:
@@ -74,6 +88,20 @@ def _child(write_end: int, func, args, kwargs, memory_bytes) -> None:  # pragma:
             out.write(data)
     finally:
         os._exit(0)
+
+
+def _cap_memory(memory_bytes: int) -> None:  # pragma: no cover - runs in the child
+    """Lower the child's address-space limit to ``memory_bytes``; never above a limit already in
+    force (``ulimit -v``, or a parent that capped this process), which would fail."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limits = [x for x in (soft, hard) if x != resource.RLIM_INFINITY]
+    cap = min([memory_bytes, *limits])
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ValueError, OSError):
+        pass
 
 
 def _read_all(fd: int, timeout_s: float) -> tuple[bytes, bool]:

@@ -16,6 +16,7 @@ budget                 default                     what it bounds
 ``max_text_bytes``     256 MiB                     a text input read whole (CSV, JSON, plan)
 ``max_json_depth``     64                          nesting of a JSON document
 ``max_expansion``      1,000                       decompressed / compressed size of gzip data
+``max_landmarks``      1,000,000                   points of one landmark file (CSV or markups)
 =====================  ==========================  ===============================================
 
 The defaults are assumptions (the largest inputs the plugins are meant for, with room to
@@ -43,6 +44,7 @@ class Budget:
     max_text_bytes: int = 256 * 1024 * 1024
     max_json_depth: int = 64
     max_expansion: int = 1_000
+    max_landmarks: int = 1_000_000
 
 
 def budget() -> Budget:

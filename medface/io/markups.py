@@ -5,11 +5,19 @@ markups become landmarks, their ``label`` being the landmark id. Positions in RA
 into LPS (x and y negated) and micrometres into millimetres. Writing produces schema v1.0.3 in
 LPS millimetres. A landmark's confidence is stored in the control point's extra key
 ``medfaceConfidence`` (the schema allows additional properties; Slicer ignores it).
+
+Both are untrusted input. A markups file is validated against 3D Slicer's own schema
+(``schemas/markups-schema-v1.0.3.json``, shipped with medface) with jsonschema before any
+point is read; a CSV file is decoded as UTF-8 (or, with a warning, as Latin-1), and its lines
+are at most :data:`MAX_CSV_LINE` characters. Either may hold at most
+``budget().max_landmarks`` points (1,000,000 unless ``MEDFACE_MAX_LANDMARKS`` says otherwise)
+and ``budget().max_text_bytes`` bytes; reading takes time linear in the file's size.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -21,12 +29,19 @@ import numpy as np
 from ..data.landmarks import Landmarks
 from ..errors import InputError
 from ._files import atomic_output, output_suffix
+from .limits import check_count
 from .sniff import landmark_csv_columns, require_category
+from .textfiles import load_json, read_text, schema_problems
 
 MARKUPS_SCHEMA = ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/"
                   "Schema/markups-schema-v1.0.3.json#")
 CONFIDENCE_KEY = "medfaceConfidence"
 LANDMARK_SUFFIXES = (".mrk.json", ".json", ".csv")
+#: 3D Slicer's Markups JSON schema v1.0.3, which every markups file read is validated against
+MARKUPS_SCHEMA_FILE = Path(__file__).parent / "schemas" / "markups-schema-v1.0.3.json"
+#: the longest line (in characters) of a landmark CSV file
+MAX_CSV_LINE = 65_536
+_SHOWN_PROBLEMS = 5
 
 _RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
 _UNIT_SCALE = {"mm": 1.0, "um": 1e-3}
@@ -55,10 +70,11 @@ _DISPLAY = {
 def read_landmarks(path) -> Landmarks:
     """Read landmarks (LPS mm) from a 3D Slicer Markups JSON file or a CSV file.
 
-    JSON: every "Fiducial" markup's control points, ``label`` as the id; points whose
-    ``positionStatus`` is "undefined" are skipped. CSV: a header with ``id`` (or ``label``),
-    ``x``, ``y``, ``z`` and optional ``confidence``, ``description`` and ``coordinate_system``
-    columns; a comment line ``# coordinateSystem=RAS`` makes RAS the file's default.
+    JSON: the file must follow 3D Slicer's markups schema v1.0.3; every "Fiducial" markup's
+    control points, ``label`` as the id; points whose ``positionStatus`` is "undefined" are
+    skipped. CSV: a header with ``id`` (or ``label``), ``x``, ``y``, ``z`` and optional
+    ``confidence``, ``description`` and ``coordinate_system`` columns; a comment line
+    ``# coordinateSystem=RAS`` makes RAS the file's default; UTF-8, or Latin-1 with a warning.
     Raises :class:`InputError` naming the file and the offending key or line.
     """
     kind = require_category(path, "landmarks")
@@ -66,30 +82,56 @@ def read_landmarks(path) -> Landmarks:
     return _read_markups_json(path) if kind == "markups-json" else _read_csv(path)
 
 
+@functools.lru_cache(maxsize=1)
+def markups_validator():
+    """A jsonschema validator for 3D Slicer's markups schema v1.0.3 (built once)."""
+    from jsonschema import Draft7Validator
+
+    schema = json.loads(MARKUPS_SCHEMA_FILE.read_text(encoding="utf-8"))
+    return Draft7Validator(schema)
+
+
+def markups_problems(doc) -> list[tuple[str, str]]:
+    """``(where, problem)`` for every place ``doc`` (a parsed markups file) breaks 3D Slicer's
+    markups schema v1.0.3, sorted by where; [] when it follows it."""
+    return schema_problems(markups_validator(), doc)
+
+
 def _read_markups_json(path: Path) -> Landmarks:
-    with open(path, encoding="utf-8-sig") as fh:
-        doc = json.load(fh)  # the sniffer has already parsed it once
-    markups = doc["markups"]
+    doc = load_json(path, "markups file")
+    markups = doc.get("markups") if isinstance(doc, dict) else None
     if not isinstance(markups, list):
         raise InputError("key 'markups' must be a list of markups", path=path)
+    # the schema's cost is per item: bound markups, control points and measurements before it runs
+    count = len(markups) + sum(len(m[key]) for m in markups if isinstance(m, dict)
+                               for key in ("controlPoints", "measurements") if isinstance(m.get(key), list))
+    check_count(count, "max_landmarks", "markups, control points and measurements", path)
+    _check_schema(doc, path)
     collected = _Collected(path)
     other_types = []
     for i, markup in enumerate(markups):
-        where = f"markups[{i}]"
-        if not isinstance(markup, dict):
-            raise InputError(f"'{where}' must be an object", path=path)
-        if "type" not in markup:
-            raise _missing(path, f"{where}.type", "each markup needs a type such as \"Fiducial\"")
         if markup["type"] != "Fiducial":
             other_types.append(str(markup["type"]))
             continue
         collected.name = collected.name or str(markup.get("name", ""))
-        _read_fiducial(markup, where, collected)
+        _read_fiducial(markup, f"markups[{i}]", collected)
     if not collected.found_fiducial:
         found = ", ".join(sorted(set(other_types))) or "no markups at all"
         raise InputError(f"has no Fiducial (point list) markup; it holds {found}", path=path,
                          hint="landmarks are read from point lists")
     return collected.landmarks()
+
+
+def _check_schema(doc: dict, path: Path) -> None:
+    problems = markups_problems(doc)
+    if not problems:
+        return
+    shown = "; ".join(f"'{where}': {problem}" for where, problem in problems[:_SHOWN_PROBLEMS])
+    more = f" (and {len(problems) - _SHOWN_PROBLEMS} more)" if len(problems) > _SHOWN_PROBLEMS else ""
+    hint = "save it from 3D Slicer, or write it with medface.io.write_landmarks"
+    if any(where == "@schema" for where, _ in problems):
+        hint = f'a markups file starts with "@schema": "{MARKUPS_SCHEMA}"; ' + hint
+    raise InputError(f"does not follow the 3D Slicer markups schema v1.0.3: {shown}{more}", path=path, hint=hint)
 
 
 class _Collected:
@@ -100,12 +142,12 @@ class _Collected:
         self.name = ""
         self.found_fiducial = False
         self.ids: list[str] = []
-        self.points: list[np.ndarray] = []
+        self.points: list = []
         self.confidence: dict[str, float] = {}
         self.descriptions: dict[str, str] = {}
         self.where: dict[str, str] = {}
 
-    def add(self, label: str, point: np.ndarray, where: str) -> None:
+    def add(self, label: str, point, where: str) -> None:
         if label in self.where:
             raise InputError(f"duplicate landmark label '{label}' at '{where}' (already used at '{self.where[label]}')",
                              path=self.path, hint="each landmark id must appear once")
@@ -119,20 +161,14 @@ class _Collected:
 
 
 def _read_fiducial(markup: dict, where: str, collected: _Collected) -> None:
+    """One point list's control points (the schema has already checked their types)."""
     path = collected.path
     collected.found_fiducial = True
     system = markup.get("coordinateSystem", "LPS")  # the schema's default
-    if system not in ("LPS", "RAS"):
-        raise InputError(f"'{where}.coordinateSystem' is {system!r}; it must be \"LPS\" or \"RAS\"", path=path)
     scale = _unit_scale(markup.get("coordinateUnits", "mm"), f"{where}.coordinateUnits", path)
     flip = _RAS_TO_LPS if system == "RAS" else np.ones(3)
-    points = markup.get("controlPoints", [])
-    if not isinstance(points, list):
-        raise InputError(f"'{where}.controlPoints' must be a list", path=path)
-    for j, point in enumerate(points):
+    for j, point in enumerate(markup.get("controlPoints", [])):
         cp_where = f"{where}.controlPoints[{j}]"
-        if not isinstance(point, dict):
-            raise InputError(f"'{cp_where}' must be an object", path=path)
         if point.get("positionStatus") == "undefined":
             continue  # placed in Slicer's list but never positioned
         label = _label(point, cp_where, path)
@@ -149,7 +185,7 @@ def _missing(path: Path, key: str, hint: str | None = None) -> InputError:
 
 def _unit_scale(units, key: str, path: Path) -> float:
     code = units[0] if isinstance(units, list) and units else units  # [code, scheme, meaning] form
-    if code not in _UNIT_SCALE:
+    if not isinstance(code, str) or code not in _UNIT_SCALE:
         raise InputError(f"'{key}' is {units!r}; medface reads \"mm\" and \"um\"", path=path)
     return _UNIT_SCALE[code]
 
@@ -178,25 +214,49 @@ def _confidence(value, where: str, path: Path) -> float:
 
 
 def _read_csv(path: Path) -> Landmarks:
-    default_system = "LPS"
-    rows: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if line.lstrip().startswith("#"):
-            match = re.search(r"coordinateSystem\s*[=:]\s*(\w+)", line)
-            if match:
-                default_system = _csv_system(match.group(1), f"line {number}", path)
-        elif line.strip():
-            rows.append((number, next(csv.reader([line]))))
-    header = landmark_csv_columns(",".join(rows[0][1]))
+    default_system, rows = _csv_lines(read_text(path, "landmark CSV file", latin1_fallback=True), path)
+    header = landmark_csv_columns(",".join(_csv_fields(*rows[0], path)))
     id_column = "id" if "id" in header else "label"
+    missing = [c for c in (id_column, "x", "y", "z") if c not in header]
+    if missing:
+        raise InputError(f"line {rows[0][0]}: the header lacks the column(s) {', '.join(missing)}", path=path,
+                         hint="a landmark CSV starts with a header such as id,x,y,z")
+    check_count(len(rows) - 1, "max_landmarks", "landmark rows", path)
     collected = _Collected(path)
     collected.name = path.name.split(".")[0]
-    for number, fields in rows[1:]:
+    for number, line in rows[1:]:
+        fields = _csv_fields(number, line, path)
         if len(fields) < len(header):
             raise InputError(f"line {number} has {len(fields)} fields but the header names {len(header)}", path=path)
         row = dict(zip(header, (f.strip() for f in fields)))
         _read_csv_row(row, id_column, default_system, number, collected)
     return collected.landmarks()
+
+
+def _csv_lines(text: str, path: Path) -> tuple[str, list[tuple[int, str]]]:
+    """The file's default coordinate system and its non-comment, non-blank lines (numbered)."""
+    default_system = "LPS"
+    rows: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > MAX_CSV_LINE:
+            raise InputError(f"line {number} has {len(line):,} characters; a landmark CSV line has at most "
+                             f"{MAX_CSV_LINE:,}", path=path, hint="the file is corrupt or not a landmark table")
+        if line.lstrip().startswith("#"):
+            match = re.search(r"coordinateSystem\s*[=:]\s*(\w+)", line)
+            if match:
+                default_system = _csv_system(match.group(1), f"line {number}", path)
+        elif line.strip():
+            rows.append((number, line))
+    if not rows:
+        raise InputError("has no header line", path=path, hint="a landmark CSV starts with a header such as id,x,y,z")
+    return default_system, rows
+
+
+def _csv_fields(number: int, line: str, path: Path) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:
+        raise InputError(f"line {number} cannot be read as CSV: {exc}", path=path) from None
 
 
 def _read_csv_row(row: dict[str, str], id_column: str, default_system: str, number: int,
@@ -206,8 +266,8 @@ def _read_csv_row(row: dict[str, str], id_column: str, default_system: str, numb
     if not label:
         raise InputError(f"line {number}: the '{id_column}' column is empty", path=path)
     system = _csv_system(row.get("coordinate_system") or default_system, f"line {number}", path)
-    point = np.array([_csv_number(row[axis], axis, number, path) for axis in "xyz"])
-    collected.add(label, point * (_RAS_TO_LPS if system == "RAS" else 1.0), f"line {number}")
+    x, y, z = (_csv_number(row[axis], axis, number, path) for axis in "xyz")
+    collected.add(label, (-x, -y, z) if system == "RAS" else (x, y, z), f"line {number}")
     if row.get("confidence"):
         value = _csv_number(row["confidence"], "confidence", number, path)
         collected.confidence[label] = _confidence(value, f"line {number}, column 'confidence'", path)
@@ -226,10 +286,14 @@ def _csv_number(text: str, column: str, line: int, path: Path) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"line {line}: column '{column}' is not a number: {text!r}", path=path) from None
+        raise InputError(f"line {line}: column '{column}' is not a number: {_clip(text)!r}", path=path) from None
     if not math.isfinite(value):
-        raise InputError(f"line {line}: column '{column}' is not finite: {text!r}", path=path)
+        raise InputError(f"line {line}: column '{column}' is not finite: {_clip(text)!r}", path=path)
     return value
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # writing ----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import re
 import struct
@@ -16,6 +15,8 @@ import zlib
 from pathlib import Path
 
 from ..errors import InputError
+from .limits import require_regular_file
+from .textfiles import load_json
 
 #: kind -> (category, how to name it in a sentence)
 KINDS: dict[str, tuple[str, str]] = {
@@ -51,7 +52,6 @@ SUPPORTED = (
 )
 
 _HEAD = 8192
-_JSON_LIMIT = 64 * 1024 * 1024
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _OBJ_KEYWORDS = {"v", "vt", "vn", "vp", "f", "l", "p", "o", "g", "s", "mtllib", "usemtl"}
 _META_KEYS = {"ObjectType", "NDims", "ElementDataFile"}
@@ -73,14 +73,16 @@ def describe(kind: str) -> str:
 def sniff(path) -> str:
     """The kind of the file or folder at ``path``, recognised from its content.
 
-    Raises :class:`InputError` (naming the path) when it does not exist, cannot be read, is
-    empty, or holds nothing medface reads; the message lists the supported formats.
+    Raises :class:`InputError` (naming the path) when it does not exist, is neither a folder
+    nor a regular file (a named pipe, a device, a symlink loop), cannot be read, is empty, or
+    holds nothing medface reads; the message lists the supported formats.
     """
     p = Path(path)
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise InputError("does not exist", path=p, hint="check the path and the current folder")
     if p.is_dir():
         return _sniff_folder(p)
+    require_regular_file(p, "input")
     try:
         size = p.stat().st_size
         with open(p, "rb") as fh:
@@ -226,7 +228,7 @@ def _as_text(head: bytes) -> str | None:
 def _sniff_text(path: Path, text: str, size: int, cut: bool) -> str | None:
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        return _sniff_json(path, size)
+        return _sniff_json(path)
     lowered = stripped.lower()
     if lowered.startswith("solid") and ("facet" in lowered or "endsolid" in lowered):
         return "stl-ascii"
@@ -252,15 +254,13 @@ def _sniff_vtk_xml(path: Path, text: str) -> str:
     )
 
 
-def _sniff_json(path: Path, size: int) -> str:
-    if size > _JSON_LIMIT:
-        raise InputError(f"is a {size / 2**20:.0f} MiB JSON file, too large for a markups file", path=path)
+def _sniff_json(path: Path) -> str:
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            doc = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"looks like JSON but cannot be parsed: {exc}", path=path,
-                         hint="the file may be truncated or hand-edited") from exc
+        doc = load_json(path, "JSON file")
+    except InputError as exc:
+        if exc.message.startswith("too large"):
+            raise
+        raise InputError(f"looks like JSON but cannot be parsed: {exc.message}", path=path, hint=exc.hint) from None
     if isinstance(doc, dict) and "markups" in doc:
         return "markups-json"
     raise InputError(

@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import struct
+import stat
 import tempfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,10 @@ import numpy as np
 from ..data.volume import Volume
 from ..errors import InputError, OutputError, ParameterError
 from ._files import atomic_output, output_suffix, staging_folder
+from .isolated import isolation_enabled, mapped_bytes, run_isolated
+from .limits import check_count, require_regular_file
 from .sniff import describe, is_dicom_file, require_category
+from .volume_headers import check_header, data_files  # noqa: F401 - data_files is re-exported
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 
@@ -33,12 +35,8 @@ _SOP_CLASS = {  # DICOM storage classes by modality; anything else is written as
 }
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
-_KEPT_DICOM_TAGS = {  # tag -> metadata key; no patient identity is copied into Volume.metadata
-    "0008|0060": "modality",
-    "0008|103e": "series_description",
-    "0020|000e": "series_instance_uid",
-    "0020|000d": "study_instance_uid",
-    "0008|0070": "manufacturer",
+_KEPT_DICOM_TAGS = {  # tag -> metadata key: only what the units need. No patient name, id, birth date,
+    "0008|0060": "modality",  # accession, institution, physician, study id, dates, UIDs or descriptions
 }
 
 
@@ -49,22 +47,91 @@ def read_volume(path, *, series_uid: str | None = None) -> Volume:
     The format is recognised from the content. A folder holding several DICOM series needs
     ``series_uid`` to pick one. ``units`` is ``"HU"`` for DICOM CT (the rescale slope and
     intercept are applied) and ``""`` otherwise. Raises :class:`InputError` for missing,
-    truncated, corrupt or non-volume files.
+    truncated, corrupt or non-volume files, and for any file that is not a regular file.
+
+    The header is checked first (declared sizes against :func:`medface.io.limits.budget`,
+    finite geometry, data the file really holds); ITK then reads the file in a child process,
+    so a file that would crash it gives an InputError. DICOM tags that identify the patient
+    are not copied: ``metadata`` holds the format, the modality and the number of files.
     """
+    path = _volume_input(path)
     kind = require_category(path, "volume")
-    path = Path(path)
     if series_uid is not None and kind != "dicom-folder":
         raise ParameterError(f"series_uid applies to a DICOM series folder, but {path} is {describe(kind)}",
                              parameter="series_uid")
     if kind == "dicom-folder":
         return _read_dicom_folder(path, series_uid)
     if kind == "dicom":
-        return _read_dicom_file(path)
-    if kind == "nifti":
-        _check_nifti_complete(path)
+        return _isolated(_read_dicom_file, path, path=path, what="DICOM file", nbytes=4 * path.stat().st_size)
+    declared = check_header(path, kind)
+    nbytes = declared.data_bytes if declared is not None else 4 * path.stat().st_size
+    return _isolated(_read_image_file, path, kind, path=path, what=describe(kind).split(" ", 1)[1], nbytes=nbytes)
+
+
+def _volume_input(path) -> Path:
+    """``path`` if it is a folder or a regular file; InputError for pipes, devices, link loops."""
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        raise InputError("does not exist", path=p, hint="check the path and the current folder") from None
+    except OSError:
+        mode = 0  # a link loop, a name too long: require_regular_file says which
+    return p if stat.S_ISDIR(mode) else require_regular_file(p, "volume")
+
+
+def _read_image_file(path: Path, kind: str) -> Volume:
+    """NIfTI, NRRD or MetaImage through SimpleITK (in the reading child)."""
     with _itk_readable_name(path, kind) as filename:
         image, _ = _execute_reader(path, kind, filename)
     return Volume.from_sitk(image, source=str(path), metadata={"format": kind})
+
+
+# reading in a child process ----------------------------------------------------------------
+class _Spilled:
+    """A voxel array the reading child left in a file, too large to pickle through a pipe."""
+
+    def __init__(self, file: str):
+        self.file = file
+
+
+def _isolated(func, *args, path: Path, what: str, nbytes: int):
+    """``func(*args)`` (returning a Volume, or a tuple led by one) through :func:`run_isolated`:
+    a crash, hang or allocation failure of ITK becomes an InputError naming ``path``."""
+    if not isolation_enabled():
+        return func(*args)
+    with tempfile.TemporaryDirectory(prefix="medface-read-") as tmp:
+        answer = run_isolated(_spill_call, func, args, tmp, path=path, what=what, timeout_s=_read_timeout(nbytes),
+                              memory_bytes=_memory_cap(nbytes))
+        volume = answer[0] if isinstance(answer, tuple) else answer
+        if isinstance(volume.array, _Spilled):
+            volume.array = np.load(volume.array.file, allow_pickle=False)
+        return answer
+
+
+def _spill_call(func, args, folder: str):  # pragma: no cover - runs in the child
+    answer = func(*args)
+    volume = answer[0] if isinstance(answer, tuple) else answer
+    if volume.array.nbytes > _SPILL_BYTES:
+        file = os.path.join(folder, "voxels.npy")
+        np.save(file, volume.array, allow_pickle=False)
+        volume.array = _Spilled(file)
+    return answer
+
+
+_SPILL_BYTES = 32 << 20  # larger arrays come back from the child through a temporary .npy file
+
+
+def _read_timeout(nbytes: int) -> float:
+    """Seconds a read may take: half a minute, plus one per 5 MB of declared voxel data."""
+    return min(30.0 + nbytes / 5e6, 3600.0)
+
+
+def _memory_cap(nbytes: int) -> int | None:
+    """Address space for the reading child: what the process maps now, four times the declared
+    voxel data (decoding, rescaling, copying) and 4 GiB for the library's own needs."""
+    mapped = mapped_bytes()
+    return None if mapped is None else mapped + 4 * int(nbytes) + (4 << 30)
 
 
 def _execute_reader(path: Path, kind: str, filename: str):
@@ -98,61 +165,31 @@ def _itk_readable_name(path: Path, kind: str) -> Iterator[str]:
         yield str(link)
 
 
-def _check_nifti_complete(path: Path) -> None:
-    """Refuse a single-file NIfTI with less voxel data than its header promises.
-
-    ITK reads such a file without complaint and fills the missing voxels with zeros.
-    """
-    import gzip
-
-    try:
-        with open(path, "rb") as fh:
-            compressed = fh.read(2) == b"\x1f\x8b"
-        if compressed:
-            with gzip.open(path, "rb") as fh:
-                header = fh.read(544)
-                size = len(header) + sum(len(b) for b in iter(lambda: fh.read(1 << 22), b""))
-        else:
-            with open(path, "rb") as fh:
-                header = fh.read(544)
-            size = path.stat().st_size
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"is a truncated or corrupt gzip-compressed NIfTI file ({exc})", path=path,
-                         hint="copy or download it again") from exc
-    expected = _nifti_expected_size(header)
-    if expected is not None and size < expected:
-        raise InputError(
-            f"is truncated: its NIfTI header promises {expected} bytes but it holds only {size}",
-            path=path, hint="copy or download it again")
-
-
-def _nifti_expected_size(header: bytes) -> int | None:
-    """Header plus voxel bytes of a single-file NIfTI-1/2 (None for .hdr/.img pairs)."""
-    for order in "<>":
-        sizeof_hdr = struct.unpack(order + "i", header[:4])[0]
-        if sizeof_hdr == 348 and header[344:348] == b"n+1\0":
-            dims = struct.unpack(order + "8h", header[40:56])
-            bitpix = struct.unpack(order + "h", header[72:74])[0]
-            offset = int(struct.unpack(order + "f", header[108:112])[0])
-            break
-        if sizeof_hdr == 540 and header[4:8] == b"n+2\0":
-            bitpix = struct.unpack(order + "h", header[14:16])[0]
-            dims = struct.unpack(order + "8q", header[16:80])
-            offset = struct.unpack(order + "q", header[168:176])[0]
-            break
-    else:
-        return None
-    ndim = dims[0]
-    if not 1 <= ndim <= 7:
-        return None
-    n_voxels = int(np.prod([max(int(d), 1) for d in dims[1:ndim + 1]], dtype=np.int64))
-    return max(offset, sizeof_hdr) + n_voxels * bitpix // 8
-
-
 # DICOM --------------------------------------------------------------------------------------
+def _image_information(path: Path, filename: str, n_files: int) -> None:
+    """Refuse a DICOM file whose declared rows x columns x frames (x files) exceed the voxel
+    budget, before GDCM allocates them."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO("GDCMImageIO")
+    reader.SetFileName(filename)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise InputError(f"cannot be read as a DICOM file: {itk_message(exc)}", path=path,
+                         hint="the file may be truncated or corrupt") from exc
+    size = [int(v) for v in reader.GetSize()] + [reader.GetNumberOfComponents(), n_files]
+    voxels = 1
+    for v in size:
+        voxels *= v
+    check_count(voxels, "max_voxels", "voxels", path)
+
+
 def _read_dicom_file(path: Path) -> Volume:
     import SimpleITK as sitk
 
+    _image_information(path, str(path), 1)
     image, reader = _execute_reader(path, "dicom", str(path))
     if image.GetDimension() == 2:
         image = sitk.JoinSeries([image])
@@ -161,9 +198,55 @@ def _read_dicom_file(path: Path) -> Volume:
 
 
 def _read_dicom_folder(folder: Path, series_uid: str | None) -> Volume:
+    with _regular_files_view(folder) as view:
+        nbytes = 4 * sum(_size(f) for f in view.iterdir())
+        volume, positions, cosines = _isolated(_read_dicom_series, view, folder, series_uid, path=folder,
+                                               what="DICOM series", nbytes=nbytes)
+    _check_slice_geometry(positions, cosines, folder)
+    return volume
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@contextmanager
+def _regular_files_view(folder: Path) -> Iterator[Path]:
+    """A temporary folder of links to the regular files of ``folder``: GDCM then never opens a
+    named pipe, a device or a link loop that sits in the folder."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot list the folder: {exc.strerror or exc}", path=folder) from None
+    regular = []
+    for entry in entries:
+        try:
+            if stat.S_ISREG(os.stat(entry).st_mode):
+                regular.append(entry)
+        except OSError:
+            continue
+    if not regular:
+        raise InputError("holds no regular files to read as DICOM", path=folder,
+                         hint="pass the folder that holds the files of one DICOM series")
+    with tempfile.TemporaryDirectory(prefix="medface-dicom-") as tmp:
+        view = Path(tmp)
+        try:
+            for entry in regular:
+                (view / entry.name).symlink_to(entry.resolve())
+        except OSError:  # no symbolic links here (Windows without the privilege): read the folder itself
+            yield folder
+            return
+        yield view
+
+
+def _read_dicom_series(view: Path, folder: Path, series_uid: str | None):
+    """(Volume, per-slice positions, orientation) of one series (in the reading child)."""
     import SimpleITK as sitk
 
-    series = _series_in(folder)
+    series = _series_in(view, folder)
     if series_uid is None:
         if len(series) > 1:
             listing = "; ".join(f"{uid} ({len(files)} files)" for uid, files in series.items())
@@ -175,6 +258,8 @@ def _read_dicom_folder(folder: Path, series_uid: str | None) -> Volume:
         raise InputError(f"{folder} holds no DICOM series with UID {series_uid}; it holds: {', '.join(series)}",
                          path=folder)
     files = series[series_uid]
+    _check_left_out_files(view, folder, series, series_uid)
+    _image_information(folder, files[0], len(files))
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -188,18 +273,49 @@ def _read_dicom_folder(folder: Path, series_uid: str | None) -> Volume:
                          hint="a file of the series may be truncated or corrupt") from exc
     finally:
         sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
-    _check_slice_geometry(reader, len(files), folder)
     tags = {tag: reader.GetMetaData(0, tag).strip() for tag in _KEPT_DICOM_TAGS if reader.HasMetaDataKey(0, tag)}
-    return _dicom_volume(image, tags, folder, n_files=len(files))
+    positions = [reader.GetMetaData(k, "0020|0032") if reader.HasMetaDataKey(k, "0020|0032") else ""
+                 for k in range(len(files))]
+    cosines = reader.GetMetaData(0, "0020|0037") if reader.HasMetaDataKey(0, "0020|0037") else ""
+    return _dicom_volume(image, tags, folder, n_files=len(files)), positions, cosines
 
 
-def _series_in(folder: Path) -> dict[str, tuple[str, ...]]:
+def _check_left_out_files(view: Path, folder: Path, series: dict, series_uid: str) -> None:
+    """Refuse a series one of whose files GDCM left out (truncated or corrupt): it would silently
+    lose a slice at either end. A DICOM file of another series or of another kind (DICOMDIR,
+    a report) is no concern."""
+    used = {Path(f).name for files in series.values() for f in files}
+    left_out = [f for f in sorted(view.iterdir())
+                if f.name not in used and (is_dicom_file(f) or f.suffix.lower() == ".dcm")]
+    if not left_out:
+        return
+    sop_class = _dicom_header(Path(series[series_uid][0]))[1]
+    for file in left_out[:64]:
+        uid, kind = _dicom_header(file)
+        if uid is None or uid == series_uid or (not uid and kind == sop_class):
+            raise InputError(f"the DICOM file {file.name} in this folder cannot be read as part of the series "
+                             "(it is truncated or corrupt), so the volume would silently lack its slice",
+                             path=folder, hint="copy the series again, or remove that file if it does not belong to it")
+
+
+def _dicom_header(file: Path) -> tuple[str | None, str]:
+    """(SeriesInstanceUID or "", MediaStorageSOPClassUID) by pydicom; (None, "") if unparseable."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(file, stop_before_pixels=True)
+        return str(ds.get("SeriesInstanceUID", "")), str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    except Exception:  # noqa: BLE001 - pydicom raises many kinds on a broken file
+        return None, ""
+
+
+def _series_in(view: Path, folder: Path) -> dict[str, tuple[str, ...]]:
     """Series UID -> its files, sorted along the slice normal (GDCM's order)."""
     import SimpleITK as sitk
 
     try:
-        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-        series = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid) for uid in uids}
+        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(view))
+        series = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(view), uid) for uid in uids}
     except RuntimeError as exc:
         raise InputError(f"the DICOM files cannot be scanned: {itk_message(exc)}", path=folder) from exc
     if not series:
@@ -208,22 +324,25 @@ def _series_in(folder: Path) -> dict[str, tuple[str, ...]]:
     return series
 
 
-def _check_slice_geometry(reader, n_slices: int, folder: Path) -> None:
+def _check_slice_geometry(positions: list[str], cosines: str, folder: Path) -> None:
     """Refuse series with missing slices, uneven spacing or sheared slices (gantry tilt).
 
     A Volume is a regular grid; such a series would silently get a wrong geometry.
     """
+    n_slices = len(positions)
     if n_slices < 3:
         return
     try:
-        positions = np.array([[float(v) for v in reader.GetMetaData(k, "0020|0032").split("\\")]
-                              for k in range(n_slices)])
-        cosines = np.array([float(v) for v in reader.GetMetaData(0, "0020|0037").split("\\")])
-    except (RuntimeError, ValueError):
+        positions = np.array([[float(v) for v in text.split("\\")] for text in positions])
+        cosines = np.array([float(v) for v in cosines.split("\\")])
+        normal = np.cross(cosines[:3], cosines[3:])
+        offsets = positions - positions[0]
+        along = offsets @ normal
+    except (ValueError, IndexError):
         return  # no per-slice positions to check
-    normal = np.cross(cosines[:3], cosines[3:])
-    offsets = positions - positions[0]
-    along = offsets @ normal
+    if not (np.all(np.isfinite(along)) and np.all(np.isfinite(offsets))):
+        raise InputError("the slice positions or orientation of this DICOM series are not finite numbers",
+                         path=folder, hint="the files are corrupt; export the series again")
     steps = np.diff(along)
     median = float(np.median(steps))
     tolerance = max(1e-3, 0.01 * abs(median))
@@ -318,11 +437,18 @@ def write_dicom_series(
     values in the int16 range are stored exactly (slope 1, intercept 0); others are scaled to
     the full int16 range. For ``modality="CT"`` the values should be in HU. Each file carries
     the slice's position and orientation, spacing and thickness, and UIDs derived from
-    ``uid_seed`` (by default a hash of the voxels and geometry), with empty study date and time,
+    ``uid_seed`` (by default a hash of the voxels and geometry), with dummy study date and time,
     so the same input gives byte-identical files. ``folder`` must be new or empty unless
     ``overwrite`` is true, in which case its DICOM files are replaced. Returns the file paths.
+
+    The files are de-identified by the DICOM PS3.15 Annex E basic profile (see
+    :mod:`medface.io.deidentify` for what it does to each attribute written): ``patient_name``
+    and ``patient_id`` are pseudonyms written as dummy values, never a person's name or record
+    number; the geometry (positions, orientation, spacing) is kept exactly.
     """
     import SimpleITK as sitk
+
+    from .deidentify import deidentify_file
 
     folder = Path(folder)
     _check_series_folder(folder, overwrite)
@@ -355,6 +481,7 @@ def write_dicom_series(
             slice_.SetMetaData("0020|1041", _ds(float(position @ normal)))
             writer.SetFileName(str(tmp / name))
             writer.Execute(slice_)
+            deidentify_file(tmp / name, patient_name=patient_name, patient_id=patient_id)
         folder.mkdir(parents=True, exist_ok=True)
         if overwrite:
             for old in folder.iterdir():

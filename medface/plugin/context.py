@@ -1,24 +1,63 @@
-"""`RunContext`: what a command may ask of the core while it runs (seed, output folder, progress)."""
+"""`RunContext`: what a command may ask of the core while it runs (seed, output folder, progress),
+and what it tells the core back (the models it used, the device it ran on)."""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.provenance import InputRecord, sha256_file, sha256_path
+from ..policy import RunOptions
 from ..progress import progress_enabled
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
 class RunContext:
     command: str
     seed: int | None = None
-    device: str = "cpu"
+    device: str = "cpu"  # the device asked for (may be "auto"); see record_device for the one used
     out_dir: Path | None = None
     quiet: bool = False
     messages: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
+    options: RunOptions = field(default_factory=RunOptions)
+    models: list[InputRecord] = field(default_factory=list)
+    device_used: str | None = None
+
+    @property
+    def face_images(self) -> bool:
+        """False when the run must leave every face picture out (``--no-face-images``): a command
+        may then skip drawing them (the runner does not write them either way)."""
+        return self.options.face_images
+
+    def record_model(self, name: str, source=None, *, sha256: str | None = None) -> InputRecord:
+        """Record a model (or data) file the command used, for the provenance and the audit log.
+
+        ``source`` is the model's file or folder (hashed here: a folder by the names and contents
+        of its files) and/or ``sha256`` its known hash (not recomputed). Returns the record."""
+        path = Path(os.fspath(source)) if source is not None else None
+        if sha256 is not None and not _SHA256.fullmatch(str(sha256)):
+            raise ValueError(f"record_model({name!r}): sha256 must be 64 lowercase hex digits")
+        if path is not None and path.exists():
+            kind = "folder" if path.is_dir() else "file"
+            digest = sha256 or (sha256_path(path) if kind == "folder" else sha256_file(path))
+            record = InputRecord(name, str(path.resolve()), digest, kind, file=path.name)
+        elif sha256 is not None:
+            record = InputRecord(name, None, sha256, "in-memory", file=path.name if path is not None else "")
+        else:
+            raise ValueError(f"record_model({name!r}): {source!r} does not exist and no sha256 was given")
+        if not any(m.name == record.name and m.sha256 == record.sha256 for m in self.models):
+            self.models.append(record)
+        return record
+
+    def record_device(self, device) -> None:
+        """Record the device the command computed on (``"cuda:0"``, ``"cpu"``), never ``"auto"``."""
+        self.device_used = str(device)
 
     def progress(self, iterable, *, total: int | None = None, desc: str = ""):
         """Wrap an iterable in a progress bar on a terminal; a plain iterator otherwise."""

@@ -22,10 +22,12 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
                       StringConstraints, ValidationError, ValidationInfo, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
-from ..errors import ManifestError
+from ..errors import ManifestError, MedfaceError
 from .manifest_summary import MANIFEST_NAME, CommandSummary, ManifestSummary
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+#: the largest manifest read (the shipped ones are a few KiB)
+MAX_MANIFEST_BYTES = 1024 * 1024
 
 ParameterType = Literal["volume", "mesh", "landmarks", "image", "plan", "float", "int", "bool", "enum", "string",
                         "file", "directory"]
@@ -405,21 +407,61 @@ def build_manifest(doc: dict, path: Path | None = None) -> Manifest:
 
 
 def read_manifest(path) -> Manifest:
-    """Read and validate a `medface-plugin.toml` file (or the folder holding one)."""
+    """Read and validate a `medface-plugin.toml` file (or the folder holding one).
+
+    The file is untrusted: it must be a regular file (not a pipe, a device or a symlink loop)
+    of at most :data:`MAX_MANIFEST_BYTES` bytes of UTF-8 TOML, nesting at most
+    ``budget().max_json_depth`` levels; anything else, including TOML that Python's parser
+    cannot take (too deep, integers beyond 4,300 digits), is a :class:`ManifestError`."""
+    from ..io.limits import check_json_depth, require_regular_file
+
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError("manifest file not found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read the manifest ({exc})", path=path) from None
-    try:
+        require_regular_file(path, "manifest")
+        text = _manifest_text(path)
+        _check_dotted_keys(text, path)
         doc = tomllib.loads(text)
+        check_json_depth(doc, path, "manifest")
+    except ManifestError:
+        raise
+    except MedfaceError as exc:  # the InputErrors of require_regular_file and check_json_depth
+        raise ManifestError(exc.message, path=path, hint=exc.hint) from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError("the manifest is not valid TOML", path=path, problems=[str(exc)]) from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # deep nesting; int() past 4,300 digits
+        reason = "nests too deeply" if isinstance(exc, RecursionError) else f"holds a value TOML cannot take ({exc})"
+        raise ManifestError(f"the manifest {reason}", path=path, hint="a manifest is a short, flat TOML file") from None
     return build_manifest(doc, path)
+
+
+def _check_dotted_keys(text: str, path: Path) -> None:
+    """Refuse keys of very many dotted parts (``a.a.a...``) before tomllib, which takes time
+    quadratic in their number (20,000 parts: 5 s)."""
+    from ..io.limits import budget
+
+    limit = budget().max_json_depth
+    for number, line in enumerate(text.splitlines(), start=1):
+        key = line.split("=", 1)[0] if "=" in line else line if line.lstrip().startswith("[") else ""
+        if key.count(".") > limit:
+            raise ManifestError(f"line {number}: a key of more than {limit} dotted parts nests too deeply",
+                                path=path, hint="a manifest is a short, flat TOML file")
+
+
+def _manifest_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise ManifestError(f"cannot read the manifest ({exc.strerror or exc})", path=path) from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"the manifest is larger than {MAX_MANIFEST_BYTES:,} bytes", path=path,
+                            hint="a manifest is a short TOML file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"cannot read the manifest ({exc})", path=path, hint="save it as UTF-8") from None
 
 
 # --------------------------------------------------------------------------- generated schema and docs

@@ -90,7 +90,7 @@ def summarise_manifest(path) -> tuple[ManifestSummary, object | None]:
     had to validate it (``None`` when the summary came from the cache). Raises ManifestError."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if path.is_file() else None  # a pipe or device: read_manifest refuses it
     except OSError:
         data = None
     entry = _entry(data) if data is not None else None

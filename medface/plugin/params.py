@@ -3,6 +3,9 @@
 Values may come as strings (the command line) or as Python objects (the API). Every failure
 is a :class:`ParameterError` (or an :class:`InputError` for an unreadable input file) that
 names the parameter.
+
+Input files are recorded by name and sha256 (a header + data volume with its data files);
+their paths only with ``record_paths`` (``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.provenance import InputRecord, sha256_arrays, sha256_path
+from ..data.provenance import InputRecord, hash_files, sha256_arrays
 from ..errors import InputError, ParameterError
 from .manifest import CommandSpec, ParameterSpec
 
@@ -26,6 +29,20 @@ class BoundParameters:
     values: dict[str, Any] = field(default_factory=dict)
     inputs: list[InputRecord] = field(default_factory=list)
     recorded: dict[str, Any] = field(default_factory=dict)  # JSON-friendly values for provenance
+    record_paths: bool = False  # keep input and output paths (default: names only)
+    paths: list[Path] = field(default_factory=list)  # every path given, as given (for redaction)
+
+    def shown(self, path: Path) -> str:
+        """How a path is recorded: as given with ``record_paths``, else its last name only."""
+        self.paths.append(path)
+        return str(path) if self.record_paths else (path.name or str(path))
+
+    def add_input(self, spec: ParameterSpec, path: Path) -> None:
+        """Hash an input file or folder (a volume with its data files) and record it."""
+        files = _data_files(path) if spec.type == "volume" and path.is_file() else [path]
+        sha256, parts = hash_files(files)
+        self.inputs.append(InputRecord(spec.name, str(path.resolve()) if self.record_paths else None, sha256,
+                                       "folder" if path.is_dir() else "file", file=path.name, parts=parts))
 
 
 def _with_units(spec: ParameterSpec, value) -> str:
@@ -105,14 +122,30 @@ def _read_input(spec: ParameterSpec, path: Path):
         raise InputError(f"parameter '{spec.name}': {exc}", path=None) from exc
 
 
+def _data_files(path: Path) -> list[Path]:
+    """A volume file with the data files its header names (``.mhd`` -> ``.raw``)."""
+    try:
+        from ..io.volumes import data_files
+    except ImportError:  # an io without header + data support: the file alone
+        return [path]
+    try:
+        files = [Path(f) for f in data_files(path)]
+    except OSError:
+        return [path]
+    return files if files and all(f.is_file() for f in files) else [path]
+
+
 def _input_path(spec: ParameterSpec, raw) -> Path:
+    from ..io.limits import require_regular_file
+
     path = Path(os.fspath(raw)).expanduser()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise InputError(f"parameter '{spec.name}': {path} does not exist", hint="check the path")
     if spec.type == "directory" and not path.is_dir():
         raise InputError(f"parameter '{spec.name}': {path} is not a folder")
-    if spec.type == "file" and not path.is_file():
-        raise InputError(f"parameter '{spec.name}': {path} is not a file")
+    if spec.type == "file" or (not path.is_dir() and spec.type != "directory"):
+        # named pipes, devices and symlink loops are refused before anything opens them (hashing)
+        require_regular_file(path, f"input of parameter '{spec.name}'")
     return path
 
 
@@ -123,19 +156,18 @@ def _bind_path_input(spec: ParameterSpec, raw, bound: BoundParameters):
     if cls is not None and isinstance(raw, cls):
         source = getattr(raw, "source", None)
         if source and Path(source).exists():
-            bound.inputs.append(InputRecord(spec.name, str(source), sha256_path(source),
-                                            "folder" if Path(source).is_dir() else "file"))
+            bound.add_input(spec, Path(source))
+            bound.recorded[spec.name] = bound.shown(Path(source))
         else:
             bound.inputs.append(InputRecord(spec.name, None, _memory_hash(raw), "in-memory"))
-        bound.recorded[spec.name] = source or f"<in-memory {cls.__name__}>"
+            bound.recorded[spec.name] = f"<in-memory {cls.__name__}>"
         return raw
     if not isinstance(raw, (str, os.PathLike)):
         expected = f"a path or a {cls.__name__}" if cls else "a path"
         raise ParameterError(f"expected {expected}, got {type(raw).__name__}", parameter=spec.name)
     path = _input_path(spec, raw)
-    bound.inputs.append(InputRecord(spec.name, str(path.resolve()), sha256_path(path),
-                                    "folder" if path.is_dir() else "file"))
-    bound.recorded[spec.name] = str(path)
+    bound.add_input(spec, path)
+    bound.recorded[spec.name] = bound.shown(path)
     if spec.type in ("file", "directory"):
         return path
     return _read_input(spec, path)
@@ -161,7 +193,7 @@ def _bind_output(spec: ParameterSpec, raw, bound: BoundParameters) -> Path:
             raise ParameterError(f"{path} exists and is not a folder", parameter=spec.name)
     elif path.is_dir():
         raise ParameterError(f"{path} is a folder; give a file name", parameter=spec.name)
-    bound.recorded[spec.name] = str(path)
+    bound.recorded[spec.name] = bound.shown(path)
     return path
 
 
@@ -186,8 +218,9 @@ def convert(spec: ParameterSpec, raw, bound: BoundParameters | None = None):
     return value
 
 
-def bind(command: CommandSpec, params: dict[str, Any]) -> BoundParameters:
-    """Check every given parameter is known, fill defaults, convert and range-check all."""
+def bind(command: CommandSpec, params: dict[str, Any], *, record_paths: bool = False) -> BoundParameters:
+    """Check every given parameter is known, fill defaults, convert and range-check all;
+    ``record_paths`` keeps the paths of inputs and outputs (default: their names)."""
     normalised = {}
     for key, value in params.items():
         normalised[key.replace("-", "_")] = value
@@ -197,7 +230,7 @@ def bind(command: CommandSpec, params: dict[str, Any]) -> BoundParameters:
         raise ParameterError(
             f"{command.full_id} has no parameter {', '.join(repr(u) for u in unknown)} "
             f"(parameters: {', '.join(sorted(known)) or 'none'})", parameter=unknown[0])
-    bound = BoundParameters()
+    bound = BoundParameters(record_paths=record_paths)
     # check the cheap scalar parameters first so a typo fails before a big file is read
     ordered = sorted(command.parameters, key=lambda p: (p.is_path and p.channel == "input"))
     for spec in ordered:

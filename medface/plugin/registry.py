@@ -3,12 +3,18 @@
 Scanning reads manifests and checks requirements and code statically; plugin code is imported
 only when one of its commands first runs (or on ``check_imports``). One registry is cached per
 process (:func:`get_registry`); tests get isolated ones from the ``medface_plugins`` fixture.
+
+Names: an installed plugin (entry point) always wins. A plugin on ``MEDFACE_PLUGIN_PATH`` that
+takes the name, or the package, of an installed one is listed broken ("shadows the installed
+plugin ...") and never imported; of two path plugins with one name, the first on the path wins.
+Importing plugin code can make that plugin broken but never ends medface (:mod:`.safe_import`).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -16,16 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import ManifestError, MedfaceError, PluginError
+from ..errors import InputError, ManifestError, MedfaceError, PluginError
 from ..report import set_command_titles
 from . import discovery
-from .manifest_summary import ManifestSummary, summarise_manifest
-from .static_check import check_callable
+from .manifest_summary import MANIFEST_NAME, ManifestSummary, summarise_manifest
+from .safe_import import ImportProblem, import_plugin_module
+from .static_check import check_callable, code_sha256
 
 if TYPE_CHECKING:
     from .manifest import CommandSpec, Manifest
 
 OK, BROKEN = "ok", "broken"
+#: how long ``check_imports`` lets one plugin's import run in its child process
+IMPORT_CHECK_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -46,6 +55,7 @@ class PluginInfo:
     import_root: Path | None = None
     _manifest: "Manifest | None" = field(default=None, repr=False)
     _module_cache: dict = field(default_factory=dict, repr=False)
+    _code_sha256: str | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -67,6 +77,15 @@ class PluginInfo:
     @property
     def title(self) -> str:
         return self.summary.title if self.summary else ""
+
+    @property
+    def code_sha256(self) -> str:
+        """sha256 of the plugin's code: its package's ``.py`` files and manifest, by sorted
+        relative name and content (:func:`.static_check.code_sha256`); computed on first use and
+        kept for this scan. ``""`` for a plugin whose folder is unknown."""
+        if self._code_sha256 is None:
+            self._code_sha256 = code_sha256(Path(self.location)) if self.location is not None else ""
+        return self._code_sha256
 
     @property
     def version(self) -> str:
@@ -117,11 +136,16 @@ class Registry(Mapping):
     def scan(self) -> "Registry":
         with self._lock:
             self._plugins = {}
-            candidates = discovery.from_plugin_path(self._plugin_path)
+            candidates = []  # installed plugins first: they win over MEDFACE_PLUGIN_PATH
             if self._entry_points and os.environ.get("MEDFACE_NO_ENTRY_POINTS", "") in ("", "0"):
                 candidates += discovery.from_entry_points()
-            for cand in candidates:
+            installed = len(candidates)
+            candidates += discovery.from_plugin_path(self._plugin_path)
+            for cand in candidates[:installed]:
                 self._add(cand)
+            for cand in candidates[installed:]:
+                if not self._same_as_installed(cand):
+                    self._add(cand)
             self._scanned = True
         return self
 
@@ -141,13 +165,41 @@ class Registry(Mapping):
                 problem = self._static_problem(info)
                 if problem:
                     info.mark_broken(problem)
-        if info.name in self._plugins:
-            first = self._plugins[info.name]
-            info.mark_broken(f"another plugin named '{info.name}' ({first.source}, {first.location}) "
-                             f"takes precedence")
+        clash = self._clash(info)
+        if clash:
+            info.mark_broken(clash)
             self._plugins[f"{info.name}@{info.location}"] = info
             return
         self._plugins[info.name] = info
+
+    def _installed(self) -> list[PluginInfo]:
+        return [p for p in self._plugins.values() if p.source.startswith("entry point")]
+
+    def _same_as_installed(self, cand: discovery.Candidate) -> bool:
+        """A path entry that is an installed plugin's own folder (an editable install listed
+        again) is the same code: listed once, as installed."""
+        if cand.package_dir is None:
+            return False
+        here = Path(cand.package_dir).resolve()
+        return any(p.location is not None and Path(p.location).resolve() == here for p in self._installed())
+
+    def _clash(self, info: PluginInfo) -> str:
+        """Why ``info`` may not take its name (empty when it may); see the module docstring."""
+        if info.name not in self._plugins and not info.source.startswith("entry point"):
+            same_package = [p for p in self._installed() if p.package == info.package and p.location]
+            if same_package:
+                first = same_package[0]
+                return (f"its package '{info.package}' is the package of the installed plugin '{first.name}' "
+                        f"({first.source}, at {first.location}); importing it would run one in place of the "
+                        f"other, so it is not loaded: rename its package folder")
+        if info.name not in self._plugins:
+            return ""
+        first = self._plugins[info.name]
+        if first.source.startswith("entry point") and not info.source.startswith("entry point"):
+            return (f"shadows the installed plugin '{info.name}' ({first.source}, at {first.location}): an "
+                    f"installed plugin always wins over {discovery.PATH_VARIABLE}, so this one is not loaded; "
+                    f"rename it (the name in its {MANIFEST_NAME}) or uninstall the installed one")
+        return f"another plugin named '{info.name}' ({first.source}, {first.location}) takes precedence"
 
     @staticmethod
     def _static_problem(info: PluginInfo) -> str:
@@ -210,17 +262,18 @@ class Registry(Mapping):
             return info._module_cache[python_name]
         module_name, _, attr = python_name.partition(":")
         if info.import_root is not None and str(info.import_root) not in sys.path:
-            sys.path.insert(0, str(info.import_root))
+            sys.path.append(str(info.import_root))  # last: a path plugin never shadows an installed package
         try:
-            module = importlib.import_module(module_name)
+            module = import_plugin_module(module_name)
             if info.location is not None and getattr(module, "__file__", None):
                 root = Path(importlib.import_module(info.package).__file__).resolve().parent
                 if root != Path(info.location).resolve():
-                    raise ImportError(f"'{info.package}' imported from {root}, not from the plugin's "
-                                      f"folder {info.location}; another package of that name shadows it")
+                    raise ImportProblem(f"ImportError: '{info.package}' imported from {root}, not from the "
+                                        f"plugin's folder {info.location}; another package of that name shadows it")
             func = getattr(module, attr)
         except Exception as exc:  # any import-time failure makes the plugin broken, not medface
-            reason = f"importing {python_name} failed: {type(exc).__name__}: {exc}"
+            detail = str(exc) if isinstance(exc, ImportProblem) else f"{type(exc).__name__}: {exc}"
+            reason = f"importing {python_name} failed: {detail}"
             info.mark_broken(reason)
             raise PluginError(f"plugin '{info.name}' is broken: {reason}") from exc
         if not callable(func):
@@ -229,26 +282,57 @@ class Registry(Mapping):
         info._module_cache[python_name] = func
         return func
 
+    def _import_problem(self, info: PluginInfo) -> str:
+        """Import every command (and the self-test) of ``info``; '' or the broken reason."""
+        names = [c.python_name for c in info.summary.commands]
+        if info.summary.selftest:
+            names.append(info.summary.selftest)
+        for n in names:
+            try:
+                self.load_callable(info, n)
+            except PluginError:
+                return info.reason
+        return ""
+
     def check_imports(self, name: str | None = None) -> dict[str, str]:
-        """Import every command of every (or one) plugin; returns name -> problem ('' if fine)."""
+        """Import every command of every (or one) plugin; returns name -> problem ('' if fine).
+
+        Each plugin is imported in a forked child process (:func:`medface.io.isolated.run_isolated`),
+        so that a plugin that kills the process it is imported in, or hangs, is reported broken
+        by name instead of ending the check; nothing is imported into this process. Where
+        processes cannot be forked the imports run here, guarded (:mod:`.safe_import`)."""
+        from ..io.isolated import isolation_enabled, run_isolated
+
         results = {}
         for pname in ([name] if name else list(self)):
             info = self[pname]
             if not info.ok:
                 results[pname] = info.reason
                 continue
-            names = [c.python_name for c in info.summary.commands]
-            if info.summary.selftest:
-                names.append(info.summary.selftest)
-            problem = ""
-            for n in names:
-                try:
-                    self.load_callable(info, n)
-                except PluginError:
-                    problem = info.reason
-                    break
+            if not isolation_enabled():
+                results[pname] = self._import_problem(info)
+                continue
+            try:
+                problem = run_isolated(self._import_problem, info, path=info.location, what=f"plugin '{pname}'",
+                                       timeout_s=IMPORT_CHECK_TIMEOUT_S)
+            except InputError as exc:  # the child died, or ran past the time limit
+                problem = f"importing its code {_child_failure(exc)}"
+            if problem:
+                info.mark_broken(problem)
             results[pname] = problem
         return results
+
+
+def _child_failure(exc: InputError) -> str:
+    """How the import's child process ended, from :func:`run_isolated`'s error."""
+    text = exc.message
+    if (m := re.search(r"\((SIG\w+)\)", text)) is not None:
+        return f"killed the process it ran in ({m.group(1)})"
+    if (m := re.search(r"exit status (-?\d+)", text)) is not None:
+        return f"ended the process it ran in (exit status {m.group(1)}) without raising an exception"
+    if (m := re.search(r"longer than (\S+) s", text)) is not None:
+        return f"did not finish within {m.group(1)} s (it hangs at import)"
+    return f"failed in a child process: {text}"
 
 
 _REGISTRY: Registry | None = None

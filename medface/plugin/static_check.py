@@ -1,9 +1,39 @@
-"""Checks of plugin code that do not run it: the module file exists, parses, defines the name."""
+"""Checks of plugin code that do not run it: the module file exists, parses, defines the name;
+and the hash of a plugin's code, for provenance."""
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 from pathlib import Path
+
+from .manifest_summary import MANIFEST_NAME
+
+
+def _code_files(package_dir: Path) -> list[Path]:
+    """The package's ``.py`` files and manifest, without caches and hidden folders (no links followed)."""
+    found = []
+    for folder, subfolders, files in os.walk(package_dir):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d != "__pycache__")
+        found += [Path(folder) / f for f in files if f.endswith(".py") or f == MANIFEST_NAME]
+    return found
+
+
+def code_sha256(package_dir: Path) -> str:
+    """sha256 over a plugin package's code: for each ``.py`` file and the manifest, sorted by
+    relative name (``/``-separated), the name, a zero byte and the sha256 of its bytes. Any edit
+    of the code or the manifest changes it; compiled caches and data files do not."""
+    package_dir = Path(package_dir)
+    entries = sorted((f.relative_to(package_dir).as_posix(), f) for f in _code_files(package_dir))
+    h = hashlib.sha256()
+    for name, path in entries:
+        try:  # a named pipe or device named *.py is never opened (it could block)
+            digest = hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"not a regular file"
+        except OSError:  # unreadable: hashed as such, so the value still differs from a readable copy
+            digest = b"unreadable"
+        h.update(name.encode("utf-8", "surrogateescape") + b"\0" + digest)
+    return h.hexdigest()
 
 
 def module_file(package: str, package_dir: Path, module: str) -> Path | None:

@@ -21,6 +21,7 @@ class FigureView:
     caption: str
     uri: str = ""
     problem: str = ""
+    href: str = ""  # a face picture linked, not embedded (docs/privacy.md)
 
     @property
     def alt(self) -> str:
@@ -30,6 +31,10 @@ class FigureView:
     def shown_caption(self) -> str:
         """An embedded figure always has a caption (its name); a placeholder only a given one."""
         return self.caption or ("" if self.problem else label(self.name))
+
+    @property
+    def link_text(self) -> str:
+        return self.href.rsplit("/", 1)[-1]
 
 
 def resolve(path, folder: Path) -> Path:
@@ -69,3 +74,27 @@ def embed(name: str, path, caption: str, folder: Path, warnings: list[str]) -> t
     record["bytes"] = len(data)
     uri = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
     return FigureView(name, caption, uri=uri), record
+
+
+def relative_link(path, folder: Path) -> str:
+    """``path`` as a link relative to the report ``folder``. A relative path is taken as relative
+    to the folder when it exists there or does not exist from the working folder either."""
+    target = Path(os.fspath(path)).expanduser()
+    if not target.is_absolute() and ((folder / target).exists() or not target.exists()):
+        return target.as_posix()
+    absolute = target if target.is_absolute() else Path.cwd() / target
+    try:
+        return Path(os.path.relpath(absolute, folder.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return absolute.resolve().as_uri()
+
+
+def link(name: str, path, caption: str, folder: Path) -> tuple[FigureView, dict]:
+    """A figure shown as a link to its file instead of embedded (a face picture, unless the run
+    asked for ``--embed-images``)."""
+    href = relative_link(path, folder) if path is not None and str(path) else ""
+    record = {"name": name, "path": None if path is None else os.fspath(path), "caption": caption,
+              "embedded": False, "linked": True}
+    if not href:
+        return FigureView(name, caption, problem="no file was given"), record
+    return FigureView(name, caption, href=href), record

@@ -28,7 +28,7 @@ def _listed(heading: str, items, width: int) -> list[str]:
 
 def _run_line(p) -> str:
     run = [f"medface {p.medface_version}" if p.medface_version else "",
-           f"{p.plugin} {p.plugin_version}".strip(), f"device {p.device}",
+           f"{p.plugin} {p.plugin_version}".strip(), f"device {p.device}" if p.device else "",
            f"seed {p.seed}" if p.seed is not None else "", duration(p.duration_s) if p.finished else ""]
     return "Run: " + ", ".join(x for x in run if x)
 
@@ -41,6 +41,10 @@ def render_text(result, *, width: int = 100) -> str:
     lines += _listed("Warnings", result.warnings, width)
     lines += _listed("Limits of the method", result.limits or ["none stated"], width)
     if p.inputs:
-        lines += ["Inputs", *(f"  {r.name}: {r.path or '(in memory)'}  sha256 {r.sha256}" for r in p.inputs), ""]
+        lines += ["Inputs", *(f"  {r.name}: {r.path or getattr(r, 'file', '') or '(in memory)'}  sha256 {r.sha256}"
+                              for r in p.inputs), ""]
+    purpose, consent = getattr(p, "purpose", None), getattr(p, "consent", None)
+    if purpose or consent:
+        lines.append(f"Purpose: {purpose or 'not given'}; consent reference: {consent or 'not given'}")
     lines.append(_run_line(p))
     return "\n".join(lines) + "\n"

@@ -16,10 +16,12 @@ _EXPORTS = {
     "unwrap_model": "device", "describe_device": "device", "CompiledModel": "device",
     # networks.py
     "ARCHITECTURES": "networks", "register_architecture": "networks", "build_network": "networks",
-    "SmallCNN": "networks",
+    "SmallCNN": "networks", "network_bytes": "networks", "max_model_bytes": "networks",
     # package.py
     "ModelCard": "package", "ModelPackage": "package", "save_package": "package", "load_package": "package",
     "verify_package": "package", "read_card": "package", "WEIGHTS_FILE": "package", "CARD_FILE": "package",
+    "pin_package": "package", "package_pin": "package", "package_hashes": "package",
+    "card_content_sha256": "package",
     # export.py
     "export_onnx": "export", "OnnxBackend": "export", "compare_with_torch": "export",
     # predictor.py

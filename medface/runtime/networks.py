@@ -13,6 +13,8 @@ because weights come from the package's ``model.safetensors`` and nothing is dow
 from __future__ import annotations
 
 import inspect
+import itertools
+import os
 from typing import Callable
 
 import torch
@@ -39,12 +41,27 @@ def register_architecture(name: str):
     return decorate
 
 
-def build_network(name: str, args: dict | None = None) -> nn.Module:
-    """Build the allow-listed network ``name`` with keyword arguments ``args``.
+#: the default budget on one network's parameters and buffers (``MEDFACE_MAX_MODEL_BYTES`` overrides)
+DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3
+#: what a builder raises when the args do not fit it (the real build; see :func:`build_network`)
+_ARG_ERRORS = (TypeError, ValueError, AssertionError, KeyError, IndexError, NotImplementedError, OverflowError,
+               RuntimeError)
 
-    Raises :class:`ModelError` for an unknown name (listing the known ones) or arguments the
-    builder rejects (naming them).
-    """
+
+def max_model_bytes() -> int:
+    """The budget in force on one network's size in bytes: ``MEDFACE_MAX_MODEL_BYTES`` or 2 GiB."""
+    text = os.environ.get("MEDFACE_MAX_MODEL_BYTES", "").strip()
+    if not text:
+        return DEFAULT_MAX_MODEL_BYTES
+    try:
+        value = int(float(text))
+    except (ValueError, OverflowError):
+        raise ModelError(f"MEDFACE_MAX_MODEL_BYTES={text!r} is not a number of bytes",
+                         hint="unset it or give a whole number, e.g. 4000000000") from None
+    return value
+
+
+def _builder(name, args) -> tuple[Callable[..., nn.Module], dict]:
     if not isinstance(name, str) or name not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {name!r}: it is not on medface's allow-list",
                          hint=f"known architectures: {', '.join(sorted(ARCHITECTURES))}; a plugin can add one "
@@ -53,14 +70,73 @@ def build_network(name: str, args: dict | None = None) -> nn.Module:
     if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
         raise ModelError(f"arguments of architecture {name!r} must be a JSON object of keyword arguments, "
                          f"got {type(args).__name__}")
-    builder = ARCHITECTURES[name]
+    return ARCHITECTURES[name], args
+
+
+def _shown(args: dict) -> str:
+    text = repr(args)
+    return text if len(text) <= 300 else text[:300] + "...}"
+
+
+def _rejected(name: str, args: dict, exc: BaseException) -> ModelError:
+    message = str(exc)
+    message = message if len(message) <= 300 else message[:300] + "..."
+    return ModelError(f"architecture {name!r} rejected its args {_shown(args)}: {type(exc).__name__}: {message}",
+                      hint="fix 'architecture.args' in card.json to match the network's parameters")
+
+
+def network_bytes(name: str, args: dict | None = None) -> int | None:
+    """Bytes the parameters and buffers of ``name(**args)`` would take, found by building it on
+    torch's ``meta`` device (shapes only: nothing is allocated, so ``width=4096`` costs
+    milliseconds). ``None`` when the builder cannot run on the meta device (it computes with
+    tensors while it is built); :class:`ModelError` when it rejects the args."""
+    builder, args = _builder(name, args)
+    try:
+        with torch.device("meta"):
+            model = builder(**args)
+    except ModelError:
+        raise
+    except (RuntimeError, NotImplementedError):  # a builder that needs real tensors: unknown here
+        return None
+    except _ARG_ERRORS as exc:
+        raise _rejected(name, args, exc) from exc
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"builder of architecture {name!r} returned {type(model).__name__}, not a torch.nn.Module")
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    return int(sum(t.numel() * t.element_size() for t in tensors))
+
+
+def check_network_size(name: str, args: dict | None = None) -> int | None:
+    """:func:`network_bytes`, or a :class:`ModelError` when it exceeds :func:`max_model_bytes`
+    (before anything is allocated)."""
+    size, limit = network_bytes(name, args), max_model_bytes()
+    if size is not None and size > limit:
+        raise ModelError(f"architecture {name!r} with args {_shown(args or {})} would need {size / 1e9:,.1f} GB "
+                         f"for its weights, more than the budget of {limit / 1e9:,.1f} GB; the card's "
+                         f"architecture args are wrong or tampered with",
+                         hint="fix 'architecture.args' in card.json; set MEDFACE_MAX_MODEL_BYTES to allow larger "
+                              "networks, if the model is genuine")
+    return size
+
+
+def build_network(name: str, args: dict | None = None) -> nn.Module:
+    """Build the allow-listed network ``name`` with keyword arguments ``args``.
+
+    Raises :class:`ModelError` for an unknown name (listing the known ones), arguments the
+    builder rejects (naming them) or a network larger than the budget
+    (:func:`check_network_size`, checked before anything is allocated).
+    """
+    builder, args = _builder(name, args)
+    check_network_size(name, args)
     try:
         model = builder(**args)
     except ModelError:
         raise
-    except (TypeError, ValueError, AssertionError, KeyError, NotImplementedError) as exc:
-        raise ModelError(f"architecture {name!r} rejected its args {args!r}: {type(exc).__name__}: {exc}",
-                         hint="fix 'architecture.args' in card.json to match the network's parameters") from exc
+    except MemoryError as exc:
+        raise ModelError(f"architecture {name!r} with args {_shown(args)} does not fit in memory",
+                         hint="fix 'architecture.args' in card.json") from exc
+    except _ARG_ERRORS as exc:
+        raise _rejected(name, args, exc) from exc
     if not isinstance(model, nn.Module):
         raise ModelError(f"builder of architecture {name!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model

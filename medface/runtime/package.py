@@ -4,8 +4,14 @@ The card describes the network (an allow-listed architecture and its args), its 
 outputs in the spirit of MONAI's ``network_data_format``, labels, preprocessing, training data,
 metrics, intended use, limitations, licence and the sha256 of the weights. Loading checks,
 in this order: the card is valid; the folder holds ``model.safetensors`` and no pickle weight
-file; the weights' sha256 matches the card (before anything is deserialised); the
-architecture is on the allow-list; the state dict fits the network exactly. See docs/runtime.md.
+file; a package a plugin ships (pinned with :func:`pin_package`) has exactly the card and
+weights shipped with the plugin's code; the architecture is on the allow-list and its weights
+fit the size budget (measured without allocating); the weights' sha256 matches the card (before
+anything is deserialised); the state dict fits the network exactly. See docs/runtime.md.
+
+The card's sha256 is an *integrity* check (a damaged copy is refused); whoever can rewrite the
+weights can rewrite the card too. *Authenticity* comes only from a pin: hashes kept in a
+plugin's code (``model_hashes.py``) for the packages it bundles.
 """
 
 from __future__ import annotations
@@ -23,15 +29,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 from .device import prepare_model, resolve_device, unwrap_model
-from .networks import ARCHITECTURES, build_network
+from .networks import ARCHITECTURES, build_network, check_network_size, max_model_bytes
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 CARD_VERSION = "1"
 #: weight files that would need pickle to read; a package holding one is refused.
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".tar", ".joblib", ".npy", ".npz")
+#: the largest card.json read (a card is a few kilobytes; this bounds a hostile one)
+MAX_CARD_BYTES = 16 * 1024 * 1024
+#: room for the safetensors header beyond the tensors' bytes
+_HEADER_ALLOWANCE = 64 * 1024 * 1024
 
 _TENSOR_SPEC = {
     "type": "object",
@@ -141,24 +151,42 @@ class ModelCard:
         """Validate ``data`` (every problem is listed in one :class:`ModelError`) and build a card."""
         if not isinstance(data, dict):
             raise _invalid([f"a model card must be a JSON object, not {type(data).__name__}"], path)
+        _check_depth(data, path)
         problems = _problems(data)
         if problems:
             raise _invalid(problems, path)
-        return cls(**json.loads(json.dumps(data)))
+        try:
+            return cls(**json.loads(json.dumps(data)))
+        except (ValueError, RecursionError) as exc:  # an int of more than 4300 digits, a cycle
+            raise _invalid([f"the card holds a value that cannot be stored as JSON: {exc}"], path) from None
 
     @property
     def is_synthetic(self) -> bool:
         return "synthetic" in self.training_data.lower()
 
 
+def _check_depth(data, path) -> None:
+    from ..io.limits import check_json_depth
+
+    try:
+        check_json_depth(data, path, what="model card")
+    except InputError as exc:
+        raise ModelError(exc.message, path=path, hint=exc.hint) from None
+
+
 @dataclass
 class ModelPackage:
-    """A loaded model package: the network (eval mode, on ``device``), its card and folder."""
+    """A loaded model package: the network (eval mode, on ``device``), its card and folder.
+
+    ``authenticated`` is True when the package is one a plugin ships and pins
+    (:func:`pin_package`) and it matched the pinned hashes; False for any other package, whose
+    card sha256 proves only that the weights are intact."""
 
     model: nn.Module
     card: ModelCard
     path: Path
     device: torch.device
+    authenticated: bool = False
 
     @property
     def labels(self) -> list[str]:
@@ -265,9 +293,13 @@ def read_card(folder: str | os.PathLike) -> ModelCard:
     path = Path(folder)
     if path.is_dir():
         path = path / CARD_FILE
-    if not path.is_file():
+    if not path.is_file():  # also refuses a folder, a named pipe or a device named card.json
         raise ModelError(f"model card {CARD_FILE} not found", path=path,
                          hint="a model package is a folder with model.safetensors and card.json")
+    size = path.stat().st_size
+    if size > MAX_CARD_BYTES:
+        raise ModelError(f"model card is {size:,} bytes, more than the {MAX_CARD_BYTES:,} a card may have",
+                         path=path, hint="a model card is a small JSON file; this one is not a card")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -275,7 +307,79 @@ def read_card(folder: str | os.PathLike) -> ModelCard:
     except json.JSONDecodeError as exc:
         raise ModelError(f"model card is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                          path=path) from exc
+    except RecursionError:
+        raise ModelError("model card nests too deeply to be read", path=path,
+                         hint="fix card.json: a card nests a few levels deep") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ModelError(f"model card holds a number that cannot be read: {exc}", path=path,
+                         hint="fix card.json") from None
     return ModelCard.from_dict(data, path=path)
+
+
+# ----------------------------------------------------------------------------- pinned packages
+
+
+@dataclass(frozen=True)
+class PackagePin:
+    """What a plugin's code says a package it ships must be: the sha256 of ``model.safetensors``
+    and of the card's content (:func:`card_content_sha256`: architecture and args, labels,
+    settings, everything), and who pinned it (for messages)."""
+
+    weights_sha256: str
+    card_sha256: str
+    owner: str = ""
+
+
+_PINS: dict[str, PackagePin] = {}
+
+
+def card_content_sha256(card: ModelCard | dict) -> str:
+    """sha256 of a card's content as canonical JSON (sorted keys, no spaces): any change of a
+    value (an architecture arg, a label, a threshold) changes it; re-indenting the file does not."""
+    data = card.to_dict() if isinstance(card, ModelCard) else ModelCard.from_dict(card).to_dict()
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def package_hashes(folder: str | os.PathLike) -> dict[str, str]:
+    """The two values a pin holds, computed from a package on disk (for ``model_hashes.py``)."""
+    folder = Path(folder)
+    return {"weights_sha256": _sha256_file(folder / WEIGHTS_FILE),
+            "card_sha256": card_content_sha256(read_card(folder))}
+
+
+def _pin_key(folder) -> str:
+    return os.path.normcase(os.path.realpath(os.fspath(folder)))
+
+
+def pin_package(folder: str | os.PathLike, *, weights_sha256: str, card_sha256: str, owner: str = "") -> None:
+    """Declare that the package in ``folder`` (one a plugin ships) must have exactly these hashes;
+    :func:`load_package` and :func:`verify_package` then refuse any other content there.
+    Plugins call this from the module that registers their architectures (``model_hashes.py``)."""
+    for label, value in (("weights_sha256", weights_sha256), ("card_sha256", card_sha256)):
+        if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError(f"{label} must be 64 lower-case hex digits, got {value!r}")
+    _PINS[_pin_key(folder)] = PackagePin(weights_sha256, card_sha256, owner)
+
+
+def package_pin(folder: str | os.PathLike) -> PackagePin | None:
+    """The pin of the package in ``folder``, or None for a package no plugin ships."""
+    return _PINS.get(_pin_key(folder))
+
+
+def _pin_problem(folder: Path, card: ModelCard, pin: PackagePin) -> str:
+    """Empty when the card is the pinned one (and so names the pinned weights' sha256)."""
+    if card_content_sha256(card) == pin.card_sha256:
+        return ""
+    owner = f"with {pin.owner}" if pin.owner else "with the plugin that ships it"
+    if card.sha256 != pin.weights_sha256:
+        what = (f"its weights' sha256 in {CARD_FILE} is {card.sha256 or 'missing'}, not the "
+                f"{pin.weights_sha256} shipped {owner}: the weights were replaced and the card rewritten to match")
+    else:
+        what = (f"its {CARD_FILE} is not the card shipped {owner} (content sha256 {card_content_sha256(card)}, "
+                f"pinned {pin.card_sha256}): the architecture, its args, labels or settings were changed")
+    return (f"the bundled model package {folder} is not authentic: {what}; reinstall the plugin (or, if you "
+            f"rebuilt the model on purpose, update the plugin's model_hashes.py)")
 
 
 def _weights_problems(folder: Path) -> tuple[list[str], Path]:
@@ -313,6 +417,9 @@ def verify_package(folder: str | os.PathLike) -> list[str]:
     if card.architecture["name"] not in ARCHITECTURES:
         problems.append(f"{CARD_FILE}: unknown architecture {card.architecture['name']!r} "
                         f"(known: {', '.join(sorted(ARCHITECTURES))})")
+    pin = package_pin(folder)
+    if pin is not None and _pin_problem(folder, card, pin):
+        problems.append(_pin_problem(folder, card, pin))
     if not card.sha256:
         problems.append(f"{CARD_FILE}: no sha256 of {WEIGHTS_FILE}; re-save the package with save_package")
     if weights.is_file() and card.sha256:
@@ -353,6 +460,23 @@ def _key_problems(weights: Path, expected: set[str], stored: set[str]) -> list[s
     return out
 
 
+def _check_before_reading(folder: Path, card: ModelCard, weights: Path) -> bool:
+    """The checks :func:`load_package` makes before it reads the weights: the pin (returns
+    whether the package is a pinned one), the network's size, the weight file's size."""
+    pin = package_pin(folder)
+    if pin is not None and _pin_problem(folder, card, pin):
+        raise ModelError(_pin_problem(folder, card, pin))
+    if not card.sha256:
+        raise ModelError(f"{CARD_FILE} has no sha256 of {WEIGHTS_FILE}, so the weights cannot be checked",
+                         path=folder / CARD_FILE, hint="re-save the package with medface.runtime.save_package")
+    check_network_size(card.architecture["name"], card.architecture["args"])  # nothing allocated yet
+    size, limit = weights.stat().st_size, max_model_bytes() + _HEADER_ALLOWANCE
+    if size > limit:
+        raise ModelError(f"{WEIGHTS_FILE} is {size:,} bytes, more than the model budget of {limit:,}", path=weights,
+                         hint="set MEDFACE_MAX_MODEL_BYTES to allow larger models, if the package is genuine")
+    return pin is not None
+
+
 def load_package(folder: str | os.PathLike, *, device="auto", trust_card: bool = False) -> ModelPackage:
     """Load a model package after checking it (see the module docstring for the order).
 
@@ -370,13 +494,11 @@ def load_package(folder: str | os.PathLike, *, device="auto", trust_card: bool =
     problems, weights = _weights_problems(folder)
     if problems:
         raise ModelError("; ".join(problems))
-    if not card.sha256:
-        raise ModelError(f"{CARD_FILE} has no sha256 of {WEIGHTS_FILE}, so the weights cannot be checked",
-                         path=folder / CARD_FILE, hint="re-save the package with medface.runtime.save_package")
+    pinned = _check_before_reading(folder, card, weights)
     data = weights.read_bytes()  # hashed and parsed from the same bytes: no swap in between
     if not trust_card:
         actual = hashlib.sha256(data).hexdigest()
-        if actual != card.sha256:
+        if actual != card.sha256:  # for a pinned package, card.sha256 is the pinned one
             raise ModelError(_sha_mismatch(weights, actual, card.sha256))
     dev = resolve_device(device)
     model = build_network(card.architecture["name"], card.architecture["args"])
@@ -394,4 +516,4 @@ def load_package(folder: str | os.PathLike, *, device="auto", trust_card: bool =
         raise ModelError(f"weights do not fit architecture {card.architecture['name']!r}: {exc}", path=weights,
                          hint="the card's architecture args may be wrong") from exc
     model = prepare_model(model, dev)
-    return ModelPackage(model=model, card=card, path=folder, device=dev)
+    return ModelPackage(model=model, card=card, path=folder, device=dev, authenticated=pinned and not trust_card)

@@ -109,7 +109,7 @@ def test_metadata_and_result_describe_the_pairs(pairs, subject_ids, trained):
     assert any("synthetic" in w for w in result.warnings) and any("Only 8 subjects" in w for w in result.warnings)
     saved = json.loads((out / "result.json").read_text(encoding="utf-8"))
     assert saved["command"] == "forensic.train" and saved["summary"]["subjects"] == N
-    assert saved["provenance"]["parameters"]["pairs"] == str(pairs)
+    assert saved["provenance"]["parameters"]["pairs"] == pairs.name  # the folder's name, not its path
 
 
 def test_reconstruct_accepts_the_trained_model(pairs, subject_ids, trained, skull_ply, tmp_path):
@@ -255,7 +255,7 @@ def test_nan_coordinates_name_the_subject_and_file(spoilt):
     _replace(first / "mandible.ply",
              lambda p: p.write_text(text[:start] + "nan" + text[text.index(" ", start):end] + text[end:],
                                     encoding="ascii"))
-    with pytest.raises(InputError, match=f"subject '{sid}': mandible.ply: 1 vertices have NaN"):
+    with pytest.raises(InputError, match=f"subject '{sid}': mandible.ply: 1 vertex has NaN"):
         read_pairs(lab)
 
 

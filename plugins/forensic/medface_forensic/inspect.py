@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from medface.data import Result, SurfaceMesh
+from medface.data.mesh import MESH_CHECKS, mesh_problems
 
 from .skull_size import PLAUSIBLE_MM, count_holes, judge_size
+
+_OTHER_CHECKS = tuple(c for c in MESH_CHECKS if c not in ("open", "components"))
 
 
 def inspect_skull(skull: SurfaceMesh, scale: float = 1.0, out=None) -> Result:
@@ -22,6 +25,7 @@ def inspect_skull(skull: SurfaceMesh, scale: float = 1.0, out=None) -> Result:
         warnings.append(f"{info['components']} separate components (a loose mandible, teeth or fragments)")
     if holes:
         warnings.append(f"{holes} holes or open rims in the surface")
+    warnings += mesh_problems(mesh, checks=_OTHER_CHECKS)  # holes and components are reported above
     summary = {
         "vertices": info["vertices"],
         "triangles": info["triangles"],

@@ -9,6 +9,8 @@ the pictures), which the runner writes. The logic, the default model and the con
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from medface.data import Result
@@ -54,12 +56,25 @@ def reconstruct(skull=None, *, ct=None, sex: str = "unknown", age: float | None 
     result.tables["craniometric landmarks"] = _landmark_rows(rec.registration)
     result.warnings += rec.warnings
     result.limits += LIMITS
+    if context is not None:
+        _record_models(context, model)
     _declare(result, rec, figures)
     result.data.update({"face": rec.face, "variants": rec.variants, "registration": rec.registration,
                         "reconstruction": rec})
     if rec.ct_skull is not None:
         result.data["ct_skull"] = rec.ct_skull
     return result
+
+
+def _record_models(context, model) -> None:
+    """The skull-face model and the template head used, hashed into the provenance."""
+    from .model_cache import default_model_folder
+    from .template import data_paths, template_head
+
+    folder = Path(model) if model else default_model_folder()
+    if folder.is_dir():  # not there only when a read-only cache kept the trained model in memory
+        context.record_model("skull-face model", folder)
+    context.record_model("template head", data_paths()[0], sha256=template_head().sha256)
 
 
 def _summary(rec, variants: int) -> dict:
@@ -110,11 +125,11 @@ def _declare(result: Result, rec, figures: bool) -> None:
         result.declare("variants", "variant_NN.ply", VariantFiles(rec.variant_meshes()), kind="saveable")
     result.declare("soft-tissue landmarks", "face_landmarks.mrk.json", rec.soft_tissue_landmarks)
     if figures:
-        result.declare("reconstruction", "reconstruction.png", _overview_figure(rec))
+        result.declare("reconstruction", "reconstruction.png", _overview_figure(rec), face=True)
         if len(rec.variants):
             n = len(rec.variants[:8])
             result.declare("variants", "variants.png", Figure(lambda: _variant_scenes(rec), views="frontal",
-                                                              shape=(2, (n + 1) // 2), size=(240, 240)))
+                                                              shape=(2, (n + 1) // 2), size=(240, 240)), face=True)
     if rec.baseline is not None:
         result.declare("tissue-depth baseline", "tissue_depth_face.ply", rec.baseline)
 

@@ -100,6 +100,14 @@ def load_template(version: int = TEMPLATE_VERSION, folder: Path = DATA_DIR) -> T
     if digest != info["sha256"]:
         raise ModelError(f"{npz.name} does not match the sha256 in {desc.name} (damaged or replaced)", path=npz,
                          hint="reinstall medface-forensic, or regenerate both: python -m medface_forensic.template")
+    if Path(folder).resolve() == DATA_DIR.resolve():  # the shipped files: pinned in the plugin's code
+        from .model_hashes import template_pin_problem
+
+        problem = template_pin_problem(version, info, digest)
+        if problem:
+            raise ModelError(f"the shipped forensic template is not authentic: {problem}", path=npz,
+                             hint="reinstall medface-forensic; after regenerating it on purpose, update "
+                                  "medface_forensic/model_hashes.py")
     with np.load(npz) as arrays:
         meshes = {p: SurfaceMesh(arrays[f"{p}_vertices"], arrays[f"{p}_faces"], name=p) for p in PARTS}
     _check_counts(meshes, info, npz)

@@ -17,6 +17,8 @@ from torch import nn
 from medface.errors import ModelError
 from medface.runtime import register_architecture
 
+from . import model_hashes  # noqa: F401  (pins the bundled demo model's weights and card)
+
 #: per-channel mean and SD of aligned phantom and portrait crops (rounded); applied in the network
 _MEAN = (0.5, 0.45, 0.4)
 _STD = (0.25, 0.25, 0.25)

@@ -25,13 +25,13 @@ def screen(image: FaceImage, model=None, top: int = 10, save_photo: bool = False
     result = screening_report(found, screener, "phenotype.screen")
     declare_pictures(result, found)
     if save_photo and found.screened:
-        result.declare("photo", "photo.png", image)
+        result.declare("photo", "photo.png", image, face=True)
     return result
 
 
 def pictures_wanted(context) -> bool:
-    """Whether the run writes its outputs (so an attention map is worth computing)."""
-    return context is None or context.out_dir is not None
+    """Whether the run writes its outputs with face pictures (so an attention map is worth computing)."""
+    return context is None or (context.out_dir is not None and getattr(context, "face_images", True))
 
 
 def screening_report(found: ScreeningResult, screener: Screener, command: str) -> Result:
@@ -74,7 +74,7 @@ def declare_pictures(result: Result, found: ScreeningResult) -> None:
     """Declare the aligned face and the attention map of a screened face (shown in the report)."""
     if not found.screened:
         return
-    result.declare("aligned_face", "aligned_face.png", found.aligned, kind="image", figure="aligned_face")
+    result.declare("aligned_face", "aligned_face.png", found.aligned, kind="image", figure="aligned_face", face=True)
     if found.attention is not None:
         result.declare("attention", "attention.png", found.attention_picture(), kind="image",
-                       figure=f"attention ({found.attention_condition})")
+                       figure=f"attention ({found.attention_condition})", face=True)

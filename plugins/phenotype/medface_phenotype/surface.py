@@ -364,5 +364,6 @@ def screen_mesh(mesh: SurfaceMesh, model=None, top: int = 10, device: str = "aut
     result.metrics["surface"] = {**found.surface.to_dict(), "units": units}
     result.limits.append(SURFACE_LIMIT)
     declare_pictures(result, found)
-    result.declare("surface_view", "surface_view.png", found.surface.image, kind="image", figure="surface view")
+    result.declare("surface_view", "surface_view.png", found.surface.image, kind="image", figure="surface view",
+                   face=True)
     return result

@@ -18,11 +18,13 @@ def schema_problems(doc: dict) -> list[str]:
     """Where the document breaks the JSON Schema (path: message), in path order."""
     import jsonschema
 
+    from medface.io.textfiles import describe_schema_error
+
     validator = jsonschema.Draft202012Validator(SCHEMA)
     problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        problems.append(f"{where}: {err.message}")
+        problems.append(f"{where}: {describe_schema_error(err)}")  # "kerf_mm: expected a number, got a list"
     return problems
 
 

@@ -45,9 +45,12 @@ def _tables(seg: Segmentation) -> dict:
             "bone_components": [seg.stats]}
 
 
-def segment(ct: Volume, bone_hu: float = 300.0, skin_hu: float = -400.0, target_faces: int = 100_000,
+def segment(ct: Volume, bone_hu: float | None = None, skin_hu: float | None = None, target_faces: int = 100_000,
             face_direction: str = "auto", figures: bool = True, *, context=None) -> Result:
     """Segment bone and skin, mesh them (flying edges, smoothing, decimation) in LPS mm.
+
+    ``bone_hu`` / ``skin_hu`` left out mean 300 and -400 HU; an 8-bit export (values 0-255) is
+    refused unless one of them is given (see :func:`~medface.anatomy.ct_segmentation.segment_ct`).
 
     Declares ``skin.ply``, ``skull.ply`` and ``mandible.ply`` (when separated) and a figure, which
     the runner writes into the output folder when there is one; the meshes are in
@@ -61,5 +64,5 @@ def segment(ct: Volume, bone_hu: float = 300.0, skin_hu: float = -400.0, target_
     for name, mesh in seg.meshes.items():
         result.declare(name, f"{name}.ply", mesh)
     if figures:
-        result.declare("segmentation", "segmentation.png", segmentation_figure(seg.meshes))
+        result.declare("segmentation", "segmentation.png", segmentation_figure(seg.meshes), face=True)
     return result

@@ -61,6 +61,6 @@ def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, ma
     result.declare("predicted skin", "skin_predicted.ply", sim.skin_after)
     if figures:
         for name, filename, figure in simulation_figures(surfaces.bones, sim):
-            result.declare(name, filename, figure)
+            result.declare(name, filename, figure, face=True)  # skin before and after: face renders
     result.data.update({"segments": sim.segments, "skin_after": sim.skin_after, "simulation": sim})
     return result
