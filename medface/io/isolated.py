@@ -71,6 +71,7 @@ def _child(write_end: int, func, args, kwargs, memory_bytes) -> None:  # pragma:
         import faulthandler
 
         faulthandler.disable()  # the parent reports a crash as an InputError; no stack dump here
+        _quiet_stderr()
         if memory_bytes:
             _cap_memory(memory_bytes)
         try:
@@ -88,6 +89,20 @@ def _child(write_end: int, func, args, kwargs, memory_bytes) -> None:  # pragma:
             out.write(data)
     finally:
         os._exit(0)
+
+
+def _quiet_stderr() -> None:  # pragma: no cover - runs in the child
+    """Native readers print their own complaints (``MetaImage: M_Read: Error parsing file``) on
+    stderr; the parent turns the failure into one InputError, so the child's stderr is dropped
+    unless ``MEDFACE_VERBOSE`` is set."""
+    if os.environ.get("MEDFACE_VERBOSE"):
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 def _cap_memory(memory_bytes: int) -> None:  # pragma: no cover - runs in the child

@@ -313,6 +313,28 @@ def _check_nifti_geometry(f: dict, path) -> None:
     if f["sform_code"] and not all(math.isfinite(v) for v in f["srow"]):
         raise InputError("declares an sform (srow_x/y/z) with NaN or infinite values, so its orientation is "
                          "unknown", path=path, hint="the header is corrupt; fix or re-export it")
+    if f["sform_code"]:
+        _check_sform_shear(np.array(f["srow"], dtype=float).reshape(3, 4)[:, :3], path)
+
+
+def _check_sform_shear(matrix: np.ndarray, path) -> None:
+    """A sheared sform (the slice axis not at right angles to the slices: a CT acquired with a
+    tilted gantry and stored uncorrected) is refused with what it is: ITK cannot represent it and
+    would otherwise fall back to the qform, the nearest rotation, and shift every slice."""
+    lengths = np.linalg.norm(matrix, axis=0)
+    if not np.all(lengths > 0):
+        return  # a degenerate sform; ITK reports it
+    unit = matrix / lengths
+    cosines = np.abs(np.clip([unit[:, 0] @ unit[:, 1], unit[:, 0] @ unit[:, 2], unit[:, 1] @ unit[:, 2]], -1, 1))
+    worst = float(np.degrees(np.arcsin(cosines.max())))  # the largest departure from a right angle
+    if worst > _SHEAR_TOLERANCE_DEG:
+        raise InputError(f"declares a sheared orientation (sform): its axes are {worst:.1f} degrees from right "
+                         "angles, as in a CT acquired with a tilted gantry and stored without correction",
+                         path=path, hint="re-export it from the DICOM series with gantry-tilt correction, or "
+                                         "resample it onto a regular grid")
+
+
+_SHEAR_TOLERANCE_DEG = 0.05  # float32 rounding of an orthonormal sform stays far below this
 
 
 def _nifti_offset(f: dict, path) -> int:

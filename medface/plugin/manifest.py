@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
 from pydantic_core import PydanticCustomError
 
 from ..errors import ManifestError, MedfaceError
+from ..policy import RUN_OPTIONS
 from .manifest_summary import MANIFEST_NAME, CommandSummary, ManifestSummary
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
@@ -37,7 +38,8 @@ CHANNELS: tuple[str, ...] = get_args(Channel)
 DATA_TYPES = ("volume", "mesh", "landmarks", "image", "plan")
 PATH_TYPES = DATA_TYPES + ("file", "directory")
 NUMERIC_TYPES = ("float", "int")
-RESERVED_PARAMETER_NAMES = ("context",)
+#: names a command's parameter cannot have: the run context and the runner's options of every command
+RESERVED_PARAMETER_NAMES = ("context", *RUN_OPTIONS)
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _COMMAND_ID = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
@@ -147,7 +149,9 @@ class ParameterSpec(_Spec):
     @classmethod
     def _name_free_and_unique(cls, name: str, info: ValidationInfo) -> str:
         if name in RESERVED_PARAMETER_NAMES:
-            raise PydanticCustomError("reserved", "'{name}' is reserved", {"name": name})
+            raise PydanticCustomError("reserved", "'{name}' is reserved (the run context and the options every "
+                                      "command has: {reserved})",
+                                      {"name": name, "reserved": ", ".join(RESERVED_PARAMETER_NAMES)})
         return _Seen.claim(info, "parameters", name)
 
     @field_validator("default")

@@ -110,6 +110,20 @@ def test_nifti_with_nan_in_srow_is_refused(tmp_path, name):
     refused(path, "sform", "NaN")
 
 
+def test_nifti_with_a_sheared_gantry_tilt_sform_says_so(tmp_path):
+    """An uncorrected tilted-gantry CT (slice axis at 20 degrees to the slice normal), with a
+    qform that ITK would fall back to: refused as sheared, not read with shifted slices."""
+    tilt = np.deg2rad(20.0)
+    sheared = (1, 0, 0, 0, 0, 1, np.sin(tilt), 0, 0, 0, np.cos(tilt), 0)
+    message = refused(written(tmp_path, "tilt.nii", nifti1(qform=(1, (0.0,) * 6), sform=(1, sheared))),
+                      "sheared", "tilted gantry")
+    assert "20.0 degrees" in message
+    # a rotated (not sheared) sform still reads
+    c, s_ = np.cos(tilt), np.sin(tilt)
+    rotated = (1, 0, 0, 0, 0, c, -s_, 0, 0, s_, c, 0)
+    assert read_volume(written(tmp_path, "rotated.nii", nifti1(sform=(1, rotated)))).shape_ijk == (5, 4, 3)
+
+
 def test_nifti_with_nan_quaternion_or_spacing_is_refused(tmp_path):
     refused(written(tmp_path, "q.nii", nifti1(qform=(1, (float("nan"), 0, 0, 0, 0, 0)), sform=(0, (0,) * 12))),
             "qform")

@@ -77,6 +77,14 @@ def test_every_problem_is_reported_with_its_key(tmp_path):
     assert len(problems) >= 5
 
 
+@pytest.mark.parametrize("name", ["context", "purpose", "consent", "audit_log"])
+def test_a_parameter_cannot_take_a_run_option_name(name):
+    """--purpose, --consent, --audit-log ... belong to every command (the runner's options)."""
+    doc = tomllib.loads(VALID.replace('name = "advance"', f'name = "{name}"'))
+    problems = problems_in(doc)
+    assert any(p.startswith("commands[0].parameters[0].name") and "reserved" in p for p in problems), problems
+
+
 def test_not_toml_is_a_manifest_error(tmp_path):
     path = tmp_path / "medface-plugin.toml"
     path.write_text("name = [unclosed\n")
