@@ -37,6 +37,12 @@ class MedfaceError(Exception):
                 "exit_code": self.exit_code}
 
 
+class InputWarning(UserWarning):
+    """A reader's note about an input it read but had to interpret (a Latin-1 text file, a
+    value it repaired): the runner adds each one to the result's warnings, so it reaches the
+    report and ``result.json`` rather than only the terminal."""
+
+
 class InputError(MedfaceError):
     """An input file or value is missing, unreadable, corrupt or of the wrong kind."""
 

@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 from .limits import budget, check_json_depth, require_regular_file
 
 __all__ = ["MAX_INTEGER_DIGITS", "read_text", "load_json", "json_type_name", "schema_problems",
@@ -64,7 +64,7 @@ def read_text(path, what: str, *, latin1_fallback: bool = False) -> str:
     if not latin1_fallback:
         raise InputError(f"the {what} is not UTF-8 text ({where})", path=path, hint="save it as UTF-8")
     warnings.warn(f"{path}: the {what} is not UTF-8 ({where}); read it as Latin-1 (ISO-8859-1): check its "
-                  "non-ASCII labels and descriptions, or save it as UTF-8", UserWarning, stacklevel=4)
+                  "non-ASCII labels and descriptions, or save it as UTF-8", InputWarning, stacklevel=4)
     return data.decode("latin-1")
 
 

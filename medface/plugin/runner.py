@@ -14,12 +14,15 @@ import os
 import platform
 import sys
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..data.provenance import Provenance, sha256_file
 from ..data.result import Result
-from ..errors import PluginError
+from ..errors import InputWarning, PluginError
 from ..policy import RUN_OPTIONS, RunOptions, apply_policy
 from .context import RunContext
 from .params import bind
@@ -194,6 +197,7 @@ class _Run:
         self.before: dict[Path, tuple[int, int]] = {}
         self.started = Provenance.now()
         self.redactor = Redactor([], None)
+        self.notes: list[str] = []  # InputWarnings of the readers, filled while the run goes on
 
     def execute(self, params: dict[str, Any]) -> Result:
         self.info, self.command = self.registry.command(self.command_id)
@@ -225,6 +229,7 @@ class _Run:
             _remove_if_empty(created)  # a failed run leaves no empty output folders behind
             raise
         result = self._checked(result)
+        result.warnings.extend(note for note in self.notes if note not in result.warnings)
         self._provenance(result, seed, device, time.perf_counter() - started_wall)
         self._write(result, values)
         return result
@@ -335,6 +340,25 @@ class _Run:
             audit.append_entry(log, entry)
 
 
+@contextmanager
+def _input_warnings(notes: list[str]) -> Iterator[None]:
+    """Collect into ``notes`` the InputWarnings readers issue during a run (each once); other
+    warnings go on to wherever they went before."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputWarning):
+            if str(message) not in notes:
+                notes.append(str(message))
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        warnings.showwarning = show
+        yield
+
+
 def run_command(command_id: str, params: dict[str, Any], *, registry: Registry | None = None,
                 quiet: bool = False, options: RunOptions | None = None) -> Result:
     """Run ``plugin.command`` with ``params`` and the run ``options``; see :func:`medface.run`."""
@@ -345,7 +369,8 @@ def run_command(command_id: str, params: dict[str, Any], *, registry: Registry |
         check_writable(log)
     run = _Run(command_id, registry or get_registry(), options, quiet)
     try:
-        result = run.execute(params)
+        with _input_warnings(run.notes):
+            result = run.execute(params)
     except BaseException as exc:
         try:
             run.audit(None, exc)

@@ -350,3 +350,43 @@ def test_a_file_the_sniffer_accepts_never_crashes_its_reader(tmp_path):
             except Exception as exc:  # noqa: BLE001 - exactly what this test looks for
                 pytest.fail(f"{path.name} (mutant of {seed.name}, sniffed as {found}) crashed the reader: {exc!r}")
     assert outcomes["result"] and outcomes["refused"]
+
+
+_NOTE_MANIFEST = """
+name = "notes"
+title = "Reader notes"
+version = "1.0.0"
+category = "Testing"
+contributors = ["medface tests"]
+help = "Reads landmarks."
+
+[[commands]]
+id = "count"
+help = "Count landmarks."
+python_name = "notes_pkg.commands:count"
+
+[[commands.parameters]]
+name = "points"
+type = "landmarks"
+help = "Landmarks."
+"""
+
+
+def test_a_readers_note_reaches_the_results_warnings(medface_plugins, tmp_path):
+    """A Latin-1 CSV read for a command: its note is in result.warnings (and so in the report),
+    not only on the terminal."""
+    import warnings
+
+    import medface
+
+    medface_plugins.add("notes_pkg", manifest=_NOTE_MANIFEST, modules={"commands.py": (
+        "from medface.data import Result\n"
+        "def count(points):\n"
+        "    return Result(command='notes.count', summary={'n': len(points.ids)})\n")})
+    path = tmp_path / "points.csv"
+    path.write_bytes("id,x,y,z,description\nn,1,2,3,Nasion (r\xe9f\xe9rence)\n".encode("latin-1"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the note must not escape as a Python warning
+        result = medface.run("notes.count", points=path)
+    assert result.summary["n"] == 1
+    assert any("Latin-1" in w for w in result.warnings), result.warnings

@@ -88,17 +88,19 @@ def patch_binary_int(data: bytes, rng: random.Random) -> bytes:
     return data[:pos] + value + data[pos + size:]
 
 
-def _json_nodes(doc, path=()):
+def json_nodes(doc, path=()):
+    """(path, value) of every node of a parsed JSON document, the root first."""
     yield path, doc
     if isinstance(doc, dict):
         for k, v in doc.items():
-            yield from _json_nodes(v, path + (k,))
+            yield from json_nodes(v, path + (k,))
     elif isinstance(doc, list):
         for i, v in enumerate(doc):
-            yield from _json_nodes(v, path + (i,))
+            yield from json_nodes(v, path + (i,))
 
 
-def _replace(doc, path, value):
+def replace_at(doc, path, value):
+    """``doc`` with the node at ``path`` replaced by ``value`` (in place; the root: ``value``)."""
     if not path:
         return value
     node = doc
@@ -118,12 +120,12 @@ def json_wrong_type(data: bytes, rng: random.Random) -> bytes:
         doc = json.loads(data)
     except (ValueError, RecursionError):
         return flip_bytes(data, rng)
-    path, _ = rng.choice(list(_json_nodes(doc)))
+    path, _ = rng.choice(list(json_nodes(doc)))
     value = rng.choice(_WRONG_VALUES)
     if isinstance(value, int) and value > 10 ** 100:  # json.dumps refuses to write it: splice it in
-        text = json.dumps(_replace(doc, path, "__HUGE__"))
+        text = json.dumps(replace_at(doc, path, "__HUGE__"))
         return text.replace('"__HUGE__"', "9" * 5000).encode("utf-8")
-    return json.dumps(_replace(doc, path, value)).encode("utf-8")
+    return json.dumps(replace_at(doc, path, value)).encode("utf-8")
 
 
 def deep_nesting(data: bytes, rng: random.Random) -> bytes:
@@ -131,8 +133,8 @@ def deep_nesting(data: bytes, rng: random.Random) -> bytes:
     if data.lstrip()[:1] in (b"{", b"["):
         try:
             doc = json.loads(data)
-            path, _ = rng.choice(list(_json_nodes(doc)))
-            text = json.dumps(_replace(doc, path, "__DEEP__"))
+            path, _ = rng.choice(list(json_nodes(doc)))
+            text = json.dumps(replace_at(doc, path, "__DEEP__"))
             return text.replace('"__DEEP__"', "[" * depth + "]" * depth).encode("utf-8")
         except (ValueError, RecursionError):
             pass

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import tomllib
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medface.errors import MedfaceError
+from tests.fuzzing.mutators import json_nodes, replace_at
 from tests.fuzzing.seeds import REPO, write_seeds
 
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=None, database=None,
@@ -27,29 +30,12 @@ json_values = st.recursive(
     max_leaves=20)
 
 
-def _paths(doc, path=()):
-    yield path
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield from _paths(v, path + (k,))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield from _paths(v, path + (i,))
-
-
 def _replaced(doc, path, value):
-    doc = json.loads(json.dumps(doc))
-    if not path:
-        return value
-    node = doc
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
-    return doc
+    return replace_at(json.loads(json.dumps(doc)), path, value)
 
 
 def near_valid(document):
-    paths = list(_paths(document))
+    paths = [path for path, _ in json_nodes(document)]
     return st.tuples(st.sampled_from(paths), json_values).map(lambda pv: _replaced(document, *pv))
 
 
@@ -60,39 +46,24 @@ def _outcome(call) -> None:
         pass
 
 
-def _seed_doc(tmp_path_factory, name):
-    seeds = write_seeds(tmp_path_factory.mktemp("structured"))
-    return seeds[name]
+def _reader(name):
+    from medface.io import read_landmarks, read_plan
+
+    return {"points.mrk.json": read_landmarks, "plan.json": read_plan}[name]
 
 
-def test_markups_documents(tmp_path_factory):
-    from medface.io import read_landmarks
-
-    seed = _seed_doc(tmp_path_factory, "points.mrk.json")
-    folder = seed.parent
-
-    @SETTINGS
-    @given(near_valid(json.loads(seed.read_text(encoding="utf-8"))))
-    def check(doc):
-        target = folder / "fuzzed.mrk.json"
-        target.write_text(json.dumps(doc), encoding="utf-8")
-        _outcome(lambda: read_landmarks(target))
-
-    check()
-
-
-def test_plan_documents(tmp_path_factory):
-    from medface.io import read_plan
-
-    seed = _seed_doc(tmp_path_factory, "plan.json")
-    folder = seed.parent
+@pytest.mark.parametrize("name", ["points.mrk.json", "plan.json"])
+def test_json_documents(tmp_path_factory, name):
+    """Slicer markups and surgery plans, one part replaced by any JSON value."""
+    seed = write_seeds(tmp_path_factory.mktemp("structured"))[name]
+    read = _reader(name)
 
     @SETTINGS
     @given(near_valid(json.loads(seed.read_text(encoding="utf-8"))))
     def check(doc):
-        target = folder / "fuzzed-plan.json"
+        target = seed.with_name("fuzzed-" + name)
         target.write_text(json.dumps(doc), encoding="utf-8")
-        _outcome(lambda: read_plan(target))
+        _outcome(lambda: read(target))
 
     check()
 
@@ -100,7 +71,7 @@ def test_plan_documents(tmp_path_factory):
 def test_model_cards(tmp_path_factory):
     from medface.runtime.package import read_card
 
-    seed = _seed_doc(tmp_path_factory, "card.json")
+    seed = write_seeds(tmp_path_factory.mktemp("structured"))["card.json"]
 
     @SETTINGS
     @given(near_valid(json.loads(seed.read_text(encoding="utf-8"))))
