@@ -110,3 +110,16 @@ def test_real_head_ct_headsq(small_model, shared_data):
     # median, about 3.3 mm here; a face turned or mirrored out of the file's frame lies tens of mm off)
     assert front.sum() > 10_000 and np.median(d) < 5.0, (front.sum(), np.median(d))
     assert 0.4 < result.metrics["registration"]["cranium_inside_scan"] < 0.7
+
+
+def test_an_8bit_ct_is_refused_until_a_bone_threshold_is_given(small_model, phantom):
+    """As in `surgery segment`: values 0-255 are not Hounsfield units; the reconstruction does not
+    guess a threshold for them (the manifest gives no default bone_hu)."""
+    from medface.errors import InputError
+
+    _, ct = phantom
+    eight_bit = ct.with_array(np.clip((ct.array + 1000.0) / 3000.0 * 255.0, 0, 255).round().astype(np.uint8),
+                              units="")
+    with pytest.raises(InputError, match="8-bit export") as err:
+        medface.run("forensic.reconstruct", ct=eight_bit, model=small_model, variants=2, figures=False)
+    assert "--bone-hu" in err.value.hint

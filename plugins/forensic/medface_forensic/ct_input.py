@@ -143,7 +143,7 @@ def drop_caps(mesh: SurfaceMesh, fov: FieldOfView, anatomical: np.ndarray) -> tu
     return SurfaceMesh(mesh.vertices[used], inverse.reshape(-1, 3), name=mesh.name), ends
 
 
-def skull_from_ct(volume: Volume, bone_hu: float = 300.0, face_direction: str = "auto",
+def skull_from_ct(volume: Volume, bone_hu: float | None = None, face_direction: str = "auto",
                   target_faces: int = TARGET_FACES) -> CTSkull:
     """Segment the bone of a head CT (:func:`~medface.anatomy.ct_segmentation.segment_ct`), unite
     skull and mandible into one mesh in the CT's own frame and remove the caps at the scan's

@@ -15,6 +15,7 @@ import numpy as np
 
 from medface.data import Result
 from medface.data.outputs import Figure
+from medface.anatomy.ct_segmentation import DEFAULT_BONE_HU
 from medface.errors import ParameterError
 
 from .model_cache import DEFAULT_SEED, DEFAULT_SUBJECTS, default_model  # noqa: F401  (scripts import them here)
@@ -38,7 +39,7 @@ def _check_input(skull, ct, sex: str, scale: float) -> None:
 
 def reconstruct(skull=None, *, ct=None, sex: str = "unknown", age: float | None = None, bmi: float | None = None,
                 variants: int = 8, landmarks=None, scale: float = 1.0, model=None, seed: int = 0,
-                figures: bool = True, bone_hu: float = 300.0, face_direction: str = "auto", context=None) -> Result:
+                figures: bool = True, bone_hu: float | None = None, face_direction: str = "auto", context=None) -> Result:
     """CLI entry of `forensic reconstruct`. Give ``skull`` (a mesh) or ``ct`` (a head CT volume,
     mm; ``bone_hu`` and ``face_direction`` go to its segmentation)."""
     from .reconstruction import Reconstruction
@@ -88,7 +89,7 @@ def _summary(rec, variants: int) -> dict:
     return summary
 
 
-def _metrics(rec, bone_hu: float) -> dict:
+def _metrics(rec, bone_hu: float | None) -> dict:
     reg, sd = rec.registration, rec.sd_mm
     metrics = {"registration": {"scale": reg.scale, "residual_mm": reg.residual_mm, "timings_s": reg.timings_s},
                "sd_mm": {"median": float(np.median(sd)), "p95": float(np.percentile(sd, 95)),
@@ -98,7 +99,7 @@ def _metrics(rec, bone_hu: float) -> dict:
         seg = rec.ct_skull.segmentation
         metrics["ct_segmentation"] = {"calibration": seg.calibration.to_dict(), "orientation": seg.orientation.to_dict(),
                                       "volumes_ml": seg.volumes_ml, "mandible_method": seg.mandible_method,
-                                      "bone_hu": float(bone_hu), "cut_ends": rec.ct_skull.cut_ends,
+                                      "bone_hu": float(DEFAULT_BONE_HU if bone_hu is None else bone_hu), "cut_ends": rec.ct_skull.cut_ends,
                                       "timings_s": seg.timings_s}
         if reg.observed is not None:
             metrics["registration"]["cranium_inside_scan"] = float(reg.observed[: reg.n_cranium].mean())

@@ -180,7 +180,7 @@ class Reconstruction:
         say(f"sampling {int(self.variants)} variants and measuring the face")
         return self._result(shape, post, reg, skull_in, ct_skull, (sex, age, bmi))
 
-    def run_ct(self, volume, *, bone_hu: float = 300.0, face_direction: str = "auto", **kwargs) -> ReconstructionResult:
+    def run_ct(self, volume, *, bone_hu: float | None = None, face_direction: str = "auto", **kwargs) -> ReconstructionResult:
         """:meth:`run` on the bone of a head CT (:func:`.ct_input.skull_from_ct`); the outputs
         stay in the CT's frame, in mm."""
         from .ct_input import skull_from_ct
