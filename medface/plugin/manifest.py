@@ -158,7 +158,10 @@ class ParameterSpec(_Spec):
     @classmethod
     def _float_default(cls, value, info: ValidationInfo):
         if info.data.get("type") == "float" and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise ValueError(f"the default ({len(str(abs(value)))} digits) is too large for a float") from None
         return value
 
     @model_validator(mode="after")

@@ -156,3 +156,10 @@ def test_plugin_guide_holds_the_generated_key_reference():
     assert manifest_reference() in guide, "regenerate the block: medface plugins schema --markdown"
     for key in ("python_name", "channel", "advanced", "min", "selftest"):
         assert f"| `{key}` |" in manifest_reference()
+
+
+def test_a_float_default_too_large_for_a_float_is_a_problem_not_a_crash():
+    """Found by the fuzz harness: an integer default of 400 digits for a float parameter."""
+    doc = tomllib.loads(VALID.replace("default = 5.0", "default = " + "9" * 400))
+    problems = problems_in(doc)
+    assert any(p.startswith("commands[0].parameters[0].default") and "too large" in p for p in problems), problems
