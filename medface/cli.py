@@ -153,10 +153,12 @@ def _cmd_doctor(args) -> int:
 # ---------------------------------------------------------------------------------------------
 # plugin commands, generated from manifests
 def _print_result(result, as_json: bool) -> None:
-    if as_json:
-        print(result.to_json())
+    if as_json:  # the result with the exit code of its status (8 for a refused input)
+        print(json.dumps({**result.to_dict(), "exit_code": result.exit_code}, indent=2, allow_nan=False))
         return
-    print(f"{result.command}: done in {result.provenance.duration_s:.2f} s")
+    done = f"refused in {result.provenance.duration_s:.2f} s: {result.refusal}" if result.refused \
+        else f"done in {result.provenance.duration_s:.2f} s"
+    print(f"{result.command}: {done}")
     for key, value in result.summary.items():
         if isinstance(value, float):
             value = f"{value:.4g}"
@@ -186,7 +188,9 @@ def _run_plugin_command(args) -> int:
                                       "face_images": args._face_images, "audit_log": args._audit_log})
     result = run_command(command.full_id, params, quiet=args.json, options=options)
     _print_result(result, args.json)
-    return 0
+    if result.refused:
+        print(f"medface: input refused: {result.refusal}", file=sys.stderr)
+    return result.exit_code
 
 
 def _add_run_options(cp) -> None:

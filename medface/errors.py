@@ -110,6 +110,7 @@ EXIT_CODES = {
     5: "model package problem (ModelError)",
     6: "compute device problem (DeviceError)",
     7: "output cannot be written (OutputError)",
+    8: "input refused: the command declined it (e.g. a photo its quality gate refused); outputs still written",
     70: "internal error: a bug in medface or a plugin; the traceback is printed, please report it",
     130: "interrupted by the user (Ctrl-C)",
 }

@@ -10,6 +10,10 @@ from typing import Any
 
 from .provenance import Provenance
 
+OK, REFUSED = "ok", "refused"
+# the exit code of each status on the command line (docs/cli.md); errors have theirs in medface.errors
+STATUS_EXIT_CODES = {OK: 0, REFUSED: 8}
+
 
 def to_jsonable(value: Any) -> Any:
     """Convert numpy scalars/arrays, paths and dataclasses into plain JSON values."""
@@ -50,7 +54,10 @@ class Result:
     - ``limits``: what the method cannot know, in plain words;
     - ``data``: in-memory objects (meshes, volumes) for Python callers; not serialised;
     - ``declared``: outputs to be written by the runner (:class:`~medface.data.outputs.Output`);
-      not serialised: once written, their paths are in ``outputs`` and ``figures``.
+      not serialised: once written, their paths are in ``outputs`` and ``figures``;
+    - ``status``: ``"ok"``, or ``"refused"`` when the command declined its input (a photo its
+      quality gate refused) and says why in ``refusal``: the outputs are still written, and the
+      command line exits with :attr:`exit_code` (8) so that a script can tell it from a result.
     """
 
     command: str
@@ -64,6 +71,22 @@ class Result:
     provenance: Provenance = field(default_factory=Provenance)
     data: dict[str, Any] = field(default_factory=dict, repr=False)
     declared: list = field(default_factory=list, repr=False)
+    status: str = OK
+    refusal: str = ""
+
+    def refuse(self, reason: str) -> "Result":
+        """Mark the input as refused for ``reason`` (written with the result); returns the result."""
+        self.status, self.refusal = REFUSED, str(reason)
+        return self
+
+    @property
+    def refused(self) -> bool:
+        return self.status == REFUSED
+
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit code for this result: 0, or 8 for a refused input."""
+        return STATUS_EXIT_CODES[self.status]
 
     def declare(self, name: str, filename: str, value: Any, kind: str = "", *, figure: str = "",
                 face: bool = False) -> "Result":
@@ -79,6 +102,8 @@ class Result:
     def to_dict(self) -> dict:
         return to_jsonable({
             "command": self.command,
+            "status": self.status,
+            "refusal": self.refusal or None,
             "summary": self.summary,
             "outputs": self.outputs,
             "metrics": self.metrics,
@@ -105,8 +130,20 @@ class Result:
             metrics=d.get("metrics", {}), tables=d.get("tables", {}), figures=d.get("figures", {}),
             warnings=d.get("warnings", []), limits=d.get("limits", []),
             provenance=Provenance.from_dict(d.get("provenance", {})),
+            status=_known_status(d.get("status")), refusal=d.get("refusal") or "",
         )
 
     @classmethod
     def load(cls, path) -> "Result":
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _known_status(value) -> str:
+    """A stored status, ``"ok"`` for a result.json written before there was one."""
+    if value is None:
+        return OK
+    if value not in STATUS_EXIT_CODES:
+        from ..errors import InputError
+
+        raise InputError(f"unknown result status {value!r}", hint=f"expected one of {', '.join(STATUS_EXIT_CODES)}")
+    return value

@@ -185,6 +185,11 @@ def _sample_hair(rng: np.random.Generator, tone: int, age: float) -> str:
     return str(rng.choice(names, p=p))
 
 
+def sampled_skin_tone(seed: int) -> int:
+    """The skin tone index (1-6) that :func:`render_photo` draws for ``seed`` when none is given."""
+    return int(np.random.default_rng([int(seed), 0]).integers(1, len(SKIN_TONES) + 1))
+
+
 def _appearance(head, seed: int, skin_tone_value, lighting, background, hair) -> Appearance:
     rng = np.random.default_rng([int(seed), 0])
     # draw everything in a fixed order so that overriding one choice does not change the others

@@ -153,21 +153,36 @@ def _plugin_location(info, record_paths: bool) -> str:
 
 
 def _device_used(requested: str | None, reported: str, context: RunContext) -> str:
-    """The device a run computed on: what the plugin reported, else the one asked for, else CPU
-    (unless CUDA was started in this process)."""
-    if reported:
-        return reported
-    if context.device_used:
-        return context.device_used
-    if requested and requested != "auto":
-        return requested
+    """The device a run computed on, never ``"auto"``: what the plugin reported (in the provenance
+    or through ``context.record_device``), else the one asked for, else the CUDA device when CUDA
+    was started in this process, else the CPU. An unresolved name (``"auto"``, ``""``) is no
+    answer and is passed over."""
+    for candidate in (reported, context.device_used, requested):
+        name = _concrete_device(candidate)
+        if name:
+            return name
+    return _cuda_in_use() or "cpu"
+
+
+def _concrete_device(name) -> str:
+    """``name`` as a device that computed (``"cpu"``, ``"cuda:0"``); "" for none or ``"auto"``."""
+    text = str(name or "").strip().lower()
+    if text in ("", "auto", "none"):
+        return ""
+    if text == "cuda":  # the current CUDA device, when CUDA ran here
+        return _cuda_in_use() or text
+    return text
+
+
+def _cuda_in_use() -> str:
+    """``"cuda:N"`` when torch is loaded and CUDA was started in this process; "" otherwise."""
     torch = sys.modules.get("torch")
     try:
         if torch is not None and torch.cuda.is_initialized():
             return f"cuda:{torch.cuda.current_device()}"
     except Exception:  # noqa: BLE001 - a broken CUDA set-up: the work ran on the CPU
         pass
-    return "cpu"
+    return ""
 
 
 def _snapshot(targets: list[Path]) -> dict[Path, tuple[int, int]]:
@@ -322,7 +337,8 @@ class _Run:
         models = result.provenance.models if result is not None else (self.context.models if self.context else [])
         keys = ("name", "file", "sha256", "kind") + (("path",) if self.options.record_paths else ())
         entry = {"time": Provenance.now(), "started": self.started, "command": self.command_id,
-                 "status": "ok" if error is None else "error", "exit_code": 0, "user": audit.current_user(),
+                 "status": result.status if result is not None else "error",
+                 "exit_code": result.exit_code if result is not None else 0, "user": audit.current_user(),
                  "host": platform.node(), "purpose": self.options.purpose, "consent": self.options.consent,
                  "medface_version": __version__,
                  "plugin": f"{self.info.name} {self.info.version}" if self.info is not None else "",
@@ -332,6 +348,8 @@ class _Run:
                  "inputs": [{k: getattr(r, k) for k in keys} for r in records],
                  "models": [{k: getattr(r, k) for k in keys} for r in models],
                  "outputs": self._outputs_written() if self.watched else []}
+        if result is not None and result.refused:
+            entry["refusal"] = result.refusal if self.options.record_paths else self.redactor.text(result.refusal)
         if error is not None:
             code = getattr(error, "exit_code", 130 if isinstance(error, KeyboardInterrupt) else 70)
             message = str(error) if self.options.record_paths else self.redactor.text(str(error))

@@ -163,3 +163,49 @@ def test_fifty_megapixel_photo_is_screened(tmp_path, repo_root):
     assert face.usable, face.quality.verdict
     scale = 7072 / 512
     assert np.linalg.norm(face.face.points5[:2] / scale - ref.face.points5[:2], axis=1).max() < 2.0
+
+
+def _with_a_smaller_copy(repo_root, scale: float) -> np.ndarray:
+    """The phantom photo with a copy of itself, ``scale`` times as large, pasted beside it."""
+    photo = Image.open(repo_root / "sample_data" / "photo_frontal.png").convert("RGB")
+    copy = photo.resize((round(photo.width * scale), round(photo.height * scale)))
+    canvas = Image.new("RGB", (photo.width + copy.width, photo.height), photo.getpixel((2, 2)))
+    canvas.paste(photo, (0, 0))
+    canvas.paste(copy, (photo.width, (photo.height - copy.height) // 2))
+    return np.asarray(canvas)
+
+
+def test_a_smaller_second_face_is_reported_and_the_largest_screened(repo_root, tmp_path):
+    import medface
+    from medface_phenotype.screening import Screener
+
+    pixels = _with_a_smaller_copy(repo_root, 0.4)
+    found = Screener(attention=False).screen_one(pixels)
+    assert found.screened and len(found.faces) == 2
+    message = _check(found, "face_found").message
+    share = 100 * found.faces[1].width / found.faces[0].width
+    x0, y0, x1, y1 = found.faces[0].box
+    assert message.startswith("2 faces: screened the largest") and f"{share:.0f} % as wide" in message
+    assert f"x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f} px" in message
+    assert x1 < 512 < found.faces[1].box[0]  # the screened face is the original, the other the copy
+    Image.fromarray(pixels).save(tmp_path / "two.png")
+    result = medface.run("phenotype.screen", image=tmp_path / "two.png")
+    faces = result.metrics["faces"]
+    assert [f["screened"] for f in faces] == [True, False]
+    assert faces[1]["width_ratio"] == pytest.approx(share / 100, abs=1e-3) and faces[0]["width_ratio"] == 1.0
+    assert all(len(f["box"]) == 4 and f["eye_distance_px"] > 0 and 0 < f["score"] <= 1 for f in faces)
+    assert faces[1]["eye_distance_px"] < 0.6 * faces[0]["eye_distance_px"]
+    assert any(row["finding"] == message for row in result.tables["quality checks"])
+
+
+def test_a_half_size_second_face_is_still_ambiguous_and_both_are_named(repo_root, tmp_path):
+    import medface
+
+    pixels = _with_a_smaller_copy(repo_root, 0.5)
+    face = prepare(pixels)
+    assert face.quality.refused and len(face.faces) == 2
+    message = _check(face, "face_count").message
+    assert message.startswith("2 faces of similar size") and "the other is" in message and "50 %" in message
+    Image.fromarray(pixels).save(tmp_path / "two.png")
+    result = medface.run("phenotype.screen", image=tmp_path / "two.png")
+    assert result.refused and [f["screened"] for f in result.metrics["faces"]] == [False, False]

@@ -11,15 +11,22 @@ import numpy as np
 import pytest
 from medface.errors import InputError, ParameterError
 from medface_phenotype.protocol import (
+    MISSING_GROUP,
     FrequentRare,
     Ranking,
+    age_band,
+    binomial_against_chance,
+    cap_subjects,
     chance_topk,
     cmc_curve,
     confusion_matrix,
     control_auroc,
     evaluate_settings,
+    mean_interval,
     rank_by_gallery,
+    skin_tone_group,
     split_frequent_rare,
+    subgroup_report,
     subject_disjoint_split,
     topk_per_condition,
     topk_table,
@@ -392,3 +399,134 @@ def test_markdown_states_the_data_source_when_given(tmp_path):
     assert "GMDB v1.0.9" in text and "synthetic" not in text
     assert "Skipped: no" in text
     assert "Control AUROC not computed: no control photographs" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. intervals over splits, tests against chance, subgroups
+# ---------------------------------------------------------------------------------------------
+
+def test_mean_interval_is_the_student_t_interval_and_needs_two_values():
+    mi = mean_interval([0.5, 0.6, 0.7])
+    # t(0.975, 2) = 4.303 from any t table; sd = 0.1
+    assert mi["mean"] == pytest.approx(0.6)
+    assert mi["high"] - mi["mean"] == pytest.approx(4.303 * 0.1 / math.sqrt(3), rel=1e-3)
+    assert mi["low"] < mi["mean"] < mi["high"] and mi["n"] == 3
+    wider = mean_interval([0.5, 0.6, 0.7], level=0.99)
+    assert wider["high"] - wider["low"] > mi["high"] - mi["low"]
+    more = mean_interval([0.5, 0.6, 0.7] * 4)              # same spread, more splits: narrower
+    assert more["high"] - more["low"] < mi["high"] - mi["low"]
+    one = mean_interval([0.8])
+    assert one["mean"] == 0.8 and one["low"] is None and one["high"] is None and "no interval" in one["note"]
+
+
+def test_mean_interval_clips_to_bounds_and_rejects_bad_input():
+    mi = mean_interval([0.9, 1.0], bounds=(0.0, 1.0))
+    assert mi["high"] == 1.0 and mi["clipped"] and mi["low"] >= 0.0
+    assert not mean_interval([0.4, 0.5, 0.6], bounds=(0.0, 1.0))["clipped"]
+    with pytest.raises(InputError, match="NaN"):
+        mean_interval([0.5, float("nan")])
+    with pytest.raises(InputError, match="empty"):
+        mean_interval([])
+    with pytest.raises(ParameterError, match="level"):
+        mean_interval([0.5, 0.6], level=1.0)
+
+
+def test_binomial_against_chance_is_the_exact_one_sided_tail():
+    out = binomial_against_chance(7, 10, 0.3)
+    tail = sum(math.comb(10, k) * 0.3 ** k * 0.7 ** (10 - k) for k in range(7, 11))
+    assert out["p_value"] == pytest.approx(tail)
+    assert (out["successes"], out["n"], out["rate"], out["chance"]) == (7, 10, 0.7, 0.3)
+    # at chance level there is nothing to detect; below it p is large
+    assert binomial_against_chance(3, 3, 1.0)["p_value"] == pytest.approx(1.0)
+    assert binomial_against_chance(1, 10, 0.5)["p_value"] > 0.99
+    for bad in ((11, 10, 0.5), (-1, 10, 0.5), (3, 0, 0.5), (3, 10, 1.5), (2.5, 10, 0.5)):
+        with pytest.raises(InputError):
+            binomial_against_chance(*bad)
+
+
+def test_every_setting_reports_its_pooled_hit_counts_and_p_values():
+    report, _, _ = evaluate_cohort()
+    noise, _, _ = evaluate_cohort(signal=False, seed=3)
+    for name in ("F/F", "R/R", "F/F+R", "R/F+R"):
+        s, counts = report["settings"][name], report["settings"][name]["counts"]
+        for k in (1, 5, 10, 30):
+            c = counts[f"top{k}"]
+            assert c["n"] == s["n_queries"]
+            assert c["successes"] == round(s["top_k_per_image"][f"top{k}"] * s["n_queries"])
+            assert c["chance"] == pytest.approx(s["chance"][f"top{k}"])
+        assert counts["top1"]["p_value"] < 1e-3, name                    # perfect encoder: far above chance
+    assert noise["settings"]["F/F+R"]["counts"]["top1"]["p_value"] > 0.01  # noise: no evidence
+    skipped = evaluate_cohort(n_rare=0)[0]["settings"]["R/R"]
+    assert skipped["skipped"] and skipped["counts"] is None
+
+
+def test_age_bands_and_skin_tones_are_grouped_as_documented():
+    assert [age_band(a) for a in (20, 39.9, "40", 59.5, 60, 75, 12)] == ["20-39", "20-39", "40-59", "40-59",
+                                                                        "60+", "60+", "<20"]
+    assert age_band("") == age_band(None) == MISSING_GROUP
+    with pytest.raises(InputError, match="not a number"):
+        age_band("forty")
+    assert [skin_tone_group(v) for v in ("III", "iii", "3", " VI ", "", "olive")] == ["III", "III", "III", "VI",
+                                                                                    MISSING_GROUP, "olive"]
+
+
+def subgroup_case():
+    """Group A: 10 affected queries, all ranked first, controls scored below them. Group B:
+    10 affected queries, half of one condition missed; its controls score like its affected.
+    Group C: 2 queries only. One query of unknown group."""
+    groups, labels, ranks, score = [], [], [], []
+    for i in range(10):
+        groups.append("A"), labels.append("c1" if i < 5 else "c2"), ranks.append(1.0), score.append(0.9)
+    for _ in range(4):
+        groups.append("A"), labels.append("unaffected"), ranks.append(np.nan), score.append(0.1)
+    for i in range(10):   # c1: 8 queries, 4 hits; c2: 2 queries, 2 hits -> per-condition mean 0.75
+        groups.append("B"), labels.append("c1" if i < 8 else "c2")
+        ranks.append(1.0 if i % 2 == 0 or i >= 8 else 3.0), score.append(0.5)
+    for _ in range(4):
+        groups.append("B"), labels.append("unaffected"), ranks.append(np.nan), score.append(0.5)
+    groups += ["C", "C", MISSING_GROUP]
+    labels += ["c1", "unaffected", "c2"]
+    ranks += [9.0, np.nan, 1.0]
+    score += [0.2, 0.8, 0.9]
+    return groups, labels, ranks, score
+
+
+def test_subgroup_report_gives_figures_counts_and_the_largest_gap_of_large_groups():
+    rep = subgroup_report(*subgroup_case())
+    rows = {r["group"]: r for r in rep["groups"]}
+    assert [r["group"] for r in rep["groups"]] == ["A", "B", "C", MISSING_GROUP]
+    a, b, c = rows["A"], rows["B"], rows["C"]
+    assert (a["n_queries"], a["n_affected"], a["n_control"]) == (14, 10, 4)
+    assert a["top1"] == 1.0 and a["control_auroc"] == 1.0
+    assert b["top1"] == pytest.approx(0.75)               # per condition (0.5, 1.0), not per image (0.6)
+    assert b["top5"] == 1.0 and b["control_auroc"] == pytest.approx(0.5)
+    assert c["top1"] == 0.0 and c["n_queries"] == 2        # shown ...
+    gap = rep["gaps"]["top1"]
+    assert gap == {"gap": pytest.approx(0.25), "highest": "A", "lowest": "B", "groups_compared": 2}  # ... not in gap
+    assert rep["gaps"]["control_auroc"]["gap"] == pytest.approx(0.5)
+    assert rep["gaps"]["top5"]["gap"] == 0.0
+    assert "fewer than 10" in rep["note"]
+    json.dumps(rep, allow_nan=False)
+
+
+def test_subgroup_report_without_scores_or_large_groups():
+    groups, labels, ranks, _ = subgroup_case()
+    rep = subgroup_report(groups, labels, ranks, None, min_group=50)
+    assert all(r["control_auroc"] is None for r in rep["groups"])
+    assert rep["gaps"] == {"top1": None, "top5": None, "control_auroc": None}
+    with pytest.raises(InputError, match="one length"):
+        subgroup_report(groups[:-1], labels, ranks)
+    with pytest.raises(InputError, match="1-based"):
+        subgroup_report(["A", "A"], ["c1", "c1"], [0.0, 1.0])
+
+
+def test_rare_conditions_are_capped_at_six_whole_subjects():
+    labels = ["rare"] * 18 + ["big"] * 20 + ["small"] * 4
+    subjects = [f"r{i // 2}" for i in range(18)] + [f"b{i}" for i in range(20)] + [f"s{i}" for i in range(4)]
+    keep = cap_subjects(subjects, labels, ["rare", "small"], seed=0)
+    kept = {s for s, k, lab in zip(subjects, keep, labels) if k and lab == "rare"}
+    assert len(kept) == 6
+    assert all(k == (s in kept) for s, k, lab in zip(subjects, keep, labels) if lab == "rare")  # whole subjects
+    assert all(k for k, lab in zip(keep, labels) if lab != "rare")
+    assert np.array_equal(keep, cap_subjects(subjects, labels, ["rare"], seed=0))
+    assert any(not np.array_equal(keep, cap_subjects(subjects, labels, ["rare"], seed=s)) for s in range(1, 5))

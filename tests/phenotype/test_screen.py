@@ -83,3 +83,66 @@ def test_gallery_add_is_also_spelled_with_a_space():
     run = subprocess.run([sys.executable, "-m", "medface", "phenotype", "gallery", "add", "--help"],
                          capture_output=True, text=True, encoding="utf-8")
     assert run.returncode == 0 and "usage: medface phenotype gallery-add" in run.stdout
+
+
+def _grey_photo(path):
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(path)
+    return path
+
+
+def test_cli_refused_photo_exits_8_and_still_writes_the_result(tmp_path, capsys):
+    from medface.cli import main
+
+    out = tmp_path / "out"
+    assert main(["phenotype", "screen", "--image", str(_grey_photo(tmp_path / "grey.png")), "--out", str(out)]) == 8
+    assert "input refused: no face was found in the photo" in capsys.readouterr().err
+    saved = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    assert saved["summary"]["screened"] is False and saved["status"] == "refused"
+    assert saved["refusal"] == "no face was found in the photo"
+    assert (out / "report.html").is_file()
+    assert main(["phenotype", "screen", "--image", str(tmp_path / "grey.png"), "--json"]) == 8
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["status"], doc["exit_code"], doc["summary"]["screened"]) == ("refused", 8, False)
+
+
+def _png_declaring(path, width, height):
+    """A 1x1 PNG whose IHDR claims width x height (CRC fixed): a bomb's header, 70 bytes."""
+    import io
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    struct.pack_into(">II", data, 16, width, height)  # IHDR data starts at byte 16
+    struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])))  # the CRC of "IHDR" + its 13 bytes
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_cli_400_megapixel_photo_is_too_large_not_corrupt(tmp_path, capsys):
+    from medface.cli import main
+
+    photo = _png_declaring(tmp_path / "huge.png", 20_000, 20_000)
+    assert main(["phenotype", "screen", "--image", str(photo), "--out", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert "too large" in err and "400,000,000 pixels" in err and "200,000,000" in err and "20000 x 20000" in err
+    assert "corrupt" not in err and not (tmp_path / "out").exists()  # refused before anything is written
+    small = _png_declaring(tmp_path / "small.png", 1, 1)
+    assert medface.io.read_image(small).pixels.shape == (1, 1, 3)  # a normal image still reads
+
+
+def test_cli_screen_records_the_device_it_ran_on(repo_root, tmp_path):
+    import torch
+
+    from medface.cli import main
+
+    out = tmp_path / "out"
+    assert main(["phenotype", "screen", "--image", str(repo_root / "sample_data" / "photo_frontal.png"),
+                 "--out", str(out)]) == 0
+    provenance = json.loads((out / "result.json").read_text(encoding="utf-8"))["provenance"]
+    if torch.cuda.is_available():  # "auto" may pick the GPU: then its index is named
+        assert provenance["device"] == "cpu" or provenance["device"].startswith("cuda:")
+    else:
+        assert provenance["device"] == "cpu"
+    assert provenance["parameters"]["device"] == "auto"  # the request, as given

@@ -91,3 +91,48 @@ def test_the_evaluation_logic_needs_no_files_and_gives_the_commands_report(tiny,
     out = tmp_path / "eval"
     medface.run("phenotype.evaluate", model=model, data=data, out=out)
     assert json.loads(json.dumps(report)) == json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+
+
+def test_evaluate_reports_counts_against_chance_and_subgroups(tiny, tmp_path):
+    from medface_phenotype import ScreeningEvaluation
+    from medface_phenotype.validation_doc import write_evaluation
+
+    _, data, model = tiny
+    report = ScreeningEvaluation(model).evaluate(data)
+    for name, s in report["settings"].items():
+        if s["skipped"]:
+            continue
+        c = s["counts"]["top1"]
+        assert c["n"] == s["n_queries"] and c["successes"] == round(s["top_k_per_image"]["top1"] * s["n_queries"])
+        assert 0.0 <= c["p_value"] <= 1.0 and c["chance"] == pytest.approx(s["chance"]["top1"])
+    assert set(report["subgroups"]) == {"sex", "age band", "skin tone", "style"}
+    test_labels = {r.image_id: r.label for r in read_dataset(data).records}
+    split = json.loads((model / "split.json").read_text(encoding="utf-8"))
+    for name, table in report["subgroups"].items():
+        assert table["available"], name
+        # every held-out photo falls in exactly one group of each grouping
+        assert sum(r["n_queries"] for r in table["groups"]) == report["n_test_images"] == len(split["test"])
+        assert sum(r["n_control"] for r in table["groups"]) == sum(test_labels[i] == "unaffected"
+                                                                    for i in split["test"])
+    assert [r["group"] for r in report["subgroups"]["style"]["groups"]] == ["photo"]
+    assert {r["group"] for r in report["subgroups"]["sex"]["groups"]} <= {"F", "M"}
+    doc = write_evaluation(report, tmp_path).read_text(encoding="utf-8")
+    assert "## Hits against chance" in doc and "## Subgroups" in doc and "### age band" in doc
+
+
+def test_subgroup_tables_say_which_column_the_data_set_lacks_and_name_a_bad_value(tmp_path):
+    from medface.errors import InputError
+    from medface_phenotype.dataset import Record
+    from medface_phenotype.evaluate import subgroup_tables
+
+    records = [Record(f"p{i}", f"s{i}", lab, tmp_path / f"p{i}.png", {"age": age, "style": "photo"})
+               for i, (lab, age) in enumerate([("a", "25"), ("a", "65"), ("unaffected", "30"), ("b", "44")])]
+    labels = np.array([r.label for r in records])
+    tables = subgroup_tables(records, labels, np.array([1.0, 2.0, np.nan, 1.0]), np.array([0.9, 0.8, 0.1, 0.7]))
+    assert tables["sex"] == {"column": "sex", "available": False,
+                             "reason": "not available: the data set has no `sex` column"}
+    assert tables["skin tone"]["reason"] == "not available: the data set has no `skin_tone` column"
+    assert [r["group"] for r in tables["age band"]["groups"]] == ["20-39", "40-59", "60+"]
+    records[1].extra["age"] = "sixty"
+    with pytest.raises(InputError, match="p1.*sixty"):
+        subgroup_tables(records, labels, np.array([1.0, 2.0, np.nan, 1.0]), None)

@@ -30,6 +30,8 @@ _EXPORTS = {
     "Gallery": "gallery", "load_gallery": "gallery", "save_gallery": "gallery",
     "FaceDataset": "dataset", "read_dataset": "dataset", "PhantomCohort": "phantom_data",
     "write_validation_markdown": "validation_doc", "write_evaluation": "validation_doc",
+    "cross_validate": "crossval", "OODGate": "ood", "load_gate": "ood", "RegionAttention": "explain",
+    "find_overlap": "leakage",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
 """Five-point alignment of a face to a canonical template (112 x 112 and 224 x 224 crops).
 
-The template puts the eye centres on a horizontal line at 46 % of the crop height, 36/112 of
+The template puts the eye centres on a horizontal line at 36 % of the crop height, 30/112 of
 the crop width apart, the nose tip below their midpoint and the mouth corners lower still, in
 the proportions of an adult face (eye-centre distance about 62 mm, nose tip 38 mm and the
 mouth line 70 mm below the eyes, mouth width 52 mm). A weighted least-squares similarity
@@ -17,13 +17,19 @@ import numpy as np
 from medface.errors import InputError
 
 # Template for a 112 x 112 crop, in FIVE_POINTS order (detect.py); scaled for other sizes.
+# 0.484 px/mm for the adult proportions above: the whole face, from the hairline (about 80 mm
+# above the eyes) to the chin (menton, about 115 mm below them, at y ~ 96), lies in the crop,
+# so that a small or receding chin is seen (an earlier template, eyes 36 px apart at y = 52,
+# cut the crop off about 10 mm above the menton).
 TEMPLATE_112 = np.array([
-    [38.0, 52.0],    # subject's right eye (image left)
-    [74.0, 52.0],    # subject's left eye
-    [56.0, 74.0],    # nose tip
-    [41.0, 92.5],    # right mouth corner
-    [71.0, 92.5],    # left mouth corner
+    [41.0, 40.0],    # subject's right eye (image left)
+    [71.0, 40.0],    # subject's left eye
+    [56.0, 58.4],    # nose tip
+    [43.4, 73.9],    # right mouth corner
+    [68.6, 73.9],    # left mouth corner
 ])
+#: template pixels per millimetre of an adult face (eye-centre distance 62 mm over 30 px)
+TEMPLATE_PX_PER_MM = 30.0 / 62.0
 POINT_WEIGHTS = np.array([5.0, 5.0, 1.0, 1.0, 1.0])
 CROP_SIZES = (112, 224)
 

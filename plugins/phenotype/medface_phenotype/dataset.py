@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from medface.errors import InputError
 
 CSV_NAME = "metadata.csv"
@@ -50,6 +52,13 @@ class FaceDataset:
 
     def conditions(self) -> list[str]:
         return sorted({r.label for r in self.records} - {CONTROL_LABEL})
+
+    def hashes(self, idx=None) -> list[str]:
+        """SHA-256 of the image files of the records at ``idx`` (all by default)."""
+        from medface.data.provenance import sha256_file
+
+        records = self.records if idx is None else [self.records[i] for i in idx]
+        return [sha256_file(r.path) for r in records]
 
 
 def _find_csv(path: Path) -> tuple[Path, Path]:
@@ -127,22 +136,53 @@ def read_dataset(path: str | os.PathLike) -> FaceDataset:
     return FaceDataset(csv_path.parent, records)
 
 
+#: metadata.csv columns of a phantom data set (GMDB's three, then what subgroup tables need)
+PHANTOM_COLUMNS = ("image_id", "subject", "label", "severity", "sex", "age", "bmi", "skin_tone", "style", "source")
+#: how each image of a phantom subject is made: "photo" (render_photo: skin tone, hair, lips,
+#: brows, sampled lighting and camera) or "surface" (its skin surface rendered the way
+#: ``phenotype screen-mesh`` renders a 3D scan: uniform skin colour, fixed lighting)
+STYLES = ("photo", "surface")
+#: SD (degrees) of the yaw, pitch and roll of a surface render, about what screen-mesh's frontal
+#: search leaves (it stops within 5 degrees)
+SURFACE_POSE_SD_DEG = 2.5
+
+
+def _image_names(subject_id: str, photos: int, surfaces: int) -> list[tuple[str, str, int]]:
+    """(file name, style, index within the style) of each image of one phantom subject."""
+    return ([(f"{subject_id}_{j}.png", "photo", j) for j in range(photos)]
+            + [(f"{subject_id}_s{j}.png", "surface", j) for j in range(surfaces)])
+
+
+def render_surface_view(head, seed: int, size: int = 384) -> np.ndarray:
+    """A phantom head's skin rendered as ``phenotype screen-mesh`` renders a face surface (uniform
+    skin colour, the same lights and framing), from the front with a few degrees of seeded yaw,
+    pitch and roll: an (size, size, 3) uint8 array."""
+    from .surface import renderer, turn
+
+    rng = np.random.default_rng([int(seed), 7])
+    yaw, pitch, roll = rng.normal(0.0, SURFACE_POSE_SD_DEG, 3)
+    front, up = np.array([0.0, -1.0, 0.0]), np.array([0.0, 0.0, 1.0])  # LPS: anterior, superior
+    direction, up = turn(front, up, {"yaw": yaw, "pitch": pitch, "roll": roll})
+    return renderer(size).render(head.skin, direction, up, size)[0]
+
+
 def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dict[str, int], controls: int,
                           severities=("moderate", "severe"), photos_per_subject: int = 1, seed: int = 0,
-                          shard: tuple[int, int] = (0, 1), size: int = 384) -> Path:
-    """Render a phantom cohort as a GMDB-layout data set (frontal photos, PNG).
+                          shard: tuple[int, int] = (0, 1), size: int = 384, surfaces_per_subject: int = 0) -> Path:
+    """Render a phantom cohort as a GMDB-layout data set (frontal images, PNG).
 
     ``subjects_per_condition`` maps a condition preset to its number of subjects (GMDB's
     frequent/rare contrast is made by giving rare conditions few subjects); ``controls``
-    unaffected subjects are added. Subject ``k`` of a condition depends only on (seed, condition,
+    unaffected subjects are added. Each subject gets ``photos_per_subject`` photos and
+    ``surfaces_per_subject`` renders of its skin surface as screen-mesh renders a 3D scan (the
+    ``style`` column says which). Subject ``k`` of a condition depends only on (seed, condition,
     k), so shards written by parallel processes (``shard=(i, n)`` writes every n-th subject)
-    merge into the same data set; the CSV is written by the shard 0 after all photos exist
+    merge into the same data set; the CSV is written by the shard 0 after all images exist
     (call :func:`finish_phantom_dataset` when shards run separately).
     """
-    import numpy as np
-
+    from medface.data import FaceImage
     from medface.io import write_image
-    from medface.phantom.head import make_head, sample_subject
+    from medface.phantom.head import make_head
     from medface.phantom.photo import render_photo
 
     root = Path(out)
@@ -152,26 +192,33 @@ def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dic
     for k, (label, severity, subject_seed, subject_id) in enumerate(plan):
         if k % count != index:
             continue
-        names = [f"{subject_id}_{j}.png" for j in range(photos_per_subject)]
-        if all((root / IMAGE_DIR / n).is_file() for n in names):
+        names = _image_names(subject_id, photos_per_subject, surfaces_per_subject)
+        if all((root / IMAGE_DIR / n).is_file() for n, _, _ in names):
             continue
-        rng = np.random.default_rng(subject_seed)
-        control = label == CONTROL_LABEL
-        subject = sample_subject(rng, condition=None if control else label,
-                                 severity="moderate" if control else severity, subject_id=subject_id)
-        head = make_head(subject)
-        for j, name in enumerate(names):
-            img = render_photo(head, view="frontal", size=(size, size), seed=subject_seed * 16 + j)
+        head = make_head(_plan_subject(label, severity, subject_seed, subject_id))
+        for name, style, j in names:
+            if style == "photo":
+                img = render_photo(head, view="frontal", size=(size, size), seed=subject_seed * 16 + j)
+            else:
+                img = FaceImage(render_surface_view(head, subject_seed * 16 + j, size))
             write_image(img, root / IMAGE_DIR / name)
     if count == 1:
         finish_phantom_dataset(root, subjects_per_condition=subjects_per_condition, controls=controls,
-                               severities=severities, photos_per_subject=photos_per_subject, seed=seed)
+                               severities=severities, photos_per_subject=photos_per_subject, seed=seed,
+                               surfaces_per_subject=surfaces_per_subject)
     return root
 
 
-def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severities, seed: int) -> list[tuple]:
-    import numpy as np
+def _plan_subject(label: str, severity: str, subject_seed: int, subject_id: str):
+    """The phantom subject of one entry of the cohort's plan (cheap: no head is built)."""
+    from medface.phantom.head import sample_subject
 
+    control = label == CONTROL_LABEL
+    return sample_subject(np.random.default_rng(subject_seed), condition=None if control else label,
+                          severity="moderate" if control else severity, subject_id=subject_id)
+
+
+def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severities, seed: int) -> list[tuple]:
     from medface.phantom import tables as TB
 
     for name in subjects_per_condition:
@@ -189,21 +236,30 @@ def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severit
 
 
 def finish_phantom_dataset(out, *, subjects_per_condition: dict[str, int], controls: int,
-                           severities=("moderate", "severe"), photos_per_subject: int = 1, seed: int = 0) -> Path:
-    """Write metadata.csv for a phantom data set whose photos exist (see write_phantom_dataset)."""
+                           severities=("moderate", "severe"), photos_per_subject: int = 1, seed: int = 0,
+                           surfaces_per_subject: int = 0) -> Path:
+    """Write metadata.csv for a phantom data set whose images exist (see write_phantom_dataset):
+    one row per image with the subject's sex, age, BMI and the image's skin tone and style."""
+    from medface.phantom.photo import SKIN_TONES, sampled_skin_tone
+
+    from .surface import SURFACE_SKIN_TONE
+
     root = Path(out)
     plan = _phantom_plan(subjects_per_condition, controls, severities, seed)
     rows = []
-    for label, severity, _, subject_id in plan:
-        for j in range(photos_per_subject):
-            name = f"{subject_id}_{j}.png"
+    for label, severity, subject_seed, subject_id in plan:
+        subject = _plan_subject(label, severity, subject_seed, subject_id)
+        for name, style, j in _image_names(subject_id, photos_per_subject, surfaces_per_subject):
             if not (root / IMAGE_DIR / name).is_file():
-                raise InputError(f"photo {name} is missing: the data set is incomplete", path=root)
+                raise InputError(f"image {name} is missing: the data set is incomplete", path=root)
+            tone = sampled_skin_tone(subject_seed * 16 + j) if style == "photo" else SURFACE_SKIN_TONE
             rows.append({"image_id": name, "subject": subject_id, "label": label, "severity": severity,
+                         "sex": subject.sex, "age": round(float(subject.age), 1), "bmi": round(float(subject.bmi), 1),
+                         "skin_tone": SKIN_TONES[tone - 1][0], "style": style,
                          "source": "medface phantom (synthetic)"})
     tmp = root / (CSV_NAME + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["image_id", "subject", "label", "severity", "source"])
+        writer = csv.DictWriter(fh, fieldnames=list(PHANTOM_COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, root / CSV_NAME)

@@ -49,6 +49,14 @@ PITCH_OFFSET_DEG = 7.5
 
 #: images are shrunk to this longest side for detection; landmarks come back in full resolution.
 DETECTION_MAX_SIDE = 1280
+#: ... and to this one for the orientation check (BlazeFace looks at 192 px anyway)
+ORIENTATION_MAX_SIDE = 640
+#: a face counts as upright when the line from its eyes to its mouth is within this angle of the
+#: image's downward direction (degrees)
+UPRIGHT_DEG = 45.0
+#: an upright face seen with at least this BlazeFace score in the unturned photo ends the
+#: orientation search (phantom photos score 0.76-0.85, the two portraits of ../shared/data 0.87-0.91)
+CONFIDENT_UPRIGHT = 0.7
 
 
 @dataclass
@@ -87,6 +95,9 @@ class FaceDetector(Protocol):
 
     def detect(self, pixels: np.ndarray) -> list[DetectedFace]:
         """All faces in an upright (H, W, 3) uint8 RGB image, best first."""
+
+    # optional: ``upright_turns(pixels) -> int``, the quarter turns (``np.rot90(pixels, k)``) that
+    # make the face upright, 0 when it already is or no face is seen (see MediaPipeDetector)
 
 
 _FACTORIES: dict[str, Callable[..., FaceDetector]] = {}
@@ -215,6 +226,37 @@ class MediaPipeDetector:
 
     def detect(self, pixels: np.ndarray) -> list[DetectedFace]:
         return self._detect(check_pixels(pixels))
+
+    def upright_turns(self, pixels: np.ndarray) -> int:
+        """Quarter turns k (``np.rot90(pixels, k)``) that make the best-seen face upright; 0 when
+        the face is upright already or none is seen in any turn.
+
+        The face mesh cannot tell: on an upside-down face it fits an upright mesh (eyes on the
+        mouth). BlazeFace's full-range detector finds faces only up to about 90 degrees from
+        upright and its key points (eyes, mouth) give their direction, so the photo is looked at
+        in each quarter turn, and the turn whose face is upright (eyes-to-mouth line within
+        :data:`UPRIGHT_DEG` of straight down) with the highest score wins. The unturned photo
+        is looked at first, and a confident upright face there ends the search."""
+        small, _ = _shrink(check_pixels(pixels), ORIENTATION_MAX_SIDE)
+        best, best_score = 0, 0.0
+        for k in range(4):
+            score = self._upright_score(np.ascontiguousarray(np.rot90(small, k)))
+            if k == 0 and score >= CONFIDENT_UPRIGHT:
+                return 0
+            if score > best_score:
+                best, best_score = k, score
+        return best
+
+    def _upright_score(self, pixels: np.ndarray) -> float:
+        """The best BlazeFace score of an upright face in the image (0 without one)."""
+        h, w = pixels.shape[:2]
+        best = 0.0
+        for det in self._boxes.process(pixels).detections or []:
+            kp = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints])
+            down = kp[3] - kp[:2].mean(axis=0)  # eye centres -> mouth centre
+            if np.degrees(abs(np.arctan2(down[0], down[1]))) <= UPRIGHT_DEG:
+                best = max(best, float(det.score[0]))
+        return best
 
     def _detect(self, pixels: np.ndarray) -> list[DetectedFace]:
         small, factor = _shrink(pixels, DETECTION_MAX_SIDE)

@@ -1,7 +1,8 @@
 """A gallery of labelled face embeddings, stored as safetensors + JSON (never a pickle).
 
 ``gallery.safetensors`` holds one float32 matrix (N x D, L2-normalised rows); ``gallery.json``
-holds, row for row, the image id, subject and label, plus the embedding model's name, version
+holds, row for row, the image id, subject, label and the SHA-256 of the image file (so that an
+evaluation can find its queries in the gallery: leakage.py), plus the embedding model's name, version
 and weight hash, so that a gallery is never ranked against embeddings of another model. Cases
 are added without retraining (``medface phenotype gallery add``); the files are rewritten
 atomically, so an interrupted add loses nothing.
@@ -30,12 +31,16 @@ class Gallery:
     subjects: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     model: dict = field(default_factory=dict)  # name, version, sha256 of the embedding model
+    hashes: list[str] = field(default_factory=list)  # SHA-256 of each image file ("" when unknown)
 
     def __post_init__(self):
         e = np.asarray(self.embeddings, np.float32)
         if e.ndim != 2:
             raise InputError(f"gallery embeddings must be an (N, D) matrix, got shape {e.shape}")
         n = len(e)
+        self.hashes = list(self.hashes) or [""] * n
+        if len(self.hashes) != n:
+            raise InputError(f"gallery has {n} embeddings but {len(self.hashes)} image hashes")
         if not (len(self.image_ids) == len(self.subjects) == len(self.labels) == n):
             raise InputError(f"gallery has {n} embeddings but {len(self.image_ids)} ids, {len(self.subjects)} "
                              f"subjects and {len(self.labels)} labels")
@@ -60,7 +65,7 @@ class Gallery:
             out[label] = out.get(label, 0) + 1
         return dict(sorted(out.items()))
 
-    def add(self, embeddings: np.ndarray, image_ids, subjects, labels) -> "Gallery":
+    def add(self, embeddings: np.ndarray, image_ids, subjects, labels, hashes=None) -> "Gallery":
         """A new gallery with these cases appended (ids must be new)."""
         e = np.atleast_2d(np.asarray(embeddings, np.float32))
         if e.shape[1] != self.dim and len(self):
@@ -69,12 +74,13 @@ class Gallery:
         if clash:
             raise InputError(f"image id(s) already in the gallery: {', '.join(clash[:5])}")
         return Gallery(np.concatenate([self.embeddings, e]) if len(self) else e, self.image_ids + list(image_ids),
-                       self.subjects + list(subjects), self.labels + list(labels), dict(self.model))
+                       self.subjects + list(subjects), self.labels + list(labels), dict(self.model),
+                       self.hashes + (list(hashes) if hashes is not None else [""] * len(e)))
 
     def subset(self, mask) -> "Gallery":
         idx = np.flatnonzero(np.asarray(mask))
         return Gallery(self.embeddings[idx], [self.image_ids[i] for i in idx], [self.subjects[i] for i in idx],
-                       [self.labels[i] for i in idx], dict(self.model))
+                       [self.labels[i] for i in idx], dict(self.model), [self.hashes[i] for i in idx])
 
     def check_model(self, model: dict) -> None:
         """Refuse to rank embeddings of a model other than the one that made the gallery."""
@@ -109,8 +115,8 @@ def save_gallery(gallery: Gallery, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index = {"format": FORMAT, "model": gallery.model, "dim": gallery.dim if len(gallery) else 0,
-             "rows": [{"image_id": i, "subject": s, "label": lab} for i, s, lab in
-                      zip(gallery.image_ids, gallery.subjects, gallery.labels)]}
+             "rows": [{"image_id": i, "subject": s, "label": lab, "sha256": h} for i, s, lab, h in
+                      zip(gallery.image_ids, gallery.subjects, gallery.labels, gallery.hashes)]}
     data = save({"embeddings": np.ascontiguousarray(gallery.embeddings, np.float32)})
     for name, payload in ((EMBEDDINGS_FILE, data), (INDEX_FILE, json.dumps(index, indent=1).encode("utf-8"))):
         tmp = folder / (name + ".tmp")
@@ -142,4 +148,4 @@ def load_gallery(folder: str | os.PathLike) -> Gallery:
         raise InputError(f"gallery.json lists {len(rows)} rows but gallery.safetensors holds {len(emb)} "
                          f"embeddings: the gallery is inconsistent", path=folder)
     return Gallery(emb, [r["image_id"] for r in rows], [r["subject"] for r in rows], [r["label"] for r in rows],
-                   dict(index.get("model") or {}))
+                   dict(index.get("model") or {}), [str(r.get("sha256") or "") for r in rows])

@@ -57,7 +57,7 @@ def grow_gallery(model, data, *, device: str = "auto") -> GalleryGrowth:
         raise InputError(f"none of the {len(ds)} photos passed the quality gate", path=ds.root)
     emb = embed_crops(model, prep.crops[idx], device=device)["embedding"]
     grown = gallery.add(emb, [ds.records[i].image_id for i in idx], [ds.records[i].subject for i in idx],
-                        [ds.records[i].label for i in idx])
+                        [ds.records[i].label for i in idx], ds.hashes(idx))
     return GalleryGrowth(grown, gallery.counts(), len(idx), refused)
 
 

@@ -30,7 +30,8 @@ class GestaltNet(nn.Module):
     """Encoder (``monai.networks.nets.ResNet``, basic blocks) + embedding + cosine head.
 
     ``output`` picks what ``forward`` returns: ``"logits"`` (training), ``"embedding"`` or
-    ``"both"`` (a dict; screening). ``scale`` is the cosine head's ``s``. ``flip_tta`` averages
+    ``"both"`` (a dict of embedding, logits and the stage features of the out-of-distribution
+    gate; screening). ``scale`` is the cosine head's ``s``. ``flip_tta`` averages
     the embedding of the face and of its mirror image (test-time augmentation; the package's
     card turns it on for screening, so a Predictor on the package folder does it).
     """
@@ -62,21 +63,41 @@ class GestaltNet(nn.Module):
         self.flip_tta = bool(flip_tta)
         self.num_classes = int(num_classes)
 
-    def _embed_once(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.embedding(self.encoder((x - self.mean) / self.std)), dim=1)
+    def _stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled output of the encoder, the channel means of its four stages concatenated): the
+        encoder's own forward pass, with the stages' activations kept for the out-of-distribution
+        gate (ood.py)."""
+        enc = self.encoder
+        x = enc.act(enc.bn1(enc.conv1((x - self.mean) / self.std)))
+        if not enc.no_max_pool:
+            x = enc.maxpool(x)
+        means = []
+        for stage in (enc.layer1, enc.layer2, enc.layer3, enc.layer4):
+            x = stage(x)
+            means.append(x.mean(dim=(2, 3)))
+        return enc.avgpool(x).flatten(1), torch.cat(means, dim=1)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def _embed_once(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled, features = self._stages(x)
+        return nn.functional.normalize(self.embedding(pooled), dim=1), features
+
+    def embed_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The embedding and the stage features (both averaged over the mirror images with flip TTA)."""
         if not self.flip_tta:
             return self._embed_once(x)
-        both = self._embed_once(torch.cat([x, torch.flip(x, dims=(3,))]))
-        return nn.functional.normalize(both[: len(x)] + both[len(x):], dim=1)
+        e, f = self._embed_once(torch.cat([x, torch.flip(x, dims=(3,))]))
+        n = len(x)
+        return nn.functional.normalize(e[:n] + e[n:], dim=1), 0.5 * (f[:n] + f[n:])
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed_with_features(x)[0]
 
     def forward(self, x: torch.Tensor):
-        e = self.embed(x)
+        e, features = self.embed_with_features(x)
         if self.output == "embedding":
             return e
         logits = self.scale * e @ nn.functional.normalize(self.centres, dim=1).T
-        return logits if self.output == "logits" else {"embedding": e, "logits": logits}
+        return logits if self.output == "logits" else {"embedding": e, "logits": logits, "features": features}
 
 
 def cosface_loss(margin: float = 0.25, scale: float = 16.0):

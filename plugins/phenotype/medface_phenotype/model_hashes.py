@@ -25,9 +25,9 @@ from medface.runtime import pin_package
 DEMO_MODEL_DIR = Path(__file__).parent / "models" / "phantom-demo"
 
 #: sha256 of models/phantom-demo/model.safetensors
-DEMO_WEIGHTS_SHA256 = "162f4498e383893287a3469d3034068c19fbee0a929a7b329e64a4d8ae59c3d4"
+DEMO_WEIGHTS_SHA256 = "04d012a503d6e41f9e4e4467537048c4664137c184cb9d60e1bd1d9518930e1d"
 #: sha256 of the content of models/phantom-demo/card.json (medface.runtime.card_content_sha256)
-DEMO_CARD_SHA256 = "38cc4167baf0000c5d10ba1c37a5c6784fdd947a8183fc77f24c4c37ef34ba1d"
+DEMO_CARD_SHA256 = "d0c7346cfbe89eef3e15352011347e78c54e41123dca11f8f0f530f7056467d5"
 
 pin_package(DEMO_MODEL_DIR, weights_sha256=DEMO_WEIGHTS_SHA256, card_sha256=DEMO_CARD_SHA256,
             owner="medface-phenotype (medface_phenotype/model_hashes.py)")

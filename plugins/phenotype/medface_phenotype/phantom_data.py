@@ -36,10 +36,11 @@ class PhantomCohort:
     severities: tuple[str, ...]
     photos_per_subject: int
     seed: int
+    surfaces_per_subject: int = 0
 
     @classmethod
     def from_names(cls, *, subjects: int, rare_subjects: int, controls: int, rare: str, severities: str,
-                   photos: int, seed: int) -> "PhantomCohort":
+                   photos: int, seed: int, surfaces: int = 0) -> "PhantomCohort":
         """A cohort from the command's comma-separated names (checked against the phantom's)."""
         from medface.phantom import tables as TB
 
@@ -54,29 +55,32 @@ class PhantomCohort:
             raise ParameterError(f"severities must be among {', '.join(TB.SEVERITIES)}, got {severities!r}",
                                  parameter="severities")
         spc = {c: (rare_subjects if c in rare_list else subjects) for c in known}
-        return cls({c: n for c, n in spc.items() if n > 0}, controls, tuple(sev), photos, seed)
+        return cls({c: n for c, n in spc.items() if n > 0}, controls, tuple(sev), photos, seed, surfaces)
 
     def photos_per_label(self) -> dict[str, int]:
-        """How many photos each label gets, by label name."""
+        """How many images (photos and surface renders) each label gets, by label name."""
         groups = {CONTROL_LABEL: int(self.controls), **self.subjects_per_condition}
-        return {label: n * self.photos_per_subject for label, n in sorted(groups.items()) if n > 0}
+        per_subject = self.photos_per_subject + self.surfaces_per_subject
+        return {label: n * per_subject for label, n in sorted(groups.items()) if n > 0}
 
     def save(self, path) -> Path:
         """Render the cohort into the folder of ``path`` (its metadata.csv); returns the folder."""
         return write_phantom_dataset(Path(path).parent, subjects_per_condition=self.subjects_per_condition,
                                      controls=self.controls, severities=self.severities,
-                                     photos_per_subject=self.photos_per_subject, seed=self.seed)
+                                     photos_per_subject=self.photos_per_subject, seed=self.seed,
+                                     surfaces_per_subject=self.surfaces_per_subject)
 
 
 def phantom_data(out, subjects: int = 100, rare_subjects: int = 16, controls: int = 150,
                  rare: str = "hypotelorism,thin_upper_lip_vermilion,hemifacial_microsomia",
-                 severities: str = "moderate,severe", photos: int = 2, seed: int = 1, *, context=None) -> Result:
+                 severities: str = "moderate,severe", photos: int = 2, *, seed: int = 1, surfaces: int = 0,
+                 context=None) -> Result:
     """CLI entry of `phenotype phantom-data`: the cohort is rendered when the runner saves it."""
     cohort = PhantomCohort.from_names(subjects=subjects, rare_subjects=rare_subjects, controls=controls,
-                                      rare=rare, severities=severities, photos=photos, seed=seed)
+                                      rare=rare, severities=severities, photos=photos, seed=seed, surfaces=surfaces)
     counts = cohort.photos_per_label()
     if context is not None:
-        context.stage(f"rendering {sum(counts.values())} phantom photos")
+        context.stage(f"rendering {sum(counts.values())} phantom images")
     result = Result(command="phenotype.phantom-data",
                     summary={"photos": sum(counts.values()), "conditions": len(set(counts) - {CONTROL_LABEL}),
                              "folder": str(Path(out))},

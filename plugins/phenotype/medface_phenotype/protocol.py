@@ -12,7 +12,7 @@ subject, so no person is both a query and in the gallery.
 The GMDB papers call a disorder frequent when it has more than six subjects; this module's
 default threshold (``min_subjects=10``) is a parameter, set it to 7 to follow the papers.
 
-Everything here is numpy and scikit-learn, without I/O; the validation document is written by
+Everything here is numpy, scipy and scikit-learn, without I/O; the validation document is written by
 :mod:`validation_doc`.
 """
 
@@ -522,6 +522,10 @@ def evaluate_settings(emb, labels, subjects, train_idx, test_idx, frequent: Iter
     The control AUROC scores each test image (affected conditions and controls) by
     :func:`nearest_control_score` against the training images.
 
+    Each evaluated setting carries ``counts``: for every top-k the hits pooled over images, the
+    number of queries and the one-sided binomial p-value against chance
+    (:func:`binomial_against_chance`).
+
     Returns a JSON-serialisable dict (plain ints, floats, strings, lists, None).
     """
     x, labs, subj, train, test = _checked_split(emb, labels, subjects, train_idx, test_idx)
@@ -562,7 +566,7 @@ def _empty_setting(name: str, split: _Split, queries: np.ndarray, gallery: np.nd
         "n_gallery_images": int(gallery.size),
         "n_conditions": n_conditions,
         "top_k": None, "top_k_per_image": None, "chance": None, "cmc": None, "per_condition": None,
-        "confusion": None,
+        "confusion": None, "counts": None,
     }
 
 
@@ -590,6 +594,7 @@ def _evaluate_one(name: str, split: _Split, queries: np.ndarray, gallery: np.nda
         chance=_ks_dict(chance_topk(len(ranking.conditions), split.ks)),
         cmc=[float(v) for v in cmc_curve(ranking, truth, split.max_rank)],
         per_condition=table.rows(),
+        counts=setting_counts(ranking, truth, len(ranking.conditions), split.ks),
     )
     if split.include_confusion:
         cm = confusion_matrix(truth, ranking.top1(), list(ranking.conditions))
@@ -619,3 +624,242 @@ def _control_block(x: np.ndarray, lab_arr: np.ndarray, train: np.ndarray, test: 
     is_ctrl = np.arange(queries.size) >= test_a.size
     block["auroc"] = control_auroc(score, is_ctrl)
     return block
+
+
+# --------------------------------------------------------------------------------------------
+# 10. statistics a reviewer asks for: intervals over splits, tests against chance, subgroups
+# --------------------------------------------------------------------------------------------
+
+def _finite_values(values, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numbers, got {values!r}") from exc
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise InputError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} contains NaN, None or infinite values; leave out the splits without a figure")
+    return arr
+
+
+def mean_interval(values, level: float = 0.95, *, bounds: tuple[float, float] | None = None) -> dict:
+    """Mean of a figure over repeated splits with a Student-t interval at ``level``.
+
+    ``mean +- t(1 - (1 - level) / 2, n - 1) * sd / sqrt(n)``, sd with n - 1 degrees of freedom.
+    With one value the mean is that value and there is no interval (``low``/``high`` None, and
+    ``note`` says so). ``bounds`` (e.g. ``(0, 1)`` for a rate or an AUROC) clips the interval to
+    the values the figure can take; ``clipped`` says whether it was. Repeated random splits share
+    most training subjects, so this interval is narrower than the spread a new data set would show
+    (Nadeau & Bengio, Machine Learning 52:239, 2003); it describes the variation over splits,
+    nothing more.
+    """
+    from scipy import stats
+
+    if not 0.0 < float(level) < 1.0:
+        raise ParameterError(f"level must lie strictly between 0 and 1, got {level}", parameter="level",
+                             hint="0.95 gives a 95 % interval")
+    arr = _finite_values(values, "values")
+    n, mean = int(arr.size), float(arr.mean())
+    out = {"mean": mean, "low": None, "high": None, "sd": None, "n": n, "level": float(level),
+           "method": "Student t over splits", "clipped": False, "note": None}
+    if n == 1:
+        out["note"] = "one split only: no interval"
+        return out
+    sd = float(arr.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + float(level) / 2.0, n - 1)) * sd / math.sqrt(n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = (float(b) for b in bounds)
+        if not lo <= hi:
+            raise ParameterError(f"bounds must be (low, high) with low <= high, got {bounds}", parameter="bounds")
+        out["clipped"] = bool(low < lo or high > hi)
+        low, high = max(low, lo), min(high, hi)
+    out.update(sd=sd, low=low, high=high)
+    return out
+
+
+def binomial_against_chance(successes: int, n: int, chance: float) -> dict:
+    """One-sided exact binomial test that a hit rate exceeds chance (H1: rate > chance).
+
+    ``successes`` of ``n`` trials (images, pooled over conditions) were hits; ``chance`` is the
+    hit probability of a random ranking. Returns the counts, the rate and the p-value
+    (:func:`scipy.stats.binomtest`, alternative "greater"). The test assumes independent trials:
+    several photos of one subject are not, so p is optimistic when subjects have several photos.
+    """
+    from scipy import stats
+
+    for name, v in (("successes", successes), ("n", n)):
+        if isinstance(v, bool) or int(v) != v:
+            raise InputError(f"{name} must be a whole number, got {v!r}")
+    successes, n = int(successes), int(n)
+    if n < 1:
+        raise InputError(f"n must be at least 1, got {n}", hint="a setting without queries has no test")
+    if not 0 <= successes <= n:
+        raise InputError(f"successes must lie in 0..n ({n}), got {successes}")
+    if not (np.isfinite(chance) and 0.0 <= float(chance) <= 1.0):
+        raise InputError(f"chance must be a probability in [0, 1], got {chance!r}")
+    p = float(stats.binomtest(successes, n, float(chance), alternative="greater").pvalue)
+    return {"successes": successes, "n": n, "rate": successes / n, "chance": float(chance), "p_value": p,
+            "test": "one-sided exact binomial, H1: rate > chance"}
+
+
+def topk_counts(ranked, true_labels, ks: Iterable[int] = DEFAULT_KS) -> dict[int, int]:
+    """Number of queries whose true condition is within the top k, for each k (pooled over images)."""
+    ranks = true_label_ranks(ranked, true_labels)
+    return {k: int((ranks <= k).sum()) for k in _check_ks(ks)}
+
+
+def setting_counts(ranked, true_labels, n_conditions: int, ks: Iterable[int] = DEFAULT_KS) -> dict[str, dict]:
+    """:func:`binomial_against_chance` of every top-k of one setting: ``{"top1": {...}, ...}``."""
+    n = len(_as_str_list(true_labels, "true_labels"))
+    chance = chance_topk(n_conditions, ks)
+    return {f"top{k}": binomial_against_chance(hits, n, chance[k]) for k, hits in
+            topk_counts(ranked, true_labels, ks).items()}
+
+
+#: GMDB's rare disorders have at most six subjects (Hsieh et al., Nature Genetics 2022)
+GMDB_RARE_MAX_SUBJECTS = 6
+
+
+def cap_subjects(subjects, labels, conditions: Iterable[str], max_subjects: int = GMDB_RARE_MAX_SUBJECTS,
+                 seed: int = 0) -> np.ndarray:
+    """A mask of the images to keep so that each of ``conditions`` has at most ``max_subjects``
+    subjects (chosen at random with ``seed``, all images of a kept subject kept); images of
+    other labels are all kept. Like :func:`subject_disjoint_split`, the choice for one condition
+    depends only on ``seed`` and that condition's name and subjects."""
+    subj = _as_str_list(subjects, "subjects")
+    labs = _as_str_list(labels, "labels")
+    if len(subj) != len(labs):
+        raise InputError(f"subjects ({len(subj)}) and labels ({len(labs)}) differ in length")
+    if int(max_subjects) != max_subjects or max_subjects < 1:
+        raise ParameterError(f"max_subjects must be a positive integer, got {max_subjects}", parameter="max_subjects")
+    owner = _subject_labels(subj, labs)
+    dropped: set[str] = set()
+    for lab in sorted({str(c) for c in conditions}):
+        members = sorted(s for s, sl in owner.items() if sl == lab)
+        if len(members) <= max_subjects:
+            continue
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(lab.encode("utf-8")), 6]))
+        dropped.update(members[i] for i in rng.permutation(len(members))[int(max_subjects):])
+    return np.fromiter((s not in dropped for s in subj), dtype=bool, count=len(subj))
+
+
+#: age bands of the subgroup tables (years, lower bound inclusive); ages under 20 form their own band
+AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<20", -math.inf, 20.0), ("20-39", 20.0, 40.0),
+                                                   ("40-59", 40.0, 60.0), ("60+", 60.0, math.inf))
+SKIN_TONE_ORDER = ("I", "II", "III", "IV", "V", "VI")
+MISSING_GROUP = "(missing)"
+#: groups with fewer queries than this are shown but left out of the largest gap (an assumption:
+#: below ten queries one hit moves a rate by more than ten points)
+MIN_GROUP_QUERIES = 10
+
+
+def age_band(age) -> str:
+    """The band of an age in years ("20-39", "40-59", "60+", "<20"); an empty value is missing."""
+    text = "" if age is None else str(age).strip()
+    if not text:
+        return MISSING_GROUP
+    try:
+        years = float(text)
+    except ValueError:
+        raise InputError(f"age {age!r} is not a number of years") from None
+    if not np.isfinite(years) or years < 0:
+        raise InputError(f"age {age!r} is not a number of years")
+    return next(name for name, lo, hi in AGE_BANDS if lo <= years < hi)
+
+
+def skin_tone_group(value) -> str:
+    """A skin-tone value as its Fitzpatrick-like numeral I-VI (``"iii"``, ``"3"`` and ``"III"`` are
+    all "III"); other text is kept as written, an empty value is missing."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return MISSING_GROUP
+    if text.upper() in SKIN_TONE_ORDER:
+        return text.upper()
+    if text.isdigit() and 1 <= int(text) <= len(SKIN_TONE_ORDER):
+        return SKIN_TONE_ORDER[int(text) - 1]
+    return text
+
+
+def _group_order(names: set[str]) -> list[str]:
+    """Age bands and skin tones in their natural order, anything else by name; missing last."""
+    known = [b[0] for b in AGE_BANDS] + list(SKIN_TONE_ORDER)
+    rank = {name: i for i, name in enumerate(known)}
+    present = sorted(names - {MISSING_GROUP}, key=lambda g: (rank.get(g, len(known)), g))
+    return present + ([MISSING_GROUP] if MISSING_GROUP in names else [])
+
+
+def _group_topk(ranks: np.ndarray, labels: np.ndarray, rankable: np.ndarray, ks: tuple[int, ...]) -> dict:
+    """Top-k of the rankable queries, per condition then averaged (None when there are none)."""
+    if not rankable.any():
+        return {f"top{k}": None for k in ks}
+    conds, inverse = np.unique(labels[rankable].astype(str), return_inverse=True)
+    counts = np.bincount(inverse)
+    return {f"top{k}": float((np.bincount(inverse, weights=(ranks[rankable] <= k).astype(float)) / counts).mean())
+            for k in ks}
+
+
+def _group_auroc(score: np.ndarray | None, is_control: np.ndarray) -> float | None:
+    if score is None or is_control.all() or not is_control.any():
+        return None
+    return control_auroc(score, is_control)
+
+
+def _largest_gap(rows: list[dict], figure: str, size_key: str, min_group: int) -> dict | None:
+    """Highest minus lowest value of ``figure`` over the groups with at least ``min_group`` of
+    ``size_key``; None when fewer than two groups qualify."""
+    usable = [r for r in rows if r[figure] is not None and r[size_key] >= min_group and r["group"] != MISSING_GROUP]
+    if len(usable) < 2:
+        return None
+    hi = max(usable, key=lambda r: r[figure])
+    lo = min(reversed(usable), key=lambda r: r[figure])   # on a tie, a group other than ``hi``
+    return {"gap": float(hi[figure] - lo[figure]), "highest": hi["group"], "lowest": lo["group"],
+            "groups_compared": len(usable)}
+
+
+def subgroup_report(groups, labels, ranks, score=None, *, control: str = CONTROL, ks: Iterable[int] = (1, 5),
+                    min_group: int = MIN_GROUP_QUERIES) -> dict:
+    """Figures within each group of the queries, and the largest gap between groups.
+
+    ``groups[i]`` names query i's group (e.g. its sex or age band; :data:`MISSING_GROUP` where
+    unknown), ``labels[i]`` its true label (``control`` for controls), ``ranks[i]`` the 1-based
+    rank of its true condition in the gallery ranking of frequent and rare conditions (``inf``
+    where the gallery lacks it, ignored for controls: NaN is fine there) and ``score[i]`` its
+    syndromic score (None: no AUROC). Per group: top-k of the affected queries whose condition
+    the gallery holds (per condition, then averaged over the group's conditions, as elsewhere),
+    the control AUROC of ``score`` within the group, and the counts. Gaps compare only groups
+    with at least ``min_group`` queries counted by the figure (affected rankable queries for
+    top-k, all queries for the AUROC), and never the missing group.
+    """
+    g = np.asarray(_as_str_list(groups, "groups"), dtype=object)
+    lab = np.asarray(_as_str_list(labels, "labels"), dtype=object)
+    rk = np.asarray(ranks, dtype=np.float64)
+    ks = _check_ks(ks)
+    if not (g.size == lab.size == rk.size) or rk.ndim != 1:
+        raise InputError(f"groups ({g.size}), labels ({lab.size}) and ranks ({rk.size}) must be 1-D of one length")
+    sc = None if score is None else np.asarray(score, dtype=np.float64)
+    if sc is not None and (sc.shape != rk.shape or not np.all(np.isfinite(sc))):
+        raise InputError(f"score must be {rk.size} finite values, got shape {sc.shape}")
+    if int(min_group) != min_group or min_group < 1:
+        raise ParameterError(f"min_group must be a positive integer, got {min_group}", parameter="min_group")
+    is_control = lab == control
+    affected_ranks = np.where(is_control, np.inf, rk)
+    if np.isnan(affected_ranks).any() or (affected_ranks < 1).any():
+        raise InputError("ranks of affected queries must be 1-based ranks (inf where the gallery lacks the condition)")
+    rankable = ~is_control & np.isfinite(affected_ranks)
+    rows = []
+    for name in _group_order(set(g)):
+        sel = g == name
+        row = {"group": name, "n_queries": int(sel.sum()), "n_affected": int((sel & ~is_control).sum()),
+               "n_control": int((sel & is_control).sum()), "n_ranked": int((sel & rankable).sum()),
+               "n_conditions": len(set(lab[sel & rankable]))}
+        row.update(_group_topk(affected_ranks[sel], lab[sel], rankable[sel], ks))
+        row["control_auroc"] = _group_auroc(None if sc is None else sc[sel], is_control[sel])
+        rows.append(row)
+    gaps = {f"top{k}": _largest_gap(rows, f"top{k}", "n_ranked", int(min_group)) for k in ks}
+    gaps["control_auroc"] = _largest_gap(rows, "control_auroc", "n_queries", int(min_group))
+    return {"ks": list(ks), "min_group": int(min_group), "groups": rows, "gaps": gaps,
+            "note": (f"groups with fewer than {int(min_group)} queries (affected queries the gallery can rank for "
+                     f"top-k, all queries for the AUROC) are shown but left out of the largest gap")}

@@ -19,8 +19,8 @@ PASS, WARN, FAIL = "pass", "warn", "fail"
 
 MIN_IMAGE_SIDE = 32            # px; below this no detector can find a face
 SECOND_FACE_RATIO = 0.5        # a second face at least half as wide as the first: ambiguous photo
-MIN_EYE_DISTANCE = 20.0        # px between eye centres; the 112 crop has 36, so below 20 the crop is mush
-WARN_EYE_DISTANCE = 36.0       # below this the 112 crop is upsampled
+MIN_EYE_DISTANCE = 20.0        # px between eye centres; the 112 crop has 30, so below 20 the crop is mush
+WARN_EYE_DISTANCE = 30.0       # below this the 112 crop is upsampled
 MAX_YAW, WARN_YAW = 30.0, 15.0        # degrees, approximate (detect.head_pose)
 MAX_PITCH, WARN_PITCH = 30.0, 20.0
 MIN_SHARPNESS, WARN_SHARPNESS = 0.012, 0.03   # Laplacian variance / luma variance on the 112 crop
@@ -86,18 +86,35 @@ def check_image(report: QualityReport, pixels: np.ndarray) -> bool:
     return True
 
 
+def box_text(face) -> str:
+    """``"box x 154-355, y 137-370 px"``: where a detected face is in the photo."""
+    x0, y0, x1, y1 = face.box
+    return f"box x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f} px"
+
+
+def _widths_text(others: list, largest) -> str:
+    """``"the other is 38 % as wide"``, ``"the others are 40 % and 30 % as wide"``."""
+    shares = [f"{100 * f.width / max(largest.width, 1e-9):.0f} %" for f in others]
+    if len(shares) == 1:
+        return f"the other is {shares[0]} as wide"
+    return f"the others are {', '.join(shares[:-1])} and {shares[-1]} as wide"
+
+
 def check_faces(report: QualityReport, faces: list) -> bool:
-    """Face count, size and pose of the largest face; False when there is nothing to screen."""
+    """Face count, size and pose of the largest face; False when there is nothing to screen.
+    ``faces`` come largest first; the messages name every face found."""
     if not faces:
         report.add("face_found", FAIL, "no face was found in the photo")
         return False
-    if len(faces) > 1 and faces[1].width >= SECOND_FACE_RATIO * faces[0].width:
-        report.add("face_count", FAIL, f"{len(faces)} faces of similar size: crop the photo to the person to "
-                   f"screen", len(faces), 1)
+    face, others = faces[0], faces[1:]
+    if others and others[0].width >= SECOND_FACE_RATIO * face.width:
+        report.add("face_count", FAIL, f"{len(faces)} faces of similar size: the largest at {box_text(face)}, "
+                   f"{_widths_text(others, face)} (a second face at least {100 * SECOND_FACE_RATIO:.0f} % as wide "
+                   f"makes the photo ambiguous): crop the photo to the person to screen", len(faces), 1)
         return False
-    report.add("face_found", PASS, "one face" if len(faces) == 1 else
-               f"{len(faces)} faces; the largest is screened, the others are much smaller", len(faces), 1)
-    face = faces[0]
+    report.add("face_found", PASS, f"one face ({box_text(face)})" if not others else
+               f"{len(faces)} faces: screened the largest ({box_text(face)}); {_widths_text(others, face)}",
+               len(faces), 1)
     d = face.eye_distance
     if d < MIN_EYE_DISTANCE:
         report.add("face_size", FAIL, f"the face is too small: {d:.0f} px between the eyes, need at least "
@@ -125,10 +142,20 @@ def check_faces(report: QualityReport, faces: list) -> bool:
 
 
 def face_region(crop: np.ndarray) -> np.ndarray:
-    """Luma of the central face region of an aligned crop (brows to chin, cheek to cheek)."""
-    s = crop.shape[0] / 112.0
+    """Luma of the central face region of an aligned crop: from brow height (0.79 of the
+    eyes-to-mouth distance above the eyes) to just below the mouth (0.19 of it), and 1.11 eye
+    distances either side of the midline, placed by the alignment template."""
+    from .align import template
+
+    size = crop.shape[0]
+    t = template(size)
+    eye_y, mouth_y = t[:2, 1].mean(), t[3:, 1].mean()
+    d, half = mouth_y - eye_y, 1.11 * (t[1, 0] - t[0, 0])
+    centre = t[:2, 0].mean()
     luma = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return luma[int(20 * s):int(100 * s), int(16 * s):int(96 * s)]
+    rows = slice(max(0, int(eye_y - 0.79 * d)), min(size, int(mouth_y + 0.19 * d)))
+    cols = slice(max(0, int(centre - half)), min(size, int(centre + half)))
+    return luma[rows, cols]
 
 
 def check_crop(report: QualityReport, crop112: np.ndarray) -> None:

@@ -13,6 +13,9 @@ from .screening import DEMO_MODEL, Screener, ScreeningResult, screen_many  # noq
 
 LIMIT = ("A ranking of facial resemblance to the conditions in the model's gallery, not a diagnosis; conditions "
          "absent from the gallery cannot be suggested.")
+OFF_DISTRIBUTION = ("off-distribution: this face does not look like the photos the model learned (gate score "
+                    "{score:.3g} above its threshold {threshold:.3g}); its probabilities and syndromic score are "
+                    "withheld, and the conditions below are ranked by similarity only")
 SYNTHETIC_WARNING = ("The model was trained on synthetic phantom faces only and is not validated on patients: its "
                      "ranking of a real photo means nothing clinically.")
 
@@ -45,22 +48,42 @@ def screening_report(found: ScreeningResult, screener: Screener, command: str) -
     result.summary["verdict"] = quality.verdict
     if found.face is not None:
         result.metrics["face"] = found.face.to_dict()
+    result.metrics["faces"] = faces_found(found)
     result.limits.append(LIMIT)
     if not found.screened:
         result.summary["screened"] = False
+        result.refuse("; ".join(quality.reasons) or found.verdict)  # exit code 8 on the command line
         return result
     _add_ranking(result, found, screener)
     return result
 
 
+def faces_found(found: ScreeningResult) -> list[dict]:
+    """Every face the detector found, largest first: box, eye distance, detector score, width
+    as a share of the largest, and whether it is the one screened."""
+    if not found.faces:
+        return []
+    largest = max(found.faces[0].width, 1e-9)
+    return [{"box": [round(float(v), 2) for v in face.box], "eye_distance_px": round(face.eye_distance, 2),
+             "score": round(float(face.score), 4), "width_ratio": round(face.width / largest, 3),
+             "screened": index == 0 and found.screened} for index, face in enumerate(found.faces)]
+
+
 def _add_ranking(result: Result, found: ScreeningResult, screener: Screener) -> None:
     from medface.data.provenance import InputRecord
 
-    card, predictor, _ = screener.package
+    card, predictor = screener.package.card, screener.package.predictor
     top, score = found.conditions[0], found.syndromic_score
-    result.summary.update({"screened": True, "top_condition": top.condition, "top_similarity": top.similarity,
+    result.summary.update({"screened": True, "distribution": _distribution(found), "top_condition": top.condition,
+                           "top_similarity": top.similarity,
                            "syndromic_score": None if score is None else round(score, 4),
                            "model": f"{card.name} {card.version}"})
+    result.metrics["distribution"] = {"in_distribution": found.in_distribution, "score": found.ood_score,
+                                      "threshold": found.ood_threshold}
+    if found.in_distribution is False:
+        result.warnings.append(OFF_DISTRIBUTION.format(score=found.ood_score, threshold=found.ood_threshold))
+    if found.attention_regions is not None:
+        result.tables["attention by region"] = found.attention_regions.table()
     result.tables["conditions"] = [c.to_dict() for c in found.conditions]
     result.metrics["model"] = dict(found.model)
     result.provenance.models.append(InputRecord(f"{card.name} {card.version}", str(screener.model_dir),
@@ -68,6 +91,12 @@ def _add_ranking(result: Result, found: ScreeningResult, screener: Screener) -> 
     result.provenance.device = str(predictor.device)
     if card.is_synthetic:
         result.warnings.append(SYNTHETIC_WARNING)
+
+
+def _distribution(found: ScreeningResult) -> str:
+    """The summary's word on the gate: in-distribution, off-distribution or not checked."""
+    return {True: "in-distribution", False: "off-distribution"}.get(found.in_distribution,
+                                                                     "not checked (the model has no gate)")
 
 
 def declare_pictures(result: Result, found: ScreeningResult) -> None:

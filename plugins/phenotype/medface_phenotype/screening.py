@@ -4,7 +4,8 @@ Photo -> face detection -> quality gate (refuses with reasons) -> 5-point alignm
 screening network through the runtime's Predictor (flip test-time augmentation) -> conditions
 ranked by cosine distance to their nearest gallery photo (frequent and gallery-only conditions
 alike), calibrated softmax probabilities for the trained conditions, a syndromic-versus-
-unaffected score and a Grad-CAM attention map for the top trained condition::
+unaffected score and an attention map (occlusion of landmark-defined facial regions) for the
+top trained condition::
 
     from medface_phenotype import Screener
 
@@ -37,11 +38,14 @@ DEMO_MODEL = Path(__file__).parent / "models" / "phantom-demo"
 
 
 class ScreeningPackage(NamedTuple):
-    """A loaded screening package: its card, a Predictor on its network and its gallery."""
+    """A loaded screening package: its card, a Predictor on its network, its gallery and its
+    out-of-distribution gate (None for a package made before gates)."""
 
     card: Any
     predictor: Any
     gallery: Any
+    gate: Any = None
+    reference: Any = None  # the reference face of the attention maps (explain.py), or None
 
 
 def screening_settings(card, path=None) -> dict:
@@ -61,13 +65,17 @@ def load_package(model_dir: str, device: str = "auto") -> ScreeningPackage:
 
     from . import model as _register  # noqa: F401  (puts phenotype.GestaltNet on the allow-list)
     from .gallery import load_gallery
+    from .explain import load_reference_face
+    from .ood import load_gate
 
     card = read_card(model_dir)
-    screening_settings(card, model_dir)
-    predictor = Predictor(model_dir, device=device, batch_size=1, num_workers=0)
+    settings = screening_settings(card, model_dir)
+    predictor = Predictor(model_dir, device=device, batch_size=16, num_workers=0)
     gallery = load_gallery(model_dir)
     gallery.check_model({"name": card.name, "version": card.version, "sha256": card.sha256})
-    return ScreeningPackage(card, predictor, gallery)
+    gate = load_gate(model_dir, (settings.get("ood") or {}).get("sha256"))
+    reference = load_reference_face(model_dir, settings.get("reference_face_sha256"))
+    return ScreeningPackage(card, predictor, gallery, gate, reference)
 
 
 @dataclass
@@ -96,8 +104,9 @@ class ScreeningResult:
     """What screening one face found.
 
     ``quality`` holds the verdict and every check; ``conditions`` the ranking (empty when the
-    photo was refused); ``attention`` the Grad-CAM map (MODEL_SIZE square, in [0, 1]) of
-    ``attention_condition``; ``aligned`` the aligned face (DISPLAY_SIZE square, RGB) and
+    photo was refused); ``attention`` the occlusion map (MODEL_SIZE square, in [0, 1]) of
+    ``attention_condition`` and ``attention_regions`` its evidence by facial region
+    (:class:`medface_phenotype.explain.RegionAttention`); ``aligned`` the aligned face (DISPLAY_SIZE square, RGB) and
     ``crop`` the network's input; ``model`` names the package. ``error`` says why a photo never
     reached the quality gate (an unreadable file in batch screening). ``surface`` is the
     frontal view that was screened, for a 3D surface (:func:`surface.screen_surface`).
@@ -114,6 +123,18 @@ class ScreeningResult:
     model: dict | None = None
     error: str | None = None
     surface: Any = field(default=None, repr=False)
+    attention_regions: Any = field(default=None, repr=False)  # explain.RegionAttention: evidence by region
+    ood_score: float | None = None  # the out-of-distribution gate's score (None: the package has no gate)
+    ood_threshold: float | None = None
+
+    @property
+    def in_distribution(self) -> bool | None:
+        """Whether the face looks like the model's training photos (None when not screened or
+        the package has no gate). Off-distribution, probabilities and the syndromic score are
+        withheld and the ranking is similarity only."""
+        if self.ood_score is None or self.ood_threshold is None:
+            return None
+        return self.ood_score <= self.ood_threshold
 
     @property
     def screened(self) -> bool:
@@ -164,12 +185,13 @@ def _head_settings(card) -> tuple[list[str], str, float]:
     return list(card.labels), scr.get("control_label", "unaffected"), float(scr["temperature"])
 
 
-def _ranked(rank: int, label: str, similarity: float, probs: np.ndarray, classes: list[str],
+def _ranked(rank: int, label: str, similarity: float, probs: np.ndarray | None, classes: list[str],
             subject: str | None = None) -> RankedCondition:
-    """One ranked condition, with its calibrated probability when the softmax head knows it."""
+    """One ranked condition, with its calibrated probability when the softmax head knows it and
+    probabilities are given (None off-distribution)."""
     trained = label in classes
-    return RankedCondition(rank, label, similarity, round(float(probs[classes.index(label)]), 4) if trained else None,
-                           trained, subject, **condition_info(label))
+    probability = round(float(probs[classes.index(label)]), 4) if trained and probs is not None else None
+    return RankedCondition(rank, label, similarity, probability, trained, subject, **condition_info(label))
 
 
 def syndromic(probs: np.ndarray, classes: list[str], control: str) -> float | None:
@@ -177,14 +199,22 @@ def syndromic(probs: np.ndarray, classes: list[str], control: str) -> float | No
     return float(1.0 - probs[classes.index(control)]) if control in classes else None
 
 
-def rank(card, gallery, embedding: np.ndarray, logits: np.ndarray, top: int) -> tuple[list[RankedCondition],
-                                                                                          float | None]:
-    """Ranked conditions (gallery order, softmax probability where trained) and the syndromic score."""
+def rank(card, gallery, embedding: np.ndarray, logits: np.ndarray, top: int, *,
+         in_distribution: bool | None = None) -> tuple[list[RankedCondition], float | None]:
+    """Ranked conditions (gallery order, softmax probability where trained) and the syndromic
+    score; off-distribution (``in_distribution`` False) similarity only, with neither."""
     classes, control, temperature = _head_settings(card)
-    probs = softmax(logits[None], temperature)[0]
+    probs = None if in_distribution is False else softmax(logits[None], temperature)[0]
     rows = [_ranked(k, hit["label"], round(1.0 - hit["distance"], 4), probs, classes, hit["subject"])
             for k, hit in enumerate(gallery.nearest(embedding, top=top), start=1)]
-    return rows, syndromic(probs, classes, control)
+    return rows, None if probs is None else syndromic(probs, classes, control)
+
+
+def gate_scores(gate, features) -> np.ndarray | None:
+    """The gate's scores of a batch of stage features, or None without a gate (or features)."""
+    if gate is None or features is None:
+        return None
+    return gate.score(features)
 
 
 def _pixels(image) -> np.ndarray:
@@ -202,8 +232,8 @@ class Screener:
     """Screens faces with one screening package, loaded once (on first use).
 
     ``model``: a package folder made by ``phenotype train`` (default: the bundled demo model);
-    ``top``: how many ranked conditions to keep; ``attention``: compute the Grad-CAM map of the
-    top trained condition (about a second on a CPU).
+    ``top``: how many ranked conditions to keep; ``attention``: compute the attention map of the
+    top trained condition (one network pass per facial region, about 0.1 s on a CPU).
     """
 
     def __init__(self, model=None, *, device: str = "auto", top: int = 10, attention: bool = True):
@@ -218,7 +248,7 @@ class Screener:
 
     @property
     def model_info(self) -> dict:
-        card, _, gallery = self.package
+        card, gallery = self.package.card, self.package.gallery
         return {"name": card.name, "version": card.version, "sha256": card.sha256,
                 "training_data": card.training_data, "gallery_photos": len(gallery)}
 
@@ -235,18 +265,42 @@ class Screener:
         found = ScreeningResult(face.quality, face.faces, aligned=face.display, crop=face.crop)
         if face.quality.refused:
             return found
-        card, predictor, gallery = self.package
+        card, predictor, gallery, gate = self.package[:4]
         output = predictor.predict([face.crop]).outputs[0]
+        scores = gate_scores(gate, output.get("features"))
+        if scores is not None:
+            found.ood_score, found.ood_threshold = round(float(scores[0]), 4), round(float(gate.threshold), 4)
         found.conditions, found.syndromic_score = rank(card, gallery, output["embedding"], output["logits"],
-                                                       self.top)
+                                                       self.top, in_distribution=found.in_distribution)
         found.model = self.model_info
         trained = [c for c in found.conditions if c.trained]
-        if self.attention and trained:
-            from .explain import gradcam
-
-            found.attention_condition = trained[0].condition
-            found.attention = gradcam(predictor.model, face.crop, list(card.labels).index(trained[0].condition))
+        if self.attention and trained and found.in_distribution is not False:
+            regions = self.explain(face, trained[0].condition)
+            if regions is not None:
+                found.attention_condition, found.attention = regions.condition, regions.map
+                found.attention_regions = regions
         return found
+
+    def explain(self, face: PreparedFace, condition: str):
+        """Evidence by facial region for a trained ``condition`` of a prepared face (occlusion of
+        landmark-defined regions, :mod:`medface_phenotype.explain`); None without dense landmarks."""
+        from .explain import occlusion_attention
+
+        card, predictor, reference = self.package.card, self.package.predictor, self.package.reference
+        classes, _, temperature = _head_settings(card)
+        if condition not in classes:
+            raise ParameterError(f"{condition!r} is not a condition of the model's softmax head ({', '.join(classes)})",
+                                 parameter="condition")
+        if face.crop is None or face.face is None or face.face.landmarks is None:
+            return None
+        m = face.matrix
+        landmarks = face.face.landmarks @ m[:, :2].T + m[:, 2]
+
+        def log_probs(crops):
+            logits = np.stack([o["logits"] for o in predictor.predict(list(crops)).outputs])
+            return np.log(np.maximum(softmax(logits, temperature), 1e-12))
+
+        return occlusion_attention(log_probs, face.crop, landmarks, classes.index(condition), condition, reference)
 
     def screen_mesh(self, mesh, *, units: str = "mm") -> ScreeningResult:
         """Screen a 3D face surface through its frontal render (:func:`surface.screen_surface`)."""
@@ -260,7 +314,7 @@ class Screener:
         that cannot be read or is refused gets a result with its reason and no ranking."""
         from medface.runtime import Predictor
 
-        card, _, gallery = self.package
+        card, gallery, gate = self.package.card, self.package.gallery, self.package.gate
         seen = _PreparedFaces()
         predictor = Predictor(self.model_dir, device=self.device, batch_size=batch_size, num_workers=workers,
                               preprocess=seen.network_input)
@@ -270,24 +324,30 @@ class Screener:
                    for i in range(len(preds))]
         good = [i for i, o in enumerate(preds.outputs) if o is not None]
         if good:
-            self._rank_batch(results, good, preds.outputs, card, gallery)
+            self._rank_batch(results, good, preds.outputs, card, gallery, gate)
         return results
 
     def _rank_batch(self, results: list[ScreeningResult], good: list[int], outputs: Sequence, card,
-                    gallery) -> None:
+                    gallery, gate) -> None:
         from . import protocol
 
         emb = np.stack([outputs[i]["embedding"] for i in good])
         logits = np.stack([outputs[i]["logits"] for i in good])
+        scores = gate_scores(gate, np.stack([outputs[i]["features"] for i in good]) if "features" in outputs[good[0]]
+                             else None)
         ranking = protocol.rank_by_gallery(emb, gallery.embeddings, gallery.labels)
         classes, control, temperature = _head_settings(card)
         probs = softmax(logits, temperature)
         model = self.model_info
         for row, i in enumerate(good):
-            conditions = [_ranked(k + 1, ranking.conditions[j], round(1.0 - float(ranking.distances[row][k]), 4),
-                                  probs[row], classes) for k, j in enumerate(ranking.order[row][:self.top])]
-            results[i].conditions, results[i].error, results[i].model = conditions, None, model
-            results[i].syndromic_score = syndromic(probs[row], classes, control)
+            found = results[i]
+            if scores is not None:
+                found.ood_score, found.ood_threshold = round(float(scores[row]), 4), round(float(gate.threshold), 4)
+            p = None if found.in_distribution is False else probs[row]
+            found.conditions = [_ranked(k + 1, ranking.conditions[j], round(1.0 - float(ranking.distances[row][k]), 4),
+                                        p, classes) for k, j in enumerate(ranking.order[row][:self.top])]
+            found.error, found.model = None, model
+            found.syndromic_score = None if p is None else syndromic(p, classes, control)
 
 
 class _PreparedFaces:
@@ -331,6 +391,7 @@ def _batch_row(index: int, found: ScreeningResult) -> dict:
     if not found.screened:
         return {"index": index, "screened": False, "verdict": found.verdict}
     score = found.syndromic_score
-    return {"index": index, "screened": True, "verdict": "acceptable",
+    return {"index": index, "screened": True, "verdict": "acceptable", "in_distribution": found.in_distribution,
+            "ood_score": found.ood_score,
             "conditions": [{"condition": c.condition, "similarity": c.similarity} for c in found.conditions],
             "syndromic_score": None if score is None else round(score, 4)}

@@ -54,6 +54,7 @@ DISTANCE_MM = 1000.0
 FILL = 0.85
 #: uniform skin colour (sRGB), the middle of the phantom photos' Fitzpatrick-like scale (III)
 SKIN_RGB = (200, 152, 114)
+SURFACE_SKIN_TONE = 3  # the index of SKIN_RGB on that scale
 BACKGROUND_RGB = (206, 208, 210)  # the phantom photos' "light_grey" backdrop
 #: soft key, fill and back lights (azimuth/elevation in degrees relative to the camera)
 LIGHTING = {"key_azimuth": 30.0, "key_elevation": 25.0, "key_intensity": 0.7, "fill_azimuth": -45.0,

@@ -27,7 +27,9 @@ from medface.errors import InputError, ParameterError
 from . import protocol
 from .dataset import CONTROL_LABEL, read_dataset
 from .faces import MODEL_SIZE
+from .explain import mean_face, save_reference_face
 from .gallery import Gallery, save_gallery
+from .ood import MIN_TRAIN, MIN_VAL, OODGate, fit_gate, save_gate, stage_sizes
 from .model import cosface_loss, fit_temperature
 from .prepare import prepare_dataset
 
@@ -67,14 +69,15 @@ class CropDataset(torch.utils.data.Dataset):
 
 
 def embed_crops(package_dir: Path, crops: np.ndarray, *, device: str = "auto", batch_size: int = 64) -> dict:
-    """Embeddings (flip TTA) and logits of aligned crops through the runtime's Predictor."""
+    """Embeddings (flip TTA), logits and, when the network gives them, the stage features of the
+    out-of-distribution gate, of aligned crops through the runtime's Predictor."""
     from medface.runtime import Predictor
 
     preds = Predictor(package_dir, device=device, batch_size=batch_size, num_workers=0).predict(list(crops))
     if preds.failures:
         raise InputError(f"{len(preds.failures)} crops failed in the network, e.g. {preds.failures[0]}")
-    return {"embedding": np.stack([o["embedding"] for o in preds.outputs]).astype(np.float32),
-            "logits": np.stack([o["logits"] for o in preds.outputs]).astype(np.float32)}
+    keys = [k for k in ("embedding", "logits", "features") if preds.outputs and k in preds.outputs[0]]
+    return {k: np.stack([o[k] for o in preds.outputs]).astype(np.float32) for k in keys}
 
 
 def _split_ids(ds, usable, test_fraction, val_fraction, seed):
@@ -187,6 +190,14 @@ class TrainingSummary:
                 "gallery": self.gallery, **self.data, "metrics": self.metrics}
 
 
+def head_subset(labels, idx: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The photos of ``idx`` whose label is one of the head's ``classes``, and their class indices."""
+    labels = np.asarray(labels, dtype=object)
+    cls_index = {c: k for k, c in enumerate(classes)}
+    keep = np.array([i for i in idx if labels[i] in cls_index], int)
+    return keep, np.array([cls_index[labels[i]] for i in keep], np.int64)
+
+
 def split_photos(ds, usable: np.ndarray, settings: TrainingSettings) -> TrainingSplit:
     """Split the usable photos by subject, divide the conditions and choose the head's classes."""
     train_idx, val_idx, test_idx = _split_ids(ds, usable, settings.test_fraction, settings.val_fraction,
@@ -198,13 +209,8 @@ def split_photos(ds, usable: np.ndarray, settings: TrainingSettings) -> Training
     classes = sorted(fr.frequent) + ([CONTROL_LABEL] if CONTROL_LABEL in set(all_labels) else [])
     if len(classes) < 2:
         raise ParameterError(f"need at least two trained classes, got {classes}", parameter="rare")
-    cls_index = {c: k for k, c in enumerate(classes)}
-
-    def subset(idx):
-        keep = np.array([i for i in idx if all_labels[i] in cls_index], int)
-        return keep, np.array([cls_index[all_labels[i]] for i in keep], np.int64)
-
-    return TrainingSplit(train_idx, val_idx, test_idx, fr, classes, *subset(train_idx), *subset(val_idx))
+    return TrainingSplit(train_idx, val_idx, test_idx, fr, classes, *head_subset(all_labels, train_idx, classes),
+                         *head_subset(all_labels, val_idx, classes))
 
 
 def package_card(settings: TrainingSettings, classes: list[str], training_data: str) -> dict:
@@ -266,36 +272,44 @@ class ScreeningTrainer:
                              f"too few to train", path=ds.root)
         split = split_photos(ds, prep.usable, s)
         self.stage(f"training the network on {len(split.train_keep)} photos")
-        self._train_network(prep.crops, split, package_card(s, split.classes, s.training_data or
-                                                            _describe(ds, prep)), out)
-        _edit_card(out, _screening_outputs)
-        self.stage("fitting the temperature and building the gallery")
-        temperature, gallery = self._calibrate(ds, prep.crops, split, out)
+        self.train_network(prep.crops, split, s.training_data or _describe(ds, prep), out)
+        self.stage("fitting the temperature, the out-of-distribution gate and building the gallery")
+        temperature, gallery, gate = self._calibrate(ds, prep.crops, split, out)
         save_gallery(gallery, out)
+        ood = (_no_gate(split) if gate is None
+               else {"sha256": save_gate(gate, out), "threshold": round(gate.threshold, 4), **gate.fitted})
+        reference_sha = save_reference_face(reference_face(ds, prep.crops, split.train), out)
         (out / SPLIT_FILE).write_text(json.dumps(_split_document(ds, split, s), indent=1), encoding="utf-8")
         data_counts = {"prepared": prep.summary(), "train_photos": int(len(split.train)),
                        "val_photos": int(len(split.val)), "test_photos": int(len(split.test))}
         screening = {"temperature": round(temperature, 4), "control_label": CONTROL_LABEL,
                      "frequent": sorted(split.conditions.frequent), "rare": sorted(split.conditions.rare),
-                     "gallery_size": len(gallery), "margin": MARGIN, "scale": SCALE}
+                     "gallery_size": len(gallery), "margin": MARGIN, "scale": SCALE, "ood": ood,
+                     "reference_face_sha256": reference_sha}
         doc = _edit_card(out, lambda d: d.setdefault("extra", {}).update(screening=screening, data=data_counts))
         return TrainingSummary(split.classes, sorted(split.conditions.rare), temperature, len(gallery), data_counts,
                                doc.get("metrics", {}))
 
-    def _train_network(self, crops: np.ndarray, split: TrainingSplit, card: dict, out: Path) -> None:
+    def train_network(self, crops: np.ndarray, split: TrainingSplit, training_data: str, out: Path) -> None:
+        """Train the network on ``split``'s head photos into the package folder ``out`` (its card
+        set for screening: both outputs, mirror test-time augmentation). No gallery, no calibration."""
         from medface.runtime import TrainConfig, train
         from medface.runtime.training import accuracy
 
         s = self.settings
+        card = package_card(s, split.classes, training_data)
         cfg = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, seed=s.seed, device=s.device,
                           patience=s.patience, monitor="accuracy", mode="max", scheduler="cosine", weight_decay=5e-4)
         train(card["architecture"], CropDataset(crops[split.train_keep], split.train_y, True),
               CropDataset(crops[split.val_keep], split.val_y, False), loss=cosface_loss(MARGIN, SCALE),
               metrics={"accuracy": accuracy}, config=cfg, card=card, out=out, on_epoch=_log_epoch)
+        _edit_card(out, _screening_outputs)
 
-    def _calibrate(self, ds, crops: np.ndarray, split: TrainingSplit, out: Path) -> tuple[float, Gallery]:
-        """The softmax temperature (on the validation photos) and the gallery of every training
-        and validation photo of a condition, embedded by the trained network."""
+    def _calibrate(self, ds, crops: np.ndarray, split: TrainingSplit,
+                   out: Path) -> tuple[float, Gallery, OODGate | None]:
+        """The softmax temperature (on the validation photos), the gallery of every training and
+        validation photo of a condition, embedded by the trained network, and the out-of-
+        distribution gate (fitted on the training photos, its threshold set on the validation ones)."""
         from medface.runtime import read_card
 
         s = self.settings
@@ -306,10 +320,27 @@ class ScreeningTrainer:
         labels = np.array(ds.labels)
         gal_mask = labels[gal_idx] != CONTROL_LABEL
         model_id = {"name": s.name, "version": s.version, "sha256": read_card(out).sha256}
-        gallery = Gallery(emb["embedding"][:n_gal][gal_mask], [ds.records[i].image_id for i in gal_idx[gal_mask]],
-                          [ds.records[i].subject for i in gal_idx[gal_mask]], list(labels[gal_idx][gal_mask]),
-                          model_id)
-        return temperature, gallery
+        kept = gal_idx[gal_mask]
+        gallery = Gallery(emb["embedding"][:n_gal][gal_mask], [ds.records[i].image_id for i in kept],
+                          [ds.records[i].subject for i in kept], list(labels[kept]), model_id, ds.hashes(kept))
+        n_train = len(split.train)
+        gate = (fit_gate(emb["features"][:n_train], emb["features"][n_train:n_gal], stage_sizes(s.width))
+                if n_train >= MIN_TRAIN and n_gal - n_train >= MIN_VAL else None)
+        return temperature, gallery, gate
+
+
+def _no_gate(split: TrainingSplit) -> dict:
+    """The card's record of a package trained on too few photos for an out-of-distribution gate."""
+    return {"sha256": None, "reason": f"no gate: {len(split.train)} training and {len(split.val)} validation photos, "
+                                      f"fewer than the {MIN_TRAIN} and {MIN_VAL} a gate needs"}
+
+
+def reference_face(ds, crops: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
+    """The attention maps' reference face: the mean aligned crop of the training photos of
+    unaffected subjects (of every training photo when there are no controls)."""
+    labels = np.array(ds.labels)[train_idx]
+    controls = train_idx[labels == CONTROL_LABEL]
+    return mean_face(crops[controls if len(controls) else train_idx])
 
 
 def _split_document(ds, split: TrainingSplit, s: TrainingSettings) -> dict:

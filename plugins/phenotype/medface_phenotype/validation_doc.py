@@ -1,5 +1,7 @@
 """The validation document of a screening evaluation: markdown tables and matplotlib figures
-(CMC curves, confusion matrix) from the JSON report of :func:`protocol.evaluate_settings`."""
+(CMC curves, confusion matrix) from the JSON report of :func:`protocol.evaluate_settings`, the
+hits against chance and subgroup tables of `phenotype evaluate`, and the document of
+`phenotype crossval` (mean [95 % CI] over splits)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from medface.errors import InputError, ParameterError
 
+from . import protocol
 from .protocol import CONTROL, DEFAULT_KS
 
 _COLOURS = {"F/F": "#1f77b4", "R/R": "#d62728", "F/F+R": "#2ca02c", "R/F+R": "#9467bd"}
@@ -314,13 +317,259 @@ def write_evaluation(report: dict, out, *, mild_name: str | None = None) -> Path
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     doc = write_validation_markdown(report, out / "phenotype.md", out / "figures")
-    appended = ["\n" + "\n".join(softmax_section(report)) + "\n"]
+    appended = ["\n" + "\n".join(softmax_section(report) + distribution_section(report) + counts_section(report)
+                                  + subgroup_section(report.get("subgroups") or {})) + "\n"]
     if "mild" in report:
         mild = report["mild"]
         intro = (f"Mild cases, reported separately because they overlap the normal range by design "
                  f"(docs/phantom.md): every usable photo of `{mild_name}` is a query against the package's "
                  f"gallery ({mild['n_train_images']} photos). {mild['data']}")
-        appended.append("\n" + "\n".join(extra_dataset_section("Mild cases", intro, mild)) + "\n")
+        appended.append("\n" + "\n".join(extra_dataset_section("Mild cases", intro, mild)
+                                          + counts_section(mild, title="Mild cases: hits against chance")
+                                          + subgroup_section(mild.get("subgroups") or {},
+                                                             title="Mild cases: subgroups")) + "\n")
     with open(doc, "a", encoding="utf-8") as fh:
         fh.write("".join(appended))
+    return doc
+
+
+def _rate_cell(part: Mapping | None) -> str:
+    if not part or not part.get("n"):
+        return "-"
+    return f"{_pct(part['rate'])} ({part['in_distribution']} / {part['n']})"
+
+
+def distribution_section(report: dict) -> list[str]:
+    """The out-of-distribution gate: how many held-out queries (and mild cases, and unlabelled
+    real photos) it lets through."""
+    dist = report.get("distribution") or {}
+    if not dist.get("gate"):
+        return ["", "## Out-of-distribution gate", "", _sentence(dist.get("reason") or "not evaluated")]
+    lines = ["", "## Out-of-distribution gate", "",
+             f"Gate: {dist['gate']}; threshold {dist['threshold']:.4g}, the {_pct(dist['quantile'])} quantile of "
+             "the validation photos' scores (photos the Gaussians never saw). Off-distribution faces get no "
+             "probabilities and no syndromic score when screened.", "",
+             "| photos | in-distribution |", "|---|---|",
+             f"| held-out queries of this evaluation | {_rate_cell(dist)} |"]
+    lines += [f"| ... style `{_md(st)}` | {_rate_cell(part)} |" for st, part in (dist.get("by_style") or {}).items()]
+    mild = (report.get("mild") or {}).get("distribution") or {}
+    if mild.get("gate"):
+        lines.append(f"| mild cases | {_rate_cell(mild)} |")
+    real = report.get("unlabelled") or {}
+    if real:
+        lines.append(f"| {_md(real['description'])} | {_rate_cell(real)} |")
+        lines += ["", f"Of the {real['n']} unlabelled photos, {real['screened']} passed the quality gate; "
+                  f"{real['with_probabilities']} were given probabilities or a syndromic score. File names are not "
+                  "recorded."]
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# hits against chance, subgroups, cross-validation
+# --------------------------------------------------------------------------------------------
+
+_BINOMIAL_TEXT = ("Hits pooled over images (successes / queries) and the one-sided exact binomial p-value "
+                  "that the hit rate exceeds chance (scipy.stats.binomtest, H1: rate > chance). The test "
+                  "treats every photo as independent; several photos of one subject are not, so p is "
+                  "optimistic when subjects have several photos.")
+_INTERVAL_TEXT = ("Intervals are Student-t 95 % intervals of the mean over splits, clipped to [0, 1]; a "
+                  "figure from a single split has none. The splits share most "
+                  "subjects, so they are narrower than the spread a new data set would show (Nadeau & Bengio, "
+                  "Machine Learning 52:239-281, 2003): they say how much a figure moves with the split, not how "
+                  "it would generalise.")
+
+
+def p_text(p) -> str:
+    """A p-value as printed in the tables: ``p<0.001`` or ``p=0.012``."""
+    if p is None:
+        return "–"
+    return "p<0.001" if float(p) < 0.001 else f"p={float(p):.3f}"
+
+
+def interval_text(mi: Mapping | None, *, percent: bool = True) -> str:
+    """A :func:`protocol.mean_interval` as ``86.2% [84.0, 88.4]`` (percent) or ``0.893 [0.871,
+    0.915]``; without brackets when there is no interval, a dash when there is no figure."""
+    if mi is None:
+        return "–"
+    scale, digits, unit = (100.0, 1, "%") if percent else (1.0, 3, "")
+    text = f"{scale * mi['mean']:.{digits}f}{unit}"
+    if mi.get("low") is not None:
+        text += f" [{scale * mi['low']:.{digits}f}, {scale * mi['high']:.{digits}f}]"
+    return text
+
+
+def _count_cell(c: Mapping | None) -> str:
+    return "–" if not c else f"{c['successes']}/{c['n']} ({p_text(c['p_value'])})"
+
+
+def counts_section(report: dict, *, title: str = "Hits against chance") -> list[str]:
+    """Markdown lines: hits against chance for every top-k of every setting (and the softmax head)."""
+    ks = [int(k) for k in report.get("ks", DEFAULT_KS)]
+    rows = [(name, s["counts"]) for name, s in report.get("settings", {}).items() if s and s.get("counts")]
+    soft = (report.get("softmax") or {}).get("counts")
+    if soft:
+        rows.append(("softmax head", soft))
+    if not rows:
+        return []
+    lines = [f"## {title}", "", _BINOMIAL_TEXT, "",
+             "| setting | " + " | ".join(f"top-{k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+    lines += [f"| {name} | " + " | ".join(_count_cell(c.get(f"top{k}")) for k in ks) + " |" for name, c in rows]
+    return lines + [""]
+
+
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop."""
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+def _auroc_text(v) -> str:
+    return "–" if v is None else f"{float(v):.3f}"
+
+
+def _gap_text(gap: Mapping | None, figure: str) -> str:
+    if not gap:
+        return f"{figure}: fewer than two groups large enough"
+    size = f"{100.0 * gap['gap']:.1f} points" if figure != "control AUROC" else f"{gap['gap']:.3f}"
+    order = f"{gap['highest']} above {gap['lowest']}" if gap["gap"] > 0 else "all equal"
+    return f"{figure} {size} ({order})"
+
+
+def _subgroup_intro(min_group: int) -> str:
+    return ("Within each group: top-1 and top-5 of the affected test photos against the gallery of frequent and "
+            "rare conditions (per condition, then averaged over the group's conditions) and the control AUROC "
+            "of the syndromic score. Groups marked * have fewer than "
+            f"{min_group} queries counted by a figure (affected photos the gallery can rank for top-k, all "
+            "photos for the AUROC); they are shown but left out of that figure's largest gap, and so is "
+            "the missing group.")
+
+
+def _small(row: Mapping, min_group: int) -> str:
+    """`` *`` after a group left out of some largest gap (too small, or the missing group)."""
+    small = row["n_ranked"] < min_group or row["n_queries"] < min_group
+    return " *" if small or row["group"] == protocol.MISSING_GROUP else ""
+
+
+def subgroup_section(subgroups: Mapping[str, dict], *, title: str = "Subgroups") -> list[str]:
+    """Markdown lines for :func:`evaluate.subgroup_tables`: one table per grouping with its largest gaps."""
+    if not subgroups:
+        return []
+    min_group = next((t["min_group"] for t in subgroups.values() if t.get("available")), 10)
+    lines = [f"## {title}", "", _subgroup_intro(min_group), ""]
+    for name, table in subgroups.items():
+        lines += [f"### {name}", ""]
+        if not table.get("available"):
+            lines += [_sentence(table["reason"]), ""]
+            continue
+        ks = table["ks"]
+        lines += ["| group | photos | affected (ranked) | controls | " + " | ".join(f"top-{k}" for k in ks)
+                  + " | control AUROC |", "|---|---|---|---|" + "---|" * (len(ks) + 1)]
+        for r in table["groups"]:
+            lines.append(f"| {_md(r['group'])}{_small(r, min_group)} | {r['n_queries']} | {r['n_affected']} "
+                         f"({r['n_ranked']}) | {r['n_control']} | "
+                         + " | ".join(_pct(r.get(f"top{k}")) for k in ks) + f" | {_auroc_text(r['control_auroc'])} |")
+        gaps = [_gap_text(table["gaps"].get(f"top{k}"), f"top-{k}") for k in ks]
+        gaps.append(_gap_text(table["gaps"].get("control_auroc"), "control AUROC"))
+        lines += ["", "Largest gap: " + "; ".join(gaps) + ".", ""]
+    return lines
+
+
+def _crossval_intro(report: dict) -> list[str]:
+    first, last = report["seed"], report["seed"] + report["splits"] - 1
+    return [f"# Cross-validation on `{report['data']}`", "",
+            (f"**Protocol.** {report['protocol']}. {report['splits']} splits (seeds {first}-{last}); test "
+             f"fraction {report['test_fraction']}, validation fraction {report['val_fraction']} of the rest; "
+             f"{len(report['frequent'])} frequent and {len(report['rare'])} rare conditions, decided once on the "
+             f"whole data set. {_sentence(report['rare_cap']['note'])}"), "",
+            _INTERVAL_TEXT, ""]
+
+
+def _crossval_settings_lines(report: dict) -> list[str]:
+    ks = [int(k) for k in report["ks"]]
+    lines = ["## Top-k by setting (mean [95 % CI] over splits)", ""]
+    header = ["| method | splits | " + " | ".join(f"top-{k}" for k in ks) + " |", "|---|---|" + "---|" * len(ks)]
+    for setting in _SETTING_TEXT:
+        lines += [f"### {setting}", "", f"{_SETTING_TEXT[setting]}.", ""] + header
+        for name, block in report["methods"].items():
+            s = block["summary"]["settings"][setting]
+            lines.append(f"| {_md(name)} | {s['n_splits']} | " + " | ".join(interval_text(s.get(f"top{k}"))
+                                                                            for k in ks) + " |")
+        chance = next((run["settings"][setting]["chance"] for b in report["methods"].values()
+                       for run in b["per_split"] if run["settings"][setting].get("chance")), None)
+        if chance:
+            lines.append("| chance (first split) | | " + " | ".join(_pct(chance.get(f"top{k}")) for k in ks) + " |")
+        lines.append("")
+    return lines
+
+
+def _crossval_head_lines(report: dict) -> list[str]:
+    ks = [int(k) for k in report["ks"]]
+    lines = ["## Softmax head and control AUROC (mean [95 % CI] over splits)", "",
+             "| method | " + " | ".join(f"softmax top-{k}" for k in ks) + " | control AUROC | score |",
+             "|---|" + "---|" * (len(ks) + 2)]
+    for name, block in report["methods"].items():
+        s = block["summary"]
+        score = _md(s.get("control_score") or "–")
+        lines.append(f"| {_md(name)} | " + " | ".join(interval_text(s["softmax"].get(f"top{k}")) for k in ks)
+                     + f" | {interval_text(s['control_auroc'], percent=False)} | {score} |")
+    return lines + [""]
+
+
+def _crossval_counts_lines(report: dict) -> list[str]:
+    ks = [int(k) for k in report["ks"]]
+    lines = ["## Hits against chance, per split", "", _BINOMIAL_TEXT + " Splits share photos, so their counts "
+             "are not pooled.", ""]
+    for name, block in report["methods"].items():
+        runs = block["per_split"]
+        lines += [f"### {name}", "", "| setting | top-k | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |",
+                  "|---|---|" + "---|" * len(runs)]
+        for setting in _SETTING_TEXT:
+            for k in ks:
+                cells = [_count_cell((r["settings"][setting].get("counts") or {}).get(f"top{k}")) for r in runs]
+                lines.append(f"| {setting} | top-{k} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _crossval_subgroup_lines(report: dict) -> list[str]:
+    tables = [t for b in report["methods"].values() for t in b["summary"]["subgroups"].values()]
+    min_group = next((t["min_group"] for t in tables if t.get("available")), protocol.MIN_GROUP_QUERIES)
+    lines = ["## Subgroups (mean [95 % CI] over splits)", "",
+             _subgroup_intro(min_group).replace("Groups marked * have", "In each split, groups that have")
+             + " The largest gap is averaged over the splits where at least two groups were large enough; "
+               "photos are summed over splits.", ""]
+    for name, block in report["methods"].items():
+        for grouping, table in block["summary"]["subgroups"].items():
+            lines += [f"### {name}: {grouping}", ""]
+            if not table.get("available"):
+                lines += [_sentence(table["reason"]), ""]
+                continue
+            ks = table["ks"]
+            lines += ["| group | photos | " + " | ".join(f"top-{k}" for k in ks) + " | control AUROC |",
+                      "|---|---|" + "---|" * (len(ks) + 1)]
+            for r in table["groups"]:
+                lines.append(f"| {_md(r['group'])} | {r['n_queries']} | "
+                             + " | ".join(interval_text(r.get(f"top{k}")) for k in ks)
+                             + f" | {interval_text(r['control_auroc'], percent=False)} |")
+            gaps = [f"top-{k} {interval_text(table['gaps'].get(f'top{k}'))}" for k in ks]
+            gaps.append(f"control AUROC {interval_text(table['gaps'].get('control_auroc'), percent=False)}")
+            lines += ["", "Largest gap: " + "; ".join(gaps) + ".", ""]
+    return lines
+
+
+def crossval_markdown(report: dict) -> str:
+    """The cross-validation document: mean [95 % CI] tables per setting and method, the softmax
+    head and control AUROC, the binomial counts of each split and the subgroup tables."""
+    if "methods" not in report:
+        raise InputError("report lacks 'methods'", hint="pass the dict returned by crossval.cross_validate")
+    return "\n".join(_crossval_intro(report) + _crossval_settings_lines(report) + _crossval_head_lines(report)
+                     + _crossval_subgroup_lines(report) + _crossval_counts_lines(report))
+
+
+def write_crossval(report: dict, out) -> Path:
+    """Write ``crossval.json`` and the document ``crossval.md`` into ``out``; returns the document's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "crossval.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    doc = out / "crossval.md"
+    doc.write_text(crossval_markdown(report), encoding="utf-8")
     return doc
