@@ -34,7 +34,6 @@ weights package also ships is never loaded (its training data, iBUG 300-W, exclu
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medface.data.provenance import sha256_file
 from medface.errors import InputError, MedfaceError, ModelError, ParameterError
 
 from .detect import DetectedFace
@@ -92,14 +92,6 @@ def model_folder(model_dir: str | os.PathLike | None = None) -> Path:
     if missing:
         raise ModelError(f"dlib model file(s) {', '.join(missing)} missing", path=folder, hint=INSTALL_HINT)
     return folder
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def dlib_box(points5: np.ndarray) -> tuple[float, float, float, float]:
@@ -162,8 +154,8 @@ class DlibEncoder:
 
             detector = get_detector("mediapipe")
             self._key = cache.key(CACHE_FORMAT, self.version, self.jitters, BOX_SIDE, BOX_DOWN, MESH_TO_DLIB5,
-                                  _file_sha256(self.folder / DESCRIPTOR_FILE),
-                                  _file_sha256(self.folder / PREDICTOR_FILE), detector.name, detector.version)
+                                  sha256_file(self.folder / DESCRIPTOR_FILE),
+                                  sha256_file(self.folder / PREDICTOR_FILE), detector.name, detector.version)
         return self._key
 
     def shape(self, pixels: np.ndarray, face: DetectedFace):
@@ -241,7 +233,7 @@ def photo_hash(path: Path) -> str:
     st = Path(path).stat()
     key = (os.fspath(path), st.st_size, st.st_mtime_ns)
     if key not in _HASHES:
-        _HASHES[key] = _file_sha256(Path(path))[:32]
+        _HASHES[key] = sha256_file(Path(path))[:32]
     return _HASHES[key]
 
 
