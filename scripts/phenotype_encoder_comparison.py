@@ -18,6 +18,7 @@ predictor), and how much each descriptor moves under a 6 % rescale and a small s
     .venv/bin/python scripts/phenotype_encoder_comparison.py DATA --out OUT [--splits 5] [--epochs 30] \\
         [--rare a,b] [--min-subjects 10] [--real ../shared/data/faces]
     .venv/bin/python scripts/phenotype_encoder_comparison.py --check-alignment ../shared/data/faces phantom/images
+    .venv/bin/python scripts/phenotype_encoder_comparison.py --merge A/comparison.json B/comparison.json --out OUT
 
 Needs the optional extra `identity` (dlib-bin, face-recognition-models) for the dlib methods.
 """
@@ -270,6 +271,40 @@ def _settings(args) -> TrainingSettings:
                             seed=args.seed)
 
 
+#: what two comparison reports must share to be merged into one table: the same photos, the same splits
+_SAME_SPLITS = ("data", "n_images", "seed", "splits", "frequent", "rare", "split_images")
+
+
+def merge_reports(reports: list[dict]) -> dict:
+    """One report from runs of different methods on the same splits (e.g. a slow method run
+    apart); an InputError when the runs did not split the same photos the same way."""
+    if not reports:
+        raise InputError("nothing to merge")
+    first = reports[0]
+    merged = {**first, "methods": {}, "real": None}
+    real_methods = {}
+    for r in reports:
+        differs = [k for k in _SAME_SPLITS if r.get(k) != first.get(k)]
+        if differs:
+            raise InputError(f"these comparisons were not made on the same splits ({', '.join(differs)} differ)",
+                             hint="run the methods with the same data set, --seed and --splits")
+        clash = set(merged["methods"]) & set(r["methods"])
+        if clash:
+            raise InputError(f"method(s) {', '.join(sorted(clash))} appear in two comparisons")
+        merged["methods"].update(r["methods"])
+        if r.get("real"):
+            merged["real"] = {**r["real"], "methods": real_methods}
+            real_methods.update(r["real"]["methods"])
+    return merged
+
+
+def write_report(report: dict, out) -> None:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (out / "comparison.md").write_text(comparison_markdown(report), encoding="utf-8")
+
+
 def run(args) -> dict:
     settings = _settings(args)
     methods = [method_from_name(m, settings) for m in args.methods.split(",") if m.strip()]
@@ -278,10 +313,7 @@ def run(args) -> dict:
                             stage=lambda text: print(text, file=sys.stderr, flush=True))
     if args.real:
         report["real"] = real_block(methods, args.data, report, Path(args.real))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    (out / "comparison.md").write_text(comparison_markdown(report), encoding="utf-8")
+    write_report(report, args.out)
     return report
 
 
@@ -299,8 +331,15 @@ def main(argv=None) -> int:
     p.add_argument("--real", help="a folder of real portraits to run each fitted method on")
     p.add_argument("--check-alignment", nargs="+", metavar="PHOTO_OR_FOLDER",
                    help="only measure the dlib alignments against dlib's own pipeline")
+    p.add_argument("--merge", nargs="+", metavar="COMPARISON_JSON",
+                   help="only merge comparison.json files of runs on the same splits into --out")
     args = p.parse_args(argv)
     try:
+        if args.merge:
+            report = merge_reports([json.loads(Path(f).read_text(encoding="utf-8")) for f in args.merge])
+            write_report(report, args.out)
+            print(comparison_table(report))
+            return 0
         if args.check_alignment:
             print(json.dumps(check_alignment(_photo_files(args.check_alignment)), indent=1))
             return 0

@@ -49,3 +49,15 @@ def test_gate_refuses_features_of_another_network():
     gate = fit_gate(_features(rng, 50), _features(rng, 20), SIZES)
     with pytest.raises(InputError, match="another network"):
         gate.score(np.zeros((1, 7)))
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "grace_hopper.jpg"])
+def test_real_portraits_are_off_distribution_for_the_phantom_model_and_get_no_probability(shared_data, name):
+    import medface
+
+    result = medface.run("phenotype.screen", image=shared_data / "faces" / name)
+    assert result.summary["screened"] and result.summary["distribution"] == "off-distribution"
+    assert result.summary["syndromic_score"] is None
+    rows = result.tables["conditions"]
+    assert rows and all(row["probability"] is None for row in rows)  # similarity only
+    assert any(w.startswith("off-distribution") for w in result.warnings)

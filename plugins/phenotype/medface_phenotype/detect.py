@@ -15,6 +15,7 @@ docs/phenotype.md.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 import threading
@@ -54,8 +55,13 @@ ORIENTATION_MAX_SIDE = 640
 #: a face counts as upright when the line from its eyes to its mouth is within this angle of the
 #: image's downward direction (degrees)
 UPRIGHT_DEG = 45.0
-#: an upright face seen with at least this BlazeFace score in the unturned photo ends the
-#: orientation search (phantom photos score 0.76-0.85, the two portraits of ../shared/data 0.87-0.91)
+#: an upright face with at least this short-range BlazeFace score in the unturned photo ends the
+#: orientation search at once (upright phantom photos score 0.84-0.91, the two portraits of
+#: ../shared/data 0.92-0.94; the model's false "upright" faces in the sample photo turned on its
+#: side or upside down scored 0.57-0.67)
+NEAR_UPRIGHT = 0.8
+#: ... and with at least this full-range score, the search over the quarter turns (phantom
+#: photos score 0.68-0.90, the two portraits 0.87-0.91)
 CONFIDENT_UPRIGHT = 0.7
 
 
@@ -191,6 +197,27 @@ def _quiet_stderr():
             os.close(saved)
 
 
+def _upright_score(detections, shape) -> float:
+    """The best BlazeFace score of an upright face among ``detections`` in an image of ``shape``
+    (0 without one)."""
+    h, w = shape[:2]
+    best = 0.0
+    for det in detections:
+        kp = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints])
+        down = kp[3] - kp[:2].mean(axis=0)  # eye centres -> mouth centre
+        if np.degrees(abs(np.arctan2(down[0], down[1]))) <= UPRIGHT_DEG:
+            best = max(best, float(det.score[0]))
+    return best
+
+
+def _centre(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+
+
+def _inside(point, box) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
 class MediaPipeDetector:
     """MediaPipe Face Mesh: faces, 478 landmarks (with iris refinement) and head pose.
 
@@ -214,15 +241,21 @@ class MediaPipeDetector:
         self.version = getattr(mp, "__version__", "unknown")
         self.max_faces = int(max_faces)
         self.min_confidence = float(min_confidence)
+        self._last_near = None
         with _quiet_stderr():  # the graphs print set-up notes from their threads until they first run
             self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=self.max_faces,
                                                          refine_landmarks=True,
                                                          min_detection_confidence=self.min_confidence)
+            # BlazeFace's short-range model (faces within about 2 m, as in a portrait; a third of the
+            # full-range model's time) for the orientation and the face count, the full-range model
+            # for photos in which nothing else is seen
+            self._near = mp.solutions.face_detection.FaceDetection(model_selection=0,
+                                                                   min_detection_confidence=self.min_confidence)
             self._boxes = mp.solutions.face_detection.FaceDetection(model_selection=1,
                                                                     min_detection_confidence=self.min_confidence)
             blank = np.full((64, 64, 3), 128, np.uint8)
-            self._mesh.process(blank)
-            self._boxes.process(blank)
+            for graph in (self._mesh, self._near, self._boxes):
+                graph.process(blank)
 
     def detect(self, pixels: np.ndarray) -> list[DetectedFace]:
         return self._detect(check_pixels(pixels))
@@ -232,31 +265,35 @@ class MediaPipeDetector:
         the face is upright already or none is seen in any turn.
 
         The face mesh cannot tell: on an upside-down face it fits an upright mesh (eyes on the
-        mouth). BlazeFace's full-range detector finds faces only up to about 90 degrees from
-        upright and its key points (eyes, mouth) give their direction, so the photo is looked at
-        in each quarter turn, and the turn whose face is upright (eyes-to-mouth line within
-        :data:`UPRIGHT_DEG` of straight down) with the highest score wins. The unturned photo
-        is looked at first, and a confident upright face there ends the search."""
+        mouth). BlazeFace's key points (eyes, mouth) give a face's direction. The short-range
+        model looks first, at the photo as it is: an upright face there with a score of at least
+        :data:`NEAR_UPRIGHT` ends the search (the path of an ordinary portrait). Otherwise the
+        full-range model, which finds faces only up to about 90 degrees from upright and did not
+        take an inverted face for an upright one (the short-range model did, scoring up to 0.67),
+        looks at each quarter turn; the turn whose face is upright (eyes-to-mouth line within
+        :data:`UPRIGHT_DEG` of straight down) with the highest score wins, and a confident
+        (:data:`CONFIDENT_UPRIGHT`) upright face in the unturned photo ends that search too."""
         small, _ = _shrink(check_pixels(pixels), ORIENTATION_MAX_SIDE)
+        if _upright_score(self._near_faces(small), small.shape) >= NEAR_UPRIGHT:
+            return 0
         best, best_score = 0, 0.0
         for k in range(4):
-            score = self._upright_score(np.ascontiguousarray(np.rot90(small, k)))
+            turned = np.ascontiguousarray(np.rot90(small, k))
+            score = _upright_score(self._boxes.process(turned).detections or [], turned.shape)
             if k == 0 and score >= CONFIDENT_UPRIGHT:
                 return 0
             if score > best_score:
                 best, best_score = k, score
         return best
 
-    def _upright_score(self, pixels: np.ndarray) -> float:
-        """The best BlazeFace score of an upright face in the image (0 without one)."""
-        h, w = pixels.shape[:2]
-        best = 0.0
-        for det in self._boxes.process(pixels).detections or []:
-            kp = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints])
-            down = kp[3] - kp[:2].mean(axis=0)  # eye centres -> mouth centre
-            if np.degrees(abs(np.arctan2(down[0], down[1]))) <= UPRIGHT_DEG:
-                best = max(best, float(det.score[0]))
-        return best
+    def _near_faces(self, pixels: np.ndarray) -> list:
+        """The short-range model's detections in ``pixels``; the orientation check and the face
+        count look at the same unturned photo, so the last answer is kept for pixels of the same
+        content."""
+        key = (pixels.shape, hashlib.blake2b(np.ascontiguousarray(pixels).data, digest_size=16).digest())
+        if self._last_near is None or self._last_near[0] != key:
+            self._last_near = (key, list(self._near.process(pixels).detections or []))
+        return self._last_near[1]
 
     def _detect(self, pixels: np.ndarray) -> list[DetectedFace]:
         small, factor = _shrink(pixels, DETECTION_MAX_SIDE)
@@ -266,14 +303,24 @@ class MediaPipeDetector:
         for lm in result.multi_face_landmarks or []:
             mesh = np.array([[p.x * w, p.y * h, p.z * w] for p in lm.landmark], dtype=np.float64) * factor
             faces.append(self._face(mesh))
-        if not faces:
-            # the mesh needs a roughly frontal face; the full-range detector still sees profiles
-            # and small faces, which the quality gate then reports instead of "no face"
-            found = self._boxes.process(small)
-            for det in found.detections or []:
-                faces.append(self._box_only(det, w, h, factor))
+        # the mesh needs a roughly frontal face of some size; BlazeFace also sees profiles and
+        # smaller faces (a child beside a parent), which the quality gate then reports, so that a
+        # photo's faces are all counted and none is silently ignored
+        boxes, box_factor = _shrink(pixels, ORIENTATION_MAX_SIDE)
+        others = self._faces_besides(faces, self._near_faces(boxes), boxes.shape, box_factor)
+        if others or not faces:
+            # a face at the short-range model's limit gets a poor box: the full-range model
+            # measures it (and looks for faces further away), in the few photos that have one
+            others = self._faces_besides(faces, self._boxes.process(small).detections or [], small.shape,
+                                         factor) or others
+        faces.extend(others)
         faces.sort(key=lambda f: -f.width)
         return faces
+
+    def _faces_besides(self, faces: list, detections, shape, factor: float) -> list[DetectedFace]:
+        """Box-only faces of BlazeFace ``detections`` (in an image of ``shape``) outside ``faces``."""
+        found = [self._box_only(det, shape[1], shape[0], factor) for det in detections]
+        return [f for f in found if not any(_inside(_centre(f.box), g.box) for g in faces)]
 
     @staticmethod
     def _face(mesh: np.ndarray) -> DetectedFace:

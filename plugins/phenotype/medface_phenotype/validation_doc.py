@@ -361,7 +361,7 @@ def distribution_section(report: dict) -> list[str]:
         lines += ["", f"Of the {real['n']} unlabelled photos, {real['screened']} passed the quality gate; "
                   f"{real['with_probabilities']} were given probabilities or a syndromic score. File names are not "
                   "recorded."]
-    return lines
+    return lines + [""]
 
 
 # --------------------------------------------------------------------------------------------
