@@ -473,8 +473,10 @@ def markdown(report: dict) -> str:
         f"{h['model_sd_coverage']['within_1sd']:.0f} % / {h['model_sd_coverage']['within_2sd']:.0f} % of the "
         "measured vertices lie within 1 / 2 of it: it is the phantom population's spread given the skull. The"),
         ("  SD that `reconstruct` reports (`sd_mm`) adds an assumed 2.5 mm in quadrature for what a "
-         "phantom-trained model cannot know about real people (chosen from the literature, before this "
-         f"comparison): median {h['sd_mm_face_median']:.2f} mm; {face['within_1sd']:.0f} % and "
+         "phantom-trained model cannot know about real people (of the size of the errors the literature "
+         "reports for real reconstructions; it was added (commit 6276987) after this comparison, first run in "
+         "commit bcc55a7, had shown the model's own SD to be far too narrow here, so it was chosen with the "
+         f"headsq numbers in view, not before them): median {h['sd_mm_face_median']:.2f} mm; {face['within_1sd']:.0f} % and "
          f"{face['within_2sd']:.0f} % of the measured vertices lie within 1 and 2 of it (a calibrated model: "
          "68 % and 95 %). One head cannot calibrate that floor; real paired data can (`forensic train`)."),
         "- The reference itself is coarse: a skin surface from 3.2 x 3.2 x 1.5 mm voxels (terraces, blunted nose,",

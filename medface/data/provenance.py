@@ -28,12 +28,23 @@ def sha256_path(path) -> str:
     """sha256 of a file, or of a folder (relative names and contents of every file, sorted)."""
     path = Path(path)
     if path.is_dir():
-        h = hashlib.sha256()
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(f.relative_to(path).as_posix().encode() + b"\0")
-            h.update(bytes.fromhex(sha256_file(f)))
-        return h.hexdigest()
+        return sha256_of_parts(folder_parts(path))
     return sha256_file(path)
+
+
+def folder_parts(folder) -> list[dict]:
+    """One ``{"file", "sha256"}`` per file under ``folder`` (relative names, sorted): the parts
+    that :func:`sha256_path` hashes a folder from, for a provenance that names each file's hash."""
+    folder = Path(folder)
+    return [{"file": f.relative_to(folder).as_posix(), "sha256": sha256_file(f)}
+            for f in sorted(p for p in folder.rglob("*") if p.is_file())]
+
+
+def sha256_of_parts(parts: list[dict]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part["file"].encode("utf-8") + b"\0" + bytes.fromhex(part["sha256"]))
+    return h.hexdigest()
 
 
 def sha256_arrays(*arrays) -> str:
@@ -65,10 +76,7 @@ def hash_files(files) -> tuple[str, list[dict]]:
         return sha256_path(files[0]), []
     base = files[0].parent
     parts = [{"file": _relative_name(f, base), "sha256": sha256_file(f)} for f in files]
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part["file"].encode("utf-8") + b"\0" + bytes.fromhex(part["sha256"]))
-    return h.hexdigest(), parts
+    return sha256_of_parts(parts), parts
 
 
 @dataclass

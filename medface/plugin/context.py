@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.provenance import InputRecord, sha256_file, sha256_path
+from ..data.provenance import InputRecord, folder_parts, sha256_file, sha256_of_parts
 from ..policy import RunOptions
 from ..progress import progress_enabled
 
@@ -39,14 +39,16 @@ class RunContext:
         """Record a model (or data) file the command used, for the provenance and the audit log.
 
         ``source`` is the model's file or folder (hashed here: a folder by the names and contents
-        of its files) and/or ``sha256`` its known hash (not recomputed). Returns the record."""
+        of its files, each file's sha256 listed in ``parts``) and/or ``sha256`` its known hash
+        (not recomputed). Returns the record."""
         path = Path(os.fspath(source)) if source is not None else None
         if sha256 is not None and not _SHA256.fullmatch(str(sha256)):
             raise ValueError(f"record_model({name!r}): sha256 must be 64 lowercase hex digits")
         if path is not None and path.exists():
             kind = "folder" if path.is_dir() else "file"
-            digest = sha256 or (sha256_path(path) if kind == "folder" else sha256_file(path))
-            record = InputRecord(name, str(path.resolve()), digest, kind, file=path.name)
+            parts = folder_parts(path) if kind == "folder" else []
+            digest = sha256 or (sha256_of_parts(parts) if kind == "folder" else sha256_file(path))
+            record = InputRecord(name, str(path.resolve()), digest, kind, file=path.name, parts=parts)
         elif sha256 is not None:
             record = InputRecord(name, None, sha256, "in-memory", file=path.name if path is not None else "")
         else:

@@ -63,11 +63,11 @@ def test_reconstruction_logic_returns_a_typed_result_and_writes_nothing(small_mo
 
 def test_the_command_declares_its_outputs_and_writes_them_only_with_a_folder(small_model, skull, tmp_path):
     result = medface.run("forensic.reconstruct", skull=skull, model=small_model, variants=2)
-    declared = [(o.name, o.filename) for o in result.declared]
-    assert declared == [("face", "face.ply"), ("variants", "variant_NN.ply"),
-                        ("soft-tissue landmarks", "face_landmarks.mrk.json"),
-                        ("reconstruction", "reconstruction.png"), ("variants", "variants.png"),
-                        ("tissue-depth baseline", "tissue_depth_face.ply")]
+    declared = [o.filename for o in result.declared]
+    # every mesh as PLY and as VTP (point arrays VTK, ParaView and 3D Slicer read), each variant its own file
+    assert declared == ["face.ply", "face.vtp", "variant_00.ply", "variant_00.vtp", "variant_01.ply", "variant_01.vtp",
+                        "face_landmarks.mrk.json", "reconstruction.png", "variants.png", "tissue_depth_face.ply",
+                        "tissue_depth_face.vtp"]
     assert result.outputs == {} and result.figures == {}
     assert result.data["reconstruction"].face is result.data["face"]
 

@@ -15,7 +15,8 @@ from medface.data import SurfaceMesh
 from medface.errors import InputError
 from medface.io import read_mesh, write_mesh
 from medface.phantom import cohort
-from medface_forensic.reconstruct import SYNTHETIC_SD_FLOOR_MM
+from medface_forensic.reconstruction import synthetic_floor
+from medface_forensic.shape_model import load_model
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,9 @@ def test_face_overlays_the_true_skin_in_the_skulls_frame_and_units(small_model, 
     assert np.mean(d_cm) < 0.3  # 3 mm
     sd, model_sd = face.point_data["sd_mm"], face.point_data["model_sd_mm"]
     assert np.all(model_sd > 0) and np.median(model_sd) < 3.0
-    # a synthetic-trained model adds its assumed floor for real people, in quadrature
-    floor = SYNTHETIC_SD_FLOOR_MM
+    # a synthetic-trained model adds its assumed floor for real people, in quadrature, unless its
+    # faces followed the literature tissue prior (its SD holds that variation already)
+    floor = synthetic_floor(load_model(small_model).metadata)
     assert np.allclose(sd, np.sqrt(model_sd.astype(np.float64) ** 2 + floor ** 2), atol=1e-3)
     assert any("synthetic" in w and "model_sd_mm" in w for w in result.warnings)
     assert result.summary["mandible"] == "present" and result.summary["variants"] == 3
@@ -97,7 +99,12 @@ def test_evaluate_command_reports_model_and_baseline(small_model, tmp_path):
                          figures=False)
     doc = json.loads((tmp_path / "forensic_evaluation.json").read_text(encoding="utf-8"))
     full = doc["full"]
-    assert full["n_test"] == 3 and set(full["model"]["identification"]) >= {"rank1", "rank5"}
+    assert full["n_test"] == 3 and set(full["model"]["identification"]) >= {"rank1", "rank5", "rank10", "counts"}
+    # identification against a pool of at least 100 faces: the 3 true ones and distractors
+    ident = full["model"]["identification"]
+    assert ident["pool_size"] == full["identification_pool"]["size"] >= 100 and len(ident["cmc_pct"]) == ident["pool_size"]
+    assert ident["counts"]["rank1"] == round(ident["rank1"] * 3 / 100) and ident["cmc_pct"][-1] == 100.0
+    assert [r["method"] for r in result.tables["identification"]] == ["model", "baseline"]
     assert result.summary["model_mean_mm"] < result.summary["baseline_mean_mm"]
     regions = {r["region"] for r in result.tables["face and regions"]}
     assert {"face", "nose", "lips", "chin"} <= regions
@@ -105,6 +112,7 @@ def test_evaluate_command_reports_model_and_baseline(small_model, tmp_path):
     page = (tmp_path / "forensic.md").read_text(encoding="utf-8")
     assert f"| face | {full['model']['face']['mean']:.2f} |" in page
     assert "1σ coverage 68 ± 10 %" in page and "SYNTHETIC" in page and "tissue-depth" in page
+    assert f"pool of {ident['pool_size']} faces" in page and "| rank-10 |" in page
     assert {g["goal"] for g in result.tables["goals"]} >= {"mean error ≤ 2.0 mm", "rank-1 ≥ 50 %"}
 
 

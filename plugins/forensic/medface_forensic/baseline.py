@@ -6,16 +6,19 @@ models are measured against (Claes et al. 2010 use the same comparison):
 
 1. at every craniometric landmark that has a soft-tissue depth in the table
    (:data:`medface.phantom.tables.TISSUE_DEPTHS`: 15 sites, four of them bilateral), the
-   table's mean depth for the given sex, age and BMI (``tissue_depth``) is placed along the
-   outward bone normal (the mean vertex normal within ``NORMAL_RADIUS_MM`` of the landmark);
+   literature prior's mean depth for the given sex, age and BMI
+   (:func:`.tissue_prior.site_thickness`: the table's pooled mean with the published
+   male-female differences and the age and BMI slopes) is placed along the outward bone normal
+   (the mean vertex normal within ``NORMAL_RADIUS_MM`` of the landmark);
 2. the face template (the training mean face of the shape model, placed on the skull by the
    cranium's rigid Procrustes fit) is warped by a thin-plate spline so that its points over
    those landmarks land on the pegs; the rest of the face follows smoothly.
 
 Without the mandible the lower-face pegs are missing and the template's lower face only
-follows the upper face. The table is the phantom's (``docs/phantom-references.md`` says which
-values are sourced and which are assumptions); on phantom subjects it is the very table the
-skin was built from, which favours the baseline.
+follows the upper face. The pooled means are the phantom's table (``docs/phantom-references.md``
+says which values are sourced and which are assumptions), the sex differences and their sources
+are :mod:`.tissue_prior`'s (``docs/forensic_tissue_prior.md``); the phantom training faces
+follow the same prior on average, which favours the baseline on phantom subjects.
 """
 
 from __future__ import annotations
@@ -92,10 +95,18 @@ def template_sites() -> tuple[Site, ...]:
     return tuple(sites)
 
 
+def peg_depth(table_id: str, sex: str | None = None, age: float | None = None, bmi: float | None = None) -> float:
+    """The baseline's depth (mm) at a site: the literature prior's mean for this sex ("F", "M",
+    None or "unknown": the pooled mean), age and BMI (:func:`.tissue_prior.site_thickness`)."""
+    from .tissue_prior import site_thickness
+
+    return site_thickness(table_id, sex, age, bmi)
+
+
 def pegs(cranium: np.ndarray, mandible: np.ndarray | None, *, sex: str | None = None, age: float | None = None,
          bmi: float | None = None) -> tuple[list[Site], np.ndarray]:
-    """The sites usable on this skull and their peg positions (bone point + mean depth x normal)."""
-    from medface.phantom.tables import tissue_depth
+    """The sites usable on this skull and their peg positions (bone point + mean depth x normal);
+    the depth is the tissue prior's mean for the sex, age and BMI (:func:`peg_depth`)."""
 
     verts = {False: np.asarray(cranium, np.float64), True: None if mandible is None else np.asarray(mandible, float)}
     used, points = [], []
@@ -105,7 +116,7 @@ def pegs(cranium: np.ndarray, mandible: np.ndarray | None, *, sex: str | None = 
             continue
         n = vertex_normals(v, site.faces, at=site.neighbours).mean(0)
         n /= np.linalg.norm(n)
-        depth = tissue_depth(site.table_id, sex or "unknown", age, bmi)[0]
+        depth = peg_depth(site.table_id, sex, age, bmi)
         used.append(site)
         points.append(v[site.vertex] + depth * n)
     return used, np.array(points)

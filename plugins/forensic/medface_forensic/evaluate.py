@@ -6,6 +6,11 @@ given, and compared with its true skin on the face region of :mod:`.metrics`. Th
 the classic tissue-depth method of :mod:`.baseline` (table means along the bone normals, the
 mean face warped through them).
 
+Identification (as CR-GAN and Claes et al. report it): each reconstruction is ranked against a
+pool of the held-out true faces plus :data:`DISTRACTORS` distractor phantom faces from a cohort
+of its own (seed ``seed + DISTRACTOR_SEED_OFFSET``), face-to-face distance
+:data:`.metrics.FACE_DISTANCE`; rank-1, rank-5 and rank-10 rates with counts and the CMC curve.
+
 ``medface forensic evaluate --out docs/validation`` reproduces ``docs/validation/forensic.md``
 (the default model: 200 phantom subjects; 100 test subjects; with the variants "mandible
 missing" and "no covariates").
@@ -28,13 +33,31 @@ from .template import template_head
 from .train import phantom_training_set
 
 
+DISTRACTORS = 100  # distractor faces in the identification pool, beside the test subjects' own
+DISTRACTOR_SEED_OFFSET = 1000  # their cohort: test seed + this (training 0, calibration 500, test 1000)
+
+
+def identification_vertices(face: np.ndarray) -> np.ndarray:
+    """The face-region vertices compared in identification: every 4th keeps it quick."""
+    return np.flatnonzero(face)[::4]
+
+
+def distractor_faces(n: int, seed: int, vertices: np.ndarray) -> list[np.ndarray]:
+    """The ``vertices`` of ``n`` phantom faces of cohort ``seed`` (not test, training or calibration)."""
+    skins = phantom_training_set(n, seed)[2] if n else np.zeros((0, 1, 3))
+    return [skin[vertices].astype(np.float64) for skin in skins]
+
+
 def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: float = 1.0,
-             covariates: bool = True, mandible: bool = True) -> dict:
-    """Metrics of the model and of the baseline on ``n_test`` held-out phantom subjects."""
+             covariates: bool = True, mandible: bool = True, distractors: list[np.ndarray] | None = None) -> dict:
+    """Metrics of the model and of the baseline on ``n_test`` held-out phantom subjects;
+    ``distractors``: the other faces of the identification pool (default :func:`distractor_faces`)."""
     tmpl = template_head()
     regions = M.face_regions(tmpl.skin.vertices, tmpl.skin.faces, tmpl.landmarks)
     face = regions["face"]
-    ident = np.flatnonzero(face)[::4]  # every 4th face vertex keeps identification quick
+    ident = identification_vertices(face)
+    if distractors is None:
+        distractors = distractor_faces(DISTRACTORS, seed + DISTRACTOR_SEED_OFFSET, ident)
     cr, md, sk, _, subjects = phantom_training_set(n_test, seed)
     err = {"model": [], "baseline": []}
     signed, sds, recon_face, base_face, times = [], [], [], [], []
@@ -56,9 +79,12 @@ def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: f
         signed.append(sgn)
         sds.append(sd)
         recon_face.append(mean[ident])
-    gallery = [sk[i][ident].astype(np.float64) for i in range(n_test)]
+    pool = [sk[i][ident].astype(np.float64) for i in range(n_test)] + list(distractors)
     out = {"n_test": n_test, "test_seed": seed, "sigma_mm": sigma, "covariates_given": covariates,
            "mandible_given": mandible, "face_vertices": int(face.sum()),
+           "identification_pool": {"size": len(pool), "true_faces": n_test, "distractors": len(distractors),
+                                   "distractor_seed": seed + DISTRACTOR_SEED_OFFSET, "vertices": len(ident),
+                                   "distance": M.FACE_DISTANCE},
            "timing_condition_plus_100_samples_s": float(np.median(times))}
     for name in ("model", "baseline"):
         e = np.array(err[name])
@@ -68,8 +94,8 @@ def evaluate(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: f
     sg, sd = np.array(signed), np.array(sds)
     out["model"]["calibration"] = M.coverage(sg[:, face], sd[:, face])
     out["model"]["calibration_regions"] = {r: M.coverage(sg[:, regions[r]], sd[:, regions[r]]) for r in M.REGIONS}
-    out["model"]["identification"] = M.identification(recon_face, gallery, list(range(n_test)))
-    out["baseline"]["identification"] = M.identification(base_face, gallery, list(range(n_test)))
+    out["model"]["identification"] = M.identification(recon_face, pool, list(range(n_test)))
+    out["baseline"]["identification"] = M.identification(base_face, pool, list(range(n_test)))
     out["mean_abs_error_map"] = {k: np.array(v).mean(0) for k, v in err.items()}
     out["mean_sd_map"] = sd.mean(0)
     return out
@@ -99,13 +125,54 @@ LIMIT = ("Held-out subjects are synthetic phantom heads, whose faces follow thei
 
 def evaluate_variants(model: ShapeModel, n_test: int = 100, seed: int = 1000, *, sigma: float = 1.0,
                       variants: bool = True, progress=None) -> dict:
-    """:func:`evaluate` for each of :data:`VARIANTS` (only "full" without ``variants``)."""
+    """:func:`evaluate` for each of :data:`VARIANTS` (only "full" without ``variants``), all
+    against one identification pool."""
+    say = progress or (lambda text: None)
+    tmpl = template_head()
+    ident = identification_vertices(M.face_regions(tmpl.skin.vertices, tmpl.skin.faces, tmpl.landmarks)["face"])
+    say(f"generating {DISTRACTORS} distractor phantom faces for the identification pool")
+    distractors = distractor_faces(DISTRACTORS, seed + DISTRACTOR_SEED_OFFSET, ident)
     results = {}
     for name, kw in (VARIANTS.items() if variants else [("full", {})]):
-        if progress is not None:
-            progress(f"evaluating on {n_test} held-out phantom subjects ({name.replace('_', ' ')})")
-        results[name] = evaluate(model, n_test, seed, sigma=sigma, **kw)
+        say(f"evaluating on {n_test} held-out phantom subjects ({name.replace('_', ' ')})")
+        results[name] = evaluate(model, n_test, seed, sigma=sigma, distractors=distractors, **kw)
     return results
+
+
+def cmc_image(results: dict) -> np.ndarray:
+    """The CMC curves (model and baseline, each variant; chance dashed) as an RGB array."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as PlotFigure
+
+    fig = PlotFigure(figsize=(6.4, 4.4), dpi=110)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    full = results["full"]
+    pool = full["identification_pool"]["size"]
+    for name, res in results.items():
+        for who, style in (("model", "-"), ("baseline", ":")):
+            curve = res[who]["identification"]["cmc_pct"]
+            ax.plot(np.arange(1, len(curve) + 1), curve, style, linewidth=2 if name == "full" else 1,
+                    label=f"{who}, {name.replace('_', ' ')}")
+    ranks = np.arange(1, pool + 1)
+    ax.plot(ranks, 100.0 * ranks / pool, "--", color="0.5", linewidth=1, label="chance")
+    for k in M.IDENTIFICATION_RANKS:
+        ax.axvline(k, color="0.85", linewidth=0.8, zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlim(1, pool)
+    ticks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if k < pool] + [pool]
+    ax.set_xticks(ticks, [str(k) for k in ticks])
+    ax.minorticks_off()
+    ax.set_ylim(0, 102)
+    ax.set_xlabel(f"rank k (pool of {pool} faces: {full['n_test']} true, "
+                  f"{full['identification_pool']['distractors']} distractors)")
+    ax.set_ylabel("identified within rank k (%)")
+    ax.set_title("Cumulative match characteristic (synthetic phantom)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def evaluate_command(out, model=None, n_test: int = 100, seed: int = 1000, sigma: float = 1.0,
@@ -129,9 +196,11 @@ def evaluate_command(out, model=None, n_test: int = 100, seed: int = 1000, sigma
     res = results["full"]
     doc = {name: {k: v for k, v in r.items() if k not in ("mean_abs_error_map", "mean_sd_map")}
            for name, r in results.items()}
+    cmc_file = "images/forensic_cmc.png" if figures else None
     doc["model"] = shape.metadata
     real = Path(out) / "forensic_real_data.md"
     page = validation_doc.markdown(results, shape.metadata, figure="images/forensic_error_maps.png" if figures else None,
+                                   cmc_figure=cmc_file,
                                    real_data=real.read_text(encoding="utf-8") if real.is_file() else None,
                                    timings={f"Evaluation (all variants, {n_test} subjects each)": elapsed})
     result = Result(command="forensic.evaluate", summary=_summary(res, n_test), tables=_tables(res), limits=[LIMIT])
@@ -139,6 +208,7 @@ def evaluate_command(out, model=None, n_test: int = 100, seed: int = 1000, sigma
     result.declare("validation page", "forensic.md", page, kind="text")
     if figures:
         result.declare("error maps", "images/forensic_error_maps.png", error_figure(shape, res))
+        result.declare("CMC curve", cmc_file, cmc_image(results), kind="image", figure="CMC curve")
     return result
 
 
@@ -146,7 +216,21 @@ def _summary(res: dict, n_test: int) -> dict:
     m, b = res["model"], res["baseline"]
     return {"test_subjects": n_test, "model_mean_mm": round(m["face"]["mean"], 3),
             "baseline_mean_mm": round(b["face"]["mean"], 3), "model_within_2.5mm_pct": round(m["face"]["within_2.5"], 1),
-            "coverage_1sigma_pct": round(m["calibration"]["within_1sd"], 1), "rank1_pct": m["identification"]["rank1"]}
+            "coverage_1sigma_pct": round(m["calibration"]["within_1sd"], 1), "rank1_pct": m["identification"]["rank1"],
+            "rank10_pct": m["identification"]["rank10"], "identification_pool": m["identification"]["pool_size"]}
+
+
+def identification_rows(res: dict) -> list[dict]:
+    """Rank-k identification rates and counts of the model and the baseline."""
+    rows = []
+    for who in ("model", "baseline"):
+        ident = res[who]["identification"]
+        row = {"method": who, "probes": ident["n_probes"], "pool": ident["pool_size"]}
+        for k in M.IDENTIFICATION_RANKS:
+            row[f"rank{k}_pct"] = round(ident[f"rank{k}"], 1)
+            row[f"rank{k}_count"] = ident["counts"][f"rank{k}"]
+        rows.append(row | {"median_rank": ident["median_rank"]})
+    return rows
 
 
 def _tables(res: dict) -> dict:
@@ -157,5 +241,6 @@ def _tables(res: dict) -> dict:
     return {"face and regions": [{"region": r, "model_mean_mm": round(a["mean"], 3),
                                   "model_within_2.5mm_pct": round(a["within_2.5"], 1),
                                   "baseline_mean_mm": round(c["mean"], 3)} for r, a, c in rows],
+            "identification": identification_rows(res),
             "goals": [{"goal": name, "measured": text(res), "met": bool(ok(res))}
                       for name, ok, text in validation_doc.GOALS]}

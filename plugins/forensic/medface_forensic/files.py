@@ -1,9 +1,9 @@
 """The plugin's own file layouts, written where a command's output is a set of files.
 
-The runner writes single declared outputs through ``medface.io``; these write the layouts that
-are more than one file: the sampled variants of `reconstruct` (declared once, as a saveable),
-and the pairs folder of `correspond` (called by the command last). The model folder of `train`
-is :func:`.shape_model.save_model`.
+The runner writes single declared outputs through ``medface.io`` (`reconstruct` declares each
+mesh, variants included, as a PLY and a VTP); this writes the layout that is more than one file:
+the pairs folder of `correspond` (called by the command last). The model folder of `train` is
+:func:`.shape_model.save_model`.
 """
 
 from __future__ import annotations
@@ -11,20 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-
-
-class VariantFiles:
-    """The sampled variants as ``variant_NN.ply`` files beside ``save``'s path (declared once
-    as the output ``variants``)."""
-
-    def __init__(self, meshes):
-        self.meshes = meshes
-
-    def save(self, path) -> None:
-        from medface.io import write_mesh
-
-        for i, mesh in enumerate(self.meshes):
-            write_mesh(mesh, Path(path).parent / f"variant_{i:02d}.ply")
 
 
 def write_corresponded(out: Path, subjects: list) -> None:

@@ -129,11 +129,41 @@ def aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a @ r.T + t - b, axis=1).mean())
 
 
-def identification(recons: list[np.ndarray], gallery: list[np.ndarray], truth: list[int],
-                   ranks=(1, 5)) -> dict[str, float]:
-    """Rank-k identification rates (%): each reconstruction against every gallery face (same
-    vertex subset), distance :func:`aligned_distance`; ``truth[i]`` is the gallery index of
-    reconstruction i."""
-    d = np.array([[aligned_distance(r, g) for g in gallery] for r in recons])
-    rank = np.array([int((d[i] < d[i, truth[i]]).sum()) + 1 for i in range(len(recons))])
-    return {f"rank{k}": float(100 * (rank <= k).mean()) for k in ranks}
+#: the ranks whose identification rates are reported (CMC points, as CR-GAN and Claes et al. report)
+IDENTIFICATION_RANKS = (1, 5, 10)
+FACE_DISTANCE = ("mean distance between corresponding face-region vertices after a rigid (Kabsch) alignment "
+                 "of the reconstruction onto the pool face, mm")
+
+
+def distance_matrix(probes: list[np.ndarray], pool: list[np.ndarray]) -> np.ndarray:
+    """(n_probes, n_pool) face-to-face distances, :func:`aligned_distance` (same vertex subset)."""
+    return np.array([[aligned_distance(p, g) for g in pool] for p in probes], np.float64)
+
+
+def true_match_ranks(distances: np.ndarray, truth) -> np.ndarray:
+    """Rank of each probe's true face in its row of ``distances`` (1 = closest); a pool face at
+    exactly the true face's distance counts as closer (ties are not resolved in the probe's favour)."""
+    d = np.asarray(distances, np.float64)
+    true_d = d[np.arange(len(d)), np.asarray(truth, int)]
+    return (d <= true_d[:, None]).sum(1).astype(int)
+
+
+def cmc(ranks: np.ndarray, pool_size: int) -> np.ndarray:
+    """Cumulative match characteristic: % of probes whose true face is within rank k, k = 1..pool_size."""
+    ranks = np.asarray(ranks, int)
+    return np.array([100.0 * (ranks <= k).mean() for k in range(1, int(pool_size) + 1)])
+
+
+def identification(recons: list[np.ndarray], pool: list[np.ndarray], truth: list[int],
+                   ranks=IDENTIFICATION_RANKS) -> dict:
+    """Identification of each reconstruction among the ``pool`` faces (its true face at index
+    ``truth[i]``, the others distractors), distance :data:`FACE_DISTANCE`: rank-k rates (%) and
+    counts, the whole CMC curve (%), the median rank and rank-1 by chance."""
+    r = true_match_ranks(distance_matrix(recons, pool), truth)
+    curve = cmc(r, len(pool))
+    out = {f"rank{k}": float(curve[min(k, len(pool)) - 1]) for k in ranks}
+    out.update({"counts": {f"rank{k}": int((r <= k).sum()) for k in ranks}, "n_probes": int(len(r)),
+                "pool_size": int(len(pool)), "median_rank": float(np.median(r)),
+                "chance_rank1_pct": 100.0 / len(pool), "cmc_pct": [round(float(v), 3) for v in curve],
+                "ranks": [int(v) for v in r]})
+    return out

@@ -21,7 +21,8 @@ import os
 from medface import cache
 
 #: raise when the model's training code or the phantom population it learns from changes
-MODEL_VERSION = 1
+#: 2: the phantom faces follow the literature tissue prior (medface_forensic.tissue_prior, issue 16)
+MODEL_VERSION = 2
 DEFAULT_SUBJECTS, DEFAULT_SEED = 200, 0
 NAMESPACE = "forensic"
 

@@ -1,10 +1,14 @@
 """`forensic reconstruct`: the command over :class:`.reconstruction.Reconstruction`.
 
 It binds the parameters, runs the logic and turns its :class:`~.reconstruction.ReconstructionResult`
-into a Result: summary, metrics, the landmark table, warnings, and the declared outputs
-(face.ply, variant_NN.ply, face_landmarks.mrk.json, tissue_depth_face.ply, skull.ply for a CT,
-the pictures), which the runner writes. The logic, the default model and the constants live in
-:mod:`.reconstruction` and :mod:`.model_cache`.
+into a Result: summary, metrics, the landmark table, the fit check, warnings, and the declared
+outputs, which the runner writes: face.ply, variant_NN.ply, tissue_depth_face.ply (skull.ply for
+a CT), each with a VTK XML PolyData twin (.vtp) whose point arrays VTK, ParaView and 3D Slicer
+read, face_landmarks.mrk.json and the pictures. Pictures are drawn in millimetres in the
+skull's Frankfurt frame, whatever the file's pose and units. In casework (run purpose
+``casework``) a reconstruction whose fit check found problems is refused (exit code 8) and no
+face is written. The logic, the default model and the constants live in :mod:`.reconstruction`
+and :mod:`.model_cache`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from medface.errors import ParameterError
 
 from .model_cache import DEFAULT_SEED, DEFAULT_SUBJECTS, default_model  # noqa: F401  (scripts import them here)
 from .reconstruction import SEXES, SYNTHETIC_SD_FLOOR_MM, UNOBSERVED_SIGMA_MM, sex_code, thickness  # noqa: F401
+
+#: the arrays of a shape model hashed when it exists in memory only (:func:`_record_models`)
+MODEL_ARRAYS = ("mean", "W", "cranium_idx", "mandible_idx", "face_idx", "cov_center", "cov_std", "skin_mean", "skin_W",
+                "skin_resid_var", "skin_faces", "eigenvalues", "sd_scale", "sd_scale_no_mandible")
 
 LIMITS = ["The bone does not determine the eyes, the lips' fullness, the nose tip's detail, ears, hair, skin colour, "
           "expression or weight history; the uncertainty map shows where the model itself is unsure, not these.",
@@ -58,8 +66,10 @@ def reconstruct(skull=None, *, ct=None, sex: str = "unknown", age: float | None 
     result.warnings += rec.warnings
     result.limits += LIMITS
     if context is not None:
-        _record_models(context, model)
-    _declare(result, rec, figures)
+        _record_models(context, model, rec.model)
+    _apply_fit_check(result, getattr(rec, "fit_check", None), _purpose(context))
+    if not result.refused:
+        _declare(result, rec, figures)
     result.data.update({"face": rec.face, "variants": rec.variants, "registration": rec.registration,
                         "reconstruction": rec})
     if rec.ct_skull is not None:
@@ -67,15 +77,75 @@ def reconstruct(skull=None, *, ct=None, sex: str = "unknown", age: float | None 
     return result
 
 
-def _record_models(context, model) -> None:
-    """The skull-face model and the template head used, hashed into the provenance."""
+def _record_models(context, model, shape) -> None:
+    """The skull-face model and the template head used, hashed into the provenance: the model's
+    folder (each file's sha256 in the record's parts), or the arrays of a model that exists in
+    memory only (a read-only cache)."""
+    from medface.data.provenance import sha256_arrays
+
     from .model_cache import default_model_folder
     from .template import data_paths, template_head
 
     folder = Path(model) if model else default_model_folder()
-    if folder.is_dir():  # not there only when a read-only cache kept the trained model in memory
+    if (folder / "model.safetensors").is_file():
         context.record_model("skull-face model", folder)
+    else:
+        arrays = [getattr(shape, k) for k in MODEL_ARRAYS if getattr(shape, k, None) is not None]
+        context.record_model("skull-face model (in memory)", folder, sha256=sha256_arrays(*arrays))
     context.record_model("template head", data_paths()[0], sha256=template_head().sha256)
+
+
+def _purpose(context) -> str | None:
+    options = getattr(context, "options", None)
+    return getattr(options, "purpose", None)
+
+
+def _apply_fit_check(result: Result, check, purpose: str | None) -> None:
+    """The reconstruction's self-check (latent Mahalanobis distance, residual per skull region,
+    problems found) into metrics, a table and warnings; in casework a problem refuses the result."""
+    if check is None:
+        return
+    problems = [str(p) for p in (getattr(check, "problems", None) or [])]
+    regions = _region_rows(getattr(check, "region_residuals", None)) or _listed_rows(getattr(check, "regions", None))
+    by_region = {row["region"]: {k: v for k, v in row.items() if k != "region"} for row in regions}
+    summary = dict(check.summary()) if callable(getattr(check, "summary", None)) else {}
+    summary.update({"problems": problems, "region_residuals_mm": by_region})
+    mahalanobis = getattr(check, "mahalanobis", None)
+    if mahalanobis is not None:
+        summary["mahalanobis"] = float(mahalanobis)
+    result.metrics["fit_check"] = summary
+    if regions:
+        result.tables["fit check: residual per skull region"] = regions
+    result.warnings += [p for p in problems if p not in result.warnings]
+    if problems and purpose == "casework":
+        result.refuse("the fit check failed, so no face is given for casework: " + "; ".join(problems))
+
+
+def _region_rows(residuals) -> list[dict]:
+    """Table rows from ``{region: value or {statistic: value}}`` (mm)."""
+    rows = []
+    for region, value in dict(residuals or {}).items():
+        if isinstance(value, dict):
+            rows.append({"region": str(region), **{f"{k}_mm" if not str(k).endswith("_mm") else str(k): _number(v)
+                                                   for k, v in value.items()}})
+        else:
+            rows.append({"region": str(region), "residual_mm": _number(value)})
+    return rows
+
+
+def _listed_rows(rows) -> list[dict]:
+    """Table rows from a list of ``{"region": name, statistic: value, ...}`` rows."""
+    return [{"region": str(row.get("region", i)), **{k: _number(v) for k, v in row.items() if k != "region"}}
+            for i, row in enumerate(rows or []) if isinstance(row, dict)]
+
+
+def _number(value):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    try:
+        return round(float(value), 3)
+    except (TypeError, ValueError):
+        return value
 
 
 def _summary(rec, variants: int) -> dict:
@@ -116,34 +186,80 @@ def _landmark_rows(reg) -> list[dict]:
 
 
 def _declare(result: Result, rec, figures: bool) -> None:
-    """The files of a reconstruction, in the order they are listed."""
-    from .files import VariantFiles
-
+    """The files of a reconstruction, in the order they are listed: each mesh as PLY and as VTP
+    (the same vertices and point arrays, for VTK, ParaView and 3D Slicer)."""
     if rec.ct_skull is not None:  # the bone from a CT, in the CT's frame
-        result.declare("skull", "skull.ply", rec.skull.mesh)
-    result.declare("face", "face.ply", rec.face)
-    if len(rec.variants):
-        result.declare("variants", "variant_NN.ply", VariantFiles(rec.variant_meshes()), kind="saveable")
+        _declare_mesh(result, "skull", "skull", rec.skull.mesh)
+    _declare_mesh(result, "face", "face", rec.face)
+    for i, mesh in enumerate(rec.variant_meshes()):
+        _declare_mesh(result, f"variant {i:02d}", f"variant_{i:02d}", mesh)
     result.declare("soft-tissue landmarks", "face_landmarks.mrk.json", rec.soft_tissue_landmarks)
     if figures:
-        result.declare("reconstruction", "reconstruction.png", _overview_figure(rec), face=True)
+        picture = picture_frame(rec)
+        result.declare("reconstruction", "reconstruction.png", _overview_figure(rec, picture), face=True)
         if len(rec.variants):
             n = len(rec.variants[:8])
-            result.declare("variants", "variants.png", Figure(lambda: _variant_scenes(rec), views="frontal",
+            result.declare("variants", "variants.png", Figure(lambda: _variant_scenes(rec, picture), views="frontal",
                                                               shape=(2, (n + 1) // 2), size=(240, 240)), face=True)
     if rec.baseline is not None:
-        result.declare("tissue-depth baseline", "tissue_depth_face.ply", rec.baseline)
+        _declare_mesh(result, "tissue-depth baseline", "tissue_depth_face", baseline_with_values(rec))
 
 
-def _overview_figure(rec) -> Figure:
-    """Skull, face over skull, most likely face, uncertainty (upright for a CT without orientation)."""
+def _declare_mesh(result: Result, name: str, stem: str, mesh) -> None:
+    result.declare(name, f"{stem}.ply", mesh)
+    result.declare(f"{name} (VTK)", f"{stem}.vtp", mesh)
+
+
+def baseline_with_values(rec):
+    """The tissue-depth face with point arrays like the model's face: its tissue thickness over
+    the skull and its distance from the model's face (mm)."""
+    from medface.data import SurfaceMesh
+
+    base = rec.baseline
+    base_mm = np.asarray(base.vertices, float) * rec.scale
+    point_data = dict(base.point_data)
+    point_data["tissue_thickness_mm"] = thickness(base_mm, rec.skull.mesh.vertices).astype(np.float32)
+    if rec.baseline_gap_mm is not None:
+        point_data["distance_to_model_mm"] = np.asarray(rec.baseline_gap_mm, np.float32)
+    return SurfaceMesh(base.vertices, base.faces, point_data=point_data, name=base.name)
+
+
+def picture_frame(rec):
+    """A function taking points in mm of the input skull's frame to the pictures' frame: the
+    skull's Frankfurt frame (:func:`medface.anatomy.head_frame` of the registered landmarks:
+    mid-sagittal plane, porion-orbitale horizontal, origin between the porions), so a skull in
+    any pose or stored frame is drawn upright. A CT's bone is first turned by its display
+    orientation; without porion and orbitale the pictures keep that frame."""
+    from medface.anatomy import head_frame
+    from medface.errors import InputError
+
+    marks = {k: rec.display(np.asarray(v, float)[None])[0] for k, v in rec.registration.landmarks.to_dict().items()}
+    if rec.ct_skull is not None and np.linalg.det(rec.ct_skull.display) < 0:
+        marks = _swap_sides(marks)  # a mirroring display: the landmarks' sides are the mirror's
+    try:
+        frame = head_frame(marks)
+    except InputError:
+        return rec.display
+    return lambda points: frame.to_frame(rec.display(np.asarray(points, float)))
+
+
+def _swap_sides(marks: dict) -> dict:
+    swapped = {}
+    for k, v in marks.items():
+        side = {"_l": "_r", "_r": "_l"}.get(k[-2:])
+        swapped[k[:-2] + side if side else k] = v
+    return swapped
+
+
+def _overview_figure(rec, picture) -> Figure:
+    """Skull, face over skull, most likely face, uncertainty, all in mm in the Frankfurt frame."""
     def scenes():
         from medface.data import SurfaceMesh
         from medface.viz import Scene
 
-        mesh, face = rec.skull.mesh, rec.face
-        bone = SurfaceMesh(rec.display(mesh.vertices), mesh.faces)
-        shown = SurfaceMesh(rec.display(face.vertices), face.faces, point_data=face.point_data, name=face.name)
+        mesh, face = rec.skull.mesh, rec.face  # the skull in mm, the face in the input's units
+        bone = SurfaceMesh(picture(mesh.vertices), mesh.faces)
+        shown = SurfaceMesh(picture(face.vertices * rec.scale), face.faces, point_data=face.point_data, name=face.name)
         return [Scene().add_mesh(bone, color="bone"), Scene().add_mesh(bone, color="bone").add_mesh(shown, opacity=0.45),
                 Scene().add_mesh(shown), Scene().add_mesh(shown, scalars="sd_mm", cmap="magma", scalar_bar_title="SD mm")]
 
@@ -151,8 +267,8 @@ def _overview_figure(rec) -> Figure:
                   titles=["skull", "face over skull", "most likely face", "uncertainty (SD)"])
 
 
-def _variant_scenes(rec) -> list:
+def _variant_scenes(rec, picture) -> list:
     from medface.data import SurfaceMesh
     from medface.viz import Scene
 
-    return [Scene().add_mesh(SurfaceMesh(rec.display(v), rec.face.faces)) for v in rec.variants[:8]]
+    return [Scene().add_mesh(SurfaceMesh(picture(v * rec.scale), rec.face.faces)) for v in rec.variants[:8]]

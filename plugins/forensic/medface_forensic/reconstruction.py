@@ -19,6 +19,7 @@ population the first time it is needed and cached; a lab's own model is given as
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,13 +29,14 @@ import numpy as np
 from medface.data import Landmarks, SurfaceMesh
 from medface.errors import ParameterError
 
+from .conditioning import UNOBSERVED_SIGMA_MM  # noqa: F401  (the command imports it here)
+
 # Added in quadrature to the SD of a model trained on synthetic heads only: what the phantom
 # population cannot know about real people. An assumption, of the size of the errors that the
 # literature reports for real reconstructions (manual ones put 54-77 % of the face within 2.5 mm;
 # Hu et al. 2021 reach under 2 mm on CT), not a measured value; a model trained on a lab's own
 # pairs (`forensic train`) gets none, its calibration covers it.
 SYNTHETIC_SD_FLOOR_MM = 2.5
-UNOBSERVED_SIGMA_MM = 1000.0  # observation noise of skull vertices outside a CT's scan: no information
 SEXES = {"F": "F", "M": "M", "unknown": None, "f": "F", "m": "M", None: None}
 
 
@@ -104,11 +106,12 @@ class ReconstructionResult:
     scale: float = 1.0
     ct_skull: object | None = None  # .ct_input.CTSkull
     warnings: list[str] = field(default_factory=list)
+    fit_check: object | None = None  # .conditioning.FitCheck: latent distance, residuals by region, problems
 
     @property
     def synthetic(self) -> bool:
         """Whether the model learned synthetic phantom heads only."""
-        return self.synthetic_floor_mm > 0
+        return is_synthetic(self.model.metadata)
 
     @property
     def face_region(self) -> np.ndarray:
@@ -125,7 +128,26 @@ class ReconstructionResult:
         return self.ct_skull.to_display(points) if self.ct_skull is not None else np.asarray(points)
 
 
+def is_synthetic(metadata: dict) -> bool:
+    return "synthetic" in str(metadata.get("training_data", ""))
+
+
+def synthetic_floor(metadata: dict) -> float:
+    """The SD (mm) added in quadrature to a model's own: none for a model trained on real pairs or
+    on phantom faces that follow the literature tissue prior (:mod:`.tissue_prior`: its
+    between-person variation, the T-Tables' 3.7 mm standard error of estimate spread over the face,
+    is in the model's SD already); :data:`SYNTHETIC_SD_FLOOR_MM` for other synthetic-trained models."""
+    if not is_synthetic(metadata) or metadata.get("tissue_prior"):
+        return 0.0
+    return SYNTHETIC_SD_FLOOR_MM
+
+
 def synthetic_warning(floor: float) -> str:
+    if not floor:
+        return ("The face model was trained on synthetic phantom heads only, whose faces follow a literature tissue-depth "
+                "prior (sex, age and BMI differences and between-person variation, docs/forensic_tissue_prior.md): the "
+                "reconstruction shows what that population predicts, not a validated likeness. Its SD map (sd_mm, equal "
+                "to model_sd_mm) is the model's own, calibrated on phantom heads.")
     return ("The face model was trained on synthetic phantom heads only: the reconstruction shows what the phantom "
             "population predicts, not a validated likeness. Its SD map (sd_mm) adds an assumed "
             f"{floor:g} mm for what the phantom cannot know about real people to the model's own SD (model_sd_mm); "
@@ -176,9 +198,13 @@ class Reconstruction:
                                 field_of_view=ct_skull.field_of_view if ct_skull else None).run(say)
         say("conditioning the face model on the skull")
         shape = self.shape_model()
-        post = _condition(shape, reg, sex, age, bmi)
+        post, check = _condition(shape, reg, skull_in, sex, age, bmi)
         say(f"sampling {int(self.variants)} variants and measuring the face")
-        return self._result(shape, post, reg, skull_in, ct_skull, (sex, age, bmi))
+        result = self._result(shape, post, reg, skull_in, ct_skull, (sex, age, bmi))
+        check.problems += _size_problems(reg, skull_in)
+        result.fit_check = check
+        result.warnings += [p for p in check.problems if p not in result.warnings]
+        return result
 
     def run_ct(self, volume, *, bone_hu: float | None = None, face_direction: str = "auto", **kwargs) -> ReconstructionResult:
         """:meth:`run` on the bone of a head CT (:func:`.ct_input.skull_from_ct`); the outputs
@@ -191,7 +217,7 @@ class Reconstruction:
 
     def _result(self, shape, post, reg, skull_in, ct_skull, covariates) -> ReconstructionResult:
         face_mm, model_sd = post.mean, post.sd()
-        floor = SYNTHETIC_SD_FLOOR_MM if "synthetic" in shape.metadata.get("training_data", "") else 0.0
+        floor = synthetic_floor(shape.metadata)
         sd = np.sqrt(model_sd ** 2 + floor ** 2)
         samples = post.sample(int(self.variants), self.seed) if self.variants else \
             np.zeros((0,) + face_mm.shape, np.float32)
@@ -207,21 +233,47 @@ class Reconstruction:
             baseline = SurfaceMesh(base * unit, shape.skin_faces, name="tissue-depth baseline face")
             gap = np.linalg.norm(base - face_mm, axis=1)
         warnings = (list(ct_skull.warnings) if ct_skull else []) + list(reg.warnings)
-        if floor:
+        if is_synthetic(shape.metadata):
             warnings.append(synthetic_warning(floor))
         return ReconstructionResult(face, sd, model_sd, floor, samples * unit, soft, thick, baseline, gap, reg,
                                     skull_in, shape, post, float(skull_in.scale), ct_skull, warnings)
 
 
-def _condition(shape, reg, sex, age, bmi):
-    """The model's posterior given the registered skull; skull vertices outside a CT's scan
-    are left (nearly) unobserved."""
-    sigma, mandible_sigma = 1.0, None
-    if reg.observed is not None and not reg.observed.all():  # a CT that cuts the skull: no data beyond it
-        sigma = np.where(reg.observed[: reg.n_cranium], 1.0, UNOBSERVED_SIGMA_MM)
-        mandible_sigma = np.where(reg.observed[reg.n_cranium:], 1.0, UNOBSERVED_SIGMA_MM)
-    return shape.condition(reg.cranium, reg.mandible, sigma=sigma, mandible_sigma=mandible_sigma, sex=sex, age=age,
-                           bmi=bmi)
+def _condition(shape, reg, skull_in, sex, age, bmi):
+    """(posterior, FitCheck): the model conditioned on the registered skull with the noise
+    estimated from the fit (:func:`.conditioning.robust_condition`); template vertices that meet
+    no input bone or lie outside a CT's scan are left unobserved."""
+    from .conditioning import bone_distance, robust_condition
+
+    mesh = skull_in.mesh
+    distance = bone_distance(reg.vertices, mesh.vertices, mesh.faces)
+    return robust_condition(shape, reg.cranium, reg.mandible, distance=distance, regions=_skull_regions(len(reg.vertices)),
+                            observed=reg.observed, sex=sex, age=age, bmi=bmi)
+
+
+def _size_problems(reg, skull_in) -> list[str]:
+    """The registration's scale as a problem of the fit: far from 1, the skull is not an adult's
+    in mm (a wrong --scale), and the model, which learned adult skulls, does not apply."""
+    from .register import TEMPLATE_SCALE_LIMIT, scale_warning
+
+    if abs(np.log(reg.scale)) > np.log(TEMPLATE_SCALE_LIMIT):
+        return [scale_warning(reg.scale, float(skull_in.scale))]
+    return []
+
+
+def _skull_regions(n_vertices: int) -> np.ndarray:
+    """Region names of the template skull's vertices (one region when the registration used
+    another template)."""
+    names = _template_skull_regions()
+    return names if len(names) == n_vertices else np.full(n_vertices, "skull", dtype=object)
+
+
+@functools.lru_cache(maxsize=1)
+def _template_skull_regions() -> np.ndarray:
+    from .conditioning import skull_regions
+    from .template import template_head
+
+    return skull_regions(template_head())
 
 
 def reconstruct_face(skull, *, model=None, variants: int = 8, seed: int = 0, **kwargs) -> ReconstructionResult:

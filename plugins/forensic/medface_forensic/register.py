@@ -79,6 +79,22 @@ MAX_SHAPE_RESIDUAL_MM = 10.0
 MANDIBLE_COVERAGE = 0.5  # fraction of template mandible points with input bone within 10 mm
 MANDIBLE_BAND_MM = 15.0  # a fused mandible is fitted to the input bone this close to the template's
 MIN_INSIDE = 0.25  # with a field of view: least share of the aligned template cranium inside it
+# A fragment (a facial skeleton without its vault, a skull cut by a saw): after the similarity
+# fit, template points within FRAGMENT_NEAR_MM of bone count as present. The input is taken as a
+# fragment when at least MIN_FRAGMENT_SHARE of the template cranium is present and the template
+# explains the input (FRAGMENT_EXPLAINED of its points within FRAGMENT_NEAR_MM of the template)
+# and the facial skeleton is there (MIN_FACIAL_LANDMARKS);
+# the present part then plays the role of a CT's field of view (the rest seeks no partner).
+FRAGMENT_NEAR_MM = 8.0
+# the template scaled by more than this factor (or less than its inverse) to fit: not an adult skull in mm
+TEMPLATE_SCALE_LIMIT = 1.3
+MIN_FRAGMENT_SHARE = 0.25
+FRAGMENT_EXPLAINED = 0.7
+# ... and a fragment worth reconstructing holds the facial skeleton: this share of the template's
+# facial landmarks must lie within FRAGMENT_NEAR_MM of its bone (a ball or a vault alone does not)
+FACIAL_LANDMARKS = ("n", "rhi", "ans", "pr", "or_l", "or_r", "zy_l", "zy_r", "fmo_l", "fmo_r")
+MIN_FACIAL_LANDMARKS = 0.75
+FRAGMENT_STARTS = 4
 DENSE_POINTS = 25000  # input points that closest points are taken from
 PIN_WEIGHT = 20.0  # a user landmark pulls on the field like this many closest-point pairs
 LANDMARK_RADIUS_MM = 12.0  # the fit residual around a landmark enters its uncertainty
@@ -367,6 +383,26 @@ def _as_skull_input(skull, scale: float) -> SkullInput:
     return load_skull(skull, scale)
 
 
+def scale_warning(template_scale: float, input_scale: float) -> str:
+    """What to say when the template had to be scaled far from 1 to fit: the skull is not adult-
+    sized in mm at the ``input_scale`` used, and the scale that would make it so."""
+    found = input_scale / template_scale
+    return (f"the template had to be scaled by {template_scale:.3g} to fit: at --scale {input_scale:g} the skull is "
+            f"{'smaller' if template_scale < 1 else 'larger'} than the adult template by that factor; the registration "
+            f"finds about --scale {found:.3g} (check the file's units, or that the skull is an adult's)")
+
+
+@dataclass(frozen=True)
+class NearBone:
+    """The field of view of a fragment: points within ``radius_mm`` of the input bone."""
+
+    tree: object  # scipy.spatial.cKDTree of the input bone's points
+    radius_mm: float
+
+    def __call__(self, points: np.ndarray, margin_mm: float = 0.0) -> np.ndarray:
+        return self.tree.query(np.asarray(points, float), workers=1)[0] < self.radius_mm - margin_mm
+
+
 def _inside(fov, points: np.ndarray) -> np.ndarray:
     """Indices of ``points`` inside the field of view (all of them without one)."""
     return np.arange(len(points)) if fov is None else np.flatnonzero(fov(points))
@@ -431,6 +467,7 @@ class SkullRegistration:
         self.user = user_landmarks(landmarks, self.skull.scale)
         self.template = template()
         self.field_of_view = field_of_view
+        self.fragment_warning = None
         self.max_shape_residual_mm = float(max_shape_residual_mm)
         self.clouds = _InputClouds.of(self.skull.mesh)
         self.shared = [k for k in self.user if k in self.template.landmarks]
@@ -465,6 +502,26 @@ class SkullRegistration:
         surface that is no skull) and the mandible's presence and own rigid fit."""
         pose = pose if pose is not None else self.initial_pose()
         t0 = time.perf_counter()
+        best = self._refine(pose)
+        try:
+            shape_p75 = self._shape_check(best.transform)
+        except InputError as error:
+            if self.field_of_view is not None:
+                raise
+            best = self._fit_as_fragment(error, best)
+            shape_p75 = self._shape_check(best.transform)
+        present, coverage, mandible = self._fit_mandible(best.transform)
+        warnings = list(self.skull.warnings) + ([self.fragment_warning] if self.fragment_warning else [])
+        if not present:
+            warnings.append(f"no mandible found (only {coverage:.0%} of the template's mandible meets input bone): "
+                            f"mandibular landmarks are extrapolated")
+        if abs(np.log(best.transform.scale)) > np.log(TEMPLATE_SCALE_LIMIT):
+            warnings.append(scale_warning(best.transform.scale, self.skull.scale))
+        residual = {"similarity_median": best.target_median, "shape_p75": shape_p75, "mandible_coverage": coverage}
+        return SimilarityFit(best.transform, mandible, present, residual, warnings, time.perf_counter() - t0)
+
+    def _refine(self, pose: InitialPose):
+        """The best similarity ICP result from the best starts."""
         variants = (self.template.cranium_cloud, self.template.skull_cloud)
         best = None
         for start in pose.starts[:REFINED_STARTS]:
@@ -472,16 +529,55 @@ class SkullRegistration:
                       field_of_view=self.field_of_view)
             if best is None or fit.score < best.score:
                 best = fit
-        shape_p75 = self._shape_check(best.transform)
-        present, coverage, mandible = self._fit_mandible(best.transform)
-        warnings = list(self.skull.warnings)
-        if not present:
-            warnings.append(f"no mandible found (only {coverage:.0%} of the template's mandible meets input bone): "
-                            f"mandibular landmarks are extrapolated")
-        if abs(np.log(best.transform.scale)) > np.log(1.3):
-            warnings.append(f"the template had to be scaled by {best.transform.scale:.3g} to fit: check --scale")
-        residual = {"similarity_median": best.target_median, "shape_p75": shape_p75, "mandible_coverage": coverage}
-        return SimilarityFit(best.transform, mandible, present, residual, warnings, time.perf_counter() - t0)
+        return best
+
+    def _fragment_shares(self, transform: Similarity) -> tuple[float, float]:
+        """(share of the input within FRAGMENT_NEAR_MM of the aligned template skull, share of the
+        template cranium within it of the input)."""
+        s, r, t = transform
+        skull = s * self.template.skull_cloud.points @ r.T + t
+        cranium = s * self.template.cranium_cloud.points @ r.T + t
+        explained = cKDTree(skull).query(self.clouds.target.points, workers=1)[0] < FRAGMENT_NEAR_MM
+        return float(explained.mean()), float(self.field_of_view(cranium).mean())
+
+    def _facial_share(self, transform: Similarity) -> float:
+        """The share of the template's facial landmarks that lie within FRAGMENT_NEAR_MM of the bone."""
+        ids = [k for k in FACIAL_LANDMARKS if k in self.template.landmarks]
+        s, r, t = transform
+        at = s * np.array([self.template.landmarks[k] for k in ids]) @ r.T + t
+        return float((self.clouds.dense.tree.query(at, workers=1)[0] < FRAGMENT_NEAR_MM).mean()) if ids else 0.0
+
+    def _fit_as_fragment(self, error: InputError, whole):
+        """The similarity fit of a fragment (see FRAGMENT_NEAR_MM): the search is run again with
+        only template points near the bone seeking partners; ``error`` (the whole-skull shape
+        check's) is raised again when the input is no fragment of a skull either."""
+        self.field_of_view = NearBone(self.clouds.dense.tree, FRAGMENT_NEAR_MM)
+        variants = (self.template.cranium_cloud, self.template.skull_cloud)
+        best, explained, present = None, -1.0, None
+        # a part's principal axes say little about the whole: the best coarse starts by score and
+        # by how much of the input the template explains under them are refined, and the winner
+        # is the pose that explains most
+        ranked = self.initial_pose().starts  # best coarse score first
+        by_share = sorted(ranked, key=lambda st: -self._fragment_shares(st.transform)[0])
+        starts = [(1, whole.transform)] + [(st.variant, st.transform) for st in
+                                           {id(st): st for st in ranked[:FRAGMENT_STARTS] + by_share[:FRAGMENT_STARTS]}.values()]
+        for variant, transform in starts:
+            fit = icp(variants[variant], self.clouds.target, transform, iterations=40,
+                      field_of_view=self.field_of_view)
+            share, seen = self._fragment_shares(fit.transform)
+            if share > explained:
+                best, explained, present = fit, share, seen
+        if present < MIN_FRAGMENT_SHARE or explained < FRAGMENT_EXPLAINED or \
+                self._facial_share(best.transform) < MIN_FACIAL_LANDMARKS:
+            self.field_of_view = None
+            raise InputError(error.message, path=error.path,
+                             hint=f"{error.hint}; if it is a fragment of a skull (no vault, a facial skeleton), place "
+                                  "3 or more craniometric landmarks on it (--landmarks) to start the alignment "
+                                  f"(without them the template explained at most {explained:.0%} of it)") from None
+        self.fragment_warning = (f"the input covers only {present:.0%} of the template cranium: it is treated as a "
+                                 "fragment, the skull is fitted to the part that is there and the rest (and the face over "
+                                 "it) is extrapolated by the model, with a growing uncertainty")
+        return best
 
     def _shape_check(self, transform: Similarity) -> float:
         """The 75th percentile of the distances from the aligned template cranium (inside the
@@ -580,7 +676,7 @@ class SkullRegistration:
         if fov is not None:
             observed = np.asarray(fov(vertices), bool)
             residual["template_inside_fov"] = float(observed[:tpl.n_cranium].mean())
-            if not observed.all():
+            if not observed.all() and not isinstance(fov, NearBone):  # a fragment has its own warning
                 warnings.append(f"the scan cuts the skull: {1 - observed[:tpl.n_cranium].mean():.0%} of the template "
                                 "cranium lies outside the scanned field of view and is extrapolated, not observed")
         points, unc, source = self._landmarks(sim, nonrigid)

@@ -26,7 +26,7 @@ from .skull_size import UNIT_FACTORS
 # Largest principal extent of a skull: a cranium alone is about 165-200 mm long (glabella-
 # opisthocranion, Martin & Saller 1957); with the mandible the vertex-menton height reaches about
 # 230 mm. The diagonal of the principal box covers both.
-LENGTH_MM = (140.0, 260.0)
+LENGTH_MM = (140.0, 300.0)
 DIAGONAL_MM = (200.0, 420.0)
 TYPICAL_LENGTH_MM = 190.0
 # A loose mandible: largest extent (bicondylar breadth or length) and area relative to the rest.

@@ -131,9 +131,25 @@ def fit_from_arrays(craniums, mandibles, skins, covariates, *, template, landmar
     return model
 
 
-def phantom_training_set(n: int, seed: int):
+TISSUE_PRIOR_SEED = 7919  # residual fields: subject i of cohort seed s draws from (this, s, i)
+
+
+def prior_following_skin(skin_vertices, skin_faces, sex: str, age: float, bmi: float, seed: int,
+                         index: int) -> np.ndarray:
+    """A phantom subject's skin made to follow the literature tissue prior
+    (:func:`.tissue_prior.apply_tissue_prior`): the sex/age/BMI thickness change plus one
+    residual field, seeded by (cohort ``seed``, subject ``index``) so that it is reproducible."""
+    from .tissue_prior import apply_tissue_prior
+
+    rng = np.random.default_rng([TISSUE_PRIOR_SEED, int(seed), int(index)])
+    return apply_tissue_prior(skin_vertices, skin_faces, sex, age, bmi, rng)
+
+
+def phantom_training_set(n: int, seed: int, *, tissue_prior: bool = True):
     """Arrays (craniums, mandibles, skins float32, covariates, subject dicts) of ``n`` unaffected
-    phantom subjects of cohort ``seed``."""
+    phantom subjects of cohort ``seed``. With ``tissue_prior`` (the default, what the default
+    model learns from) each face follows the literature tissue prior for the subject's own sex,
+    age and BMI (:func:`prior_following_skin`); without it, the phantom's faces as built."""
     from medface import phantom
 
     cr = mdb = sk = None
@@ -144,8 +160,11 @@ def phantom_training_set(n: int, seed: int):
             cr = np.empty((n, *head.cranium.vertices.shape), np.float32)
             mdb = np.empty((n, *head.mandible.vertices.shape), np.float32)
             sk = np.empty((n, *head.skin.vertices.shape), np.float32)
-        cr[i], mdb[i], sk[i] = head.cranium.vertices, head.mandible.vertices, head.skin.vertices
         s = member.subject
+        skin = head.skin.vertices
+        if tissue_prior:
+            skin = prior_following_skin(skin, head.skin.faces, s.sex, s.age, s.bmi, seed, i)
+        cr[i], mdb[i], sk[i] = head.cranium.vertices, head.mandible.vertices, skin
         covs[i] = (SEX_CODES[s.sex], s.age, s.bmi)
         subjects.append({"id": s.subject_id, "sex": s.sex, "age": float(s.age), "bmi": float(s.bmi)})
         member.__dict__.pop("head", None)  # free the meshes
@@ -167,8 +186,9 @@ def train_phantom_model(n: int = 200, seed: int = 0, out=None, *, sizes=None, n_
     t1 = time.perf_counter()
     tmpl = template_head()
     meta = {"training_data": f"synthetic: medface phantom cohort(n={n}, seed={seed}), unaffected subjects, "
-                             "sex/age/BMI sampled by the phantom; NOT real anatomy",
-            "training_seed": int(seed),
+                             "sex/age/BMI sampled by the phantom, faces displaced to follow the literature "
+                             "tissue prior (medface_forensic.tissue_prior); NOT real anatomy",
+            "training_seed": int(seed), "tissue_prior": True,
             "calibration_data": f"synthetic: medface phantom cohort(n={n_cal}, seed={seed + CALIBRATION_SEED_OFFSET})"
             if n_cal else "none"}
     model = fit_from_arrays(cr, md, sk, covs, template=(tmpl.cranium, tmpl.mandible, tmpl.skin),
