@@ -23,8 +23,9 @@ from medface_forensic.register import SkullRegistration
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "validation" / "forensic_demography.md"
 TEST_SEED, REGISTERED_SEED = 1001, 2001
-WALKER = tuple(t.name for t in D.TRAITS if t.walker)
-WALKER_CRANIAL = tuple(t.name for t in D.TRAITS if t.walker and not t.mandible)
+MODEL_TRAITS = tuple(t for t in D.TRAITS if t.in_model)
+WALKER = tuple(t.name for t in MODEL_TRAITS if t.walker)
+WALKER_CRANIAL = tuple(t.name for t in MODEL_TRAITS if t.walker and not t.mandible)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -73,7 +74,7 @@ def effect_sizes(traits: list[dict], sex: list[str], age: list[float]) -> list[t
     size = X[:, [D.TRAIT_NAMES.index(n) for n in ("cranial_length", "cranial_breadth", "bizygomatic_breadth")]]
     A = np.column_stack([np.ones(len(X)), size])
     rows = []
-    for j, trait in enumerate(D.TRAITS):
+    for j, trait in enumerate(MODEL_TRAITS):
         x = X[:, j]
         sd = np.sqrt(0.5 * (x[male].var() + x[~male].var()))
         d = (x[male].mean() - x[~male].mean()) / sd if sd > 1e-9 else 0.0
@@ -171,7 +172,11 @@ def effects_section(effects: list[tuple]) -> str:
         lines.append(f"| {name} | {walker} | {mean:.1f} | {sd:.2f} | {d:+.2f} | {extra} | {r:+.2f} |")
     lines += ["", "The phantom warps the skull with smooth global fields that set size measurements; it models "
               "none of the Walker traits as a local feature, so their proxies vary only as far as those warps "
-              "carry them.", ""]
+              "carry them. Not in the table: the nuchal-crest proxy, measured and reported by the estimate "
+              "but not a classifier input (no nuchal crest in the phantom, and unstable under registration: "
+              "it moved by 7 mm between two registrations of one skull in different poses); ramus height "
+              "and mandibular body length, left out because the registration misplaces the condyles and "
+              "gonia (see ../forensic_demography.md).", ""]
     return "\n".join(lines)
 
 

@@ -14,10 +14,14 @@ skull in mm) change them:
   below the Frankfurt plane), **supraorbital margin** (projection of the upper orbital rim
   beyond orbitale), **nuchal crest** (posterior projection of the midline occipital profile
   below opisthocranion) and **mental eminence** (projection of pogonion from the
-  infradentale-menton chord);
+  infradentale-menton chord). The nuchal proxy is measured and reported but is no classifier
+  input (the phantom has no nuchal crest, and the proxy proved unstable under registration);
 - size measures that differ between the sexes (cranial length g-op, breadth eu-eu, auricular
   height, bizygomatic breadth, upper facial height n-pr, n-ans; with a mandible: bigonial
-  breadth, ramus height co-go, mandibular body length go-pog, face height n-me).
+  breadth, face height n-me). Ramus height (co-go) and mandibular body length (go-pog) differ
+  most between the sexes in the phantom but are left out: the registration places the
+  template's condyles and gonia poorly (condylion about 10 mm low, gonion 2-5 mm off on a
+  phantom skull registered in its own frame), so they would carry registration error, not sex.
 
 Walker (2008) is cited for the **choice of traits only**. Its logistic discriminant functions
 work on 1-5 scores given by an observer; a mesh has no such scores and this module has no
@@ -91,9 +95,15 @@ CV_FOLDS = 5
 GATE_SE = 2.0  # a target is informative when CV log-loss beats the prior's by this many SE
 OUTLIER_Z = 4.0  # a trait further than this from the training cohort (in its SD) gets a warning
 SEX_CONFIDENCE = 0.8  # covariates(): below this probability the sex is left unknown
+# Registration error enters every trait of a user's skull but none of the phantom's, which are
+# in exact correspondence: the classifiers learn from noisy copies of the training traits
+# (errors-in-variables by augmentation). 1 mm: about the median vertex error of registering a
+# phantom skull (0.9 mm, docs/forensic.md); an assumption for real skulls.
+REGISTRATION_NOISE_MM = 1.0
+NOISY_COPIES = 5
 
 BASIS = ("phantom-trained: L2 logistic regression on continuous skull-trait proxies measured on "
-         "{n} synthetic medface phantom skulls (seed {seed}); trait choice after Walker 2008 "
+         "{n} synthetic medface phantom skulls (seed {seed}, 1 mm simulated registration noise); trait choice after Walker 2008 "
          "(Am J Phys Anthropol 136:39-50), not its 1-5 scores or coefficients; never validated on "
          "real skulls: an investigative hint, not a finding")
 
@@ -207,6 +217,7 @@ class TemplateIndices:
     occipital_profile: np.ndarray  # midline, posterior outer surface below opisthocranion
     supraorbital_l: int  # the upper orbital rim above orbitale (lowest point of the orbit roof's edge)
     supraorbital_r: int
+    landmark_vertex: dict  # landmark id -> ("cranium" | "mandible", vertex index) where it is a template vertex
 
 
 def _outer_profile(v: np.ndarray, normals: np.ndarray, candidates: np.ndarray, sign: float) -> np.ndarray:
@@ -250,7 +261,37 @@ def template_indices() -> TemplateIndices:
     back = np.nonzero(mid & (v[:, 1] > op[1] - 45) & (v[:, 2] > op[2] - 50) & (v[:, 2] < op[2] + 2))[0]
     return TemplateIndices(len(t.cranium.vertices), len(t.mandible.vertices),
                            _outer_profile(v, normals, front, -1.0), _outer_profile(v, normals, back, +1.0),
-                           _supraorbital_index(v, lm["or_l"]), _supraorbital_index(v, lm["or_r"]))
+                           _supraorbital_index(v, lm["or_l"]), _supraorbital_index(v, lm["or_r"]),
+                           _landmark_vertices(t))
+
+
+def _landmark_vertices(t) -> dict:
+    """Template landmarks that sit on a template vertex (within 0.01 mm): id -> (part, index).
+    Their positions are read off the registered vertices, which follow each part's own fit
+    (a landmark transferred by position can take the cranium's transform near the joint)."""
+    from scipy.spatial import cKDTree
+
+    trees = {"cranium": cKDTree(t.cranium.vertices), "mandible": cKDTree(t.mandible.vertices)}
+    out = {}
+    for k, p in t.landmarks.items():
+        hits = {part: tree.query(p) for part, tree in trees.items()}
+        part, (dist, index) = min(hits.items(), key=lambda item: item[1][0])
+        if dist < 0.01:
+            out[k] = (part, int(index))
+    return out
+
+
+def _vertex_landmarks(obs: "SkullObservation", idx: TemplateIndices) -> dict:
+    """The observation's landmarks, those on a template vertex read from the registered vertices."""
+    points = dict(obs.landmarks)
+    for k, (part, i) in idx.landmark_vertex.items():
+        if k not in points:
+            continue
+        if part == "cranium":
+            points[k] = obs.cranium[i]
+        elif obs.mandible is not None:
+            points[k] = obs.mandible[i]
+    return points
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,13 +355,6 @@ def _distance(a: str, b: str):
     return f
 
 
-def _bilateral(a: str, b: str):
-    def f(c, lm, idx):
-        return 0.5 * (float(np.linalg.norm(lm[a] - lm[b]))
-                      + float(np.linalg.norm(lm[a.replace("_l", "_r")] - lm[b.replace("_l", "_r")])))
-    return f
-
-
 def auricular_height(c: np.ndarray, lm: dict, idx: TemplateIndices) -> float:
     """Height of vertex above the Frankfurt plane (mm)."""
     return float(lm["v"][2])
@@ -334,6 +368,7 @@ class Trait:
     mandible: bool  # needs the mandible
     walker: str | None  # Walker 2008 trait it stands in for, None for a size measure
     description: str
+    in_model: bool = True  # False: measured and reported, but not a classifier input
 
 
 TRAITS: tuple[Trait, ...] = (
@@ -344,7 +379,7 @@ TRAITS: tuple[Trait, ...] = (
     Trait("mastoid_length", mastoid_length, ("ms_l", "ms_r"), False, "mastoid process",
           "mastoidale below the Frankfurt plane"),
     Trait("nuchal_projection", nuchal_projection, ("op",), False, "nuchal crest",
-          "occipital profile's subtense below opisthocranion"),
+          "occipital profile's subtense below opisthocranion", in_model=False),
     Trait("mental_projection", mental_projection, ("pog", "id", "me"), True, "mental eminence",
           "pogonion's subtense from the infradentale-menton chord"),
     Trait("cranial_length", _distance("g", "op"), ("g", "op"), False, None, "g-op"),
@@ -354,12 +389,13 @@ TRAITS: tuple[Trait, ...] = (
     Trait("upper_facial_height", _distance("n", "pr"), ("n", "pr"), False, None, "n-pr"),
     Trait("nasal_height", _distance("n", "ans"), ("n", "ans"), False, None, "n-ans"),
     Trait("bigonial_breadth", _distance("go_l", "go_r"), ("go_l", "go_r"), True, None, "go-go"),
-    Trait("ramus_height", _bilateral("co_l", "go_l"), ("co_l", "go_l", "co_r", "go_r"), True, None, "co-go"),
-    Trait("mandibular_body_length", _bilateral("go_l", "pog"), ("go_l", "go_r", "pog"), True, None, "go-pog"),
     Trait("face_height", _distance("n", "me"), ("n", "me"), True, None, "n-me"),
 )
-TRAIT_NAMES = tuple(t.name for t in TRAITS)
-CRANIAL_TRAITS = tuple(t.name for t in TRAITS if not t.mandible)
+#: the classifiers' inputs; the nuchal proxy is measured and reported only: the phantom has no
+#: nuchal crest (d = -0.25 between the sexes) and the proxy jumped by 7 mm between two
+#: registrations of one skull in different poses
+TRAIT_NAMES = tuple(t.name for t in TRAITS if t.in_model)
+CRANIAL_TRAITS = tuple(t.name for t in TRAITS if t.in_model and not t.mandible)
 
 
 def _unavailable_reason(trait: Trait, obs: SkullObservation) -> str | None:
@@ -375,9 +411,10 @@ def measure_traits(obs: SkullObservation) -> tuple[dict, dict]:
     """(trait -> mm, trait -> why it is unavailable): every trait of :data:`TRAITS` measured in
     the skull's landmark frame; an unavailable one is absent from the first dict."""
     idx = template_indices()
-    m = landmark_frame(obs.landmarks)
+    points = _vertex_landmarks(obs, idx)
+    m = landmark_frame(points)
     c = obs.cranium @ m[:3, :3].T + m[:3, 3]
-    lm = {k: m[:3, :3] @ np.asarray(p) + m[:3, 3] for k, p in obs.landmarks.items()}
+    lm = {k: m[:3, :3] @ np.asarray(p) + m[:3, 3] for k, p in points.items()}
     values, missing = {}, {}
     for trait in TRAITS:
         reason = _unavailable_reason(trait, obs)
@@ -438,18 +475,29 @@ class TraitLogistic:
     ``predict_proba`` returns the prior."""
 
     def __init__(self, traits: tuple | list, classes: tuple | list, l2: float = L2, folds: int = CV_FOLDS,
-                 seed: int = 0):
+                 seed: int = 0, noise_sd: float = 0.0, copies: int = NOISY_COPIES):
         self.traits, self.classes = tuple(traits), tuple(classes)
         self.l2, self.folds, self.seed = float(l2), int(folds), int(seed)
+        self.noise_sd, self.copies = float(noise_sd), int(copies)
 
     def get_params(self) -> dict:
         return {"traits": list(self.traits), "classes": list(self.classes), "l2": self.l2, "folds": self.folds,
-                "seed": self.seed}
+                "seed": self.seed, "noise_sd": self.noise_sd, "copies": self.copies}
+
+    def _noisy(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """``copies`` copies of the traits with Gaussian measurement noise of ``noise_sd`` mm
+        (seeded), and the penalty scaled so it weighs as on the original subjects."""
+        if self.noise_sd <= 0:
+            return X, y, self.l2
+        rng = np.random.default_rng(self.seed)
+        Xa = np.vstack([X + rng.normal(0.0, self.noise_sd, X.shape) for _ in range(self.copies)])
+        return Xa, np.tile(y, self.copies), self.l2 * self.copies
 
     def _core_fit(self, X: np.ndarray, y: np.ndarray):
         mean, sd = X.mean(axis=0), X.std(axis=0)
         sd = np.where(sd > 1e-9, sd, 1.0)  # a constant trait: coefficient stays 0
-        W = _fit_softmax((X - mean) / sd, y, len(self.classes), self.l2)
+        Xa, ya, l2 = self._noisy(X, y)
+        W = _fit_softmax((Xa - mean) / sd, ya, len(self.classes), l2)
         prior = (np.bincount(y, minlength=len(self.classes)) + 1.0) / (len(y) + len(self.classes))
         return mean, sd, W, prior
 
@@ -505,7 +553,7 @@ class TraitLogistic:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TraitLogistic":
-        m = cls(d["traits"], d["classes"], d["l2"], d["folds"], d["seed"])
+        m = cls(d["traits"], d["classes"], d["l2"], d["folds"], d["seed"], d["noise_sd"], d["copies"])
         m.mean_, m.sd_ = np.asarray(d["mean"], float), np.asarray(d["sd"], float)
         m.coef_, m.prior_ = np.asarray(d["coef"], float), np.asarray(d["prior"], float)
         m.informative_, m.cv_, m.n_ = bool(d["informative"]), dict(d["cv"]), int(d["n"])
@@ -542,12 +590,13 @@ class DemographyModel:
     demand from the stored training traits. ``fit`` / ``predict_proba_sex`` /
     ``predict_proba_age`` / ``save`` / ``load`` (JSON)."""
 
-    def __init__(self, l2: float = L2, folds: int = CV_FOLDS, seed: int = 0):
-        self.l2, self.folds, self.seed = float(l2), int(folds), int(seed)
+    def __init__(self, l2: float = L2, folds: int = CV_FOLDS, seed: int = 0,
+                 noise_sd: float = REGISTRATION_NOISE_MM):
+        self.l2, self.folds, self.seed, self.noise_sd = float(l2), int(folds), int(seed), float(noise_sd)
         self.info: dict = {}
 
     def get_params(self) -> dict:
-        return {"l2": self.l2, "folds": self.folds, "seed": self.seed}
+        return {"l2": self.l2, "folds": self.folds, "seed": self.seed, "noise_sd": self.noise_sd}
 
     def fit(self, traits: list[dict], sex, age, info: dict | None = None) -> "DemographyModel":
         """``traits``: one dict per subject (:func:`measure_traits`, every trait present);
@@ -573,8 +622,9 @@ class DemographyModel:
                 raise InputError("no skull trait could be measured: sex and age cannot be estimated")
             cols = [TRAIT_NAMES.index(n) for n in names]
             X = self.train_traits_[:, cols]
-            sex = TraitLogistic(names, ("F", "M"), self.l2, self.folds, self.seed).fit(X, self.train_sex_)
-            age = TraitLogistic(names, AGE_LABELS, self.l2, self.folds, self.seed).fit(
+            sex = TraitLogistic(names, ("F", "M"), self.l2, self.folds, self.seed, self.noise_sd).fit(
+                X, self.train_sex_)
+            age = TraitLogistic(names, AGE_LABELS, self.l2, self.folds, self.seed, self.noise_sd).fit(
                 X, np.asarray(self.train_age_bin_, int))
             self._models[names] = (sex, age)
         return self._models[names]
@@ -604,6 +654,8 @@ class DemographyModel:
         mean, sd = self.train_traits_.mean(axis=0), self.train_traits_.std(axis=0)
         out = {}
         for n, v in traits.items():
+            if n not in TRAIT_NAMES:
+                continue
             i = TRAIT_NAMES.index(n)
             z = (v - mean[i]) / sd[i] if sd[i] > 1e-9 else 0.0
             if abs(z) > OUTLIER_Z:
@@ -772,7 +824,8 @@ def _cache_key(n: int, seed: int) -> str:
     from .template import template_head
 
     return cache.key(template_head().sha256, f"demography-v{DEMOGRAPHY_VERSION}", TRAIT_NAMES, AGE_BINS,
-                     sorted({"n": n, "seed": seed, "l2": L2, "folds": CV_FOLDS}.items()))
+                     sorted({"n": n, "seed": seed, "l2": L2, "folds": CV_FOLDS,
+                                                "noise_sd": REGISTRATION_NOISE_MM, "copies": NOISY_COPIES}.items()))
 
 
 def train_phantom_demography(n: int = DEFAULT_SUBJECTS, seed: int = DEFAULT_SEED) -> DemographyModel:
