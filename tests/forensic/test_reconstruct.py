@@ -55,6 +55,9 @@ def test_face_overlays_the_true_skin_in_the_skulls_frame_and_units(small_model, 
     assert np.allclose(sd, np.sqrt(model_sd.astype(np.float64) ** 2 + floor ** 2), atol=1e-3)
     assert any("synthetic" in w and "model_sd_mm" in w for w in result.warnings)
     assert result.summary["mandible"] == "present" and result.summary["variants"] == 3
+    # no sex was given: the skull's own estimate is reported and says where the sex came from
+    assert result.summary["sex_used"].startswith(("estimated from the skull", "unknown"))
+    assert result.summary["skull_sex_estimate"] and "phantom-trained" in result.metrics["demography"]["basis"]
     variants = [read_mesh(out / f"variant_{i:02d}.ply").vertices for i in range(3)]
     assert all(np.abs(v - face.vertices).max() > 0 for v in variants)  # variants differ from the mean
     marks = json.loads((out / "face_landmarks.mrk.json").read_text(encoding="utf-8"))

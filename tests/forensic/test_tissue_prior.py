@@ -198,9 +198,6 @@ def test_model_variants_differ_by_millimetres_over_nose_lips_and_cheeks(prior_mo
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the joint PPCA (shape_model.py) cannot yet separate the sex effect on the "
-                                       "face from the skull on a small cohort: conditioning on sex given the skull "
-                                       "moves the face by several mm of noise (see docs/forensic_tissue_prior.md)")
 def test_model_conditioned_on_sex_reproduces_the_tables_difference(prior_model):
     model, (cr, md, _, _, subj) = prior_model
     got, expected = [], []
@@ -216,3 +213,20 @@ def test_model_conditioned_on_sex_reproduces_the_tables_difference(prior_model):
     clear = np.abs(expected) >= 0.5
     assert np.all(np.sign(got[clear]) == np.sign(expected[clear]))
     assert np.mean(np.abs(got - expected)) < 0.75
+
+
+@pytest.mark.slow
+def test_model_conditioned_on_age_reproduces_the_tables_slopes(prior_model):
+    from medface.phantom.tables import tissue_entry
+
+    model, (cr, md, _, _, subj) = prior_model
+    s = subj[0]
+    young = model.condition(cr[0], md[0], sex=s["sex"], age=25.0, bmi=s["bmi"])
+    old = model.condition(cr[0], md[0], sex=s["sex"], age=70.0, bmi=s["bmi"])
+    d = np.einsum("ij,ij->i", old.mean - young.mean, vertex_normals(young.mean, model.skin_faces))
+    got = np.array([d[site.skin_vertex] for site in template_sites()])
+    expected = np.array([45.0 * tissue_entry(site.table_id).age_slope for site in template_sites()])
+    clear = np.abs(expected) >= 0.5
+    assert clear.sum() >= 3
+    assert np.all(np.sign(got[clear]) == np.sign(expected[clear]))
+    assert np.mean(np.abs(got - expected)) < 0.5

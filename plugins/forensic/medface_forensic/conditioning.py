@@ -168,13 +168,14 @@ def _model_skull(shape, post) -> tuple[np.ndarray, np.ndarray]:
 
 
 def robust_condition(shape, cranium: np.ndarray, mandible: np.ndarray | None, *, distance: np.ndarray,
-                     regions: np.ndarray, observed: np.ndarray | None = None, sex=None, age=None, bmi=None):
+                     regions: np.ndarray, observed: np.ndarray | None = None, **covariates):
     """(posterior, :class:`FitCheck`) of ``shape`` given a registered skull (see the module docstring).
 
     ``cranium`` (n_cranium, 3), ``mandible`` (n_mandible, 3) or None: the registered template
     skull in mm; ``distance``: each of those vertices' distance to the input bone (mm; cranium
     then mandible); ``regions``: their region names (:func:`skull_regions`); ``observed``: False
-    where a CT's scan does not reach."""
+    where a CT's scan does not reach; ``covariates`` (sex, age, bmi, p_male, covariate_sd) go
+    to :meth:`.shape_model.ShapeModel.condition`."""
     nc, nm = shape.n_cranium, shape.n_mandible
     cidx, midx = shape.cranium_idx, shape.mandible_idx
     sub = np.r_[cidx, nc + midx] if mandible is not None else np.asarray(cidx)
@@ -198,7 +199,7 @@ def robust_condition(shape, cranium: np.ndarray, mandible: np.ndarray | None, *,
         if mandible is not None:
             sigma_m = np.full(nm, UNOBSERVED_SIGMA_MM)
             sigma_m[midx] = np.sqrt(var[len(cidx):])
-        post = shape.condition(cranium, mandible, sigma=sigma_c, mandible_sigma=sigma_m, sex=sex, age=age, bmi=bmi)
+        post = shape.condition(cranium, mandible, sigma=sigma_c, mandible_sigma=sigma_m, **covariates)
         residual = _residuals(shape, post, obs, mandible is not None)
         noise = _region_noise(residual, reg_sub, seen, noise)
         scale = np.array([noise[r] for r in reg_sub])

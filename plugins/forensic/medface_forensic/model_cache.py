@@ -22,7 +22,8 @@ from medface import cache
 
 #: raise when the model's training code or the phantom population it learns from changes
 #: 2: the phantom faces follow the literature tissue prior (medface_forensic.tissue_prior, issue 16)
-MODEL_VERSION = 2
+#: 3: the tissue prior's sex, age and BMI effect carried explicitly (shape_model covariate_effect)
+MODEL_VERSION = 3
 DEFAULT_SUBJECTS, DEFAULT_SEED = 200, 0
 NAMESPACE = "forensic"
 

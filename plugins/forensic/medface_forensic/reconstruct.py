@@ -154,6 +154,12 @@ def _summary(rec, variants: int) -> dict:
                "registration_residual_mm": round(float(reg.residual_mm.get("final_median", np.nan)), 2),
                "median_sd_mm": round(float(np.median(sd)), 2), "max_sd_mm": round(float(sd.max()), 2),
                "variants": int(variants), "model": rec.model.metadata.get("training_data", "")[:80]}
+    for name, source in getattr(rec, "covariate_sources", {}).items():
+        summary[f"{name}_used"] = source
+    if getattr(rec, "demography", None) is not None:
+        d = rec.demography
+        summary["skull_sex_estimate"] = f"{d.sex} (P(male) = {d.p_male:.2f})" if d.sex_informative else "uninformative"
+        summary["skull_age_estimate"] = d.age_label if d.age_informative else "uninformative (whole adult range)"
     if rec.ct_skull is not None:
         summary = {"input": "CT (bone segmented)", **rec.ct_skull.summary(), **summary}
     return summary
@@ -173,6 +179,8 @@ def _metrics(rec, bone_hu: float | None) -> dict:
                                       "timings_s": seg.timings_s}
         if reg.observed is not None:
             metrics["registration"]["cranium_inside_scan"] = float(reg.observed[: reg.n_cranium].mean())
+    if getattr(rec, "demography", None) is not None:
+        metrics["demography"] = rec.demography.to_dict()
     if rec.baseline_gap_mm is not None:
         gap = rec.baseline_gap_mm
         metrics["tissue_depth_baseline"] = {"median_distance_to_model_mm": float(np.median(gap)),

@@ -30,6 +30,7 @@ from medface.data import Landmarks, SurfaceMesh
 from medface.errors import ParameterError
 
 from .conditioning import UNOBSERVED_SIGMA_MM  # noqa: F401  (the command imports it here)
+from .covariates import case_covariates
 
 # Added in quadrature to the SD of a model trained on synthetic heads only: what the phantom
 # population cannot know about real people. An assumption, of the size of the errors that the
@@ -107,6 +108,8 @@ class ReconstructionResult:
     ct_skull: object | None = None  # .ct_input.CTSkull
     warnings: list[str] = field(default_factory=list)
     fit_check: object | None = None  # .conditioning.FitCheck: latent distance, residuals by region, problems
+    demography: object | None = None  # .demography.DemographyEstimate of the skull (None: not estimated)
+    covariate_sources: dict = field(default_factory=dict)  # sex/age/bmi -> given | estimated ... | unknown
 
     @property
     def synthetic(self) -> bool:
@@ -160,11 +163,14 @@ class Reconstruction:
 
     ``model`` is a :class:`~.shape_model.ShapeModel`, a model folder, or None for the default
     phantom-trained model (loaded when first needed); ``variants`` faces are sampled with
-    ``seed``."""
+    ``seed``. With ``demography`` the skull's sex and age range are estimated
+    (:mod:`.demography`, phantom-trained) and stand in for what the caller leaves unknown
+    (:mod:`.covariates`)."""
 
     model: object | None = None
     variants: int = 8
     seed: int = 0
+    demography: bool = True
 
     def shape_model(self):
         """The model, loaded (or trained and cached, for the default) on first use."""
@@ -196,15 +202,34 @@ class Reconstruction:
             skull_in = skull if isinstance(skull, SkullInput) else load_skull(skull, scale=scale)
         reg = SkullRegistration(skull_in, landmarks=landmarks,
                                 field_of_view=ct_skull.field_of_view if ct_skull else None).run(say)
+        estimate, estimate_warnings = self._estimate_demography(reg, say)
+        case = case_covariates(sex, age, bmi, estimate)
         say("conditioning the face model on the skull")
         shape = self.shape_model()
-        post, check = _condition(shape, reg, skull_in, sex, age, bmi)
+        post, check = _condition(shape, reg, skull_in, case.condition)
         say(f"sampling {int(self.variants)} variants and measuring the face")
-        result = self._result(shape, post, reg, skull_in, ct_skull, (sex, age, bmi))
+        result = self._result(shape, post, reg, skull_in, ct_skull, (case.baseline_sex, case.condition["age"], bmi))
         check.problems += _size_problems(reg, skull_in)
         result.fit_check = check
+        result.demography, result.covariate_sources = estimate, case.sources
+        result.warnings += estimate_warnings + case.warnings
         result.warnings += [p for p in check.problems if p not in result.warnings]
         return result
+
+    def _estimate_demography(self, reg, say) -> tuple[object | None, list[str]]:
+        """(estimate or None, warnings): the skull's sex and age range, when asked for and measurable."""
+        from medface.errors import InputError
+
+        from .demography import estimate_demography
+
+        if not self.demography:
+            return None, []
+        say("estimating sex and age range from the skull")
+        try:
+            estimate = estimate_demography(reg)
+        except InputError as exc:
+            return None, [f"sex and age could not be estimated from this skull: {exc.message}"]
+        return estimate, [f"skull-based estimate: {w}" for w in estimate.warnings]
 
     def run_ct(self, volume, *, bone_hu: float | None = None, face_direction: str = "auto", **kwargs) -> ReconstructionResult:
         """:meth:`run` on the bone of a head CT (:func:`.ct_input.skull_from_ct`); the outputs
@@ -239,7 +264,7 @@ class Reconstruction:
                                     skull_in, shape, post, float(skull_in.scale), ct_skull, warnings)
 
 
-def _condition(shape, reg, skull_in, sex, age, bmi):
+def _condition(shape, reg, skull_in, covariates: dict):
     """(posterior, FitCheck): the model conditioned on the registered skull with the noise
     estimated from the fit (:func:`.conditioning.robust_condition`); template vertices that meet
     no input bone or lie outside a CT's scan are left unobserved."""
@@ -248,7 +273,7 @@ def _condition(shape, reg, skull_in, sex, age, bmi):
     mesh = skull_in.mesh
     distance = bone_distance(reg.vertices, mesh.vertices, mesh.faces)
     return robust_condition(shape, reg.cranium, reg.mandible, distance=distance, regions=_skull_regions(len(reg.vertices)),
-                            observed=reg.observed, sex=sex, age=age, bmi=bmi)
+                            observed=reg.observed, **covariates)
 
 
 def _size_problems(reg, skull_in) -> list[str]:

@@ -18,6 +18,17 @@ skin follow the cranium's transform. The full-resolution skin (every template ve
 predicted from the latent variable by a linear map fitted by least squares on the training
 set, with a per-vertex residual variance.
 
+Covariates can instead enter through an explicit **covariate effect** (``covariate_effect``,
+three dense fields over the skin: mm of outward displacement per unit of sex (M minus F), age
+(per year) and BMI (per kg/m^2)). A model trained with it learns its PPCA from training faces
+with that effect removed (each moved back along its normals to the cohort's mean covariates),
+never observes the covariate dimensions, and adds the effect of the given (or, when unknown,
+the cohort's expected) covariates to the conditioned face, with the variance of unknown or
+uncertain covariates added to the SD. The default phantom model carries the literature tissue
+prior's sex, age and BMI fields there (:func:`.tissue_prior.covariate_effect`), so ``--sex``
+and ``--age`` change the face by the published amounts at the depth sites instead of by what
+a few hundred training faces happen to correlate with.
+
 Conditioning (:meth:`ShapeModel.condition`) aligns the observed cranium to the model's mean
 cranium, treats the observed dimensions (cranium, optionally mandible, optionally covariates)
 with noise ``sigma2 + sigma_obs^2`` and returns a :class:`FacePosterior`: the Gaussian posterior
@@ -108,6 +119,7 @@ class ShapeModel:
     metadata: dict = field(default_factory=dict)
     sd_scale: np.ndarray | None = None  # (n_skin,) calibration of the SD, see :mod:`.calibration`
     sd_scale_no_mandible: np.ndarray | None = None  # the same for skulls without their mandible
+    covariate_effect: np.ndarray | None = None  # (3, n_skin) float32 mm outward per unit covariate, see above
 
     # ---- layout
     @property
@@ -183,17 +195,40 @@ class ShapeModel:
             mask[k] = True
         return values, mask
 
+    def covariate_distribution(self, sex=None, age=None, bmi=None, *, p_male: float | None = None,
+                               covariate_sd: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, variance, known) of sex (0 = F, 1 = M), age and BMI in their own units for a case: a
+        given covariate is its value with the variance of ``covariate_sd`` (default
+        :data:`DEFAULT_COVARIATE_SD`); ``p_male`` (a probability, e.g. estimated from the skull)
+        stands for an unknown sex as a Bernoulli mean and variance; anything unknown is the
+        training cohort's mean and variance (``known`` False)."""
+        values, mask = self.encode_covariates(sex, age, bmi)
+        sds = dict(DEFAULT_COVARIATE_SD, **(covariate_sd or {}))
+        mean = self.cov_center + values / self.cov_scale * self.cov_std
+        var = np.array([sds[name] ** 2 for name in COVARIATES], float)
+        cohort = (self.cov_center, self.cov_std ** 2)
+        mean, var = np.where(mask, mean, cohort[0]), np.where(mask, var, cohort[1])
+        if p_male is not None and not mask[0]:
+            p = float(p_male)
+            if not (np.isfinite(p) and 0.0 <= p <= 1.0):
+                raise ParameterError(f"p_male must be a probability in 0-1, got {p_male!r}", parameter="p_male")
+            mean[0], var[0] = p, p * (1.0 - p)
+            mask[0] = True
+        return mean, var, mask
+
     # ---- conditioning
     def condition(self, cranium, mandible=None, *, sigma: float | np.ndarray = 1.0,
                   mandible_sigma: float | np.ndarray | None = None, sex=None, age=None, bmi=None,
-                  covariate_sd: dict | None = None) -> FacePosterior:
+                  p_male: float | None = None, covariate_sd: dict | None = None) -> FacePosterior:
         """Gaussian posterior of the face given an observed skull in correspondence.
 
         ``cranium`` (n_cranium, 3) and ``mandible`` (n_mandible, 3, or None when missing) are
         vertex arrays or SurfaceMeshes in mm, in any rigid pose. ``sigma`` is the observation
         noise SD (mm) of the cranium, a number or one value per cranium vertex;
         ``mandible_sigma`` likewise (default: ``sigma`` if it is a number, else 1 mm).
-        Covariates left as None are unobserved. The face comes back in the skull's pose.
+        Covariates left as None are unobserved (``p_male``: a probability standing for an
+        unknown sex); with an explicit :attr:`covariate_effect` they shift the face by that
+        effect instead of entering the latent fit. The face comes back in the skull's pose.
         """
         cranium = self._check_points(cranium, self.n_cranium, "cranium")
         sc = self._sigma_for(sigma, self.n_cranium, self.cranium_idx, "cranium")
@@ -210,12 +245,13 @@ class ShapeModel:
             dims.append(np.arange(sl_m.start, sl_m.stop))
             vals.append((mandible[self.mandible_idx] @ r.T + t).ravel())
             noise.append(np.repeat(sm ** 2, 3))
-        cv, cmask = self.encode_covariates(sex, age, bmi)
-        sds = dict(DEFAULT_COVARIATE_SD, **(covariate_sd or {}))
-        for k in np.flatnonzero(cmask):
-            dims.append(np.array([sl_v.start + k]))
-            vals.append(cv[k:k + 1])
-            noise.append(np.array([(sds[COVARIATES[k]] / self.cov_std[k] * self.cov_scale) ** 2]))
+        cov_mean, cov_var, known = self.covariate_distribution(sex, age, bmi, p_male=p_male,
+                                                               covariate_sd=covariate_sd)
+        if self.covariate_effect is None:  # the covariates are dimensions of the PPCA
+            for k in np.flatnonzero(known):
+                dims.append(np.array([sl_v.start + k]))
+                vals.append(np.array([(cov_mean[k] - self.cov_center[k]) / self.cov_std[k] * self.cov_scale]))
+                noise.append(np.array([cov_var[k] / self.cov_std[k] ** 2 * self.cov_scale ** 2]))
         dims, vals, noise = np.concatenate(dims), np.concatenate(vals), np.concatenate(noise)
         psi_inv = 1.0 / (self.sigma2 + noise)
         wo = self.W[dims]
@@ -223,13 +259,16 @@ class ShapeModel:
         cov_z = np.linalg.inv(a)
         cov_z = 0.5 * (cov_z + cov_z.T)
         mean_z = cov_z @ (wo.T @ (psi_inv * (vals - self.mean[dims])))
-        return FacePosterior(self, mean_z, cov_z, r, t, observed=dims, mandible_observed=mandible is not None)
+        effect = None if self.covariate_effect is None else (cov_mean - self.cov_center, cov_var)
+        return FacePosterior(self, mean_z, cov_z, r, t, observed=dims, mandible_observed=mandible is not None,
+                             covariates=effect)
 
     def prior(self) -> FacePosterior:
-        """The unconditioned model (latent N(0, I)) in the model frame."""
+        """The unconditioned model (latent N(0, I), covariates of the cohort's spread) in the model frame."""
         q = self.n_components
+        effect = None if self.covariate_effect is None else (np.zeros(len(COVARIATES)), self.cov_std ** 2)
         return FacePosterior(self, np.zeros(q), np.eye(q), np.eye(3), np.zeros(3), observed=np.zeros(0, int),
-                             mandible_observed=False)
+                             mandible_observed=False, covariates=effect)
 
     def baseline_face(self, cranium) -> np.ndarray:
         """The tissue-depth baseline: the training mean face placed on the skull by the rigid
@@ -244,7 +283,10 @@ class FacePosterior:
     """The Gaussian posterior of the full skin given a skull.
 
     ``mean_z``/``cov_z`` is the latent posterior; the skin is ``skin_mean + skin_W z`` plus an
-    independent per-vertex residual. ``r``, ``t`` map the observation frame to the model frame
+    independent per-vertex residual. With a model's explicit covariate effect, ``covariates``
+    is (deviation from the cohort mean, variance) of sex, age and BMI: the face moves along its
+    normals by the effect of the deviation, and the effect of the variance adds to the SD and
+    to the samples' spread. ``r``, ``t`` map the observation frame to the model frame
     (``y = x R^T + t``); every output is in the observation frame.
     """
 
@@ -255,6 +297,7 @@ class FacePosterior:
     t: np.ndarray
     observed: np.ndarray
     mandible_observed: bool = True
+    covariates: tuple | None = None
 
     @property
     def factor(self) -> np.ndarray:
@@ -264,10 +307,38 @@ class FacePosterior:
     def _to_obs(self, pts: np.ndarray) -> np.ndarray:
         return (pts - self.t) @ self.r
 
-    def _mean_model_frame(self) -> np.ndarray:
-        """Posterior mean face in the model frame, (n_skin, 3) mm."""
+    @functools.cached_property
+    def _latent_mean_model_frame(self) -> np.ndarray:
+        """``skin_mean + skin_W mean_z`` in the model frame, (n_skin, 3) mm."""
         m = self.model
         return (m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z).reshape(-1, 3)
+
+    @functools.cached_property
+    def _covariate_normals(self) -> np.ndarray:
+        """Normals (model frame) along which the covariate effect moves the skin."""
+        from medface.data.mesh import vertex_normals
+
+        return vertex_normals(self._latent_mean_model_frame, self.model.skin_faces)
+
+    def covariate_shift(self) -> np.ndarray:
+        """(n_skin,) mm: the outward move of the face by the case's covariates (zeros without
+        an explicit covariate effect)."""
+        if self.covariates is None:
+            return np.zeros(self.model.n_skin)
+        return np.asarray(self.covariates[0], float) @ self.model.covariate_effect.astype(np.float64)
+
+    def covariate_variance(self) -> np.ndarray:
+        """(n_skin,) mm^2: variance of the face along its normal from unknown or uncertain covariates."""
+        if self.covariates is None:
+            return np.zeros(self.model.n_skin)
+        return np.asarray(self.covariates[1], float) @ self.model.covariate_effect.astype(np.float64) ** 2
+
+    def _mean_model_frame(self) -> np.ndarray:
+        """Posterior mean face in the model frame, (n_skin, 3) mm."""
+        mean = self._latent_mean_model_frame
+        if self.covariates is None:
+            return mean
+        return mean + self.covariate_shift()[:, None] * self._covariate_normals
 
     @property
     def mean(self) -> np.ndarray:
@@ -290,6 +361,8 @@ class FacePosterior:
         var = np.einsum("ijk,ijk->ij", b, b).astype(np.float64)
         if include_residual:
             var = var + (self.model.skin_resid_var / 3.0)[:, None]
+        if self.covariates is not None:
+            var = var + self.covariate_variance()[:, None] * self._covariate_normals ** 2
         return np.sqrt(var)
 
     def sd(self, include_residual: bool = True, calibrated: bool = True) -> np.ndarray:
@@ -305,15 +378,18 @@ class FacePosterior:
         var = (bn ** 2).sum(1)
         if include_residual:
             var = var + m.skin_resid_var / 3.0
-        sd = np.sqrt(var)
-        return sd * self.factor if calibrated else sd
+        if calibrated:
+            var = var * self.factor.astype(np.float64) ** 2
+        return np.sqrt(var + self.covariate_variance())
 
     def sample(self, k: int, rng: np.random.Generator | int | None = 0, *, residual: bool = False,
                calibrated: bool = True) -> np.ndarray:
         """``k`` faces drawn from the posterior, (k, n_skin, 3) float32 mm. ``residual=True`` adds
         the independent per-vertex residual noise (rough surfaces; the spread then matches
         :meth:`sd`); without it, samples are smooth and match ``sd(include_residual=False)``.
-        ``calibrated`` scales each vertex's deviation from the mean by the model's calibration."""
+        ``calibrated`` scales each vertex's deviation from the mean by the model's calibration;
+        unknown or uncertain covariates (explicit covariate effect) are drawn per sample from
+        their Gaussian and move the face along its normals."""
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ParameterError(f"k must be a positive integer, got {k!r}", parameter="k")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -325,6 +401,11 @@ class FacePosterior:
         if residual:
             sd = (np.sqrt(self.model.skin_resid_var / 3.0) * factor).astype(np.float32)
             y += rng.standard_normal(y.shape, dtype=np.float32) * sd[None, :, None]
+        if self.covariates is not None:
+            dev = rng.standard_normal((k, len(COVARIATES))) * np.sqrt(np.asarray(self.covariates[1], float))
+            move = (dev @ self.model.covariate_effect.astype(np.float64)).astype(np.float32)
+            normals = (self._covariate_normals @ self.r).astype(np.float32)  # into the observation frame
+            y += move[:, :, None] * normals[None]
         y += self.mean.astype(np.float32)[None]
         return y
 
@@ -385,7 +466,8 @@ def fit_shape_model(cranium: np.ndarray, mandible: np.ndarray, skin: np.ndarray,
                     cranium_idx: np.ndarray, mandible_idx: np.ndarray, face_idx: np.ndarray,
                     skin_faces: np.ndarray, n_cranium: int, n_mandible: int,
                     n_components: int | None = None, variance: float = 0.999, cov_scale: float = 5.0,
-                    residual_inflation: bool = True, metadata: dict | None = None) -> ShapeModel:
+                    residual_inflation: bool = True, metadata: dict | None = None,
+                    covariate_effect: np.ndarray | None = None) -> ShapeModel:
     """Fit the joint model from training arrays in correspondence.
 
     ``cranium`` (n, nc, 3) and ``mandible`` (n, nm, 3) are the vertex SUBSETS
@@ -393,6 +475,9 @@ def fit_shape_model(cranium: np.ndarray, mandible: np.ndarray, skin: np.ndarray,
     skins, ``covariates`` (n, 3) sex (0/1), age, BMI. ``face_idx`` selects the skin vertices
     that enter the PPCA. The training residual variance of the skin map is inflated by
     ``n / (n - q - 1)`` (a degrees-of-freedom correction) when ``residual_inflation``.
+    ``covariate_effect`` (3, n_skin), mm outward per unit covariate: each training face is first
+    moved back along its normals by the effect of its covariates' deviation from the cohort mean,
+    and the model adds the effect at conditioning time (see the module docstring).
     """
     n = len(cranium)
     if not (len(mandible) == len(skin) == len(covariates) == n):
@@ -412,6 +497,9 @@ def fit_shape_model(cranium: np.ndarray, mandible: np.ndarray, skin: np.ndarray,
     cov = np.asarray(covariates, np.float64)
     center, std = cov.mean(0), cov.std(0)
     std = np.where(std > 1e-9, std, 1.0)
+    if covariate_effect is not None:
+        covariate_effect = _checked_effect(covariate_effect, skin.shape[1])
+        sk = remove_covariate_effect(sk, skin_faces, (cov - center) @ covariate_effect.astype(np.float64))
     cv = (cov - center) / std * cov_scale
     x = np.concatenate([cr.reshape(n, -1), md.reshape(n, -1), sk[:, face_idx].reshape(n, -1), cv], axis=1)
     mu, w, sigma2, lam = fit_ppca(x, n_components=n_components, variance=variance)
@@ -437,12 +525,32 @@ def fit_shape_model(cranium: np.ndarray, mandible: np.ndarray, skin: np.ndarray,
                       cov_center=center, cov_std=std, cov_scale=float(cov_scale),
                       skin_mean=skin_mu.astype(np.float32), skin_W=np.ascontiguousarray(coef.T, np.float32),
                       skin_resid_var=resid_var, skin_faces=np.asarray(skin_faces, np.int64),
-                      n_cranium=int(n_cranium), n_mandible=int(n_mandible), eigenvalues=lam, metadata=meta)
+                      n_cranium=int(n_cranium), n_mandible=int(n_mandible), eigenvalues=lam, metadata=meta,
+                      covariate_effect=covariate_effect)
+
+
+def _checked_effect(effect, n_skin: int) -> np.ndarray:
+    e = np.asarray(effect, np.float32)
+    if e.shape != (len(COVARIATES), n_skin) or not np.all(np.isfinite(e)):
+        raise InputError(f"the covariate effect must be finite, one row per covariate ({len(COVARIATES)}) and "
+                         f"one column per skin vertex ({n_skin}); got shape {e.shape}")
+    return e
+
+
+def remove_covariate_effect(skins: np.ndarray, skin_faces: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """``skins`` (n, n_skin, 3) each moved along its own vertex normals by minus ``shifts``
+    (n, n_skin) mm, in place."""
+    from medface.data.mesh import vertex_normals
+
+    for i in range(len(skins)):
+        skins[i] -= shifts[i][:, None] * vertex_normals(skins[i], skin_faces)
+    return skins
 
 
 # ---------------------------------------------------------------------------------------- I/O
 _ARRAYS = ("mean", "W", "cranium_idx", "mandible_idx", "face_idx", "cov_center", "cov_std", "skin_mean",
            "skin_W", "skin_resid_var", "skin_faces", "eigenvalues")
+_OPTIONAL = ("sd_scale", "sd_scale_no_mandible", "covariate_effect")
 
 
 def save_model(model: ShapeModel, folder) -> Path:
@@ -452,7 +560,7 @@ def save_model(model: ShapeModel, folder) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {k: np.ascontiguousarray(getattr(model, k)) for k in _ARRAYS}
-    for k in ("sd_scale", "sd_scale_no_mandible"):
+    for k in _OPTIONAL:
         if getattr(model, k) is not None:
             arrays[k] = np.ascontiguousarray(getattr(model, k), np.float32)
     save_file(arrays, str(folder / "model.safetensors"))
@@ -493,10 +601,12 @@ def load_model(folder) -> ShapeModel:
     if missing:
         raise ModelError(f"shape model lacks arrays {missing}", path=st)
     keep = dict(meta)
-    scales = {k: arrays.get(k) for k in ("sd_scale", "sd_scale_no_mandible")}
+    scales = {k: arrays.get(k) for k in _OPTIONAL}
+    n_skin = len(arrays["skin_resid_var"])
     for k, v in scales.items():
-        if v is not None and v.shape != (len(arrays["skin_resid_var"]),):
-            raise ModelError(f"{k} has shape {v.shape}, expected one value per skin vertex", path=st)
+        expected = (len(COVARIATES), n_skin) if k == "covariate_effect" else (n_skin,)
+        if v is not None and v.shape != expected:
+            raise ModelError(f"{k} has shape {v.shape}, expected {expected} (per skin vertex)", path=st)
     return ShapeModel(**{k: arrays[k] for k in _ARRAYS}, sigma2=float(meta["sigma2"]),
                       cov_scale=float(meta["cov_scale"]), n_cranium=int(meta["n_cranium"]),
                       n_mandible=int(meta["n_mandible"]), metadata=keep, **scales)

@@ -374,6 +374,28 @@ def thickness_change(sex=None, age=None, bmi=None) -> np.ndarray:
     return interpolate(site_changes(sex, age, bmi))
 
 
+@lru_cache(maxsize=1)
+def covariate_effect() -> np.ndarray:
+    """(3, n_skin) float32 mm: the prior's thickness change per unit of sex (men minus women),
+    age (per year) and BMI (per kg/m^2), dense over the template skin (0 on the nose and far
+    from the sites). :func:`site_thickness` is linear in all three (above its 0.5 mm floor), so
+    these fields carry its whole dependence on the covariates; the face model adds them at
+    conditioning time (:mod:`.shape_model`)."""
+    from medface.phantom.tables import tissue_entry
+
+    rows = []
+    for part in ("sex", "age", "bmi"):
+        vals = []
+        for a in anchors():
+            if a.key not in _BY_KEY:
+                vals.append(0.0)
+                continue
+            entry = tissue_entry(a.key)
+            vals.append({"sex": _BY_KEY[a.key].sex_difference, "age": entry.age_slope, "bmi": entry.bmi_slope}[part])
+        rows.append(interpolate(np.array(vals)))
+    return np.asarray(rows, np.float32)
+
+
 def thickness(sex=None, age=None, bmi=None) -> np.ndarray:
     """(n_skin,) mm: the prior's absolute mean thickness interpolated over the skin (sites only;
     for display and tests: the value decays to 0 far from the sites and is 0 on the nose)."""

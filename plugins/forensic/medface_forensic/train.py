@@ -178,7 +178,11 @@ def train_phantom_model(n: int = 200, seed: int = 0, out=None, *, sizes=None, n_
                         **fit_kw) -> ShapeModel:
     """Train on ``n`` synthetic phantom subjects (cohort ``seed``) and calibrate the SD on
     ``n_calibration`` other subjects (cohort ``seed + CALIBRATION_SEED_OFFSET``; default
-    ``max(10, n // 3)``; 0 skips calibration); save to ``out`` if given."""
+    ``max(10, n // 3)``; 0 skips calibration); save to ``out`` if given. The faces follow the
+    literature tissue prior, whose sex, age and BMI effect the model carries explicitly
+    (``covariate_effect``, see :mod:`.shape_model`)."""
+    from .tissue_prior import covariate_effect
+
     t0 = time.perf_counter()
     cr, md, sk, covs, _ = phantom_training_set(n, seed)
     n_cal = max(10, n // 3) if n_calibration is None else int(n_calibration)
@@ -190,7 +194,11 @@ def train_phantom_model(n: int = 200, seed: int = 0, out=None, *, sizes=None, n_
                              "tissue prior (medface_forensic.tissue_prior); NOT real anatomy",
             "training_seed": int(seed), "tissue_prior": True,
             "calibration_data": f"synthetic: medface phantom cohort(n={n_cal}, seed={seed + CALIBRATION_SEED_OFFSET})"
-            if n_cal else "none"}
+            if n_cal else "none",
+            "covariate_effect": "explicit: the literature tissue prior's sex, age and BMI fields "
+                                "(medface_forensic.tissue_prior.covariate_effect), removed from the training faces "
+                                "and added at conditioning"}
+    fit_kw.setdefault("covariate_effect", covariate_effect())
     model = fit_from_arrays(cr, md, sk, covs, template=(tmpl.cranium, tmpl.mandible, tmpl.skin),
                             landmarks=tmpl.landmarks, sizes=sizes, metadata=meta, calibration_set=cal,
                             calibration_folds=0, **fit_kw)
