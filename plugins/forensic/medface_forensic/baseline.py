@@ -1,5 +1,5 @@
-"""The classic baseline: tissue-depth table means along the bone normals, a face template fitted
-through them.
+"""The baselines a reconstruction must beat: tissue-depth pegs with a fitted face template, and
+the skull pushed out by one constant depth.
 
 This is the computerised version of the manual "tissue-depth pegs" method that generative
 models are measured against (Claes et al. 2010 use the same comparison):
@@ -13,6 +13,11 @@ models are measured against (Claes et al. 2010 use the same comparison):
 2. the face template (the training mean face of the shape model, placed on the skull by the
    cranium's rigid Procrustes fit) is warped by a thin-plate spline so that its points over
    those landmarks land on the pegs; the rest of the face follows smoothly.
+
+The simpler **constant-offset** baseline (:func:`constant_offset_face`) puts every face vertex
+one fixed depth from the bone: the population's typical facial soft-tissue thickness
+(:func:`typical_face_depth`, from the template head, not from any case). A method that cannot beat
+it has learned nothing about faces beyond their average thickness.
 
 Without the mandible the lower-face pegs are missing and the template's lower face only
 follows the upper face. The pooled means are the phantom's table (``docs/phantom-references.md``
@@ -137,3 +142,35 @@ def tissue_depth_face(model, cranium, mandible=None, *, sex: str | None = None, 
     idx = np.array([s.skin_vertex for s in sites])
     warp = RBFInterpolator(start[idx], targets - start[idx], kernel="thin_plate_spline", smoothing=SMOOTHING)
     return start + warp(start)
+
+
+@lru_cache(maxsize=1)
+def typical_face_depth() -> float:
+    """The median soft-tissue thickness (mm) over the face region of the template head (skin
+    vertex to nearest bone vertex): the constant of :func:`constant_offset_face`."""
+    from .metrics import face_regions
+    from .template import template_head
+    from .tissue_prior import template_thickness
+
+    head = template_head()
+    face = face_regions(head.skin.vertices, head.skin.faces, head.landmarks)["face"]
+    return float(np.median(template_thickness()[face]))
+
+
+def constant_offset_face(model, cranium, mandible=None, *, depth_mm: float | None = None) -> np.ndarray:
+    """The constant-offset baseline (n_skin, 3) in mm, in the skull's frame: each vertex of the
+    training mean face (placed on the skull by the cranium's rigid fit, as the tissue-depth face
+    starts) moved along the line from its nearest bone vertex to lie exactly ``depth_mm``
+    (default :func:`typical_face_depth`) from it: the skull pushed out by one depth."""
+    depth = typical_face_depth() if depth_mm is None else float(depth_mm)
+    start = model.baseline_face(cranium)
+    bone = np.asarray(cranium, np.float64)
+    if mandible is not None:
+        bone = np.concatenate([bone, np.asarray(mandible, np.float64)])
+    dist, idx = cKDTree(bone).query(start)
+    direction = start - bone[idx]
+    normals = vertex_normals(start, model.skin_faces)
+    on_bone = dist < 1e-6  # no direction from the bone: the face's own normal
+    direction[on_bone] = normals[on_bone]
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    return bone[idx] + depth * direction

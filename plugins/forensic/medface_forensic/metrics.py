@@ -121,6 +121,18 @@ def coverage(signed_err: np.ndarray, sd: np.ndarray) -> dict[str, float]:
     return {"within_1sd": float(100 * (r <= 1).mean()), "within_2sd": float(100 * (r <= 2).mean())}
 
 
+def sd_error_correlation(abs_err: np.ndarray, sd: np.ndarray) -> float:
+    """Spearman rank correlation between the reported SD and the absolute error over the given
+    vertices (pooled): does the uncertainty map point at where the face is wrong (1: perfectly,
+    0: not at all)?"""
+    from scipy.stats import spearmanr
+
+    a, s = np.ravel(abs_err), np.ravel(sd)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(s) == 0:
+        return float("nan")
+    return float(spearmanr(a, s).statistic)
+
+
 def aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean vertex distance between corresponding point sets after rigid alignment of a to b."""
     from .shape_model import kabsch
