@@ -320,6 +320,9 @@ def build_parser(with_plugins: bool = True, plugin: str | None = None) -> argpar
     p.set_defaults(_handler=_cmd_sample_data)
 
     _add_view_parser(sub, full=plugin in (None, "view"))
+    from .batches.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub, _Formatter)
 
     if with_plugins:
         _add_plugin_parsers(sub, plugin)
@@ -331,7 +334,7 @@ def _join_spaced_command(argv: list[str]) -> list[str]:
     command WORD1 (so `medface phenotype gallery add` is `medface phenotype gallery-add`)."""
     if len(argv) < 3 or argv[1].startswith("-") or argv[2].startswith("-"):
         return argv
-    info = _registry().get(argv[0]) if argv[0] not in ("plugins", "doctor", "view", "sample-data") else None
+    info = _registry().get(argv[0]) if argv[0] not in ("plugins", "doctor", "view", "sample-data", "batch") else None
     manifest = getattr(info, "manifest", None) if info is not None and info.ok else None
     if manifest is None:
         return argv
@@ -374,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "--verbose" in argv or bool(os.environ.get("MEDFACE_VERBOSE"))
     as_json = "--json" in argv
     try:
+        if argv[:1] == ["batch"]:  # its parameters come from the command it runs
+            from .batches.cli import main as batch_main
+
+            return batch_main(argv[1:], _Formatter)
         parser = build_parser(plugin=next((a for a in argv if not a.startswith("-")), None))
         args = parser.parse_args(_join_spaced_command(argv))
         handler = getattr(args, "_handler", None)

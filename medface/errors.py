@@ -111,6 +111,8 @@ EXIT_CODES = {
     6: "compute device problem (DeviceError)",
     7: "output cannot be written (OutputError)",
     8: "input refused: the command declined it (e.g. a photo its quality gate refused); outputs still written",
+    9: "batch finished, but some items failed or crashed (see results.parquet)",
+    10: "batch stopped early by --max-failures",
     70: "internal error: a bug in medface or a plugin; the traceback is printed, please report it",
     130: "interrupted by the user (Ctrl-C)",
 }

@@ -1,0 +1,234 @@
+"""Where the items run: a process pool on this machine, or Ray tasks on a local or remote cluster.
+
+Both engines take :class:`Task` objects and hand every results row to a callback as soon as an
+item finishes; the callback returns False to stop the batch (``--max-failures``), and then no
+new item starts (the ones in flight finish or are cancelled).
+
+A worker that **dies** (segfault, out-of-memory kill) is retried once and then recorded as
+``crashed`` with its exit signal. In the local pool a dying worker breaks the whole pool, so
+every item that was in flight is a suspect: each is rerun alone in its own process, which
+finds the one that crashes without charging the others an attempt. Ray retries a task whose
+worker died by itself (``max_retries=1``) and reports the second death.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+from .worker import CRASHED, run_item, worker_name
+
+ATTEMPTS = 2  # a crashing item runs at most twice
+
+
+@dataclass(frozen=True)
+class Task:
+    """One item to run: the command, the item's id, its full parameters and output folder."""
+
+    command: str
+    item_id: str
+    params: dict
+    out_param: str
+    out_dir: str
+    options: dict = field(default_factory=dict)
+
+    def args(self) -> tuple:
+        return self.command, self.item_id, self.params, self.out_param, self.out_dir, self.options
+
+
+def crash_row(task: Task, attempts: int, how: str) -> dict:
+    return {"id": task.item_id, "status": CRASHED, "attempts": attempts, "error_class": "WorkerCrashed",
+            "error_message": f"the worker process died {how} on each of {attempts} attempts",
+            "error_hint": "a crash or the memory limit: run the item alone to see why (medface <plugin> <command> ...)",
+            "exit_code": 70, "worker": "", "duration_s": None, "output": ""}
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "without an exit code"
+    if code < 0:
+        try:
+            return f"by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"by signal {-code}"
+    return f"with exit code {code}"
+
+
+def _isolated_child(conn, args) -> None:
+    conn.send(run_item(*args))
+    conn.close()
+
+
+def run_isolated(task: Task, context) -> tuple[dict | None, int | None]:
+    """(row, None) when the item ran to its end alone in a fresh process, (None, exit code) when
+    the process died."""
+    parent, child = context.Pipe(duplex=False)
+    proc = context.Process(target=_isolated_child, args=(child, task.args()), daemon=True)
+    proc.start()
+    child.close()
+    row = None
+    try:
+        row = parent.recv()  # blocks until the row comes or the child's end closes (it died)
+    except EOFError:
+        pass
+    proc.join()
+    return (row, None) if row is not None else (None, proc.exitcode)
+
+
+class LocalEngine:
+    """A pool of ``workers`` processes on this machine (spawned: no state shared with the driver)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = max(1, int(workers or mp.cpu_count()))
+        self.context = mp.get_context("spawn")
+
+    def run(self, tasks: Iterable[Task], on_row: Callable[[dict], bool]) -> None:
+        pending: Iterator[Task] = iter(tasks)
+        go = True
+        while go:
+            go, broken = self._pool_round(pending, on_row)
+            if broken:
+                go = self._isolate(broken, on_row) and go
+            elif go:
+                break  # the pool ran every task
+
+    def _pool_round(self, pending: Iterator[Task], on_row) -> tuple[bool, list[Task]]:
+        """Run tasks in one pool until they are all done (True, []), the callback stops the batch
+        (False, []) or the pool breaks (go on?, the tasks that were in flight)."""
+        flight: dict[Future, Task] = {}
+        window = 2 * self.workers
+        with ProcessPoolExecutor(self.workers, mp_context=self.context) as pool:
+            stop = False
+
+            def fill():
+                while not stop and len(flight) < window:
+                    task = next(pending, None)
+                    if task is None:
+                        return
+                    flight[pool.submit(run_item, *task.args())] = task
+
+            fill()
+            while flight:
+                done, _ = wait(flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = flight.pop(fut)
+                    try:
+                        row = fut.result()
+                    except BrokenProcessPool:
+                        broken = [task, *flight.values()]
+                        for f in flight:
+                            f.cancel()
+                        return not stop, broken
+                    row.setdefault("attempts", 1)
+                    if not on_row(row):
+                        stop = True
+                if not stop:
+                    fill()
+                elif not flight:
+                    break
+            return not stop, []
+
+    def _isolate(self, suspects: list[Task], on_row) -> bool:
+        """Each suspect alone in its own process, up to :data:`ATTEMPTS` times in all (the
+        broken pool was the first)."""
+        go = True
+        for task in suspects:
+            if not go:
+                break
+            row, code = None, None
+            for attempt in range(2, ATTEMPTS + 1):
+                row, code = run_isolated(task, self.context)
+                if row is not None:
+                    row["attempts"] = attempt
+                    break
+            go = on_row(row if row is not None else crash_row(task, ATTEMPTS, describe_exit(code)))
+        return go
+
+
+class RayEngine:
+    """Ray tasks, one CPU each, on the cluster at ``address`` (``"auto"``: the running local
+    cluster; None: a new local one with ``workers`` CPUs, shut down at the end)."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        self.workers, self.address = workers, address
+
+    def start(self):
+        try:
+            import ray
+        except ImportError:
+            from ..errors import ParameterError
+
+            raise ParameterError("the ray engine needs Ray, which is not installed", parameter="engine",
+                                 hint="pip install 'medface[batch]' (make install does), or use --engine local") from None
+
+        started = False
+        if not ray.is_initialized():
+            kwargs = {"address": self.address} if self.address else {"num_cpus": self.workers or mp.cpu_count()}
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
+            started = True
+        return ray, started
+
+    def run(self, tasks: Iterable[Task], on_row: Callable[[dict], bool]) -> None:
+        ray, started = self.start()
+        try:
+            self._run(ray, iter(tasks), on_row)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray, pending: Iterator[Task], on_row) -> None:
+        remote = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1, retry_exceptions=False)(run_item)
+        window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+        flight: dict = {}
+        stop = False
+
+        def fill():
+            while not stop and len(flight) < window:
+                task = next(pending, None)
+                if task is None:
+                    return
+                flight[remote.remote(*task.args())] = task
+
+        fill()
+        while flight:
+            ready, _ = ray.wait(list(flight), num_returns=1)
+            for ref in ready:
+                task = flight.pop(ref)
+                try:
+                    row = ray.get(ref)
+                    row.setdefault("attempts", 1)
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError,
+                        ray.exceptions.NodeDiedError) as exc:
+                    row = crash_row(task, ATTEMPTS, f"({type(exc).__name__})")
+                except ray.exceptions.RayTaskError as exc:  # run_item catches everything; a failure of Ray itself
+                    row = crash_row(task, 1, f"(Ray task error: {str(exc).splitlines()[0][:200]})")
+                if not on_row(row):
+                    stop = True
+            if stop:
+                for ref in flight:
+                    ray.cancel(ref, force=True)
+                break
+            fill()
+
+
+def make_engine(name: str, workers: int | None = None, address: str | None = None):
+    from ..errors import ParameterError
+
+    if name == "local":
+        if address:
+            raise ParameterError("--ray-address needs --engine ray", parameter="ray_address")
+        return LocalEngine(workers)
+    if name == "ray":
+        return RayEngine(workers, address)
+    raise ParameterError(f"unknown engine {name!r}: local or ray", parameter="engine")
+
+
+__all__ = ["Task", "LocalEngine", "RayEngine", "make_engine", "worker_name"]
