@@ -54,21 +54,22 @@ def run(command: str, /, *, purpose: str | None = None, consent: str | None = No
 
 def batch(command: str, inputs, out, /, *, engine: str = "local", workers: int | None = None,
           ray_address: str | None = None, resume: bool = False, max_failures: int | None = None,
-          input_param: str | None = None, progress: bool | None = None, purpose: str | None = None,
-          consent: str | None = None, **params):
+          input_param: str | None = None, progress: bool | None = None, streaming: bool = True,
+          purpose: str | None = None, consent: str | None = None, **params):
     """Run a plugin command on many inputs, e.g. ``batch("phenotype.screen", "photos/", "out")``.
 
     ``inputs``: a CSV/Parquet table (columns = parameters), a folder or glob (each file to the
     command's main input, or to ``input_param``), or a list of parameter dicts. ``params`` go to
     every item. ``engine``: "local" (a process pool of ``workers``) or "ray" (a new local Ray
-    cluster, or the one at ``ray_address``). Returns a :class:`medface.batches.BatchResult`;
+    cluster, or the one at ``ray_address``; a command with streaming stages runs as a Ray Data
+    pipeline unless ``streaming=False``). Returns a :class:`medface.batches.BatchResult`;
     see ``docs/batch.md``."""
     from .batches import run_batch
 
     options = {k: v for k, v in {"purpose": purpose, "consent": consent}.items() if v is not None}
     return run_batch(command, inputs, out, engine=engine, workers=workers, ray_address=ray_address, resume=resume,
                      max_failures=max_failures, input_param=input_param, params=params, options=options,
-                     progress=progress)
+                     progress=progress, streaming=streaming)
 
 
 _LAZY_SUBMODULES = {"data", "io", "anatomy", "runtime", "viz", "phantom", "report", "plugin", "cli", "errors", "policy",

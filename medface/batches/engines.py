@@ -1,6 +1,7 @@
 """Where the items run: a process pool on this machine, or Ray tasks on a local or remote cluster.
 
-Both engines take :class:`Task` objects and hand every results row to a callback as soon as an
+A command that declares streaming stages runs on Ray as a Ray Data pipeline instead of one
+task per item (:mod:`.streaming`). Both engines take :class:`Task` objects and hand every results row to a callback as soon as an
 item finishes; the callback returns False to stop the batch (``--max-failures``), and then no
 new item starts (the ones in flight finish or are cancelled).
 
@@ -157,8 +158,10 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None):
-        self.workers, self.address = workers, address
+    def __init__(self, workers: int | None = None, address: str | None = None, streaming: str | None = None):
+        self.workers, self.address, self.streaming = workers, address, streaming
+        if streaming:
+            self.name = "ray (streaming)"
 
     def start(self):
         try:
@@ -179,7 +182,12 @@ class RayEngine:
     def run(self, tasks: Iterable[Task], on_row: Callable[[dict], bool]) -> None:
         ray, started = self.start()
         try:
-            self._run(ray, iter(tasks), on_row)
+            if self.streaming:
+                from .streaming import run_streaming
+
+                run_streaming(self.streaming, tasks, on_row)
+            else:
+                self._run(ray, iter(tasks), on_row)
         finally:
             if started:
                 ray.shutdown()
@@ -219,7 +227,8 @@ class RayEngine:
             fill()
 
 
-def make_engine(name: str, workers: int | None = None, address: str | None = None):
+def make_engine(name: str, workers: int | None = None, address: str | None = None, streaming: str | None = None):
+    """The engine ``name``; ``streaming``: the command's stages class, used by the ray engine."""
     from ..errors import ParameterError
 
     if name == "local":
@@ -227,7 +236,7 @@ def make_engine(name: str, workers: int | None = None, address: str | None = Non
             raise ParameterError("--ray-address needs --engine ray", parameter="ray_address")
         return LocalEngine(workers)
     if name == "ray":
-        return RayEngine(workers, address)
+        return RayEngine(workers, address, streaming)
     raise ParameterError(f"unknown engine {name!r}: local or ray", parameter="engine")
 
 

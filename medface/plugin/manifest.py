@@ -254,6 +254,10 @@ class CommandSpec(_Spec):
                                                 'first run)')
     parameters: tuple[ParameterSpec, ...] = Field((), description="the command's parameters "
                                                                   "(`[[commands.parameters]]`)")
+    streaming: PythonName | None = Field(None, description='optional `"package.module:Class"`: the command split '
+                                                           "into stages (prepare on CPU, a model held once per "
+                                                           "actor, finish) for `medface batch --engine ray`'s "
+                                                           "streaming pipeline (docs/batch.md)")
     _plugin: str = PrivateAttr("")
 
     @model_validator(mode="before")

@@ -204,8 +204,10 @@ def _snapshot(targets: list[Path]) -> dict[Path, tuple[int, int]]:
 class _Run:
     """The state of one run, so that a failure can still be audited with what was known."""
 
-    def __init__(self, command_id: str, registry: Registry, options: RunOptions, quiet: bool):
+    def __init__(self, command_id: str, registry: Registry, options: RunOptions, quiet: bool,
+                 implementation=None):
         self.command_id, self.registry, self.options, self.quiet = command_id, registry, options, quiet
+        self.implementation = implementation
         self.info = self.command = self.bound = self.context = None
         self.out_dir: Path | None = None
         self.watched: list[Path] = []
@@ -219,7 +221,7 @@ class _Run:
         _check_reserved(self.command)
         command = self.command
         self.bound = bind(command, params, record_paths=self.options.record_paths)  # before any plugin import
-        func = self.registry.load_callable(self.info, command.python_name)
+        func = self.implementation or self.registry.load_callable(self.info, command.python_name)
         values = dict(self.bound.values)
         seed = values.get("seed") if isinstance(values.get("seed"), int) else None
         device = values.get("device") if isinstance(values.get("device"), str) else None
@@ -378,14 +380,17 @@ def _input_warnings(notes: list[str]) -> Iterator[None]:
 
 
 def run_command(command_id: str, params: dict[str, Any], *, registry: Registry | None = None,
-                quiet: bool = False, options: RunOptions | None = None) -> Result:
-    """Run ``plugin.command`` with ``params`` and the run ``options``; see :func:`medface.run`."""
+                quiet: bool = False, options: RunOptions | None = None, implementation=None) -> Result:
+    """Run ``plugin.command`` with ``params`` and the run ``options``; see :func:`medface.run`.
+    ``implementation`` replaces the command's function (same parameters, same Result): a batch's
+    streaming stages finish an item through it, so its outputs, provenance and report are the
+    command's own."""
     from ..audit import check_writable
 
     options = apply_policy(options if options is not None else RunOptions())  # a refusal reads nothing
     for log in options.audit_logs:
         check_writable(log)
-    run = _Run(command_id, registry or get_registry(), options, quiet)
+    run = _Run(command_id, registry or get_registry(), options, quiet, implementation)
     try:
         with _input_warnings(run.notes):
             result = run.execute(params)

@@ -16,6 +16,7 @@ help = "Reads a text file and does what it says."
 id = "work"
 help = "Do what the file says: 'ok N', 'bad', 'refuse', 'crash', 'sleep S'."
 python_name = "batchtoy_pkg.commands:work"
+streaming = "batchtoy_pkg.commands:WorkStages"
 
 [[commands.parameters]]
 name = "text"
@@ -38,6 +39,7 @@ help = "Output folder."
 
 CODE = '''
 import os, signal, time
+import numpy as np
 from pathlib import Path
 from medface.data import Result
 from medface.errors import InputError
@@ -62,6 +64,31 @@ def work(text, factor=1.0, out=None):
         time.sleep(float(words[1]))
         return Result(command="batchtoy.work", summary={"value": 0.0})
     raise ValueError("unknown instruction " + words[0])
+
+
+class WorkStages:
+    """The same command as stages: the file read on CPU, the multiplication as the model."""
+
+    def prepare(self, values):
+        words = Path(values["text"]).read_text().split()
+        if words[0] != "ok":
+            raise InputError("the instruction file says " + words[0], hint="write ok N instead")
+        return {"number": np.array([float(words[1])])}
+
+    def placeholder(self):
+        return {"number": np.zeros(1)}
+
+    def model(self, values, device):
+        log = os.environ.get("BATCHTOY_MODEL_LOG")
+        if log:
+            with open(log, "a") as fh:
+                fh.write("loaded\\n")
+        factor = values["factor"]
+        return lambda batch: {"value": batch["number"][:, 0] * factor, "batch_size": np.full(len(batch["number"]), len(batch["number"]))}
+
+    def finish(self, values, payload, output):
+        return Result(command="batchtoy.work", summary={"value": float(output["value"]),
+                                                        "batch_size": int(output["batch_size"])})
 '''
 
 

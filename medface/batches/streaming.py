@@ -1,0 +1,174 @@
+"""A command's streaming pipeline on Ray Data, for batches where a model should stay busy.
+
+A command that declares ``streaming = "package.module:Class"`` in its manifest is split into
+three stages, and ``medface batch --engine ray`` runs it as one Ray Data pipeline::
+
+    items -> map(prepare)          CPU tasks: read, decode, detect, align (one item each)
+          -> map_batches(Model)    an actor pool: each actor loads the model once and runs it
+                                   on batches (num_gpus per actor when GPUs exist)
+          -> map(finish)           CPU tasks: the command's Result from the model's output,
+                                   written by the runner like the command's own outputs
+
+The stages class (the plugin's) has this contract::
+
+    class Stages:                                   # constructed without arguments
+        def prepare(self, values: dict) -> dict     # one item's bound parameters -> numpy arrays / numbers
+                                                    # (a MedfaceError is recorded as the item's failure)
+        def placeholder(self) -> dict               # a payload of the right shapes for a failed item
+        def model(self, values: dict, device: str)  # -> callable: stacked payloads -> dict of arrays
+        def finish(self, values: dict, payload: dict, output: dict) -> Result
+
+``values`` are the parameters as the manifest binds them (converted, range-checked, defaults
+filled); the model stage gets the first item's, so what it reads (the model package, the
+device) must be the same for the whole batch (given once on the command line).
+
+A failed ``prepare`` travels on as the placeholder with its error row, is skipped by the model
+and comes out as a ``failed`` row; ``finish`` runs through :func:`medface.plugin.runner.run_command`
+with the stage as the implementation, so result.json, the report and the provenance are what
+the command writes. Ray retries a task or actor whose worker died once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .engines import ATTEMPTS, Task, crash_row
+from .worker import DONE, FAILED, REFUSED, first_line, headline, worker_name
+
+ERROR = "_medface_error"  # the column carrying a failed item's row (JSON), "" when it is fine
+
+
+def load_stages(python_name: str, command: str):
+    """The plugin's stages object, imported the way the registry imports the command."""
+    from ..plugin.registry import get_registry
+
+    registry = get_registry()
+    return registry.load_callable(registry.command(command)[0], python_name)()
+
+
+def bound_values(command: str, params: dict) -> dict:
+    from ..plugin.params import bind
+    from ..plugin.registry import get_registry
+
+    return dict(bind(get_registry().command(command)[1], params).values)
+
+
+def _error_row(item_id: str, exc: BaseException) -> dict:
+    from ..errors import MedfaceError
+
+    if isinstance(exc, MedfaceError):
+        return {"id": item_id, "status": FAILED, "error_class": type(exc).__name__,
+                "error_message": first_line(getattr(exc, "message", exc)), "error_hint": first_line(exc.hint or ""),
+                "exit_code": exc.exit_code}
+    return {"id": item_id, "status": FAILED, "error_class": type(exc).__name__, "error_message": first_line(exc),
+            "error_hint": "an internal error of medface or the plugin; rerun the item alone with --verbose",
+            "exit_code": 70}
+
+
+class _Prepare:
+    def __init__(self, python_name: str, command: str):
+        self.stages, self.command = load_stages(python_name, command), command
+
+    def __call__(self, item: dict) -> dict:
+        started = time.perf_counter()
+        try:
+            payload, error = self.stages.prepare(bound_values(self.command, json.loads(item["params"]))), ""
+        except Exception as exc:  # noqa: BLE001 - recorded as the item's row
+            payload, error = self.stages.placeholder(), json.dumps(_error_row(item["id"], exc))
+        return {**item, **payload, ERROR: error, "_prepare_s": time.perf_counter() - started}
+
+
+_META = ("id", "params", "out_dir", ERROR, "_prepare_s")
+
+
+class _Model:
+    """The actor: loads the model once, runs it on the good rows of each batch."""
+
+    def __init__(self, python_name: str, command: str, first_params: dict, device: str):
+        self.stages = load_stages(python_name, command)
+        self.model = self.stages.model(bound_values(command, first_params), device)
+
+    def __call__(self, batch: dict) -> dict:
+        good = np.array([not e for e in batch[ERROR]], bool)
+        merged = dict(batch)
+        if good.any():
+            result = self.model({k: np.asarray(v)[good] for k, v in batch.items() if k not in _META})
+            for k, v in result.items():
+                v = np.asarray(v)
+                full = np.zeros((len(good),) + v.shape[1:], v.dtype)
+                full[good] = v
+                merged[f"out_{k}"] = full
+        return merged
+
+
+class _Finish:
+    def __init__(self, python_name: str, command: str, out_param: str, options: dict):
+        self.stages = load_stages(python_name, command)
+        self.command, self.out_param, self.options = command, out_param, options
+
+    def __call__(self, row: dict) -> dict:
+        from ..plugin.runner import run_command
+        from ..policy import RunOptions
+
+        item_id, started = row["id"], time.perf_counter()
+        if row[ERROR]:
+            done = json.loads(row[ERROR])
+        else:
+            payload = {k: v for k, v in row.items() if k not in _META and not k.startswith("out_")}
+            output = {k[4:]: v for k, v in row.items() if k.startswith("out_")}
+            done = {"id": item_id}
+            try:
+                result = run_command(self.command, {**json.loads(row["params"]), self.out_param: row["out_dir"]},
+                                     options=RunOptions.from_kwargs(self.options), quiet=True,
+                                     implementation=lambda **values: self.stages.finish(values, payload, output))
+            except Exception as exc:  # noqa: BLE001 - recorded as the item's row
+                done = _error_row(item_id, exc)
+            else:
+                done.update(status=REFUSED if result.refused else DONE, exit_code=result.exit_code,
+                            error_class="", error_hint="",
+                            error_message=first_line(result.refusal or "") if result.refused else "")
+                done.update(headline(result.summary))
+        done.update(duration_s=round(float(row["_prepare_s"]) + time.perf_counter() - started, 3),
+                    worker=worker_name(), output=f"items/{item_id}", attempts=1)
+        return {"row": json.dumps(done, default=str)}
+
+
+def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dict], bool], *,
+                  batch_size: int = 32, actors: int | None = None) -> None:
+    """Run ``tasks`` through the stages class ``python_name`` on the running Ray cluster: one
+    model actor per GPU (one GPU each) when the cluster has GPUs, else ``actors`` (default 1)
+    CPU actors beside the CPU tasks."""
+    import ray
+
+    tasks = list(tasks)
+    if not tasks:
+        return
+    first = tasks[0]
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    n_actors = actors or max(gpus, 1)
+    items = [{"id": t.item_id, "params": json.dumps(t.params, default=str), "out_dir": t.out_dir} for t in tasks]
+    by_id = {t.item_id: t for t in tasks}
+    ds = ray.data.from_items(items)
+    ds = ds.map(_Prepare, fn_constructor_args=(python_name, first.command), concurrency=(1, max(1, _cpus(ray))))
+    ds = ds.map_batches(_Model, fn_constructor_args=(python_name, first.command, first.params,
+                                                     "cuda" if gpus else "cpu"),
+                        batch_size=batch_size, concurrency=n_actors, num_gpus=1 if gpus else 0, batch_format="numpy")
+    ds = ds.map(_Finish, fn_constructor_args=(python_name, first.command, first.out_param, first.options),
+                concurrency=(1, max(1, _cpus(ray))))
+    seen = set()
+    for out in ds.iter_rows():
+        row = json.loads(out["row"])
+        seen.add(row["id"])
+        if not on_row(row):
+            return
+    for item_id in by_id.keys() - seen:  # lost in the pipeline (a worker that died twice)
+        if not on_row(crash_row(by_id[item_id], ATTEMPTS, "(lost in the streaming pipeline)")):
+            return
+
+
+def _cpus(ray) -> int:
+    return int(ray.cluster_resources().get("CPU", 1))
