@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from medface_forensic.baseline import peg_depth, pegs, template_sites, tissue_depth_face
+from medface_forensic.baseline import (constant_offset_face, peg_depth, pegs, template_sites, tissue_depth_face,
+                                       typical_face_depth)
 from medface_forensic.train import phantom_training_set, train_phantom_model
 
 from medface.data.mesh import vertex_normals
@@ -61,3 +62,28 @@ def test_baseline_face_follows_the_skull_better_than_the_mean_face(model, subjec
         gap = np.linalg.norm(b[[st.skin_vertex for st in sites]] - points, axis=1)
         assert np.median(gap) < 1.5
     assert np.mean(warped) < np.mean(mean_face)
+
+
+# ------------------------------------------------------------------ constant offset
+def test_typical_face_depth_is_a_plausible_facial_tissue_thickness():
+    assert 6.0 < typical_face_depth() < 14.0
+
+
+def test_constant_offset_face_lies_at_the_constant_depth_from_the_bone(model, subjects):
+    from scipy.spatial import cKDTree
+
+    cr, md, _, _, _ = subjects
+    tree = cKDTree(np.concatenate([cr[0], md[0]]).astype(np.float64))
+    face = model.face_idx
+    for depth, off in ((typical_face_depth(), constant_offset_face(model, cr[0], md[0])),
+                       (5.0, constant_offset_face(model, cr[0], md[0], depth_mm=5.0))):
+        dist = tree.query(off[face])[0]
+        # each vertex stands exactly `depth` from one bone vertex, so no bone vertex is farther
+        # away than that; only in bony hollows is another one a little nearer
+        assert dist.max() <= depth + 1e-6
+        assert np.median(dist) == pytest.approx(depth, abs=0.05)
+        assert (dist > depth - 0.5).mean() > 0.9
+    # without the mandible the lower face stands the depth from the cranium (maxilla), not from the jaw
+    full, upper = constant_offset_face(model, cr[0], md[0]), constant_offset_face(model, cr[0], None)
+    assert np.abs(upper[face] - full[face]).max() > 5.0
+    assert cKDTree(cr[0]).query(upper[face])[0].max() <= typical_face_depth() + 1e-6

@@ -1,4 +1,5 @@
-"""Identification in `forensic evaluate`: ranks, CMC curve, rates with counts, the page and the figure."""
+"""Identification in `forensic evaluate`: ranks, CMC curve, rates with counts (model and both
+baselines), the page and the figure."""
 
 from __future__ import annotations
 
@@ -60,20 +61,22 @@ def _results():
                                    "n_probes": 3, "pool_size": 103, "median_rank": float(np.median(ranks)),
                                    "chance_rank1_pct": 100 / 103, "cmc_pct": list(curve)}}
     return {"full": {"n_test": 3, "identification_pool": pool, "model": method([1, 1, 7]),
-                     "baseline": method([2, 12, 40])}}
+                     "baseline": method([2, 12, 40]), "offset": method([30, 60, 90])}}
 
 
 def test_page_section_gives_rates_with_counts_the_pool_and_the_figure():
     text = validation_doc.identification_section(_results()["full"], "images/forensic_cmc.png")
     assert "pool of 103 faces" in text and "100 distractor" in text and "seed=2000" in text
     assert "| model | 67 % (2/3) | 67 % (2/3) | 100 % (3/3) |" in text
-    assert "| baseline | 0 % (0/3) | 33 % (1/3) | 33 % (1/3) |" in text
+    assert "| tissue-depth baseline | 0 % (0/3) | 33 % (1/3) | 33 % (1/3) |" in text
+    assert "| constant-offset baseline | 0 % (0/3) | 0 % (0/3) | 0 % (0/3) | 60 |" in text
     assert "![CMC curve](images/forensic_cmc.png)" in text
 
 
 def test_table_rows_and_cmc_picture():
     rows = identification_rows(_results()["full"])
-    assert rows[0]["method"] == "model" and rows[0]["rank10_count"] == 3 and rows[1]["rank1_pct"] == 0.0
+    assert [r["method"] for r in rows] == ["model", "baseline", "offset"]
+    assert rows[0]["rank10_count"] == 3 and rows[1]["rank1_pct"] == 0.0 and rows[2]["median_rank"] == 60.0
     image = cmc_image(_results())
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
     assert image.min() < 100 and image.max() == 255  # curves and labels drawn on a white ground
