@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .register import one_blas_thread
+
 #: the registration field's finest kernel width (register.py's schedule 80, 50, 30, 18 mm):
 #: registration errors closer than this are treated as one observation
 CORRELATION_MM = 18.0
@@ -132,7 +134,9 @@ def bone_distance(points: np.ndarray, bone_vertices: np.ndarray, bone_faces: np.
     """Distance (mm) from each point to the bone surface (sampled at about 1 mm)."""
     from scipy.spatial import cKDTree
 
-    return cKDTree(surface_points(bone_vertices, bone_faces)).query(np.asarray(points, float), workers=-1)[0]
+    # a tree built once and queried once: the unbalanced build is about twice as fast, same answers
+    tree = cKDTree(surface_points(bone_vertices, bone_faces), balanced_tree=False, compact_nodes=False)
+    return tree.query(np.asarray(points, float), workers=-1)[0]
 
 
 def missing_limit_mm(distance: np.ndarray) -> float:
@@ -167,6 +171,7 @@ def _model_skull(shape, post) -> tuple[np.ndarray, np.ndarray]:
     return pred[:nc], pred[nc:]
 
 
+@one_blas_thread
 def robust_condition(shape, cranium: np.ndarray, mandible: np.ndarray | None, *, distance: np.ndarray,
                      regions: np.ndarray, observed: np.ndarray | None = None, **covariates):
     """(posterior, :class:`FitCheck`) of ``shape`` given a registered skull (see the module docstring).
@@ -224,11 +229,11 @@ def _region_noise(residual: np.ndarray, regions: np.ndarray, seen: np.ndarray, p
 
 
 def _fit_check(shape, post, residual, distance, regions, seen, inside, noise) -> FitCheck:
-    from scipy.stats import chi2
+    from scipy.special import chdtrc  # chi2.sf, without importing scipy.stats (0.7 s)
 
     q = len(post.mean_z)
     d2 = float(post.mean_z @ post.mean_z)
-    tail = float(chi2.sf(d2, q))
+    tail = float(chdtrc(q, d2))
     rows = []
     for name in sorted(noise):
         sel = regions == name

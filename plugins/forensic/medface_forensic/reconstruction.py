@@ -52,7 +52,8 @@ def thickness(face: np.ndarray, bone_vertices: np.ndarray) -> np.ndarray:
     """Distance (mm) from each face vertex to the nearest bone vertex: the tissue-thickness map."""
     from scipy.spatial import cKDTree
 
-    return cKDTree(bone_vertices).query(face)[0]
+    # one tree, one query: the unbalanced build is faster, the answers the same
+    return cKDTree(bone_vertices, balanced_tree=False, compact_nodes=False).query(face, workers=-1)[0]
 
 
 def soft_tissue_landmarks(face: np.ndarray) -> dict:

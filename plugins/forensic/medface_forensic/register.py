@@ -4,15 +4,19 @@ Four steps, all on subsampled points (a few thousand per side):
 
 1. **Starts**: the principal axes of the template (cranium only, and cranium + mandible, since
    the input may lack its mandible) are matched to the input's in all 24 proper signed axis
-   permutations, or, given 3+ user landmarks, a landmark similarity fit is the start; each start
-   gets a few coarse ICP steps and the best four go on.
+   permutations, or, given 3+ user landmarks, a landmark similarity fit is the start; all starts
+   run side by side (:func:`~medface.anatomy.registration.icp_batch`) through 4 coarse ICP steps,
+   the best 16 through 12, and the best four (those within :data:`COARSE_MARGIN_MM` of the best)
+   go on.
 2. **Similarity ICP** (Besl & McKay 1992, with Umeyama's 1991 closed-form similarity): closest
    points in both directions, pairs with opposed normals dropped, the worst 15 % trimmed
-   (robust to a missing mandible or extra debris). Then the mandible: present if a separate
-   mandible component was found or 50 % of the template's mandible lies within 10 mm of input
-   bone; if present, it gets its own rigid ICP (jaw opening, a loose mandible placed apart) onto
-   that component, or onto the input bone within 15 mm of the template mandible when it is fused
-   (not the maxilla or a CT's cervical spine further away).
+   (robust to a missing mandible or extra debris); a start that falls clearly behind the best
+   (or meets a better one of its variant) stops early (:data:`REFINE_CHECKS`). Then the
+   mandible: present if a separate mandible component was found or 50 % of the template's
+   mandible lies within 10 mm of input bone; if present, it gets its own rigid ICP (jaw
+   opening, a loose mandible placed apart) onto that component, or onto the input bone within
+   15 mm of the template mandible when it is fused (not the maxilla or a CT's cervical spine
+   further away).
 3. **Shape check**: the 75th percentile of the distances from the aligned template cranium to
    the input must stay under ``max_shape_residual_mm`` (10 mm; phantom skulls about 2 mm, the
    stylised public skull 7.5 mm, a skull-sized ellipsoid 12.7 mm, a sphere or box 16 mm), else
@@ -57,7 +61,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from medface.anatomy.registration import (DisplacementField, Pins, PointCloud, Similarity, fit_displacement_field,
-                                          grid_sample, icp, umeyama)
+                                          grid_sample, icp, icp_batch, umeyama)
 from medface.data import Landmarks, SurfaceMesh
 from medface.data.mesh import outward_normals, vertex_normals
 from medface.errors import InputError
@@ -69,7 +73,25 @@ __all__ = ["SkullRegistration", "InitialPose", "RankedStart", "SimilarityFit", "
 
 TEMPLATE_POINTS = 3000  # template points for the similarity stage
 COARSE_POINTS = 800  # per side, for scoring the starts
+# coarse ICP steps per start: every start gets the first COARSE_STEPS[0], the best COARSE_KEPT
+# of them the rest, up to COARSE_STEPS[1] (on whole, holed and mandible-less phantom skulls the
+# four best after 12 steps ranked 7th or better after 4; a fragment's search, where they ranked
+# down to 31st, gives every start all 12)
+COARSE_STEPS = (4, 12)
+COARSE_KEPT = 16
 REFINED_STARTS = 4  # the best starts that get the full similarity ICP
+# ... unless their coarse score (mm) trails the best by more than this: on 16 phantom skulls the
+# start that ended best trailed by at most 1.4 mm, the starts in a wrong pose by 2.7 mm or more
+COARSE_MARGIN_MM = 2.5
+REFINE_STEPS = 40
+# (steps, margin mm): after that many steps a refined start whose score trails the best by more
+# than the margin stops. On 16 phantom skulls (whole, holed, without mandible, anterior half) the
+# starts in a wrong pose trailed by 1.8 mm or more after 5 steps, and the start that ended best
+# after 40 steps trailed by at most 0.9 mm after 5, 0.6 mm after 10 and 0.3 mm after 20. Of two
+# starts of one template variant that have met (their template points within SAME_POSE_MM, RMS)
+# only the better one goes on.
+REFINE_CHECKS = ((5, 1.5), (10, 1.0), (20, 0.75))
+SAME_POSE_MM = 2.0
 NONRIGID_POINTS = 8000  # template points for the non-rigid stage
 INPUT_POINTS = 8000  # input points that find their closest template point
 # 75th percentile of template-cranium-to-input distances after the similarity stage: phantom
@@ -355,22 +377,21 @@ def user_landmarks(source, scale: float = 1.0) -> dict:
 # the registration in stages
 # --------------------------------------------------------------------------------------------
 
-def _blas_single_thread():
-    """Small dense solves run fastest (and steadiest on a busy machine) on one BLAS thread."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only speed depends on it
-        import contextlib
+def single_blas_thread():
+    """A context on one BLAS thread: small dense solves (ICP's 3x3 fits, the latent system of
+    about 150 components) are fastest so, and on a busy two-core machine a second BLAS thread
+    waiting for a core made them up to ten times slower."""
+    from threadpoolctl import threadpool_limits
 
-        return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
 
 
-def _one_blas_thread(method):
-    @functools.wraps(method)
+def one_blas_thread(function):
+    """``function`` run in :func:`single_blas_thread`."""
+    @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        with _blas_single_thread():
-            return method(*args, **kwargs)
+        with single_blas_thread():
+            return function(*args, **kwargs)
 
     return wrapper
 
@@ -440,6 +461,11 @@ def _axis_starts(var: PointCloud, dst: PointCloud) -> list[Similarity]:
     return starts
 
 
+def _pose_gap(points: np.ndarray, a: Similarity, b: Similarity) -> float:
+    """The RMS distance (mm) between ``points`` placed by two similarity transforms."""
+    return float(np.sqrt(((a.apply(points) - b.apply(points)) ** 2).sum(1).mean()))
+
+
 def _signed_permutations() -> list[np.ndarray]:
     mats = []
     for perm in itertools.permutations(range(3)):
@@ -474,18 +500,32 @@ class SkullRegistration:
         self.input_seconds = time.perf_counter() - t0
 
     # ---- stage 1
-    @_one_blas_thread
+    @one_blas_thread
     def initial_pose(self) -> InitialPose:
-        """Every start, after 12 coarse ICP steps on about 800 points per side, best first."""
+        """Every start after coarse ICP steps on about 800 points per side (all starts side by
+        side, :func:`icp_batch`): 4 steps each, 12 for the best :data:`COARSE_KEPT`; best first."""
+        return self._initial_pose(COARSE_KEPT)
+
+    def _initial_pose(self, kept: int | None) -> InitialPose:
+        """:meth:`initial_pose`; ``kept`` None: every start gets all 12 coarse steps."""
         t0 = time.perf_counter()
         coarse_dst = self.clouds.target.sampled(COARSE_POINTS)
-        ranked = []
-        for vi, var in enumerate((self.template.cranium_cloud, self.template.skull_cloud)):
-            coarse_src = var.sampled(COARSE_POINTS)
-            for start in self._starts(var):
-                fit = icp(coarse_src, coarse_dst, start, iterations=12, field_of_view=self.field_of_view)
-                ranked.append(RankedStart(fit.score, vi, fit.transform))
-        ranked.sort(key=lambda x: x.score)
+        sources = [var.sampled(COARSE_POINTS) for var in (self.template.cranium_cloud, self.template.skull_cloud)]
+        starts = [(vi, start) for vi, var in enumerate((self.template.cranium_cloud, self.template.skull_cloud))
+                  for start in self._starts(var)]
+        fits = [None] * len(starts)
+        todo, done = list(range(len(starts))), 0
+        for steps in (COARSE_STEPS if kept is not None else COARSE_STEPS[-1:]):
+            for vi, src in enumerate(sources):
+                mine = [k for k in todo if starts[k][0] == vi]
+                begin = [fits[k].transform if fits[k] is not None else starts[k][1] for k in mine]
+                for k, fit in zip(mine, icp_batch(src, coarse_dst, begin, iterations=steps - done,
+                                                  field_of_view=self.field_of_view)):
+                    fits[k] = fit
+            done = steps
+            todo = sorted(todo, key=lambda k: fits[k].score)[:kept]
+        ranked = sorted((RankedStart(fit.score, starts[k][0], fit.transform) for k, fit in enumerate(fits)),
+                        key=lambda x: x.score)
         return InitialPose(ranked, time.perf_counter() - t0)
 
     def _starts(self, var: PointCloud) -> list[Similarity]:
@@ -496,7 +536,7 @@ class SkullRegistration:
         return _axis_starts(var, self.clouds.target)
 
     # ---- stage 2
-    @_one_blas_thread
+    @one_blas_thread
     def similarity(self, pose: InitialPose | None = None) -> SimilarityFit:
         """Similarity ICP from the best starts, the shape check (:class:`InputError` for a
         surface that is no skull) and the mandible's presence and own rigid fit."""
@@ -521,15 +561,31 @@ class SkullRegistration:
         return SimilarityFit(best.transform, mandible, present, residual, warnings, time.perf_counter() - t0)
 
     def _refine(self, pose: InitialPose):
-        """The best similarity ICP result from the best starts."""
+        """The best similarity ICP result from the best starts, each run for
+        :data:`REFINE_STEPS` steps unless it falls behind at a check (:data:`REFINE_CHECKS`)."""
         variants = (self.template.cranium_cloud, self.template.skull_cloud)
-        best = None
-        for start in pose.starts[:REFINED_STARTS]:
-            fit = icp(variants[start.variant], self.clouds.target, start.transform, iterations=40,
-                      field_of_view=self.field_of_view)
-            if best is None or fit.score < best.score:
-                best = fit
-        return best
+        lead = pose.starts[0].score
+        runs = [(start.variant, start.transform) for start in pose.starts[:REFINED_STARTS]
+                if start.score <= lead + COARSE_MARGIN_MM]
+        done, fits = 0, []
+        for steps, margin in REFINE_CHECKS + ((REFINE_STEPS, None),):
+            fits = []
+            for vi, var in enumerate(variants):  # the runs of one template variant side by side
+                mine = [transform for variant, transform in runs if variant == vi]
+                fits += [(vi, fit) for fit in icp_batch(var, self.clouds.target, mine, iterations=steps - done,
+                                                        field_of_view=self.field_of_view)]
+            done = steps
+            if margin is None:
+                break
+            lead = min(fit.score for _, fit in fits)
+            runs = []
+            for variant, fit in sorted(fits, key=lambda run: run[1].score):
+                if fit.score > lead + margin or any(
+                        v == variant and _pose_gap(variants[variant].points, fit.transform, t) < SAME_POSE_MM
+                        for v, t in runs):
+                    continue
+                runs.append((variant, fit.transform))
+        return min((fit for _, fit in fits), key=lambda fit: fit.score)
 
     def _fragment_shares(self, transform: Similarity) -> tuple[float, float]:
         """(share of the input within FRAGMENT_NEAR_MM of the aligned template skull, share of the
@@ -556,14 +612,19 @@ class SkullRegistration:
         best, explained, present = None, -1.0, None
         # a part's principal axes say little about the whole: the best coarse starts by score and
         # by how much of the input the template explains under them are refined, and the winner
-        # is the pose that explains most
-        ranked = self.initial_pose().starts  # best coarse score first
+        # is the pose that explains most (every coarse start gets all its steps here: the ranking
+        # by share looks at all of them)
+        ranked = self._initial_pose(None).starts  # best coarse score first
         by_share = sorted(ranked, key=lambda st: -self._fragment_shares(st.transform)[0])
         starts = [(1, whole.transform)] + [(st.variant, st.transform) for st in
                                            {id(st): st for st in ranked[:FRAGMENT_STARTS] + by_share[:FRAGMENT_STARTS]}.values()]
-        for variant, transform in starts:
-            fit = icp(variants[variant], self.clouds.target, transform, iterations=40,
-                      field_of_view=self.field_of_view)
+        fits = [None] * len(starts)
+        for vi, var in enumerate(variants):  # the starts of one template variant side by side
+            mine = [k for k, (variant, _) in enumerate(starts) if variant == vi]
+            for k, fit in zip(mine, icp_batch(var, self.clouds.target, [starts[k][1] for k in mine], iterations=40,
+                                              field_of_view=self.field_of_view)):
+                fits[k] = fit
+        for fit in fits:
             share, seen = self._fragment_shares(fit.transform)
             if share > explained:
                 best, explained, present = fit, share, seen
@@ -630,7 +691,7 @@ class SkullRegistration:
         return True, coverage, fit.transform
 
     # ---- stage 3
-    @_one_blas_thread
+    @one_blas_thread
     def fit_field(self, sim: SimilarityFit) -> NonRigidFit:
         """The coarse-to-fine Gaussian displacement field on about 8000 template points (the
         mandible's only when present), pinned by the user landmarks."""
@@ -663,7 +724,7 @@ class SkullRegistration:
         return Pins(source, np.array([self.user[k] for k in self.shared]), PIN_WEIGHT)
 
     # ---- result
-    @_one_blas_thread
+    @one_blas_thread
     def registration(self, sim: SimilarityFit, nonrigid: NonRigidFit, *, seconds: dict | None = None) -> Registration:
         """The template's vertices and landmarks carried onto the input, with their uncertainty."""
         t0 = time.perf_counter()
@@ -700,7 +761,7 @@ class SkullRegistration:
         placed = sim.place(at, on_mandible)
         lm = placed + nonrigid.field(placed)
         tree_fit = cKDTree(nonrigid.fitted)
-        tree_in = cKDTree(self.skull.mesh.vertices[self.clouds.used])
+        tree_in = cKDTree(self.skull.mesh.vertices[self.clouds.used], balanced_tree=False, compact_nodes=False)
         seen = np.ones(len(ids), bool) if self.field_of_view is None else np.asarray(self.field_of_view(lm), bool)
         unc = {}
         for k, p, mand, inside in zip(ids, lm, on_mandible, seen):
@@ -766,7 +827,7 @@ def register_skin(reg: Registration, skin) -> tuple[np.ndarray, dict]:
     cloud = PointCloud(sv, vertex_normals(sv, skin.faces))
     dense, dst = cloud.sampled(DENSE_POINTS), cloud.sampled(SKIN_POINTS)
     sub = grid_sample(x0, SKIN_POINTS)
-    with _blas_single_thread():
+    with single_blas_thread():
         fit = fit_displacement_field(x0[sub], n0[sub], dst, dense)
         out = x0 + fit.field(x0)
     d = dense.tree.query(out, workers=1)[0]

@@ -278,6 +278,27 @@ class ShapeModel:
         return (self.mean_skin() - t) @ r
 
 
+#: vertices per block of :func:`_normal_variance` (blocks of a few MB: a 50 MB temporary array
+#: took over a second to fault in on this project's virtual machines)
+VARIANCE_BLOCK = 8192
+
+
+def _normal_variance(basis: np.ndarray, normals: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """(n,) float64: the variance along each vertex's normal of the latent basis ``basis``
+    (n, 3, q) with latent covariance ``chol chol^T``: the basis along the normal first (n, q),
+    then through the Cholesky factor (a third of the work of turning the whole basis through
+    it), block by block."""
+    var = np.empty(len(basis))
+    for a in range(0, len(basis), VARIANCE_BLOCK):
+        b, nr = basis[a:a + VARIANCE_BLOCK], normals[a:a + VARIANCE_BLOCK]
+        along = b[:, 0] * nr[:, :1]
+        along += b[:, 1] * nr[:, 1:2]
+        along += b[:, 2] * nr[:, 2:]
+        bn = along @ chol
+        var[a:a + VARIANCE_BLOCK] = (bn * bn).sum(1, dtype=np.float64)
+    return var
+
+
 @dataclass
 class FacePosterior:
     """The Gaussian posterior of the full skin given a skull.
@@ -311,7 +332,10 @@ class FacePosterior:
     def _latent_mean_model_frame(self) -> np.ndarray:
         """``skin_mean + skin_W mean_z`` in the model frame, (n_skin, 3) mm."""
         m = self.model
-        return (m.skin_mean.astype(np.float64) + m.skin_W.astype(np.float64) @ self.mean_z).reshape(-1, 3)
+        # the product in the basis's float32 (a float64 copy of the basis, 330 MB for a 100k-vertex
+        # face, took 4 s); its rounding, about 1e-5 mm, is far below the face's precision
+        shift = m.skin_W @ np.asarray(self.mean_z, np.float32)
+        return (m.skin_mean.astype(np.float64) + shift.astype(np.float64)).reshape(-1, 3)
 
     @functools.cached_property
     def _covariate_normals(self) -> np.ndarray:
@@ -374,8 +398,7 @@ class FacePosterior:
 
         m = self.model
         normals = vertex_normals(self._mean_model_frame(), m.skin_faces).astype(np.float32)
-        bn = np.einsum("ijk,ij->ik", self._factors(), normals).astype(np.float64)
-        var = (bn ** 2).sum(1)
+        var = _normal_variance(m.skin_W.reshape(m.n_skin, 3, -1), normals, self._chol.astype(np.float32))
         if include_residual:
             var = var + m.skin_resid_var / 3.0
         if calibrated:
@@ -395,9 +418,11 @@ class FacePosterior:
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         dz = (rng.standard_normal((k, len(self.mean_z))) @ self._chol.T).astype(np.float32)
         factor = self.factor if calibrated else np.ones(self.model.n_skin, np.float32)
-        # one product: the latent deviations through the skin map, already turned into the
-        # observation frame and scaled by the calibration
-        y = (dz @ self._sample_basis(calibrated).T).reshape(k, -1, 3)
+        # the latent deviations through the skin map (model frame), turned into the observation
+        # frame and scaled by the calibration
+        y = (dz @ self.model.skin_W.T).reshape(k, -1, 3) @ self.r.astype(np.float32)
+        if calibrated:
+            y *= factor[None, :, None]
         if residual:
             sd = (np.sqrt(self.model.skin_resid_var / 3.0) * factor).astype(np.float32)
             y += rng.standard_normal(y.shape, dtype=np.float32) * sd[None, :, None]
@@ -408,23 +433,6 @@ class FacePosterior:
             y += move[:, :, None] * normals[None]
         y += self.mean.astype(np.float32)[None]
         return y
-
-    @functools.cached_property
-    def _basis_cache(self) -> dict:
-        return {}
-
-    def _sample_basis(self, calibrated: bool) -> np.ndarray:
-        """(3 n_skin, q) float32: the skin map's rows for each vertex turned into the observation
-        frame (``R^T W_v``) and scaled by the calibration factor; cached per posterior."""
-        cache = self._basis_cache
-        if calibrated not in cache:
-            m = self.model
-            w = m.skin_W.reshape(m.n_skin, 3, -1)
-            b = np.einsum("ji,vjq->viq", self.r.astype(np.float32), w)
-            if calibrated:
-                b *= self.factor[:, None, None]
-            cache[calibrated] = np.ascontiguousarray(b.reshape(3 * m.n_skin, -1))
-        return cache[calibrated]
 
     def mesh(self, values: np.ndarray | None = None, name: str = "reconstructed face"):
         """The posterior mean (or ``values``) as a SurfaceMesh with an ``sd_mm`` point array."""
