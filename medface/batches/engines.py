@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -152,6 +153,10 @@ class LocalEngine:
         return go
 
 
+class _DriverFailure(Exception):
+    """Carries an exception of the driver's row callback through a pipeline's error handling."""
+
+
 class RayEngine:
     """Ray tasks, one CPU each, on the cluster at ``address`` (``"auto"``: the running local
     cluster; None: a new local one with ``workers`` CPUs, shut down at the end)."""
@@ -183,14 +188,38 @@ class RayEngine:
         ray, started = self.start()
         try:
             if self.streaming:
-                from .streaming import run_streaming
-
-                run_streaming(self.streaming, tasks, on_row)
+                self._run_streaming(ray, list(tasks), on_row)
             else:
                 self._run(ray, iter(tasks), on_row)
         finally:
             if started:
                 ray.shutdown()
+
+    def _run_streaming(self, ray, tasks: list[Task], on_row) -> None:
+        """The command's streaming pipeline; if the pipeline itself fails (a worker of one of its
+        stages died twice on an item, which stops a Ray Data pipeline), the items it had not
+        finished run as one Ray task each, where a crash is one item's row."""
+        from .streaming import run_streaming
+
+        seen: set[str] = set()
+
+        def record(row: dict) -> bool:
+            seen.add(row["id"])
+            try:
+                return on_row(row)
+            except BaseException as exc:  # the driver's own failure (a full disk): not the pipeline's
+                raise _DriverFailure() from exc
+
+        try:
+            run_streaming(self.streaming, tasks, record)
+        except _DriverFailure as exc:
+            raise exc.__cause__ from None
+        except Exception as exc:  # noqa: BLE001 - the pipeline's failure
+            rest = [t for t in tasks if t.item_id not in seen]
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            warnings.warn(f"the streaming pipeline stopped ({type(exc).__name__}: {reason}); its {len(rest)} "
+                          "unfinished items run as one Ray task each", RuntimeWarning, stacklevel=2)
+            self._run(ray, iter(rest), on_row)
 
     def _run(self, ray, pending: Iterator[Task], on_row) -> None:
         remote = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1, retry_exceptions=False)(run_item)

@@ -25,11 +25,14 @@ device) must be the same for the whole batch (given once on the command line).
 A failed ``prepare`` travels on as the placeholder with its error row, is skipped by the model
 and comes out as a ``failed`` row; ``finish`` runs through :func:`medface.plugin.runner.run_command`
 with the stage as the implementation, so result.json, the report and the provenance are what
-the command writes. Ray retries a task or actor whose worker died once.
+the command writes. Ray restarts a stage's actor that died and retries its task once; a second
+death stops the pipeline (:class:`~medface.batches.engines.RayEngine` then runs the unfinished
+items as one Ray task each).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -39,6 +42,12 @@ import numpy as np
 from .engines import ATTEMPTS, Task, crash_row
 from .worker import DONE, FAILED, REFUSED, first_line, headline, worker_name
 
+#: the CPU stages are Ray tasks retried once when their worker dies (a second death raises, which
+#: stops the pipeline, and the engine runs what it had not finished one by one); the model's
+#: actor is restarted once and its task retried once (Ray Data's default for actors: forever, and a
+#: pipeline whose actors keep dying was seen to hang rather than fail, hence the CPU stages as tasks)
+TASK_RETRY_ONCE = {"max_retries": ATTEMPTS - 1, "retry_exceptions": False}
+RETRY_ONCE = {"max_restarts": ATTEMPTS - 1, "max_task_retries": ATTEMPTS - 1}
 ERROR = "_medface_error"  # the column carrying a failed item's row (JSON), "" when it is fine
 
 
@@ -48,6 +57,12 @@ def load_stages(python_name: str, command: str):
 
     registry = get_registry()
     return registry.load_callable(registry.command(command)[0], python_name)()
+
+
+@functools.lru_cache(maxsize=4)
+def _stages(python_name: str, command: str):
+    """The stages object of a worker process, made once."""
+    return load_stages(python_name, command)
 
 
 def bound_values(command: str, params: dict) -> dict:
@@ -69,17 +84,14 @@ def _error_row(item_id: str, exc: BaseException) -> dict:
             "exit_code": 70}
 
 
-class _Prepare:
-    def __init__(self, python_name: str, command: str):
-        self.stages, self.command = load_stages(python_name, command), command
-
-    def __call__(self, item: dict) -> dict:
-        started = time.perf_counter()
-        try:
-            payload, error = self.stages.prepare(bound_values(self.command, json.loads(item["params"]))), ""
-        except Exception as exc:  # noqa: BLE001 - recorded as the item's row
-            payload, error = self.stages.placeholder(), json.dumps(_error_row(item["id"], exc))
-        return {**item, **payload, ERROR: error, "_prepare_s": time.perf_counter() - started}
+def _prepare(item: dict, *, python_name: str, command: str) -> dict:
+    """One item's payload (a Ray task): the stages' ``prepare``, or the placeholder and its error row."""
+    stages, started = _stages(python_name, command), time.perf_counter()
+    try:
+        payload, error = stages.prepare(bound_values(command, json.loads(item["params"]))), ""
+    except Exception as exc:  # noqa: BLE001 - recorded as the item's row
+        payload, error = stages.placeholder(), json.dumps(_error_row(item["id"], exc))
+    return {**item, **payload, ERROR: error, "_prepare_s": time.perf_counter() - started}
 
 
 _META = ("id", "params", "out_dir", ERROR, "_prepare_s")
@@ -105,36 +117,33 @@ class _Model:
         return merged
 
 
-class _Finish:
-    def __init__(self, python_name: str, command: str, out_param: str, options: dict):
-        self.stages = load_stages(python_name, command)
-        self.command, self.out_param, self.options = command, out_param, options
+def _finish(row: dict, *, python_name: str, command: str, out_param: str, options: dict) -> dict:
+    """One item's row (a Ray task): the command's Result from the model's output, written by the runner."""
+    from ..plugin.runner import run_command
+    from ..policy import RunOptions
 
-    def __call__(self, row: dict) -> dict:
-        from ..plugin.runner import run_command
-        from ..policy import RunOptions
-
-        item_id, started = row["id"], time.perf_counter()
-        if row[ERROR]:
-            done = json.loads(row[ERROR])
+    stages = _stages(python_name, command)
+    item_id, started = row["id"], time.perf_counter()
+    if row[ERROR]:
+        done = json.loads(row[ERROR])
+    else:
+        payload = {k: v for k, v in row.items() if k not in _META and not k.startswith("out_")}
+        output = {k[4:]: v for k, v in row.items() if k.startswith("out_")}
+        done = {"id": item_id}
+        try:
+            result = run_command(command, {**json.loads(row["params"]), out_param: row["out_dir"]},
+                                 options=RunOptions.from_kwargs(options), quiet=True,
+                                 implementation=lambda **values: stages.finish(values, payload, output))
+        except Exception as exc:  # noqa: BLE001 - recorded as the item's row
+            done = _error_row(item_id, exc)
         else:
-            payload = {k: v for k, v in row.items() if k not in _META and not k.startswith("out_")}
-            output = {k[4:]: v for k, v in row.items() if k.startswith("out_")}
-            done = {"id": item_id}
-            try:
-                result = run_command(self.command, {**json.loads(row["params"]), self.out_param: row["out_dir"]},
-                                     options=RunOptions.from_kwargs(self.options), quiet=True,
-                                     implementation=lambda **values: self.stages.finish(values, payload, output))
-            except Exception as exc:  # noqa: BLE001 - recorded as the item's row
-                done = _error_row(item_id, exc)
-            else:
-                done.update(status=REFUSED if result.refused else DONE, exit_code=result.exit_code,
-                            error_class="", error_hint="",
-                            error_message=first_line(result.refusal or "") if result.refused else "")
-                done.update(headline(result.summary))
-        done.update(duration_s=round(float(row["_prepare_s"]) + time.perf_counter() - started, 3),
-                    worker=worker_name(), output=f"items/{item_id}", attempts=1)
-        return {"row": json.dumps(done, default=str)}
+            done.update(status=REFUSED if result.refused else DONE, exit_code=result.exit_code,
+                        error_class="", error_hint="",
+                        error_message=first_line(result.refusal or "") if result.refused else "")
+            done.update(headline(result.summary))
+    done.update(duration_s=round(float(row["_prepare_s"]) + time.perf_counter() - started, 3),
+                worker=worker_name(), output=f"items/{item_id}", attempts=1)
+    return {"row": json.dumps(done, default=str)}
 
 
 def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dict], bool], *,
@@ -153,12 +162,13 @@ def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dic
     items = [{"id": t.item_id, "params": json.dumps(t.params, default=str), "out_dir": t.out_dir} for t in tasks]
     by_id = {t.item_id: t for t in tasks}
     ds = ray.data.from_items(items)
-    ds = ds.map(_Prepare, fn_constructor_args=(python_name, first.command), concurrency=(1, max(1, _cpus(ray))))
+    ds = ds.map(_prepare, fn_kwargs={"python_name": python_name, "command": first.command}, **TASK_RETRY_ONCE)
     ds = ds.map_batches(_Model, fn_constructor_args=(python_name, first.command, first.params,
                                                      "cuda" if gpus else "cpu"),
-                        batch_size=batch_size, concurrency=n_actors, num_gpus=1 if gpus else 0, batch_format="numpy")
-    ds = ds.map(_Finish, fn_constructor_args=(python_name, first.command, first.out_param, first.options),
-                concurrency=(1, max(1, _cpus(ray))))
+                        batch_size=batch_size, concurrency=n_actors, num_gpus=1 if gpus else 0, batch_format="numpy",
+                        **RETRY_ONCE)
+    ds = ds.map(_finish, fn_kwargs={"python_name": python_name, "command": first.command,
+                                    "out_param": first.out_param, "options": first.options}, **TASK_RETRY_ONCE)
     seen = set()
     for out in ds.iter_rows():
         row = json.loads(out["row"])
@@ -169,6 +179,3 @@ def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dic
         if not on_row(crash_row(by_id[item_id], ATTEMPTS, "(lost in the streaming pipeline)")):
             return
 
-
-def _cpus(ray) -> int:
-    return int(ray.cluster_resources().get("CPU", 1))

@@ -187,11 +187,12 @@ def load_reference_face(folder, sha256: str | None = None) -> np.ndarray | None:
     return img
 
 
-def occlusion_attention(log_probs, crop: np.ndarray, landmarks_crop: np.ndarray, class_index: int,
-                        condition: str, reference: np.ndarray | None = None) -> RegionAttention | None:
-    """Evidence by region for class ``class_index``; ``log_probs(crops)`` gives calibrated
-    log-probabilities (N, classes) of a stack of uint8 crops; ``reference``: the package's
-    reference face (regions are blurred without one). None without MediaPipe landmarks."""
+def occlusion_batch(crop: np.ndarray, landmarks_crop: np.ndarray,
+                    reference: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """(region masks, uint8 stack of the crop followed by one copy per region with that region
+    replaced: the reference face's or, without one, a blur), the network's input of an attention
+    map; None without MediaPipe landmarks. CPU work only: the copies do not depend on the
+    condition, so a batch can make them before the network runs."""
     size = crop.shape[0]
     masks = region_masks(landmarks_crop, size)
     if reference is not None:
@@ -199,14 +200,32 @@ def occlusion_attention(log_probs, crop: np.ndarray, landmarks_crop: np.ndarray,
     if not masks:
         return None
     copies = blurred_copies(crop, masks) if reference is None else reference_copies(crop, masks, reference)
-    batch = np.concatenate([crop[None], copies])
-    lp = np.asarray(log_probs(batch))[:, int(class_index)]
+    return masks, np.concatenate([crop[None], copies])
+
+
+def region_attention(log_probs: np.ndarray, masks: dict[str, np.ndarray], condition: str) -> RegionAttention:
+    """Evidence by region from the condition's calibrated log-probabilities of the
+    :func:`occlusion_batch` (the crop's first, then one per region of ``masks``, in order)."""
+    lp = np.asarray(log_probs, np.float64)
     evidence = {name: float(lp[0] - lp[k + 1]) for k, name in enumerate(masks)}
-    heat = np.zeros((size, size), np.float32)
+    first = next(iter(masks.values()))
+    heat = np.zeros(first.shape, np.float32)
     for name, mask in masks.items():
         heat[mask] = np.maximum(heat[mask], max(evidence[name], 0.0))
     top = heat.max()
     return RegionAttention(condition, evidence, heat / top if top > 0 else heat)
+
+
+def occlusion_attention(log_probs, crop: np.ndarray, landmarks_crop: np.ndarray, class_index: int,
+                        condition: str, reference: np.ndarray | None = None) -> RegionAttention | None:
+    """Evidence by region for class ``class_index``; ``log_probs(crops)`` gives calibrated
+    log-probabilities (N, classes) of a stack of uint8 crops; ``reference``: the package's
+    reference face (regions are blurred without one). None without MediaPipe landmarks."""
+    made = occlusion_batch(crop, landmarks_crop, reference)
+    if made is None:
+        return None
+    masks, batch = made
+    return region_attention(np.asarray(log_probs(batch))[:, int(class_index)], masks, condition)
 
 
 def overlay(display: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:

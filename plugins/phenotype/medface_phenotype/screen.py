@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from medface.data import FaceImage, Result
 
-from .screening import DEMO_MODEL, Screener, ScreeningResult, screen_many  # noqa: F401  (public here too)
+from .screening import DEMO_MODEL, PackageFacts, Screener, ScreeningResult, screen_many  # noqa: F401  (public here too)
 
 LIMIT = ("A ranking of facial resemblance to the conditions in the model's gallery, not a diagnosis; conditions "
          "absent from the gallery cannot be suggested.")
@@ -24,8 +24,14 @@ def screen(image: FaceImage, model=None, top: int = 10, save_photo: bool = False
            context=None) -> Result:
     """CLI entry of `phenotype screen`."""
     screener = Screener(model, device=device, top=top, attention=pictures_wanted(context))
-    found = screener.screen_one(image)
-    result = screening_report(found, screener, "phenotype.screen")
+    return screen_result(screener.screen_one(image), screener, image, save_photo)
+
+
+def screen_result(found: ScreeningResult, package, image: FaceImage, save_photo: bool) -> Result:
+    """The Result of `phenotype screen` for a screened (or refused) photo: the report, the aligned
+    face and attention map, and the photo when asked for. ``package``: the Screener that ranked
+    it, or its :class:`PackageFacts` (a batch's streaming stages, screen_stages.py)."""
+    result = screening_report(found, package, "phenotype.screen")
     declare_pictures(result, found)
     if save_photo and found.screened:
         result.declare("photo", "photo.png", image, face=True)
@@ -37,8 +43,10 @@ def pictures_wanted(context) -> bool:
     return context is None or (context.out_dir is not None and getattr(context, "face_images", True))
 
 
-def screening_report(found: ScreeningResult, screener: Screener, command: str) -> Result:
-    """The Result of one screening: the quality gate always, the ranking when the face passed."""
+def screening_report(found: ScreeningResult, package, command: str) -> Result:
+    """The Result of one screening: the quality gate always, the ranking when the face passed.
+    ``package``: the :class:`Screener` that ranked it or its :class:`PackageFacts` (only read
+    for a screened face)."""
     quality = found.quality
     result = Result(command=command)
     result.metrics["quality"] = quality.to_dict()
@@ -54,7 +62,7 @@ def screening_report(found: ScreeningResult, screener: Screener, command: str) -
         result.summary["screened"] = False
         result.refuse("; ".join(quality.reasons) or found.verdict)  # exit code 8 on the command line
         return result
-    _add_ranking(result, found, screener)
+    _add_ranking(result, found, package.facts if isinstance(package, Screener) else package)
     return result
 
 
@@ -69,15 +77,14 @@ def faces_found(found: ScreeningResult) -> list[dict]:
              "screened": index == 0 and found.screened} for index, face in enumerate(found.faces)]
 
 
-def _add_ranking(result: Result, found: ScreeningResult, screener: Screener) -> None:
+def _add_ranking(result: Result, found: ScreeningResult, facts: PackageFacts) -> None:
     from medface.data.provenance import InputRecord
 
-    card, predictor = screener.package.card, screener.package.predictor
     top, score = found.conditions[0], found.syndromic_score
     result.summary.update({"screened": True, "distribution": _distribution(found), "top_condition": top.condition,
                            "top_similarity": top.similarity,
                            "syndromic_score": None if score is None else round(score, 4),
-                           "model": f"{card.name} {card.version}"})
+                           "model": f"{facts.name} {facts.version}"})
     result.metrics["distribution"] = {"in_distribution": found.in_distribution, "score": found.ood_score,
                                       "threshold": found.ood_threshold}
     if found.in_distribution is False:
@@ -86,10 +93,10 @@ def _add_ranking(result: Result, found: ScreeningResult, screener: Screener) -> 
         result.tables["attention by region"] = found.attention_regions.table()
     result.tables["conditions"] = [c.to_dict() for c in found.conditions]
     result.metrics["model"] = dict(found.model)
-    result.provenance.models.append(InputRecord(f"{card.name} {card.version}", str(screener.model_dir),
-                                                card.sha256, "folder"))
-    result.provenance.device = str(predictor.device)
-    if card.is_synthetic:
+    result.provenance.models.append(InputRecord(f"{facts.name} {facts.version}", facts.folder, facts.sha256,
+                                                "folder"))
+    result.provenance.device = facts.device
+    if facts.synthetic:
         result.warnings.append(SYNTHETIC_WARNING)
 
 

@@ -19,9 +19,10 @@ The commands (``phenotype screen``, ``screen-mesh``) are adapters over this modu
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -65,7 +66,6 @@ def load_package(model_dir: str, device: str = "auto") -> ScreeningPackage:
 
     from . import model as _register  # noqa: F401  (puts phenotype.GestaltNet on the allow-list)
     from .gallery import load_gallery
-    from .explain import load_reference_face
     from .ood import load_gate
 
     card = read_card(model_dir)
@@ -74,8 +74,19 @@ def load_package(model_dir: str, device: str = "auto") -> ScreeningPackage:
     gallery = load_gallery(model_dir)
     gallery.check_model({"name": card.name, "version": card.version, "sha256": card.sha256})
     gate = load_gate(model_dir, (settings.get("ood") or {}).get("sha256"))
-    reference = load_reference_face(model_dir, settings.get("reference_face_sha256"))
-    return ScreeningPackage(card, predictor, gallery, gate, reference)
+    return ScreeningPackage(card, predictor, gallery, gate, package_reference(model_dir))
+
+
+@functools.lru_cache(maxsize=4)
+def package_reference(model_dir: str):
+    """The reference face of a package's attention maps (None without one), loaded once per
+    folder without its network: what a batch's CPU stage needs of the package."""
+    from medface.runtime import read_card
+
+    from .explain import load_reference_face
+
+    card = read_card(model_dir)
+    return load_reference_face(model_dir, screening_settings(card, model_dir).get("reference_face_sha256"))
 
 
 @dataclass
@@ -203,11 +214,113 @@ def rank(card, gallery, embedding: np.ndarray, logits: np.ndarray, top: int, *,
          in_distribution: bool | None = None) -> tuple[list[RankedCondition], float | None]:
     """Ranked conditions (gallery order, softmax probability where trained) and the syndromic
     score; off-distribution (``in_distribution`` False) similarity only, with neither."""
-    classes, control, temperature = _head_settings(card)
-    probs = None if in_distribution is False else softmax(logits[None], temperature)[0]
+    return rank_hits(_head_settings(card), gallery.nearest(embedding, top=top), logits,
+                     in_distribution=in_distribution)
+
+
+def rank_hits(head: tuple[list[str], str, float], hits: list[dict], logits: np.ndarray, *,
+              in_distribution: bool | None = None) -> tuple[list[RankedCondition], float | None]:
+    """:func:`rank` from the gallery's hits (:meth:`Gallery.nearest`, already cut to the top) and
+    the softmax head's settings ``head`` (classes, control label, temperature)."""
+    classes, control, temperature = head
+    probs = None if in_distribution is False else softmax(np.asarray(logits)[None], temperature)[0]
     rows = [_ranked(k, hit["label"], round(1.0 - hit["distance"], 4), probs, classes, hit["subject"])
-            for k, hit in enumerate(gallery.nearest(embedding, top=top), start=1)]
+            for k, hit in enumerate(hits, start=1)]
     return rows, None if probs is None else syndromic(probs, classes, control)
+
+
+def calibrated_log_probs(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """(N, classes) log of the calibrated softmax of a stack of logits (floored at 1e-12)."""
+    return np.log(np.maximum(softmax(logits, temperature), 1e-12))
+
+
+@dataclass(frozen=True)
+class PackageFacts:
+    """What a screening's ranking and Result need of its package, without the weights: the card's
+    name, version, hash and whether it is synthetic, the folder, the device the network ran on,
+    the softmax head (classes, control label, temperature), the gate's threshold (None without
+    a gate) and ``info``, the ``model`` entry of each result (:attr:`Screener.model_info`).
+    JSON text travels between the stages of a batch (:mod:`medface_phenotype.screen_stages`)."""
+
+    name: str
+    version: str
+    sha256: str
+    synthetic: bool
+    folder: str
+    device: str
+    classes: tuple
+    control: str
+    temperature: float
+    threshold: float | None
+    info: dict
+
+    @property
+    def head(self) -> tuple[list[str], str, float]:
+        return list(self.classes), self.control, self.temperature
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "PackageFacts":
+        doc = json.loads(text)
+        return cls(**{**doc, "classes": tuple(doc["classes"])})
+
+
+def _model_info(card, gallery) -> dict:
+    return {"name": card.name, "version": card.version, "sha256": card.sha256,
+            "training_data": card.training_data, "gallery_photos": len(gallery)}
+
+
+def package_facts(package: ScreeningPackage, folder, device: str) -> PackageFacts:
+    """The :class:`PackageFacts` of a loaded package in ``folder`` whose network runs on ``device``."""
+    card, gate = package.card, package.gate
+    classes, control, temperature = _head_settings(card)
+    return PackageFacts(card.name, card.version, card.sha256, bool(card.is_synthetic), str(folder), str(device),
+                        tuple(classes), control, temperature, None if gate is None else float(gate.threshold),
+                        _model_info(card, package.gallery))
+
+
+def score_found(found: "ScreeningResult", facts: PackageFacts, hits: list[dict], logits: np.ndarray,
+                ood_score: float | None) -> None:
+    """Fill a face's gate score, ranking (``hits`` cut to the top), syndromic score and model from
+    the network's outputs: the step after the network, the same for one photo and for a batch."""
+    if ood_score is not None and facts.threshold is not None:
+        found.ood_score, found.ood_threshold = round(float(ood_score), 4), round(float(facts.threshold), 4)
+    found.conditions, found.syndromic_score = rank_hits(facts.head, hits, logits,
+                                                        in_distribution=found.in_distribution)
+    found.model = dict(facts.info)
+
+
+def attention_target(found: "ScreeningResult") -> str | None:
+    """The condition whose attention map a screened face gets: the top trained condition of its
+    ranking, none off-distribution."""
+    trained = [c for c in found.conditions if c.trained]
+    return trained[0].condition if trained and found.in_distribution is not False else None
+
+
+def attach_attention(found: "ScreeningResult", regions) -> None:
+    """Put an attention result (:class:`explain.RegionAttention`, or None) on a screened face."""
+    if regions is not None:
+        found.attention_condition, found.attention = regions.condition, regions.map
+        found.attention_regions = regions
+
+
+def occlusion_inputs(face: PreparedFace, reference: np.ndarray | None):
+    """(region masks, crop and its occluded copies) of a prepared face's attention map
+    (:func:`explain.occlusion_batch`), None without a crop or dense landmarks."""
+    from .explain import occlusion_batch
+
+    if face.crop is None or face.face is None or face.face.landmarks is None:
+        return None
+    m = face.matrix
+    landmarks = face.face.landmarks @ m[:, :2].T + m[:, 2]
+    return occlusion_batch(face.crop, landmarks, reference)
+
+
+def unranked(face: PreparedFace) -> "ScreeningResult":
+    """The screening result of a prepared face before the network: quality, faces and crops."""
+    return ScreeningResult(face.quality, face.faces, aligned=face.display, crop=face.crop)
 
 
 def gate_scores(gate, features) -> np.ndarray | None:
@@ -219,6 +332,12 @@ def gate_scores(gate, features) -> np.ndarray | None:
 
 def _pixels(image) -> np.ndarray:
     return image.pixels if isinstance(image, FaceImage) else np.asarray(image)
+
+
+def prepare_photo(image) -> PreparedFace:
+    """A FaceImage or upright RGB uint8 array prepared for screening: detection, quality gate,
+    the network's crop and the report's picture (:func:`faces.prepare`)."""
+    return prepare(_pixels(image), display=True)
 
 
 def _as_images(images) -> list:
@@ -248,9 +367,12 @@ class Screener:
 
     @property
     def model_info(self) -> dict:
-        card, gallery = self.package.card, self.package.gallery
-        return {"name": card.name, "version": card.version, "sha256": card.sha256,
-                "training_data": card.training_data, "gallery_photos": len(gallery)}
+        return _model_info(self.package.card, self.package.gallery)
+
+    @property
+    def facts(self) -> PackageFacts:
+        """The package's :class:`PackageFacts` (loads the network to know its device)."""
+        return package_facts(self.package, self.model_dir, str(self.package.predictor.device))
 
     def screen(self, images) -> list[ScreeningResult]:
         """Screen FaceImage(s) or upright RGB uint8 array(s), one result per image, in order."""
@@ -258,49 +380,40 @@ class Screener:
 
     def screen_one(self, image) -> ScreeningResult:
         """Screen one FaceImage or upright RGB uint8 array."""
-        return self.screen_prepared(prepare(_pixels(image), display=True))
+        return self.screen_prepared(prepare_photo(image))
 
     def screen_prepared(self, face: PreparedFace) -> ScreeningResult:
         """Rank an already prepared face (see :func:`faces.prepare`); a refused one is not ranked."""
-        found = ScreeningResult(face.quality, face.faces, aligned=face.display, crop=face.crop)
+        found = unranked(face)
         if face.quality.refused:
             return found
-        card, predictor, gallery, gate = self.package[:4]
-        output = predictor.predict([face.crop]).outputs[0]
-        scores = gate_scores(gate, output.get("features"))
-        if scores is not None:
-            found.ood_score, found.ood_threshold = round(float(scores[0]), 4), round(float(gate.threshold), 4)
-        found.conditions, found.syndromic_score = rank(card, gallery, output["embedding"], output["logits"],
-                                                       self.top, in_distribution=found.in_distribution)
-        found.model = self.model_info
-        trained = [c for c in found.conditions if c.trained]
-        if self.attention and trained and found.in_distribution is not False:
-            regions = self.explain(face, trained[0].condition)
-            if regions is not None:
-                found.attention_condition, found.attention = regions.condition, regions.map
-                found.attention_regions = regions
+        package = self.package
+        output = package.predictor.predict([face.crop]).outputs[0]
+        scores = gate_scores(package.gate, output.get("features"))
+        score_found(found, self.facts, package.gallery.nearest(output["embedding"], top=self.top), output["logits"],
+                    None if scores is None else scores[0])
+        condition = attention_target(found) if self.attention else None
+        if condition is not None:
+            attach_attention(found, self.explain(face, condition))
         return found
 
     def explain(self, face: PreparedFace, condition: str):
         """Evidence by facial region for a trained ``condition`` of a prepared face (occlusion of
         landmark-defined regions, :mod:`medface_phenotype.explain`); None without dense landmarks."""
-        from .explain import occlusion_attention
+        from .explain import region_attention
 
         card, predictor, reference = self.package.card, self.package.predictor, self.package.reference
         classes, _, temperature = _head_settings(card)
         if condition not in classes:
             raise ParameterError(f"{condition!r} is not a condition of the model's softmax head ({', '.join(classes)})",
                                  parameter="condition")
-        if face.crop is None or face.face is None or face.face.landmarks is None:
+        made = occlusion_inputs(face, reference)
+        if made is None:
             return None
-        m = face.matrix
-        landmarks = face.face.landmarks @ m[:, :2].T + m[:, 2]
-
-        def log_probs(crops):
-            logits = np.stack([o["logits"] for o in predictor.predict(list(crops)).outputs])
-            return np.log(np.maximum(softmax(logits, temperature), 1e-12))
-
-        return occlusion_attention(log_probs, face.crop, landmarks, classes.index(condition), condition, reference)
+        masks, batch = made
+        logits = np.stack([o["logits"] for o in predictor.predict(list(batch)).outputs])
+        return region_attention(calibrated_log_probs(logits, temperature)[:, classes.index(condition)], masks,
+                                condition)
 
     def screen_mesh(self, mesh, *, units: str = "mm") -> ScreeningResult:
         """Screen a 3D face surface through its frontal render (:func:`surface.screen_surface`)."""
