@@ -107,7 +107,7 @@ def test_evaluate_command_reports_model_and_baseline(small_model, tmp_path):
     ident = full["model"]["identification"]
     assert ident["pool_size"] == full["identification_pool"]["size"] >= 100 and len(ident["cmc_pct"]) == ident["pool_size"]
     assert ident["counts"]["rank1"] == round(ident["rank1"] * 3 / 100) and ident["cmc_pct"][-1] == 100.0
-    assert [r["method"] for r in result.tables["identification"]] == ["model", "baseline"]
+    assert [r["method"] for r in result.tables["identification"]] == ["model", "baseline", "offset"]
     assert result.summary["model_mean_mm"] < result.summary["baseline_mean_mm"]
     regions = {r["region"] for r in result.tables["face and regions"]}
     assert {"face", "nose", "lips", "chin"} <= regions

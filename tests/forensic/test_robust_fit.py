@@ -104,6 +104,32 @@ def test_a_facial_skeleton_without_vault_needs_landmarks_and_then_reconstructs(m
     assert _error(rec.face.vertices, head.skin.vertices, face_mask) < PLAUSIBLE_MM
 
 
+def _meshed_with(mesh: SurfaceMesh, vertices: int) -> SurfaceMesh:
+    """The same surface with about ``vertices`` vertices: decimated, or subdivided then decimated."""
+    import pyvista as pv
+
+    poly = pv.PolyData.from_regular_faces(np.asarray(mesh.vertices, float), np.asarray(mesh.faces))
+    while poly.n_points < vertices:
+        poly = poly.subdivide(1, "linear")
+    if poly.n_points > 1.05 * vertices:
+        poly = poly.decimate_pro(1.0 - vertices / poly.n_points, preserve_topology=True)
+    return SurfaceMesh(np.asarray(poly.points), np.asarray(poly.faces).reshape(-1, 4)[:, 1:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vertices", [5_000, 200_000])
+def test_a_skull_meshed_coarsely_or_finely_in_another_pose_gives_a_plausible_face(model, head, face_mask, vertices):
+    """A lab's own segmentation: 5k to 200k vertices, in its scanner's pose."""
+    skull = _meshed_with(_skull(head), vertices)
+    assert 0.8 * vertices <= len(skull.vertices) <= 1.3 * vertices
+    rot = Rotation.from_euler("xyz", [-25, 30, 170], degrees=True).as_matrix()
+    moved = SurfaceMesh(skull.vertices @ rot.T + np.array([-80.0, 20.0, 900.0]), skull.faces)
+    rec = Reconstruction(model, variants=2).run(moved)
+    back = (rec.face.vertices - np.array([-80.0, 20.0, 900.0])) @ rot
+    assert _error(back, head.skin.vertices, face_mask) < PLAUSIBLE_MM
+    assert rec.fit_check.ok, rec.fit_check.problems
+
+
 def _smooth_field(points: np.ndarray, rng, amplitude: float, width: float = 30.0) -> np.ndarray:
     """A smooth random displacement (mm) of ``points``: the kind of error a registration makes."""
     centres = points[rng.choice(len(points), 40, replace=False)]

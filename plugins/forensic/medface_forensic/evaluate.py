@@ -317,7 +317,6 @@ def _tables(res: dict) -> dict:
                                   "model_within_2.5mm_pct": round(a["within_2.5"], 1),
                                   "baseline_mean_mm": round(c["mean"], 3), "offset_mean_mm": round(d["mean"], 3)}
                                  for r, a, c, d in rows],
-            # model and tissue-depth baseline (the constant offset's rates: summary and the page)
-            "identification": identification_rows(res, ("model", "baseline")),
+            "identification": identification_rows(res),
             "goals": [{"goal": name, "measured": text(res), "met": bool(ok(res))}
                       for name, ok, text in validation_doc.GOALS]}
