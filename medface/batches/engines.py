@@ -14,6 +14,7 @@ worker died by itself (``max_retries=1``) and reports the second death.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import signal
 import warnings
@@ -94,26 +95,34 @@ class LocalEngine:
         pending: Iterator[Task] = iter(tasks)
         go = True
         while go:
-            go, broken = self._pool_round(pending, on_row)
+            go, broken, unsent = self._pool_round(pending, on_row)
+            if unsent is not None:
+                pending = itertools.chain([unsent], pending)  # it never ran: back to the queue
             if broken:
                 go = self._isolate(broken, on_row) and go
-            elif go:
+            elif go and unsent is None:
                 break  # the pool ran every task
 
-    def _pool_round(self, pending: Iterator[Task], on_row) -> tuple[bool, list[Task]]:
-        """Run tasks in one pool until they are all done (True, []), the callback stops the batch
-        (False, []) or the pool breaks (go on?, the tasks that were in flight)."""
+    def _pool_round(self, pending: Iterator[Task], on_row) -> tuple[bool, list[Task], Task | None]:
+        """Run tasks in one pool until they are all done (True, [], None), the callback stops the
+        batch (False, [], None) or the pool breaks (go on?, the tasks that were in flight, the task
+        whose submission found the pool already broken, if any)."""
         flight: dict[Future, Task] = {}
         window = 2 * self.workers
+        unsent: Task | None = None
         with ProcessPoolExecutor(self.workers, mp_context=self.context) as pool:
             stop = False
 
             def fill():
-                while not stop and len(flight) < window:
+                nonlocal unsent
+                while not stop and unsent is None and len(flight) < window:
                     task = next(pending, None)
                     if task is None:
                         return
-                    flight[pool.submit(run_item, *task.args())] = task
+                    try:
+                        flight[pool.submit(run_item, *task.args())] = task
+                    except BrokenProcessPool:  # a worker died since the last wait
+                        unsent = task
 
             fill()
             while flight:
@@ -126,7 +135,7 @@ class LocalEngine:
                         broken = [task, *flight.values()]
                         for f in flight:
                             f.cancel()
-                        return not stop, broken
+                        return not stop, broken, unsent
                     row.setdefault("attempts", 1)
                     if not on_row(row):
                         stop = True
@@ -134,7 +143,7 @@ class LocalEngine:
                     fill()
                 elif not flight:
                     break
-            return not stop, []
+            return not stop, [], unsent
 
     def _isolate(self, suspects: list[Task], on_row) -> bool:
         """Each suspect alone in its own process, up to :data:`ATTEMPTS` times in all (the

@@ -48,6 +48,29 @@ def test_bad_input_refusal_and_crash_are_recorded_and_the_rest_done(toy, tmp_pat
     assert str(tmp_path) not in page  # inputs by file name only
 
 
+def test_a_pool_found_broken_when_submitting_loses_no_item_and_reruns_none(toy, tmp_path, monkeypatch):
+    """A worker can die between two waits; the next submission then raises at once. That item has
+    not run: it goes to a fresh pool, it is neither lost nor counted as a crash."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    write_inputs(tmp_path / "in", {k: f"ok {i}" for i, k in enumerate("abcdefgh", 1)})
+    submit, calls = ProcessPoolExecutor.submit, []
+
+    def submit_that_finds_the_pool_broken_once(pool, fn, *args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 3:
+            raise BrokenProcessPool("a child process terminated abruptly")
+        return submit(pool, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit_that_finds_the_pool_broken_once)
+    res = medface.batch("batchtoy.work", tmp_path / "in", tmp_path / "out", workers=2)
+    rows = _by_id(read_results(tmp_path / "out"))
+    assert set(rows) == set("abcdefgh") and res.counts == {"done": 8}
+    assert all(r["attempts"] == 1 for r in rows.values())
+    assert calls.count(calls[2]) == 2  # the refused submission was made again, once
+
+
 def test_a_table_maps_columns_to_parameters_and_resume_reruns_only_what_changed(toy, tmp_path, monkeypatch):
     write_inputs(tmp_path / "in", {"a": "ok 1", "b": "ok 2", "c": "bad"})
     table = tmp_path / "items.csv"
