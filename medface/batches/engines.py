@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from .worker import CRASHED, run_item, worker_name
+from .worker import CRASHED, run_item, share_cores, threads_per_worker, worker_name
 
 ATTEMPTS = 2  # a crashing item runs at most twice
 
@@ -110,7 +110,8 @@ class LocalEngine:
         flight: dict[Future, Task] = {}
         window = 2 * self.workers
         unsent: Task | None = None
-        with ProcessPoolExecutor(self.workers, mp_context=self.context) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=share_cores,
+                                 initargs=(threads_per_worker(self.workers),)) as pool:
             stop = False
 
             def fill():

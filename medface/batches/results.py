@@ -100,17 +100,29 @@ class TableWriter:
     """Rewrites the table from the journal's rows at most every ``interval_s`` seconds (and
     always on :meth:`flush`)."""
 
+    #: the wait between two rewrites is at least this many times the last rewrite's duration, so
+    #: that rewriting a large table (a million rows) takes at most ~5 % of the driver's time
+    COST_FACTOR = 20.0
+
     def __init__(self, folder: Path, journal: Journal, order: list[str], interval_s: float = 5.0):
         self.folder, self.journal, self.order, self.interval_s = Path(folder), journal, order, interval_s
+        self._known = set(order)
         self._last = 0.0
+        self._cost = 0.0
+
+    def wait_s(self) -> float:
+        """Seconds between two rewrites: ``interval_s``, or longer when a rewrite is slow."""
+        return max(self.interval_s, self.COST_FACTOR * self._cost)
 
     def maybe_write(self) -> None:
-        if time.monotonic() - self._last >= self.interval_s:
+        if time.monotonic() - self._last >= self.wait_s():
             self.flush()
 
     def flush(self) -> list[dict]:
+        started = time.monotonic()
         rows = self.journal.latest
-        ordered = [rows[i] for i in self.order if i in rows] + [r for i, r in rows.items() if i not in set(self.order)]
+        ordered = [rows[i] for i in self.order if i in rows] + [r for i, r in rows.items() if i not in self._known]
         write_table(ordered, self.folder)
         self._last = time.monotonic()
+        self._cost = self._last - started
         return ordered

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -146,6 +147,13 @@ def _finish(row: dict, *, python_name: str, command: str, out_param: str, option
     return {"row": json.dumps(done, default=str)}
 
 
+def model_resources(gpus: int) -> dict:
+    """What one model actor reserves: a GPU when the cluster has GPUs; else no CPU of its own,
+    so that on a CPU machine the prepare and finish tasks are not left one core short while the
+    actor waits for its next batch (it then shares the cores with them)."""
+    return {"num_gpus": 1} if gpus else {"num_cpus": 0}
+
+
 def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dict], bool], *,
                   batch_size: int = 32, actors: int | None = None) -> None:
     """Run ``tasks`` through the stages class ``python_name`` on the running Ray cluster: one
@@ -161,14 +169,18 @@ def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dic
     n_actors = actors or max(gpus, 1)
     items = [{"id": t.item_id, "params": json.dumps(t.params, default=str), "out_dir": t.out_dir} for t in tasks]
     by_id = {t.item_id: t for t in tasks}
-    ds = ray.data.from_items(items)
-    ds = ds.map(_prepare, fn_kwargs={"python_name": python_name, "command": first.command}, **TASK_RETRY_ONCE)
-    ds = ds.map_batches(_Model, fn_constructor_args=(python_name, first.command, first.params,
-                                                     "cuda" if gpus else "cpu"),
-                        batch_size=batch_size, concurrency=n_actors, num_gpus=1 if gpus else 0, batch_format="numpy",
-                        **RETRY_ONCE)
-    ds = ds.map(_finish, fn_kwargs={"python_name": python_name, "command": first.command,
-                                    "out_param": first.out_param, "options": first.options}, **TASK_RETRY_ONCE)
+    with warnings.catch_warnings():
+        # the retry settings have no named parameter yet in the pinned Ray (2.60): only the
+        # deprecated **ray_remote_args carries them
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated", category=DeprecationWarning)
+        ds = ray.data.from_items(items)
+        ds = ds.map(_prepare, fn_kwargs={"python_name": python_name, "command": first.command}, **TASK_RETRY_ONCE)
+        ds = ds.map_batches(_Model, fn_constructor_args=(python_name, first.command, first.params,
+                                                         "cuda" if gpus else "cpu"),
+                            batch_size=batch_size, concurrency=n_actors, batch_format="numpy",
+                            **model_resources(gpus), **RETRY_ONCE)
+        ds = ds.map(_finish, fn_kwargs={"python_name": python_name, "command": first.command,
+                                        "out_param": first.out_param, "options": first.options}, **TASK_RETRY_ONCE)
     seen = set()
     for out in ds.iter_rows():
         row = json.loads(out["row"])

@@ -14,7 +14,7 @@ help = "Reads a text file and does what it says."
 
 [[commands]]
 id = "work"
-help = "Do what the file says: 'ok N', 'bad', 'refuse', 'crash', 'sleep S'."
+help = "Do what the file says: 'ok N', 'bad', 'refuse', 'crash', 'sleep S', 'threads'."
 python_name = "batchtoy_pkg.commands:work"
 streaming = "batchtoy_pkg.commands:WorkStages"
 
@@ -60,6 +60,9 @@ def work(text, factor=1.0, out=None):
         return result
     if words[0] == "crash":
         os.kill(os.getpid(), signal.SIGKILL)
+    if words[0] == "threads":
+        import torch
+        return Result(command="batchtoy.work", summary={"value": float(torch.get_num_threads())})
     if words[0] == "sleep":
         time.sleep(float(words[1]))
         return Result(command="batchtoy.work", summary={"value": 0.0})

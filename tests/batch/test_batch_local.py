@@ -71,6 +71,20 @@ def test_a_pool_found_broken_when_submitting_loses_no_item_and_reruns_none(toy, 
     assert calls.count(calls[2]) == 2  # the refused submission was made again, once
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to tell shared from set")
+def test_pool_workers_share_the_cores_unless_the_operator_set_a_thread_count(toy, tmp_path, monkeypatch):
+    from medface.batches.worker import THREAD_VARIABLES
+
+    for variable in THREAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    write_inputs(tmp_path / "in", {"a": "threads", "b": "threads", "c": "threads"})
+    rows = _by_id(medface.batch("batchtoy.work", tmp_path / "in", tmp_path / "out", workers=2).rows)
+    assert {r["metric_value"] for r in rows.values()} == {float(max(1, (os.cpu_count() or 1) // 2))}
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # torch takes at most the cores it has
+    rows = _by_id(medface.batch("batchtoy.work", tmp_path / "in", tmp_path / "out2", workers=2).rows)
+    assert {r["metric_value"] for r in rows.values()} == {2.0}
+
+
 def test_a_table_maps_columns_to_parameters_and_resume_reruns_only_what_changed(toy, tmp_path, monkeypatch):
     write_inputs(tmp_path / "in", {"a": "ok 1", "b": "ok 2", "c": "bad"})
     table = tmp_path / "items.csv"

@@ -21,7 +21,7 @@ from .plugin_samples import (GOOD_CODE, GOOD_MANIFEST, IMPORT_FAILS, IMPORT_FAIL
 def _medface(*args, env=None, cwd=None):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "medface", *args], capture_output=True, text=True, env=full_env,
-                          cwd=cwd, timeout=120)
+                          cwd=cwd, timeout=300)  # the self-tests take ~20 s alone; a loaded 2-core CI box more
 
 
 def test_installed_plugins_listed_ok_as_json():

@@ -41,13 +41,16 @@ def test_a_damaged_or_mismatched_template_file_is_refused(tmp_path):
 
 
 def test_the_phantom_still_builds_the_shipped_template(tmp_path):
-    """Regenerating the files gives the very vertices, triangles and landmarks that ship."""
+    """Regenerating the files gives the triangles that ship and the same vertices and landmarks
+    to a nanometre: numpy's vectorised sin, exp, ... may differ in the last bit from one CPU to
+    another (seen: 439 skin vertices 1e-14 mm apart on an AMD EPYC), so bit equality would test
+    the machine, not the phantom."""
     shipped = template_head()
     npz, desc = build_template_files(tmp_path)
     again = load_template(folder=tmp_path)
     for part in PARTS:
-        assert np.array_equal(getattr(again, part).vertices, getattr(shipped, part).vertices), part
+        assert np.allclose(getattr(again, part).vertices, getattr(shipped, part).vertices, rtol=0, atol=1e-6), part
         assert np.array_equal(getattr(again, part).faces, getattr(shipped, part).faces), part
     assert list(again.landmarks) == list(shipped.landmarks)
-    assert all(np.array_equal(again.landmarks[k], shipped.landmarks[k]) for k in shipped.landmarks)
+    assert all(np.allclose(again.landmarks[k], shipped.landmarks[k], rtol=0, atol=1e-6) for k in shipped.landmarks)
     assert json.loads(desc.read_text(encoding="utf-8"))["source"].startswith("medface.phantom.make_head")

@@ -87,3 +87,15 @@ def test_phantom_data_table_matches_the_written_data_set(tmp_path):
     assert {r["label"]: r["photos"] for r in result.tables["photos per label"]} == written
     assert written == cohort.photos_per_label() and result.summary["photos"] == len(rows)
     assert all((tmp_path / "images" / row["image_id"]).is_file() for row in rows)
+
+
+def test_repeated_screens_do_not_repeat_mediapipes_protobuf_warning(repo_root):
+    """A batch of many photos must not print the same library deprecation warning per photo."""
+    import warnings
+
+    photo = repo_root / "sample_data" / "photo_frontal.png"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            medface.run("phenotype.screen", image=photo)
+    assert not [w for w in seen if "GetPrototype" in str(w.message)]

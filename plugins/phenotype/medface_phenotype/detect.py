@@ -218,6 +218,13 @@ def _inside(point, box) -> bool:
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
+def _ignore_protobuf_deprecation() -> None:
+    """MediaPipe 0.10.14 calls a protobuf API that protobuf 4.25 marks deprecated, on every image.
+    Set again on each call: a command runs inside ``warnings.catch_warnings()``, which drops a
+    filter set during an earlier run (adding the same filter again replaces it, so none pile up)."""
+    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+
+
 class MediaPipeDetector:
     """MediaPipe Face Mesh: faces, 478 landmarks (with iris refinement) and head pose.
 
@@ -230,8 +237,7 @@ class MediaPipeDetector:
     def __init__(self, max_faces: int = 4, min_confidence: float = 0.5):
         os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: errors only
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        # MediaPipe 0.10.14 calls a protobuf API that protobuf 4.25 marks deprecated, on every image
-        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+        _ignore_protobuf_deprecation()
         try:
             import mediapipe as mp
         except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -258,6 +264,7 @@ class MediaPipeDetector:
                 graph.process(blank)
 
     def detect(self, pixels: np.ndarray) -> list[DetectedFace]:
+        _ignore_protobuf_deprecation()
         return self._detect(check_pixels(pixels))
 
     def upright_turns(self, pixels: np.ndarray) -> int:
@@ -273,6 +280,7 @@ class MediaPipeDetector:
         looks at each quarter turn; the turn whose face is upright (eyes-to-mouth line within
         :data:`UPRIGHT_DEG` of straight down) with the highest score wins, and a confident
         (:data:`CONFIDENT_UPRIGHT`) upright face in the unturned photo ends that search too."""
+        _ignore_protobuf_deprecation()
         small, _ = _shrink(check_pixels(pixels), ORIENTATION_MAX_SIDE)
         if _upright_score(self._near_faces(small), small.shape) >= NEAR_UPRIGHT:
             return 0
