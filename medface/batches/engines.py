@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from ..errors import MedfaceError
 from .worker import CRASHED, run_item, share_cores, threads_per_worker, worker_name
 
 ATTEMPTS = 2  # a crashing item runs at most twice
@@ -61,25 +62,41 @@ def describe_exit(code: int | None) -> str:
     return f"with exit code {code}"
 
 
+class WorkersCannotStart(MedfaceError):
+    """A worker process died while it started, before it was given its item: every item would
+    fail the same way, so the batch stops (what finished is kept; ``--resume`` goes on)."""
+
+
+STARTED = "started"  # an isolated child's first message: it is up and runs its item
+
+
 def _isolated_child(conn, args) -> None:
+    conn.send(STARTED)
     conn.send(run_item(*args))
     conn.close()
 
 
 def run_isolated(task: Task, context) -> tuple[dict | None, int | None]:
     """(row, None) when the item ran to its end alone in a fresh process, (None, exit code) when
-    the process died."""
+    the process died on it; :class:`WorkersCannotStart` when it died before it began the item."""
     parent, child = context.Pipe(duplex=False)
     proc = context.Process(target=_isolated_child, args=(child, task.args()), daemon=True)
     proc.start()
     child.close()
-    row = None
+    messages = []
     try:
-        row = parent.recv()  # blocks until the row comes or the child's end closes (it died)
+        while len(messages) < 2:  # blocks until a message comes or the child's end closes (it died)
+            messages.append(parent.recv())
     except EOFError:
         pass
     proc.join()
-    return (row, None) if row is not None else (None, proc.exitcode)
+    if not messages:
+        raise WorkersCannotStart(
+            f"a worker process died as it started ({describe_exit(proc.exitcode)}), before it ran any item",
+            hint="workers are started afresh and import the calling script again: a script that calls "
+                 "medface.batch must do so under 'if __name__ == \"__main__\":'; otherwise see the worker's "
+                 "error printed above")
+    return (messages[1], None) if len(messages) == 2 else (None, proc.exitcode)
 
 
 class LocalEngine:

@@ -85,6 +85,20 @@ def test_pool_workers_share_the_cores_unless_the_operator_set_a_thread_count(toy
     assert {r["metric_value"] for r in rows.values()} == {2.0}
 
 
+def test_a_script_without_a_main_guard_is_told_so_at_once_not_after_every_item_crashed(toy, tmp_path):
+    """Spawned workers import the calling script again; without ``if __name__ == "__main__"`` each
+    dies as it starts. The batch stops with that reason instead of recording every item as a crash."""
+    write_inputs(tmp_path / "in", {k: "ok 1" for k in "abcdefghijkl"})
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"import medface\nmedface.batch('batchtoy.work', {str(tmp_path / 'in')!r}, "
+                      f"{str(tmp_path / 'out')!r}, workers=2, progress=False)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "WorkersCannotStart" in proc.stderr and "__name__" in proc.stderr
+    rows = Journal(tmp_path / "out").read()
+    assert not any(r["status"] == "crashed" for r in rows.values())
+
+
 def test_a_table_maps_columns_to_parameters_and_resume_reruns_only_what_changed(toy, tmp_path, monkeypatch):
     write_inputs(tmp_path / "in", {"a": "ok 1", "b": "ok 2", "c": "bad"})
     table = tmp_path / "items.csv"
