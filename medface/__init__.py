@@ -54,7 +54,7 @@ def run(command: str, /, *, purpose: str | None = None, consent: str | None = No
 
 def batch(command: str, inputs, out, /, *, engine: str = "local", workers: int | None = None,
           ray_address: str | None = None, resume: bool = False, max_failures: int | None = None,
-          input_param: str | None = None, progress: bool | None = None, streaming: bool = True,
+          input_param: str | None = None, progress: bool | None = None, streaming: bool | None = None,
           purpose: str | None = None, consent: str | None = None, **params):
     """Run a plugin command on many inputs, e.g. ``batch("phenotype.screen", "photos/", "out")``.
 
@@ -62,7 +62,8 @@ def batch(command: str, inputs, out, /, *, engine: str = "local", workers: int |
     command's main input, or to ``input_param``), or a list of parameter dicts. ``params`` go to
     every item. ``engine``: "local" (a process pool of ``workers``) or "ray" (a new local Ray
     cluster, or the one at ``ray_address``; a command with streaming stages runs as a Ray Data
-    pipeline unless ``streaming=False``). Returns a :class:`medface.batches.BatchResult`;
+    pipeline on a cluster with GPUs, or wherever ``streaming=True``; ``streaming=False``: never).
+    Returns a :class:`medface.batches.BatchResult`;
     see ``docs/batch.md``."""
     from .batches import run_batch
 

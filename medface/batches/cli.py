@@ -35,6 +35,9 @@ def _command_parser(command, formatter) -> argparse.ArgumentParser:
                                                                              "Ray cluster (default: all cores)")
     b.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
                    help="join a running Ray cluster (with --engine ray)")
+    b.add_argument("--streaming", choices=("auto", "on", "off"), default="auto",
+                   help="ray engine, commands with streaming stages (phenotype screen): run them as a Ray Data "
+                        "pipeline with the model in actors; auto: on a cluster with GPUs (default: auto)")
     b.add_argument("--resume", action="store_true", help="finish a batch: skip items whose inputs and parameters "
                                                            "are unchanged and that finished")
     b.add_argument("--max-failures", type=int, default=None, metavar="K",
@@ -89,7 +92,8 @@ def main(rest: list[str], formatter=argparse.HelpFormatter) -> int:
     options = {k: v for k, v in {"purpose": ns.purpose, "consent": ns.consent}.items() if v is not None}
     result = run_batch(ns.command, ns.inputs, ns.out, engine=ns.engine, workers=ns.workers,
                        ray_address=ns.ray_address, resume=ns.resume, max_failures=ns.max_failures,
-                       input_param=ns.input_param, params=params, options=options)
+                       input_param=ns.input_param, params=params, options=options,
+                       streaming={"auto": None, "on": True, "off": False}[ns.streaming])
     summary = result.to_dict()
     if ns.json:
         print(json.dumps(summary, indent=2))
@@ -106,7 +110,7 @@ def main(rest: list[str], formatter=argparse.HelpFormatter) -> int:
 
 
 VALUE_OPTIONS = {"--inputs", "--out", "--engine", "--workers", "--ray-address", "--max-failures", "--input-param",
-                 "--purpose", "--consent"}
+                 "--streaming", "--purpose", "--consent"}
 
 
 def _positional(rest: list[str]) -> str | None:

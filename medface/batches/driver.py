@@ -84,10 +84,11 @@ def _command(command_id: str):
 def run_batch(command: str, inputs, out, *, engine: str = "local", workers: int | None = None,
               ray_address: str | None = None, resume: bool = False, max_failures: int | None = None,
               input_param: str | None = None, params: dict | None = None, options: dict | None = None,
-              progress: bool | None = None, streaming: bool = True) -> BatchResult:
+              progress: bool | None = None, streaming: bool | None = None) -> BatchResult:
     """Run ``command`` ("plugin.command") on every item of ``inputs`` into ``out``; see the module
-    docstring of :mod:`medface.batches`. ``streaming=False`` runs a command that has streaming
-    stages as one Ray task per item anyway."""
+    docstring of :mod:`medface.batches`. On the ray engine, a command that has streaming stages
+    runs as its Ray Data pipeline when ``streaming`` is True, as one Ray task per item when it is
+    False, and by default (None) streams only on a cluster with GPUs."""
     from ..progress import progress_enabled
     from .report import write_batch_report
 
@@ -106,7 +107,7 @@ def run_batch(command: str, inputs, out, *, engine: str = "local", workers: int 
     if journal.latest and not resume:
         raise ParameterError(f"{out} holds an earlier batch (journal.jsonl): give --resume to finish it, or another "
                              "--out", parameter="out")
-    runner = make_engine(engine, workers, ray_address, spec.streaming if streaming else None)
+    runner = make_engine(engine, workers, ray_address, spec.streaming, streaming)
     started = time.perf_counter()
     tasks, keys, skipped = [], {}, 0
     for item in items:

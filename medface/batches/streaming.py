@@ -32,8 +32,10 @@ items as one Ray task each).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -164,6 +166,29 @@ def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dic
     tasks = list(tasks)
     if not tasks:
         return
+    with _quiet_ray_data(ray):
+        _stream(ray, python_name, tasks, on_row, batch_size, actors)
+
+
+@contextlib.contextmanager
+def _quiet_ray_data(ray):
+    """Ray Data's own progress (logged line by line to a stdout that is not a terminal) and its
+    notes off while the pipeline runs: the batch has its progress bar and summary; its warnings stay."""
+    context = ray.data.DataContext.get_current()
+    levels = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+    before = context.enable_progress_bars, {name: logging.getLogger(name).level for name in levels}
+    context.enable_progress_bars = False
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        yield
+    finally:
+        context.enable_progress_bars, previous = before
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _stream(ray, python_name: str, tasks: list[Task], on_row, batch_size: int, actors: int | None) -> None:
     first = tasks[0]
     gpus = int(ray.cluster_resources().get("GPU", 0))
     n_actors = actors or max(gpus, 1)
@@ -177,7 +202,8 @@ def run_streaming(python_name: str, tasks: Iterable[Task], on_row: Callable[[dic
         ds = ds.map(_prepare, fn_kwargs={"python_name": python_name, "command": first.command}, **TASK_RETRY_ONCE)
         ds = ds.map_batches(_Model, fn_constructor_args=(python_name, first.command, first.params,
                                                          "cuda" if gpus else "cpu"),
-                            batch_size=batch_size, concurrency=n_actors, batch_format="numpy",
+                            batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors),
+                            batch_format="numpy",
                             **model_resources(gpus), **RETRY_ONCE)
         ds = ds.map(_finish, fn_kwargs={"python_name": python_name, "command": first.command,
                                         "out_param": first.out_param, "options": first.options}, **TASK_RETRY_ONCE)

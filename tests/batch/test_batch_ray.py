@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import medface
 from medface.batches.results import read_results
+from medface.cli import main
 
 from .conftest import write_inputs
 
@@ -30,9 +33,10 @@ def test_streaming_pipeline_gives_the_tasks_results_with_the_model_loaded_once(t
     write_inputs(tmp_path / "in", {**{f"k{i:02d}": f"ok {i}" for i in range(12)}, "zbad": "bad"})
     log = tmp_path / "model.log"
     monkeypatch.setenv("BATCHTOY_MODEL_LOG", str(log))
-    stream = medface.batch("batchtoy.work", tmp_path / "in", tmp_path / "s", engine="ray", workers=2, factor=3)
-    tasks = medface.batch("batchtoy.work", tmp_path / "in", tmp_path / "t", engine="ray", workers=2, factor=3,
-                          streaming=False)
+    stream = medface.batch("batchtoy.work", tmp_path / "in", tmp_path / "s", engine="ray", workers=2, factor=3,
+                           streaming=True)
+    tasks = medface.batch("batchtoy.work", tmp_path / "in", tmp_path / "t", engine="ray", workers=2, factor=3)
+    # by default a cluster without GPUs runs one task per item (faster there: docs/performance.md)
     assert stream.engine == "ray (streaming)" and tasks.engine == "ray"
     s = {r["id"]: r for r in read_results(tmp_path / "s")}
     t = {r["id"]: r for r in read_results(tmp_path / "t")}
@@ -45,3 +49,15 @@ def test_streaming_pipeline_gives_the_tasks_results_with_the_model_loaded_once(t
     assert s["zbad"]["status"] == "failed" and s["zbad"]["error_class"] == "InputError"
     assert log.read_text().split() == ["loaded"]  # one actor, the model loaded once for the batch
     assert max(r.get("metric_batch_size") or 0 for r in s.values()) > 1  # items reached the model in batches
+    code = main(["batch", "batchtoy.work", "--inputs", str(tmp_path / "in"), "--out", str(tmp_path / "c"),
+                 "--engine", "ray", "--workers", "2", "--streaming", "on", "--json"])
+    assert code == 9 and json.loads((tmp_path / "c" / "batch.json").read_text())["engine"] == "ray (streaming)"
+
+
+def test_streaming_is_chosen_by_default_only_where_there_are_gpus():
+    from medface.batches.engines import use_streaming
+
+    stages = "pkg.module:Stages"
+    assert use_streaming(stages, None, gpus=1) and not use_streaming(stages, None, gpus=0)
+    assert use_streaming(stages, True, gpus=0) and not use_streaming(stages, False, gpus=4)
+    assert not use_streaming(None, True, gpus=4)  # a command without stages never streams

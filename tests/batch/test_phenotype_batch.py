@@ -148,7 +148,7 @@ def test_streaming_batch_screens_like_one_by_one_and_records_bad_photos(photos, 
     started = time.perf_counter()
     with warnings.catch_warnings():  # the pipeline itself must finish the batch, not the one-task-per-item fallback
         warnings.filterwarnings("error", message="the streaming pipeline stopped")
-        res = medface.batch("phenotype.screen", photos, tmp_path / "batch", engine="ray", workers=2)
+        res = medface.batch("phenotype.screen", photos, tmp_path / "batch", engine="ray", workers=2, streaming=True)
     batch_s = time.perf_counter() - started
     assert res.engine == "ray (streaming)" and not ray.is_initialized()
     alone = _one_by_one(photos, tmp_path / "alone")
@@ -204,7 +204,8 @@ def test_a_killed_worker_a_corrupt_file_and_a_photo_without_a_face_are_recorded(
         shutil.copy(photos / f"{name}.png", folder / f"{name}.png")
     shutil.copy(photos / "photo_three_quarter_left.png", folder / "killme.png")  # a good photo: its worker dies
     with pytest.warns(RuntimeWarning, match="streaming pipeline stopped") if engine == "ray" else nullcontext():
-        res = medface.batch("killer.screen", folder, tmp_path / "batch", engine=engine, workers=2)
+        res = medface.batch("killer.screen", folder, tmp_path / "batch", engine=engine, workers=2,
+                            streaming=True if engine == "ray" else None)
     rows = {r["id"]: r for r in read_results(tmp_path / "batch")}
     assert {k: r["status"] for k, r in rows.items()} == {"photo_frontal": "done", "condition_hypertelorism": "done",
                                                         "wall": "refused", "corrupt": "failed", "killme": "crashed"}
