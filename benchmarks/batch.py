@@ -15,10 +15,11 @@ Measured in the same run, each into its own output folder, on the bundled demo m
 * phenotype ``screen`` (every item writes result.json, report.html, the aligned face and the
   attention map): **single**, ``medface.run`` in a loop in this process (warm: the model and
   the detector are loaded before the clock starts); **local**, ``medface.batch(engine="local",
-  workers=W)``; **ray**, ``medface.batch(engine="ray", workers=W)``, which runs the command's
-  streaming stages as a Ray Data pipeline (prepare on CPU, the network in an actor, finish on
-  CPU). The batches are timed cold: starting the workers (or the Ray cluster), their imports and
-  model loading are inside their time;
+  workers=W)``; **ray**, ``medface.batch(engine="ray", workers=W)``, one Ray task per photo on
+  a cluster without GPUs (the default there); with ``--streaming`` also **ray (streaming)**, the
+  command's Ray Data pipeline (prepare on CPU, the network in an actor, finish on CPU), the
+  default on a cluster with GPUs. The batches are timed cold: starting the workers (or the Ray
+  cluster), their imports and model loading are inside their time;
 * forensic ``reconstruct --variants 2 --figures false``: single, local pool, Ray tasks.
 
 Figures: items per second and the ratio to the single process (higher is better). Headline
@@ -127,12 +128,14 @@ def run_single(command: str, param: str, inputs: list[Path], out: Path, **params
     return time.perf_counter() - started, rows
 
 
-def run_batch(command: str, folder: Path, out: Path, engine: str, workers: int, **params) -> tuple[float, dict, str]:
+def run_batch(command: str, folder: Path, out: Path, engine: str, workers: int, streaming: bool | None = None,
+              **params) -> tuple[float, dict, str]:
     """Seconds for ``medface.batch`` over ``folder``, its rows by id and its engine's name."""
     import medface
 
     started = time.perf_counter()
-    res = medface.batch(command, folder, out, engine=engine, workers=workers, progress=False, **params)
+    res = medface.batch(command, folder, out, engine=engine, workers=workers, progress=False, streaming=streaming,
+                        **params)
     seconds = time.perf_counter() - started
     return seconds, {r["id"]: r for r in res.rows}, res.engine
 
@@ -150,27 +153,32 @@ def _agree(single: dict, batch: dict, key: str) -> int:
 
 
 def measure(label: str, command: str, param: str, inputs: list[Path], folder: Path, out: Path, workers: int,
-            key: str, **params) -> dict:
+            key: str, streaming: bool = False, **params) -> dict:
     print(f"{label}: {len(inputs)} items, {workers} workers")
     single_s, single = run_single(command, param, inputs, out / "single", **params)
     figures = {"single": single_s}
     rows = {}
-    for engine in ("local", "ray"):
-        seconds, rows[engine], name = run_batch(command, folder, out / engine, engine, workers, **params)
-        figures[engine] = seconds
-        figures[f"{engine}_engine"] = name
+    runs = {"local": ("local", None), "ray": ("ray", None)}
+    if streaming:
+        runs["stream"] = ("ray", True)
+    for label_, (engine, stream) in runs.items():
+        seconds, rows[label_], name = run_batch(command, folder, out / label_, engine, workers, stream, **params)
+        figures[label_] = seconds
+        figures[f"{label_}_engine"] = name
     n = len(inputs)
     print(f"  {'single process (warm)':<30} {single_s:8.1f} s {n / single_s:8.2f} items/s")
-    for engine in ("local", "ray"):
+    for engine in runs:
         s = figures[engine]
         print(f"  {figures[engine + '_engine']:<30} {s:8.1f} s {n / s:8.2f} items/s   {single_s / s:5.2f} x one "
               f"process   differs from single on {_agree(single, rows[engine], key)} items")
     counts = {e: {st: sum(r["status"] == st for r in rows[e].values()) for st in ("done", "refused", "failed",
                                                                                   "crashed")} for e in rows}
     alone = {st: sum(r["status"] == st for r in single.values()) for st in ("done", "refused", "failed")}
-    print(f"  statuses: single {alone}, local {counts['local']}, ray {counts['ray']}")
-    return {"n": n, "single": n / single_s, "local": n / figures["local"], "ray": n / figures["ray"],
-            "local_ratio": single_s / figures["local"], "ray_ratio": single_s / figures["ray"]}
+    print(f"  statuses: single {alone}, " + ", ".join(f"{e} {counts[e]}" for e in runs))
+    out_ = {"n": n, "single": n / single_s}
+    for e in runs:
+        out_[e], out_[f"{e}_ratio"] = n / figures[e], single_s / figures[e]
+    return out_
 
 
 def main() -> None:
@@ -179,6 +187,7 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=100, help="photos rendered from distinct phantom heads")
     parser.add_argument("--skulls", type=int, default=20, help="phantom skulls to reconstruct (default 20; 0: none)")
     parser.add_argument("--workers", type=int, default=2, help="batch workers (default 2)")
+    parser.add_argument("--streaming", action="store_true", help="also time phenotype's streaming pipeline on Ray")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "medface-bench-batch",
                         help="folder for the generated inputs (reused)")
     args = parser.parse_args()
@@ -191,7 +200,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medface-bench-batch-") as tmp:
         out = Path(tmp)
         p = measure("phenotype screen", "phenotype.screen", "image", photos, photos[0].parent, out / "screen",
-                    args.workers, "metric_top_condition")
+                    args.workers, "metric_top_condition", streaming=args.streaming)
         shutil.rmtree(out / "screen", ignore_errors=True)
         f = None
         if skulls:
@@ -204,6 +213,8 @@ def main() -> None:
     parts = [f"photos={p['n']}", f"workers={args.workers}", f"photos_single_per_s={p['single']:.3f}",
              f"photos_local_per_s={p['local']:.3f}", f"photos_ray_per_s={p['ray']:.3f}",
              f"photos_local_ratio={p['local_ratio']:.2f}", f"photos_ray_ratio={p['ray_ratio']:.2f}"]
+    if "stream" in p:
+        parts += [f"photos_streaming_per_s={p['stream']:.3f}", f"photos_streaming_ratio={p['stream_ratio']:.2f}"]
     if f is not None:
         parts += [f"skulls={f['n']}", f"skulls_single_per_s={f['single']:.4f}", f"skulls_local_per_s={f['local']:.4f}",
                   f"skulls_ray_per_s={f['ray']:.4f}", f"skulls_local_ratio={f['local_ratio']:.2f}",

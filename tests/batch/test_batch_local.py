@@ -170,3 +170,18 @@ def test_a_killed_driver_loses_only_items_in_flight_and_resume_finishes(toy, tmp
     ran_after = log.read_text().split()[len(ran_before):]
     assert not set(ran_after) & finished  # finished items did not run again
     assert set(ran_after) | finished == {f"s{i:02d}" for i in range(10)}
+
+
+def test_a_slow_table_rewrite_is_made_less_often(tmp_path, monkeypatch):
+    """A million-row table takes seconds to rewrite; rewriting it every 5 s would stall the driver."""
+    from medface.batches import results
+
+    journal = Journal(tmp_path)
+    journal.append({"id": "a", "status": "done"})
+    writer = results.TableWriter(tmp_path, journal, ["a"], interval_s=5.0)
+    writer.flush()  # the first one also imports pyarrow
+    writer.flush()
+    assert writer.wait_s() == 5.0  # a one-row table: the plain interval
+    monkeypatch.setattr(results, "write_table", lambda rows, folder: time.sleep(0.5))
+    writer.flush()
+    assert writer.wait_s() >= writer.COST_FACTOR * 0.5
