@@ -119,15 +119,17 @@ def check_network_size(name: str, args: dict | None = None) -> int | None:
     return size
 
 
-def build_network(name: str, args: dict | None = None) -> nn.Module:
+def build_network(name: str, args: dict | None = None, *, check_size: bool = True) -> nn.Module:
     """Build the allow-listed network ``name`` with keyword arguments ``args``.
 
     Raises :class:`ModelError` for an unknown name (listing the known ones), arguments the
     builder rejects (naming them) or a network larger than the budget
-    (:func:`check_network_size`, checked before anything is allocated).
+    (:func:`check_network_size`, checked before anything is allocated; ``check_size=False``
+    for a caller that has checked it already, or trusts the args).
     """
     builder, args = _builder(name, args)
-    check_network_size(name, args)
+    if check_size:
+        check_network_size(name, args)
     try:
         model = builder(**args)
     except ModelError:

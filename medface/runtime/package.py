@@ -462,14 +462,17 @@ def _key_problems(weights: Path, expected: set[str], stored: set[str]) -> list[s
 
 def _check_before_reading(folder: Path, card: ModelCard, weights: Path) -> bool:
     """The checks :func:`load_package` makes before it reads the weights: the pin (returns
-    whether the package is a pinned one), the network's size, the weight file's size."""
+    whether the package is a pinned one), the network's size (not for a pinned package: its card,
+    architecture args included, is the one its plugin ships; building the network on the meta
+    device costs about a second, as it imports torch's compiler), the weight file's size."""
     pin = package_pin(folder)
     if pin is not None and _pin_problem(folder, card, pin):
         raise ModelError(_pin_problem(folder, card, pin))
     if not card.sha256:
         raise ModelError(f"{CARD_FILE} has no sha256 of {WEIGHTS_FILE}, so the weights cannot be checked",
                          path=folder / CARD_FILE, hint="re-save the package with medface.runtime.save_package")
-    check_network_size(card.architecture["name"], card.architecture["args"])  # nothing allocated yet
+    if pin is None:
+        check_network_size(card.architecture["name"], card.architecture["args"])  # nothing allocated yet
     size, limit = weights.stat().st_size, max_model_bytes() + _HEADER_ALLOWANCE
     if size > limit:
         raise ModelError(f"{WEIGHTS_FILE} is {size:,} bytes, more than the model budget of {limit:,}", path=weights,
@@ -501,7 +504,7 @@ def load_package(folder: str | os.PathLike, *, device="auto", trust_card: bool =
         if actual != card.sha256:  # for a pinned package, card.sha256 is the pinned one
             raise ModelError(_sha_mismatch(weights, actual, card.sha256))
     dev = resolve_device(device)
-    model = build_network(card.architecture["name"], card.architecture["args"])
+    model = build_network(card.architecture["name"], card.architecture["args"], check_size=False)  # checked above
     try:
         state = load_safetensors(data)
     except Exception as exc:  # SafetensorError and friends

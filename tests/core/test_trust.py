@@ -276,6 +276,21 @@ def test_an_architecture_too_large_to_build_is_refused_before_allocating(tmp_pat
         build_network("medface.SmallCNN", {"width": 10**30})
 
 
+def test_the_network_size_is_checked_once_for_an_unpinned_package_and_not_for_a_pinned_one(pinned_package, tmp_path,
+                                                                                            monkeypatch):
+    """Building a network on the meta device costs about a second (it imports torch's compiler):
+    worth it for a package nobody vouches for, not for the card its plugin ships."""
+    from medface.runtime import networks
+
+    checked = []
+    original = networks.check_network_size
+    monkeypatch.setattr(networks, "check_network_size", lambda *a: checked.append("network") or original(*a))
+    monkeypatch.setattr(pkg_module, "check_network_size", lambda *a: checked.append("package") or original(*a))
+    assert load_package(pinned_package, device="cpu").authenticated and checked == []
+    unpinned = shutil.copytree(pinned_package, tmp_path / "unpinned")
+    assert not load_package(unpinned, device="cpu").authenticated and checked == ["package"]
+
+
 def test_the_model_budget_is_configurable(monkeypatch):
     monkeypatch.setenv("MEDFACE_MAX_MODEL_BYTES", "1000")
     with pytest.raises(ModelError, match="MEDFACE_MAX_MODEL_BYTES"):
