@@ -35,6 +35,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..errors import InputError
+from ..threads import query_workers
 
 __all__ = ["Similarity", "umeyama", "grid_sample", "PointCloud", "closest_pairs", "ICPResult", "icp", "icp_batch",
            "DisplacementField", "gaussian_kernel", "Pins", "FieldFit", "fit_displacement_field",
@@ -288,13 +289,13 @@ def icp_batch(source: PointCloud, target: PointCloud, starts, *, iterations: int
             for k in range(len(starts))]
 
 
-#: closest-point queries of at least this many points use every core (smaller ones lose more to
-#: starting threads than they gain)
+#: closest-point queries of at least this many points use every core, or the OMP_NUM_THREADS set
+#: (:func:`medface.threads.query_workers`); smaller ones lose more to starting threads than they gain
 PARALLEL_QUERY = 16384
 
 
 def _workers(n: int) -> int:
-    return -1 if n >= PARALLEL_QUERY else 1
+    return query_workers() if n >= PARALLEL_QUERY else 1
 
 
 def _moved_points(points: np.ndarray, s: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..threads import query_workers
 from . import sdf as S
 from . import skull
 from .grid import Grid
@@ -159,7 +160,7 @@ def skin_grid(spacing: float, lo, hi, support_spacing: float = 1.0) -> Grid:
     shape = sup.values.shape
     dist = sup.values.copy()
     idx, pts = _band_points(shape, origin, spacing, (sup.values > -3) & (sup.values < 45))
-    dd, _ = tree.query(pts, workers=-1)
+    dd, _ = tree.query(pts, workers=query_workers())
     sign = np.sign(sup.values.ravel()[idx])
     flat = dist.ravel()
     flat[idx] = sign * dd

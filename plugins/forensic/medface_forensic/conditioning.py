@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medface.threads import query_workers
+
 from .register import one_blas_thread
 
 #: the registration field's finest kernel width (register.py's schedule 80, 50, 30, 18 mm):
@@ -136,7 +138,7 @@ def bone_distance(points: np.ndarray, bone_vertices: np.ndarray, bone_faces: np.
 
     # a tree built once and queried once: the unbalanced build is about twice as fast, same answers
     tree = cKDTree(surface_points(bone_vertices, bone_faces), balanced_tree=False, compact_nodes=False)
-    return tree.query(np.asarray(points, float), workers=-1)[0]
+    return tree.query(np.asarray(points, float), workers=query_workers())[0]
 
 
 def missing_limit_mm(distance: np.ndarray) -> float:

@@ -28,6 +28,7 @@ import numpy as np
 
 from medface.data import Landmarks, SurfaceMesh
 from medface.errors import ParameterError
+from medface.threads import query_workers
 
 from .conditioning import UNOBSERVED_SIGMA_MM  # noqa: F401  (the command imports it here)
 from .covariates import case_covariates
@@ -53,7 +54,7 @@ def thickness(face: np.ndarray, bone_vertices: np.ndarray) -> np.ndarray:
     from scipy.spatial import cKDTree
 
     # one tree, one query: the unbalanced build is faster, the answers the same
-    return cKDTree(bone_vertices, balanced_tree=False, compact_nodes=False).query(face, workers=-1)[0]
+    return cKDTree(bone_vertices, balanced_tree=False, compact_nodes=False).query(face, workers=query_workers())[0]
 
 
 def soft_tissue_landmarks(face: np.ndarray) -> dict:
