@@ -6,7 +6,8 @@ metrics, intended use, limitations, licence and the sha256 of the weights. Loadi
 in this order: the card is valid; the folder holds ``model.safetensors`` and no pickle weight
 file; a package a plugin ships (pinned with :func:`pin_package`) has exactly the card and
 weights shipped with the plugin's code; the architecture is on the allow-list and its weights
-fit the size budget (measured without allocating); the weights' sha256 matches the card (before
+fit the size budget (measured without allocating; not for a pinned package, whose architecture
+args are the shipped ones, though its weight file's size is still checked); the weights' sha256 matches the card (before
 anything is deserialised); the state dict fits the network exactly. See docs/runtime.md.
 
 The card's sha256 is an *integrity* check (a damaged copy is refused); whoever can rewrite the
