@@ -127,6 +127,7 @@ class LocalEngine:
         flight: dict[Future, Task] = {}
         window = 2 * self.workers
         unsent: Task | None = None
+        delivered = 0
         with ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=share_cores,
                                  initargs=(threads_per_worker(self.workers),)) as pool:
             stop = False
@@ -155,12 +156,15 @@ class LocalEngine:
                             f.cancel()
                         return not stop, broken, unsent
                     row.setdefault("attempts", 1)
+                    delivered += 1
                     if not on_row(row):
                         stop = True
                 if not stop:
                     fill()
                 elif not flight:
                     break
+            if unsent is not None and not delivered:  # a pool that never ran anything: no new pool
+                return not stop, [unsent], None           # for it, the task runs alone instead
             return not stop, [], unsent
 
     def _isolate(self, suspects: list[Task], on_row) -> bool:
