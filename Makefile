@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS)) Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[test,onnx,batch]" $(addprefix -e ./,$(PLUGIN_DIRS))
+	$(PY) -m pip install --quiet -e ".[test,onnx,batch,workstation]" $(addprefix -e ./,$(PLUGIN_DIRS))
 	$(VENV)/bin/medface plugins validate
 	touch $@
 
