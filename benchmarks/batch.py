@@ -161,10 +161,10 @@ def measure(label: str, command: str, param: str, inputs: list[Path], folder: Pa
     runs = {"local": ("local", None), "ray": ("ray", None)}
     if streaming:
         runs["stream"] = ("ray", True)
-    for label_, (engine, stream) in runs.items():
-        seconds, rows[label_], name = run_batch(command, folder, out / label_, engine, workers, stream, **params)
-        figures[label_] = seconds
-        figures[f"{label_}_engine"] = name
+    for run, (engine, stream) in runs.items():
+        seconds, rows[run], name = run_batch(command, folder, out / run, engine, workers, stream, **params)
+        figures[run] = seconds
+        figures[f"{run}_engine"] = name
     n = len(inputs)
     print(f"  {'single process (warm)':<30} {single_s:8.1f} s {n / single_s:8.2f} items/s")
     for engine in runs:
@@ -175,10 +175,10 @@ def measure(label: str, command: str, param: str, inputs: list[Path], folder: Pa
                                                                                   "crashed")} for e in rows}
     alone = {st: sum(r["status"] == st for r in single.values()) for st in ("done", "refused", "failed")}
     print(f"  statuses: single {alone}, " + ", ".join(f"{e} {counts[e]}" for e in runs))
-    out_ = {"n": n, "single": n / single_s}
-    for e in runs:
-        out_[e], out_[f"{e}_ratio"] = n / figures[e], single_s / figures[e]
-    return out_
+    rates = {"n": n, "single": n / single_s}
+    for run in runs:
+        rates[run], rates[f"{run}_ratio"] = n / figures[run], single_s / figures[run]
+    return rates
 
 
 def main() -> None:

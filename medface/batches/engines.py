@@ -24,7 +24,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from ..errors import MedfaceError
-from .worker import CRASHED, run_item, share_cores, threads_per_worker, worker_name
+from ..threads import share_cores, threads_per_worker
+from .worker import CRASHED, run_item, worker_name
 
 ATTEMPTS = 2  # a crashing item runs at most twice
 

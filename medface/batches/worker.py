@@ -10,37 +10,12 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 
 #: statuses of a results row
 DONE, REFUSED, FAILED, CRASHED, SKIPPED = "done", "refused", "failed", "crashed", "skipped"
 FINISHED = (DONE, REFUSED)  # what --resume keeps
-
-
-#: the thread-count settings of the numeric libraries a command may use (OpenMP: torch and
-#: scikit-learn; the BLAS builds numpy and scipy link; numexpr)
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def threads_per_worker(workers: int, cpus: int | None = None) -> int:
-    """This machine's cores shared out between ``workers`` processes (at least one each)."""
-    return max(1, int(cpus or os.cpu_count() or 1) // max(1, int(workers)))
-
-
-def share_cores(threads: int) -> None:
-    """Start of a pool worker: its numeric libraries use ``threads`` threads, so that W workers
-    do not each start one thread per core and fight for the cores. Where the operator set any of
-    :data:`THREAD_VARIABLES`, the environment is left as it is."""
-    if any(os.environ.get(variable) for variable in THREAD_VARIABLES):
-        return
-    for variable in THREAD_VARIABLES:
-        os.environ[variable] = str(threads)
-    if "torch" in sys.modules:  # already imported (a fork): the variable came too late for it
-        import torch
-
-        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def worker_name() -> str:

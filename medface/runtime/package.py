@@ -467,8 +467,9 @@ def _check_before_reading(folder: Path, card: ModelCard, weights: Path) -> bool:
     architecture args included, is the one its plugin ships; building the network on the meta
     device costs about a second, as it imports torch's compiler), the weight file's size."""
     pin = package_pin(folder)
-    if pin is not None and _pin_problem(folder, card, pin):
-        raise ModelError(_pin_problem(folder, card, pin))
+    problem = _pin_problem(folder, card, pin) if pin is not None else ""
+    if problem:
+        raise ModelError(problem)
     if not card.sha256:
         raise ModelError(f"{CARD_FILE} has no sha256 of {WEIGHTS_FILE}, so the weights cannot be checked",
                          path=folder / CARD_FILE, hint="re-save the package with medface.runtime.save_package")

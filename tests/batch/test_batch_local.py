@@ -73,7 +73,7 @@ def test_a_pool_found_broken_when_submitting_loses_no_item_and_reruns_none(toy, 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to tell shared from set")
 def test_pool_workers_share_the_cores_unless_the_operator_set_a_thread_count(toy, tmp_path, monkeypatch):
-    from medface.batches.worker import THREAD_VARIABLES
+    from medface.threads import THREAD_VARIABLES
 
     for variable in THREAD_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
