@@ -80,6 +80,12 @@ def _cmd_plugins_info(args) -> int:
         print(f"  {c.id:<16} {c.heading}")
         for p in c.parameters:
             print(f"      {p.flag:<20} {p.describe()}")
+    if m.panels:
+        print("\npanels (the workstation):")
+    for panel in m.panels:
+        print(f"  {panel.id:<16} {panel.heading}")
+        for p in panel.parameters:
+            print(f"      {p.name:<20} {p.describe()}")
     return 0
 
 
@@ -139,6 +145,13 @@ def _cmd_sample_data(args) -> int:
     index = write_sample_data(args.out, seed=args.seed)
     total = sum(f["bytes"] for f in index["files"].values())
     print(f"wrote {len(index['files'])} sample files ({total / 1e6:.1f} MB) to {args.out}; see {args.out}/index.json")
+    return 0
+
+
+def _cmd_export_slicer(args) -> int:
+    from .workstation.slicer_scene import export_slicer  # slicer-core loads only for this command
+
+    print(f"wrote {export_slicer(args.result_dir, args.mrb)}")
     return 0
 
 
@@ -319,10 +332,20 @@ def build_parser(with_plugins: bool = True, plugin: str | None = None) -> argpar
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.set_defaults(_handler=_cmd_sample_data)
 
+    about = ("write a result folder as a 3D Slicer scene bundle (.mrb): volumes, models with colour maps, markups "
+             "(docs/workstation.md)")
+    p = sub.add_parser("export-slicer", help=about, description=about)
+    p.add_argument("result_dir", metavar="RESULT_DIR", help="a folder a command wrote with --out (has result.json)")
+    p.add_argument("mrb", metavar="MRB", help="the bundle to write, e.g. scene.mrb")
+    p.set_defaults(_handler=_cmd_export_slicer)
+
     _add_view_parser(sub, full=plugin in (None, "view"))
     from .batches.cli import add_parser as add_batch_parser
 
     add_batch_parser(sub, _Formatter)
+    from .workstation.cli import add_parser as add_app_parser
+
+    add_app_parser(sub, _Formatter)
 
     if with_plugins:
         _add_plugin_parsers(sub, plugin)
@@ -334,7 +357,8 @@ def _join_spaced_command(argv: list[str]) -> list[str]:
     command WORD1 (so `medface phenotype gallery add` is `medface phenotype gallery-add`)."""
     if len(argv) < 3 or argv[1].startswith("-") or argv[2].startswith("-"):
         return argv
-    info = _registry().get(argv[0]) if argv[0] not in ("plugins", "doctor", "view", "sample-data", "batch") else None
+    core = ("plugins", "doctor", "view", "sample-data", "batch", "app", "export-slicer")
+    info = _registry().get(argv[0]) if argv[0] not in core else None
     manifest = getattr(info, "manifest", None) if info is not None and info.ok else None
     if manifest is None:
         return argv

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..data.provenance import InputRecord, folder_parts, sha256_file, sha256_of_parts
 from ..policy import RunOptions
-from ..progress import progress_enabled
+from ..progress import announce_stage, progress_enabled
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -73,6 +73,7 @@ class RunContext:
         """Announce the next stage of a long command (``"registering the template skull"``): a
         line on a terminal's stderr, nothing in scripts and CI; always recorded in ``stages``."""
         self.stages.append(text)
+        announce_stage(self.command, len(self.stages), text)
         if not self.quiet and progress_enabled():
             print(f"[{self.command}] {len(self.stages)}. {text}", file=sys.stderr, flush=True)
 

@@ -1,6 +1,6 @@
 """The plugin manifest, `medface-plugin.toml`: one typed model for validation, serialisation and docs.
 
-:class:`Manifest`, :class:`CommandSpec` and :class:`ParameterSpec` are pydantic models. They are
+:class:`Manifest`, :class:`CommandSpec`, :class:`PanelSpec` and :class:`ParameterSpec` are pydantic models. They are
 the only description of a manifest: reading one validates it against them, :meth:`Manifest.to_dict`
 writes every field back (`Manifest.model_validate(m.to_dict()) == m`), the JSON Schema for
 editors (`manifest.schema.json` beside this file, `medface plugins schema`) and the key
@@ -8,6 +8,11 @@ reference in `docs/plugin-guide.md` (:func:`manifest_reference`) are generated f
 
 A manifest is read without importing any plugin code. Validation reports *every* problem,
 each with the file and the key it concerns (`commands[0].parameters[2].default`).
+
+Besides commands, a plugin may contribute interactive **panels** (`[[panels]]`) for the
+workstation: a logic class built once from scene data (its input parameters) whose
+`update(**controls)` is called on every move of a control (its int, float, bool and enum
+parameters) and returns a :class:`medface.data.PanelUpdate` (:mod:`medface.plugin.panels`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ManifestError, MedfaceError
 from ..policy import RUN_OPTIONS
-from .manifest_summary import MANIFEST_NAME, CommandSummary, ManifestSummary
+from .manifest_summary import MANIFEST_NAME, CommandSummary, ManifestSummary, PanelSummary
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 #: the largest manifest read (the shipped ones are a few KiB)
@@ -38,6 +43,9 @@ CHANNELS: tuple[str, ...] = get_args(Channel)
 DATA_TYPES = ("volume", "mesh", "landmarks", "image", "plan")
 PATH_TYPES = DATA_TYPES + ("file", "directory")
 NUMERIC_TYPES = ("float", "int")
+#: a panel's parameters: scene data it is built from, and the live controls passed to `update`
+PANEL_INPUT_TYPES = ("volume", "mesh", "landmarks", "image")
+PANEL_CONTROL_TYPES = ("int", "float", "bool", "enum")
 #: names a command's parameter cannot have: the run context and the runner's options of every command
 RESERVED_PARAMETER_NAMES = ("context", *RUN_OPTIONS)
 
@@ -86,6 +94,7 @@ class _Seen:
 
     def __init__(self):
         self.commands: set[str] = set()
+        self.panels: set[str] = set()
         self.parameters: set[str] = set()
 
     @staticmethod
@@ -94,13 +103,13 @@ class _Seen:
 
     @staticmethod
     def claim(info: ValidationInfo, kind: str, value: str) -> str:
-        """Record ``value`` among the ``kind`` ("commands" or "parameters") of this manifest;
-        a second one is a duplicate."""
+        """Record ``value`` among the ``kind`` ("commands", "panels" or "parameters") of this
+        manifest; a second one is a duplicate."""
         seen = _Seen.of(info)
         if seen is not None:
             names = getattr(seen, kind)
             if value in names:
-                what = "command id" if kind == "commands" else "parameter name"
+                what = {"commands": "command id", "panels": "panel id", "parameters": "parameter name"}[kind]
                 raise PydanticCustomError("duplicate", "duplicate {what} '{value}'", {"what": what, "value": value})
             names.add(value)
         return value
@@ -243,21 +252,10 @@ def _type_ok(ptype: str, value) -> bool:
     return isinstance(value, str)
 
 
-class CommandSpec(_Spec):
-    """A command of a plugin (`[[commands]]`); `plugin` is the manifest's name."""
+class _Contribution(_Spec):
+    """What commands and panels share: an id within the plugin, a heading and typed parameters
+    (each contribution's parameter names are its own); `plugin` is the manifest's name."""
 
-    id: CommandId = Field(description='`lower-case-with-hyphens`; run as `medface PLUGIN ID` or '
-                                      '`medface.run("plugin.id")`')
-    title: StrictStr = Field("", description="a short title (default: the first line of help)")
-    help: Text = Field(description="what the command does, shown in `--help`")
-    python_name: PythonName = Field(description='the function to call, `"package.module:function"` (imported on '
-                                                'first run)')
-    parameters: tuple[ParameterSpec, ...] = Field((), description="the command's parameters "
-                                                                  "(`[[commands.parameters]]`)")
-    streaming: PythonName | None = Field(None, description='optional `"package.module:Class"`: the command split '
-                                                           "into stages (prepare on CPU, a model held once per "
-                                                           "actor, finish) for `medface batch --engine ray`'s "
-                                                           "streaming pipeline (docs/batch.md)")
     _plugin: str = PrivateAttr("")
 
     @model_validator(mode="before")
@@ -267,11 +265,6 @@ class CommandSpec(_Spec):
         if seen is not None:
             seen.parameters = set()
         return data
-
-    @field_validator("id")
-    @classmethod
-    def _unique_id(cls, cid: str, info: ValidationInfo) -> str:
-        return _Seen.claim(info, "commands", cid)
 
     @property
     def plugin(self) -> str:
@@ -293,6 +286,88 @@ class CommandSpec(_Spec):
         return None
 
 
+class CommandSpec(_Contribution):
+    """A command of a plugin (`[[commands]]`); `plugin` is the manifest's name."""
+
+    id: CommandId = Field(description='`lower-case-with-hyphens`; run as `medface PLUGIN ID` or '
+                                      '`medface.run("plugin.id")`')
+    title: StrictStr = Field("", description="a short title (default: the first line of help)")
+    help: Text = Field(description="what the command does, shown in `--help`")
+    python_name: PythonName = Field(description='the function to call, `"package.module:function"` (imported on '
+                                                'first run)')
+    parameters: tuple[ParameterSpec, ...] = Field((), description="the command's parameters "
+                                                                  "(`[[commands.parameters]]`)")
+    streaming: PythonName | None = Field(None, description='optional `"package.module:Class"`: the command split '
+                                                           "into stages (prepare on CPU, a model held once per "
+                                                           "actor, finish) for `medface batch --engine ray`'s "
+                                                           "streaming pipeline (docs/batch.md)")
+
+    @field_validator("id")
+    @classmethod
+    def _unique_id(cls, cid: str, info: ValidationInfo) -> str:
+        return _Seen.claim(info, "commands", cid)
+
+
+class PanelSpec(_Contribution):
+    """An interactive panel of a plugin (`[[panels]]`), for the workstation; `plugin` is the
+    manifest's name. Its input parameters (mesh, landmarks, volume, image) are the scene data
+    the logic class is built from; its controls (int, float, bool, enum, each with a default,
+    numbers with min and max) are the widgets whose values go to ``update``."""
+
+    id: CommandId = Field(description="`lower-case-with-hyphens`, unique among the plugin's panels; opened as "
+                                      "`plugin.id`")
+    title: StrictStr = Field("", description="the panel's title (default: the first line of help)")
+    help: Text = Field(description="what the panel shows and how its controls act, shown above them")
+    python_name: PythonName = Field(description='the logic class, `"package.module:Class"` (imported when the panel '
+                                                'opens): built once with the inputs as keyword arguments; its '
+                                                '`update(**controls)` returns a `medface.data.PanelUpdate`')
+    parameters: tuple[ParameterSpec, ...] = Field((), description="inputs (`mesh`, `landmarks`, `volume`, `image`: "
+                                                                  "the scene data) and controls (`int`, `float`, "
+                                                                  "`bool`, `enum`: the widgets), with the keys of "
+                                                                  "`[[commands.parameters]]` (`[[panels.parameters]]`)")
+
+    @field_validator("id")
+    @classmethod
+    def _unique_id(cls, pid: str, info: ValidationInfo) -> str:
+        return _Seen.claim(info, "panels", pid)
+
+    @model_validator(mode="after")
+    def _live_parameters(self) -> "PanelSpec":
+        problems = [(f"parameters[{k}]" + (f".{key}" if key else ""), text)
+                    for k, p in enumerate(self.parameters) for key, text in _panel_parameter_problems(p)]
+        if problems:
+            raise PydanticCustomError("manifest_rules", "{problems}", {"problems": problems})
+        return self
+
+    @property
+    def inputs(self) -> tuple[ParameterSpec, ...]:
+        """The scene data the logic class is built from (constructor keyword arguments)."""
+        return tuple(p for p in self.parameters if p.type in PANEL_INPUT_TYPES)
+
+    @property
+    def controls(self) -> tuple[ParameterSpec, ...]:
+        """The live controls, passed to ``update`` on every change."""
+        return tuple(p for p in self.parameters if p.type in PANEL_CONTROL_TYPES)
+
+
+def _panel_parameter_problems(p: ParameterSpec) -> list[tuple[str, str]]:
+    """What a panel's parameter may not be: an output, a path or free text, a control without a
+    starting value, a slider without ends."""
+    problems = []
+    if p.channel == "output":
+        problems.append(("channel", "a panel has no output parameters: what it shows comes back from update() "
+                                    "as a PanelUpdate"))
+    if p.type not in PANEL_INPUT_TYPES + PANEL_CONTROL_TYPES:
+        problems.append(("type", f"'{p.type}' is not meaningful for a live panel; use "
+                                 f"{', '.join(PANEL_INPUT_TYPES)} for scene data or "
+                                 f"{', '.join(PANEL_CONTROL_TYPES)} for controls"))
+    elif p.type in PANEL_CONTROL_TYPES and p.default is None:
+        problems.append(("default", f"a panel's {p.type} control needs a default: the value its widget starts at"))
+    if p.type in NUMERIC_TYPES and (p.minimum is None or p.maximum is None):
+        problems.append(("", f"a panel's {p.type} control needs min and max: the ends of its slider"))
+    return problems
+
+
 class Manifest(_Spec):
     """A plugin manifest, `medface-plugin.toml`: what the plugin is and which commands it offers."""
 
@@ -311,12 +386,14 @@ class Manifest(_Spec):
                                                           'temporary folder')
     homepage: StrictStr = Field("", description="a URL")
     commands: tuple[CommandSpec, ...] = Field(min_length=1, description="at least one command (`[[commands]]`)")
+    panels: tuple[PanelSpec, ...] = Field((), description="interactive panels for the workstation (`[[panels]]`): "
+                                                          "a logic class updated live by typed controls")
     _path: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
-    def _own_commands(self) -> "Manifest":
-        for command in self.commands:
-            command._plugin = self.name
+    def _own_contributions(self) -> "Manifest":
+        for contribution in self.commands + self.panels:
+            contribution._plugin = self.name
         return self
 
     @property
@@ -331,12 +408,20 @@ class Manifest(_Spec):
                 return c
         return None
 
+    def panel(self, panel_id: str) -> PanelSpec | None:
+        wanted = panel_id.replace("_", "-")
+        for p in self.panels:
+            if p.id == wanted:
+                return p
+        return None
+
     def summary(self) -> ManifestSummary:
         """What listing needs (remembered between runs by :mod:`medface.plugin.manifest_summary`)."""
         return ManifestSummary(
             name=self.name, title=self.title, version=self.version, category=self.category, help=self.help,
             requirements=tuple(self.requirements), selftest=self.selftest,
-            commands=tuple(CommandSummary(c.id, c.heading, c.python_name) for c in self.commands))
+            commands=tuple(CommandSummary(c.id, c.heading, c.python_name) for c in self.commands),
+            panels=tuple(PanelSummary(p.id, p.heading, p.python_name) for p in self.panels))
 
     def to_dict(self) -> dict:
         """Every field, under its manifest key (`min`/`max`); validates back to an equal manifest."""
@@ -353,11 +438,12 @@ def _key(path) -> str:
 
 
 def _model_at(loc: tuple) -> type[BaseModel]:
-    """The model a location inside the document belongs to (``commands[0]`` -> CommandSpec)."""
+    """The model a location inside the document belongs to (``commands[0]`` -> CommandSpec,
+    ``panels[0]`` -> PanelSpec)."""
+    models = {"commands": CommandSpec, "panels": PanelSpec, "parameters": ParameterSpec}
     model: type[BaseModel] = Manifest
     for part in loc:
-        model = {"commands": CommandSpec, "parameters": ParameterSpec}.get(part, model) if isinstance(part, str) \
-            else model
+        model = models.get(part, model) if isinstance(part, str) else model
     return model
 
 
@@ -508,6 +594,6 @@ def manifest_reference() -> str:
     """The key-by-key reference of `docs/plugin-guide.md` (markdown), generated from the model."""
     parts = []
     for heading, model in (("top level", Manifest), ("`[[commands]]`", CommandSpec),
-                           ("`[[commands.parameters]]`", ParameterSpec)):
+                           ("`[[commands.parameters]]`", ParameterSpec), ("`[[panels]]`", PanelSpec)):
         parts += [f"**{heading}**", "", "| key | required | meaning |", "|---|---|---|", *_reference_rows(model), ""]
     return "\n".join(parts)

@@ -35,8 +35,18 @@ class CommandSummary:
 
 
 @dataclass(frozen=True)
+class PanelSummary:
+    """A panel's listing fields; its logic class is checked statically at every scan, like a command."""
+
+    id: str
+    heading: str
+    python_name: str
+
+
+@dataclass(frozen=True)
 class ManifestSummary:
-    """A validated manifest's listing fields: name, title, version, category, requirements, commands."""
+    """A validated manifest's listing fields: name, title, version, category, requirements,
+    commands and panels (none in a summary remembered before panels existed)."""
 
     name: str
     title: str
@@ -46,6 +56,7 @@ class ManifestSummary:
     requirements: tuple[str, ...]
     selftest: str | None
     commands: tuple[CommandSummary, ...]
+    panels: tuple[PanelSummary, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +64,8 @@ class ManifestSummary:
     @classmethod
     def from_dict(cls, doc: dict) -> "ManifestSummary":
         return cls(**{**doc, "requirements": tuple(doc["requirements"]),
-                      "commands": tuple(CommandSummary(**c) for c in doc["commands"])})
+                      "commands": tuple(CommandSummary(**c) for c in doc["commands"]),
+                      "panels": tuple(PanelSummary(**p) for p in doc.get("panels", ()))})
 
 
 def _entry(data: bytes) -> Path:

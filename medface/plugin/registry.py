@@ -1,7 +1,8 @@
 """The plugin registry: every discovered plugin with its manifest and status.
 
-Scanning reads manifests and checks requirements and code statically; plugin code is imported
-only when one of its commands first runs (or on ``check_imports``). One registry is cached per
+Scanning reads manifests and checks requirements and code statically (commands, panels and the
+self-test); plugin code is imported only when one of its commands first runs or one of its
+panels opens (or on ``check_imports``). One registry is cached per
 process (:func:`get_registry`); tests get isolated ones from the ``medface_plugins`` fixture.
 
 Names: an installed plugin (entry point) always wins. A plugin on ``MEDFACE_PLUGIN_PATH`` that
@@ -30,7 +31,7 @@ from .safe_import import ImportProblem, import_plugin_module
 from .static_check import check_callable, code_sha256
 
 if TYPE_CHECKING:
-    from .manifest import CommandSpec, Manifest
+    from .manifest import CommandSpec, Manifest, PanelSpec
 
 OK, BROKEN = "ok", "broken"
 #: how long ``check_imports`` lets one plugin's import run in its child process
@@ -102,6 +103,7 @@ class PluginInfo:
             "version": m.version if m else None, "title": m.title if m else None,
             "category": m.category if m else None,
             "commands": [c.id for c in m.commands] if m else [],
+            "panels": [p.id for p in m.panels] if m else [],
         }
 
 
@@ -205,8 +207,7 @@ class Registry(Mapping):
     def _static_problem(info: PluginInfo) -> str:
         m = info.summary
         problems = [p for r in m.requirements if (p := _requirement_problem(r))]
-        names = [c.python_name for c in m.commands] + ([m.selftest] if m.selftest else [])
-        problems += [p for n in names if (p := check_callable(info.package, info.location, n))]
+        problems += [p for n in _code_names(m) if (p := check_callable(info.package, info.location, n))]
         return "; ".join(problems)
 
     def _ensure(self) -> None:
@@ -240,21 +241,35 @@ class Registry(Mapping):
     # commands ---------------------------------------------------------------------------
     def command(self, command_id: str) -> tuple[PluginInfo, CommandSpec]:
         """Look up ``"plugin.command"``; a broken plugin's command raises its reason."""
-        plugin_name, sep, cmd_name = command_id.partition(".")
-        if not sep or not cmd_name:
-            raise PluginError(f"'{command_id}' is not a command id; use 'plugin.command', e.g. 'surgery.simulate'")
+        return self._contribution(command_id, "command", "surgery.simulate")
+
+    def commands(self) -> list[CommandSpec]:
+        return [c for p in self.ok() if p.manifest is not None for c in p.manifest.commands]
+
+    # panels -----------------------------------------------------------------------------
+    def panel(self, panel_id: str) -> tuple[PluginInfo, PanelSpec]:
+        """Look up ``"plugin.panel"``; a broken plugin's panel raises its reason."""
+        return self._contribution(panel_id, "panel", "surgery.move-segment")
+
+    def _contribution(self, full_id: str, kind: str, example: str):
+        """A command or panel of a plugin by ``"plugin.id"``, with errors that name what exists."""
+        plugin_name, sep, name = full_id.partition(".")
+        if not sep or not name:
+            raise PluginError(f"'{full_id}' is not a {kind} id; use 'plugin.{kind}', e.g. '{example}'")
         info = self[plugin_name]
         manifest = info.manifest if info.ok else None
         if manifest is None:
             raise PluginError(f"plugin '{info.name}' is broken: {info.reason}")
-        spec = manifest.command(cmd_name)
+        spec = manifest.command(name) if kind == "command" else manifest.panel(name)
         if spec is None:
-            known = ", ".join(c.id for c in manifest.commands)
-            raise PluginError(f"plugin '{plugin_name}' has no command '{cmd_name}' (commands: {known})")
+            listed = manifest.commands if kind == "command" else manifest.panels
+            known = ", ".join(c.id for c in listed) or "none"
+            raise PluginError(f"plugin '{plugin_name}' has no {kind} '{name}' ({kind}s: {known})")
         return info, spec
 
-    def commands(self) -> list[CommandSpec]:
-        return [c for p in self.ok() if p.manifest is not None for c in p.manifest.commands]
+    def panels(self) -> list[PanelSpec]:
+        """The panels of every plugin that works, for the workstation's panel list."""
+        return [p for info in self.ok() if info.manifest is not None for p in info.manifest.panels]
 
     def load_callable(self, info: PluginInfo, python_name: str) -> Callable:
         """Import ``module:function`` from the plugin (first use); failures mark it broken."""
@@ -283,11 +298,8 @@ class Registry(Mapping):
         return func
 
     def _import_problem(self, info: PluginInfo) -> str:
-        """Import every command (and the self-test) of ``info``; '' or the broken reason."""
-        names = [c.python_name for c in info.summary.commands]
-        if info.summary.selftest:
-            names.append(info.summary.selftest)
-        for n in names:
+        """Import every command and panel (and the self-test) of ``info``; '' or the broken reason."""
+        for n in _code_names(info.summary):
             try:
                 self.load_callable(info, n)
             except PluginError:
@@ -295,7 +307,7 @@ class Registry(Mapping):
         return ""
 
     def check_imports(self, name: str | None = None) -> dict[str, str]:
-        """Import every command of every (or one) plugin; returns name -> problem ('' if fine).
+        """Import every command and panel of every (or one) plugin; returns name -> problem ('' if fine).
 
         Each plugin is imported in a forked child process (:func:`medface.io.isolated.run_isolated`),
         so that a plugin that kills the process it is imported in, or hangs, is reported broken
@@ -321,6 +333,12 @@ class Registry(Mapping):
                 info.mark_broken(problem)
             results[pname] = problem
         return results
+
+
+def _code_names(summary: ManifestSummary) -> list[str]:
+    """Every ``module:name`` a manifest points to: its commands, its panels and its self-test."""
+    names = [c.python_name for c in summary.commands] + [p.python_name for p in summary.panels]
+    return names + ([summary.selftest] if summary.selftest else [])
 
 
 def _child_failure(exc: InputError) -> str:

@@ -32,7 +32,8 @@ _EXPORTS = {
     "SkullInput": "skull_input", "load_skull": "skull_input", "prepare_skull": "skull_input",
     "CTSkull": "ct_input", "skull_from_ct": "ct_input",
     "read_pairs": "train", "train_from_pairs": "train", "train_phantom_model": "train",
-    "tissue_depth_face": "baseline",
+    "tissue_depth_face": "baseline", "TissueDepthFaces": "baseline",
+    "ConditionedFace": "live",
 }
 
 __all__ = sorted(_EXPORTS)

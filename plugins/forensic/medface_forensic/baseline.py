@@ -144,6 +144,35 @@ def tissue_depth_face(model, cranium, mandible=None, *, sex: str | None = None, 
     return start + warp(start)
 
 
+class TissueDepthFaces:
+    """:func:`tissue_depth_face` of one skull for any sex, age and BMI, fast (a live panel's frame).
+
+    The thin-plate spline's coefficients are linear in the pegs' offsets, so its warp of the
+    template is a fixed linear map of them: the placed template, the usable sites and that map
+    (n_skin x sites) are computed once here, and each :meth:`face` is the pegs for its covariates
+    and one matrix product, the same face as :func:`tissue_depth_face` up to rounding."""
+
+    def __init__(self, model, cranium, mandible=None):
+        from scipy.interpolate import RBFInterpolator
+
+        self.cranium, self.mandible = cranium, mandible
+        self.start = model.baseline_face(cranium)
+        sites, _ = pegs(cranium, mandible)  # which sites a skull has does not depend on the covariates
+        self.skin_vertices = np.array([s.skin_vertex for s in sites], dtype=np.int64)
+        self.warp = None
+        if len(sites) >= 4:
+            unit_offsets = RBFInterpolator(self.start[self.skin_vertices], np.eye(len(sites)),
+                                           kernel="thin_plate_spline", smoothing=SMOOTHING)
+            self.warp = unit_offsets(self.start)
+
+    def face(self, *, sex: str | None = None, age: float | None = None, bmi: float | None = None) -> np.ndarray:
+        """The baseline face (n_skin, 3) in mm for these covariates (see :func:`tissue_depth_face`)."""
+        if self.warp is None:
+            return self.start
+        _, targets = pegs(self.cranium, self.mandible, sex=sex, age=age, bmi=bmi)
+        return self.start + self.warp @ (targets - self.start[self.skin_vertices])
+
+
 @lru_cache(maxsize=1)
 def typical_face_depth() -> float:
     """The median soft-tissue thickness (mm) over the face region of the template head (skin

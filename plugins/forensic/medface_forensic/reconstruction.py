@@ -72,13 +72,19 @@ def soft_tissue_landmarks(face: np.ndarray) -> dict:
     return out
 
 
-def tissue_depth_baseline(shape, cranium, mandible, sex, age, bmi) -> np.ndarray | None:
-    """The classic tissue-depth face (:mod:`.baseline`) for comparison, in mm; None when the
-    model's skin is not the template's (the pegs are defined on that template)."""
-    from .baseline import tissue_depth_face
+def has_template_skin(shape) -> bool:
+    """Whether the model's skin is the template's, on which the tissue-depth pegs are defined."""
     from .template import template_head
 
-    if shape.n_skin != len(template_head().skin.vertices):
+    return shape.n_skin == len(template_head().skin.vertices)
+
+
+def tissue_depth_baseline(shape, cranium, mandible, sex, age, bmi) -> np.ndarray | None:
+    """The classic tissue-depth face (:mod:`.baseline`) for comparison, in mm; None when the
+    model's skin is not the template's (:func:`has_template_skin`)."""
+    from .baseline import tissue_depth_face
+
+    if not has_template_skin(shape):
         return None
     return tissue_depth_face(shape, cranium, mandible, sex=sex, age=age, bmi=bmi)
 

@@ -40,6 +40,7 @@ This module holds logic only; files are read and written by :func:`save_model` /
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
@@ -299,6 +300,21 @@ def _normal_variance(basis: np.ndarray, normals: np.ndarray, chol: np.ndarray) -
     return var
 
 
+def _vertex_covariance(basis: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) float64: each vertex's covariance of the latent basis ``basis`` (n, 3, q) with
+    latent covariance ``chol chol^T``, block by block. Its quadratic form with a unit normal is
+    :func:`_normal_variance` along that normal, for any normal."""
+    cov = np.empty((len(basis), 3, 3))
+    for a in range(0, len(basis), VARIANCE_BLOCK):
+        bc = basis[a:a + VARIANCE_BLOCK] @ chol
+        cov[a:a + VARIANCE_BLOCK] = np.einsum("nik,njk->nij", bc, bc, dtype=np.float64)
+    return cov
+
+
+#: what a posterior computes once from its latent fit alone: shared by :meth:`FacePosterior.with_covariates`
+_LATENT_CACHES = ("_latent_mean_model_frame", "_covariate_normals", "_chol", "vertex_covariance")
+
+
 @dataclass
 class FacePosterior:
     """The Gaussian posterior of the full skin given a skull.
@@ -343,6 +359,22 @@ class FacePosterior:
         from medface.data.mesh import vertex_normals
 
         return vertex_normals(self._latent_mean_model_frame, self.model.skin_faces)
+
+    def with_covariates(self, sex=None, age=None, bmi=None, *, p_male: float | None = None,
+                        covariate_sd: dict | None = None) -> FacePosterior:
+        """The same skull fit under other covariates (as :meth:`ShapeModel.condition` takes them),
+        in milliseconds. With an explicit covariate effect the latent fit never sees the
+        covariates, so only their effect changes: the new posterior equals conditioning again,
+        and shares what this one computed from the latent fit (mean face, normals, Cholesky
+        factor, :attr:`vertex_covariance`). A model whose covariates are dimensions of its PPCA
+        has to be conditioned again (ModelError)."""
+        if self.covariates is None:
+            raise ModelError("this model's covariates are dimensions of its latent fit; condition it again to change "
+                             "them", hint="ShapeModel.condition(cranium, mandible, sex=..., age=..., bmi=...)")
+        mean, var, _ = self.model.covariate_distribution(sex, age, bmi, p_male=p_male, covariate_sd=covariate_sd)
+        other = dataclasses.replace(self, covariates=(mean - self.model.cov_center, var))
+        other.__dict__.update({name: self.__dict__[name] for name in _LATENT_CACHES if name in self.__dict__})
+        return other
 
     def covariate_shift(self) -> np.ndarray:
         """(n_skin,) mm: the outward move of the face by the case's covariates (zeros without
@@ -389,6 +421,15 @@ class FacePosterior:
             var = var + self.covariate_variance()[:, None] * self._covariate_normals ** 2
         return np.sqrt(var)
 
+    @functools.cached_property
+    def vertex_covariance(self) -> np.ndarray:
+        """(n_skin, 3, 3) mm^2: each skin vertex's latent posterior covariance (model frame, no
+        residual, uncalibrated). It costs about three :meth:`sd` calls once; after that :meth:`sd`
+        of this posterior and of its :meth:`with_covariates` copies takes milliseconds (a live
+        panel's frame)."""
+        m = self.model
+        return _vertex_covariance(m.skin_W.reshape(m.n_skin, 3, -1), self._chol.astype(np.float32))
+
     def sd(self, include_residual: bool = True, calibrated: bool = True) -> np.ndarray:
         """Per-vertex SD in mm of the surface's position along its normal (the normal of the
         posterior mean face): the uncertainty that matters for a surface, and the one that the
@@ -398,7 +439,11 @@ class FacePosterior:
 
         m = self.model
         normals = vertex_normals(self._mean_model_frame(), m.skin_faces).astype(np.float32)
-        var = _normal_variance(m.skin_W.reshape(m.n_skin, 3, -1), normals, self._chol.astype(np.float32))
+        if "vertex_covariance" in self.__dict__:  # computed already: the same variance, from n^T C n
+            n64 = normals.astype(np.float64)
+            var = np.einsum("nj,nj->n", np.einsum("nij,ni->nj", self.vertex_covariance, n64), n64)
+        else:
+            var = _normal_variance(m.skin_W.reshape(m.n_skin, 3, -1), normals, self._chol.astype(np.float32))
         if include_residual:
             var = var + m.skin_resid_var / 3.0
         if calibrated:

@@ -28,6 +28,7 @@ _EXPORTS = {
     "build_tissue_mesh": "tissue_mesh",
     "Simulation": "simulation", "SimulationResult": "simulation", "simulate_surfaces": "simulation",
     "PatientSurfaces": "simulation", "patient_surfaces": "simulation", "surfaces_from_ct": "simulation",
+    "SegmentMovePreview": "live",
 }
 
 __all__ = sorted(_EXPORTS)

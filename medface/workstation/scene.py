@@ -1,0 +1,229 @@
+"""The workstation's scene: one MRML scene (3D Slicer's) with what the user loaded and computed.
+
+Logic without a user interface: load data-folder files and result folders, list the nodes
+for pickers, write a node back to a file when a command needs it as input, apply a live
+panel's update (mesh vertices replaced in place, so a slider move costs no new node), and save
+the scene as a Slicer bundle. The page (:mod:`.app`) only calls these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from . import mrml
+
+SCENE_PREFIX = "scene:"  # a picker value naming a scene node instead of a data-folder file
+_KINDS = {"vtkMRMLScalarVolumeNode": "volume", "vtkMRMLVectorVolumeNode": "image", "vtkMRMLModelNode": "mesh",
+          "vtkMRMLMarkupsFiducialNode": "landmarks"}
+PATH_ATTRIBUTE = "medface.path"  # the data-folder file a node was read from
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """A node as a picker shows it."""
+
+    id: str
+    name: str
+    kind: str  # volume, image, mesh, landmarks
+    path: str  # the data-folder file it came from, "" for a node made in the app
+    visible: bool
+
+
+class WorkstationScene:
+    """The MRML scene of a :class:`trame_slicer.core.SlicerApp`, with medface's data in LPS mm."""
+
+    def __init__(self, slicer_app):
+        self.app = slicer_app
+        self.scene = slicer_app.scene
+
+    # ------------------------------------------------------------------ loading
+    def load_file(self, path: Path, relative: str, name: str | None = None):
+        """Read a data file (volume, mesh, landmarks, photo) into the scene; returns its node."""
+        from .. import io
+
+        data = io.read(path)
+        node = self.add(data, name or _stem(Path(relative)))
+        node.SetAttribute(PATH_ATTRIBUTE, relative)
+        return node
+
+    def add(self, data, name: str):
+        """Add a medface data object (Volume, SurfaceMesh, Landmarks, FaceImage) as a node."""
+        from ..data import FaceImage, Landmarks, SurfaceMesh, Volume
+
+        if isinstance(data, Volume):
+            node = mrml.add_volume(self.scene, data, name)
+            self.app.display_manager.show_volume_in_slice_background(node)
+        elif isinstance(data, SurfaceMesh):
+            node = mrml.add_mesh(self.scene, data, name)
+        elif isinstance(data, Landmarks):
+            node = mrml.add_landmarks(self.scene, data, name)
+        elif isinstance(data, FaceImage):
+            node = mrml.add_photo(self.scene, data, name)
+            self.app.display_manager.show_volume_in_slice_background(node)
+        else:
+            raise InputError(f"cannot show a {type(data).__name__} in the scene")
+        return node
+
+    def load_result(self, result_dir: Path, relative_dir: str) -> list:
+        """Every volume, mesh, landmark set and photo of a result folder, as nodes."""
+        nodes = mrml.add_result(self.scene, result_dir)
+        for node in nodes:
+            storage = node.GetAttribute(PATH_ATTRIBUTE)
+            if not storage:
+                node.SetAttribute(PATH_ATTRIBUTE, f"{relative_dir}/{node.GetName()}")
+        for node in nodes:
+            if node.IsA("vtkMRMLScalarVolumeNode"):
+                self.app.display_manager.show_volume_in_slice_background(node)
+        return nodes
+
+    # ------------------------------------------------------------------ listing
+    def entries(self) -> list[NodeEntry]:
+        found = []
+        for class_name, kind in _KINDS.items():
+            for i in range(self.scene.GetNumberOfNodesByClass(class_name)):
+                node = self.scene.GetNthNodeByClass(i, class_name)
+                if node.GetClassName() != class_name or node.GetHideFromEditors():
+                    continue
+                display = node.GetDisplayNode()
+                found.append(NodeEntry(node.GetID(), node.GetName(), kind, node.GetAttribute(PATH_ATTRIBUTE) or "",
+                                       bool(display.GetVisibility()) if display is not None else True))
+        return found
+
+    def node(self, node_id: str):
+        node = self.scene.GetNodeByID(node_id)
+        if node is None:
+            raise InputError(f"the scene has no node {node_id!r} (was it removed?)")
+        return node
+
+    def node_named(self, name: str):
+        nodes = self.scene.GetNodesByName(name)
+        return nodes.GetItemAsObject(0) if nodes.GetNumberOfItems() else None
+
+    def set_visible(self, node_id: str, visible: bool) -> None:
+        display = self.node(node_id).GetDisplayNode()
+        if display is not None:
+            display.SetVisibility(bool(visible))
+
+    def remove(self, node_id: str) -> None:
+        self.scene.RemoveNode(self.node(node_id))
+
+    def clear(self) -> None:
+        for entry in self.entries():
+            self.scene.RemoveNode(self.scene.GetNodeByID(entry.id))
+
+    # ------------------------------------------------------------------ data out
+    def data_of(self, node_id: str):
+        """The medface data object (LPS mm) of a node."""
+        node = self.node(node_id)
+        if node.IsA("vtkMRMLModelNode"):
+            return mrml.read_model_node(node)
+        if node.IsA("vtkMRMLMarkupsFiducialNode"):
+            return mrml.read_markups_node(node)
+        if node.IsA("vtkMRMLScalarVolumeNode"):
+            return mrml.read_volume_node(node)
+        raise InputError(f"'{node.GetName()}' cannot be given to a command")
+
+    def write_input(self, node_id: str, folder: Path) -> Path:
+        """A node as a file in ``folder`` (for a command's input): its own file when unchanged."""
+        from .. import io
+        from ..data import Landmarks, SurfaceMesh
+
+        data = self.data_of(node_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = _file_stem(self.node(node_id).GetName())
+        if isinstance(data, SurfaceMesh):
+            return io.write_mesh(data, folder / f"{name}.ply") or folder / f"{name}.ply"
+        if isinstance(data, Landmarks):
+            target = folder / f"{name}.mrk.json"
+            io.write_landmarks(data, target)
+            return target
+        target = folder / f"{name}.nrrd"
+        io.write_volume(data, target)
+        return target
+
+    # ------------------------------------------------------------------ live panels
+    def show_update(self, prefix: str, update) -> list:
+        """Put a panel's meshes and landmarks into the scene: nodes named ``prefix name``, updated
+        in place when they exist (a slider move adds no node). Returns the nodes it added."""
+        added = []
+        for name, mesh in update.meshes.items():
+            node = self.node_named(f"{prefix} {name}")
+            if node is not None and _same_topology(node, mesh):
+                set_mesh_points(node, mesh)
+                continue
+            if node is not None:
+                self.scene.RemoveNode(node)
+            added.append(mrml.add_mesh(self.scene, mesh, f"{prefix} {name}"))
+        for name, landmarks in update.landmarks.items():
+            node = self.node_named(f"{prefix} {name}")
+            if node is not None and node.GetNumberOfControlPoints() == len(landmarks.ids):
+                set_landmark_points(node, landmarks)
+                continue
+            if node is not None:
+                self.scene.RemoveNode(node)
+            added.append(mrml.add_landmarks(self.scene, landmarks, f"{prefix} {name}"))
+        return added
+
+    # ------------------------------------------------------------------ saving
+    def save_landmarks(self, node_id: str, target: Path) -> Path:
+        from .. import io
+
+        data = self.data_of(node_id)
+        if not hasattr(data, "ids"):
+            raise InputError(f"'{self.node(node_id).GetName()}' is not a set of landmarks")
+        io.write_landmarks(data, target)
+        return target
+
+
+def _same_topology(node, mesh) -> bool:
+    poly = node.GetPolyData()
+    return poly is not None and poly.GetNumberOfPoints() == len(mesh.vertices) and \
+        poly.GetNumberOfPolys() == len(mesh.faces)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".mrk.json", ".nii.gz", ".landmarks.json"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem or name
+
+
+def _file_stem(name: str) -> str:
+    from .files import safe_name
+
+    return safe_name(name).replace(".", "_") or "node"
+
+
+def set_landmark_points(node, landmarks) -> None:
+    """Move a markups node's control points to new positions (same ids, in order), in place."""
+    ras = np.asarray(landmarks.points, dtype=float) * np.array([-1.0, -1.0, 1.0])
+    was = node.StartModify()
+    for i, point in enumerate(ras):
+        node.SetNthControlPointPosition(i, *point)
+    node.EndModify(was)
+
+
+def set_mesh_points(node, mesh) -> None:
+    """Replace a model node's vertices and point data by a mesh's (same topology), in place."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+
+    poly = node.GetPolyData()
+    ras = np.ascontiguousarray(mesh.vertices * np.array([-1.0, -1.0, 1.0]))
+    poly.GetPoints().SetData(numpy_to_vtk(ras, deep=True))
+    for key, values in mesh.point_data.items():
+        array = numpy_to_vtk(np.ascontiguousarray(values, dtype=np.float32), deep=True)
+        array.SetName(key)
+        poly.GetPointData().AddArray(array)
+    display = node.GetDisplayNode()
+    active = display.GetActiveScalarName() if display is not None else None
+    if active and active in mesh.point_data:
+        values = mesh.point_data[active]
+        display.SetScalarRange(float(np.min(values)), float(np.max(values)) or 1.0)
+    poly.GetPoints().Modified()
+    poly.Modified()
+    node.Modified()

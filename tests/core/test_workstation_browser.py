@@ -1,0 +1,143 @@
+"""The workstation in a real browser: `medface app` on a free port, Playwright + Debian's Chromium.
+
+What a user does, checked on what the page shows: load the sample data, run `surgery segment`
+from its generated form and see the meshes in the 3D view, move a segment with a live panel's
+slider and see the skin change, screen a sample photo and read the top condition, give a
+command a bad file and see the error while the app keeps answering, and find a plugin that was
+written per docs/plugin-guide.md with its form. Screenshots go to docs/images/workstation/ when
+MEDFACE_WORKSTATION_SCREENSHOTS names that folder (how docs/workstation.md's pictures are made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .test_plugin_guide import guide_files
+from .workstation_browser import REPO, browser_page, changed_fraction, choose, running_app, views_png
+
+SHOTS = os.environ.get("MEDFACE_WORKSTATION_SCREENSHOTS")
+
+
+def _shot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def _job_done(page, timeout_ms: int = 180_000) -> str:
+    page.locator("#job-result").wait_for(timeout=timeout_ms)
+    return page.locator("#job-result .v-card-title").inner_text()
+
+
+@pytest.fixture()
+def data(tmp_path) -> Path:
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    for name in ("head_ct.nii.gz", "skull.ply", "landmarks.mrk.json", "condition_hypertelorism.png"):
+        shutil.copy(REPO / "sample_data" / name, folder / name)
+    ct = (REPO / "sample_data" / "head_ct.nii.gz").read_bytes()
+    (folder / "broken_ct.nii.gz").write_bytes(ct[: len(ct) // 3])  # a NIfTI cut short: listed, unreadable
+    return folder
+
+
+@pytest.fixture()
+def guide_plugin(tmp_path) -> Path:
+    """The example plugin of docs/plugin-guide.md, in a folder of its own (no app code knows it)."""
+    root = tmp_path / "plugins"
+    (root / "hello_medface").mkdir(parents=True)
+    (root / "hello_medface" / "__init__.py").write_text("")
+    for name, text in guide_files().items():
+        if name.startswith("hello_medface/"):
+            (root / name).write_text(text)
+    return root
+
+
+def test_a_user_segments_moves_screens_and_recovers_from_a_bad_file(data, guide_plugin):
+    import medface
+
+    expected_top = medface.run("phenotype.screen", image=data / "condition_hypertelorism.png").summary["top_condition"]
+    with running_app(data, plugin_path=guide_plugin) as (url, proc), browser_page() as page:
+        page.goto(url)
+        page.get_by_text("medface workstation").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)
+        empty = views_png(page)
+        _shot(page, "data")
+
+        # load sample data: the CT from the data folder into the scene (slice views)
+        page.locator("[data-testid='data-head_ct.nii.gz']").click()
+        page.locator("#info", has_text="loaded head_ct.nii.gz").wait_for(timeout=60_000)
+
+        # run surgery segment from its generated form; the meshes come back into the 3D view
+        page.locator("#tab-commands").click()
+        choose(page, "#command-select", "surgery · segment")
+        choose(page, "[data-testid='field-ct']", "head_ct.nii.gz")
+        page.locator("#run").click()
+        assert "done" in _job_done(page)
+        page.wait_for_timeout(2500)
+        segmented = views_png(page)
+        _shot(page, "commands-segment")
+        assert changed_fraction(empty, segmented) > 0.05
+        page.locator("#tab-scene").click()
+        for name in ("skin", "skull", "mandible"):
+            page.locator(f"[data-testid='node-{name}']").wait_for(timeout=10_000)
+        _shot(page, "scene")
+
+        # the surgery panel: move the mandible with a slider, the predicted skin follows live
+        page.locator("#tab-panels").click()
+        choose(page, "#panel-select", "surgery")
+        choose(page, "[data-testid='pick-segment']", "scene: mandible")
+        page.locator("#open-panel").click()
+        page.locator("#panel-controls").wait_for(timeout=120_000)
+        assert not page.locator("#error").is_visible()
+        page.wait_for_timeout(2000)
+        before = views_png(page)
+        summary_before = page.locator("#panel-summary").inner_text()
+        slider = page.locator("#panel-controls .v-slider").nth(1).locator("[role='slider']")
+        slider.focus()
+        for _ in range(8):
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(150)
+        page.wait_for_timeout(2500)
+        after = views_png(page)
+        _shot(page, "panel-surgery")
+        assert page.locator("#panel-summary").inner_text() != summary_before
+        assert changed_fraction(before, after) > 0.002
+
+        # screen a sample photo: the top condition is in the page
+        page.locator("#tab-commands").click()
+        choose(page, "#command-select", "phenotype · screen")
+        choose(page, "[data-testid='field-image']", "condition_hypertelorism.png")
+        page.locator("#run").click()
+        assert "done" in _job_done(page)
+        top = page.locator("[data-testid='summary-top_condition']").inner_text()
+        _shot(page, "commands-phenotype")
+        assert top == expected_top
+
+        # a bad file: the one-line error is shown, and the app still answers
+        choose(page, "#command-select", "surgery · segment")
+        choose(page, "[data-testid='field-ct']", "broken_ct.nii.gz")
+        page.locator("#run").click()
+        assert "failed" in _job_done(page)
+        error = page.locator("#job-error").inner_text()
+        assert "broken_ct.nii.gz" in error and "Traceback" not in error
+        _shot(page, "commands-error")
+        page.locator("#tab-data").click()
+        page.locator("[data-testid='data-skull.ply']").click()
+        page.locator("#info", has_text="loaded skull.ply").wait_for(timeout=30_000)
+        assert proc.poll() is None
+
+        # the guide's plugin is there with its form, though no app code names it
+        page.locator("#tab-commands").click()
+        choose(page, "#command-select", "hello · measure")
+        page.locator("[data-testid='field-factor']").wait_for(timeout=10_000)
+        page.locator("[data-testid='field-mesh']").wait_for(timeout=10_000)
+
+
+def test_the_app_refuses_a_remote_address_unless_told(tmp_path):
+    from medface.cli import main
+
+    assert main(["app", "--data", str(tmp_path), "--host", "0.0.0.0", "--port", "1"]) == 2
