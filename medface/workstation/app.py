@@ -263,7 +263,8 @@ class Workstation:
                               "warnings": [], "figures": [], "report": "", "folder": self.data.relative(folder)}
 
     def _scene_inputs_as_files(self, command, entered: dict, folder: Path) -> dict:
-        """Picker values that name scene nodes become files (their own when loaded unchanged)."""
+        """Picker values that name scene nodes become files: the file a volume or mesh was read from,
+        a new file for landmarks and for what the app made (panels' meshes, placed points)."""
         from .scene import SCENE_PREFIX
 
         out = dict(entered)
@@ -271,8 +272,10 @@ class Workstation:
             value = entered.get(spec.name)
             if isinstance(value, str) and value.startswith(SCENE_PREFIX):
                 node_id = value[len(SCENE_PREFIX):]
-                known = self.scene.node(node_id).GetAttribute("medface.path")
-                if known and not self.scene.node(node_id).GetAttribute("medface.edited"):
+                node = self.scene.node(node_id)
+                known = node.GetAttribute("medface.path")
+                # landmarks may have been dragged in the views since they were read: always their current state
+                if known and not node.IsA("vtkMRMLMarkupsNode"):
                     out[spec.name] = known
                 else:
                     out[spec.name] = self.data.relative(self.scene.write_input(node_id, folder))
@@ -399,7 +402,7 @@ class Workstation:
         spec, logic, _ = self.panel
         start = time.perf_counter()
         update = update_panel(logic, spec, **{k: v for k, v in values.items() if v is not None})
-        added = self.scene.show_update(spec.title or spec.id, update)
+        added = self.scene.show_update(spec.id, update)
         self.state.panel_summary = [[k, _shown(v)] for k, v in update.summary.items()]
         if update.warnings:
             self.state.info_text = "; ".join(update.warnings)

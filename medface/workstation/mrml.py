@@ -506,7 +506,7 @@ def _confidences(node) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------ results
-def add_result(scene, result_dir: Path) -> list:
+def add_result(scene, result_dir: Path, *, figures: bool = True) -> list:
     """Add every volume, mesh, landmark set and picture of a medface result folder to ``scene``.
 
     Reads ``result.json``: each file listed in ``outputs`` (and each picture in ``figures``)
@@ -515,11 +515,13 @@ def add_result(scene, result_dir: Path) -> list:
     bone surfaces get medface's skin and bone colours. The nodes go into one subject-hierarchy
     folder named after the command. A listed file that is missing or unreadable raises
     :class:`InputError` naming it. Returns the nodes in the order they were listed.
+    ``figures=False`` leaves out the pictures that are only figures (the app shows those beside
+    the scene).
     """
     result_dir = Path(result_dir)
     document = read_result_document(result_dir)
     nodes = []
-    for name, file, data in result_entries(result_dir, document):
+    for name, file, data in result_entries(result_dir, document, figures=figures):
         node = add_data(scene, data, name)
         node.SetAttribute(RESULT_FILE_ATTRIBUTE, file)
         nodes.append(node)
@@ -546,23 +548,23 @@ def read_result_document(result_dir: Path) -> dict:
     return document
 
 
-def result_entries(result_dir: Path, document: dict) -> list[tuple[str, str, object]]:
+def result_entries(result_dir: Path, document: dict, *, figures: bool = True) -> list[tuple[str, str, object]]:
     """(name, file, data object) for every file of a result that medface reads, in the order
     ``outputs`` then ``figures`` list them (a figure that is also an output comes once)."""
     from .. import io
 
     found = []
-    for name, file in _listing(document):
+    for name, file in _listing(document, figures):
         path = _listed_path(Path(result_dir), name, file)
         if _readable_kind(path) is not None:
             found.append((name, file, io.read(path)))
     return found
 
 
-def _listing(document: dict) -> list[tuple[str, str]]:
+def _listing(document: dict, with_figures: bool = True) -> list[tuple[str, str]]:
     outputs = list((document.get("outputs") or {}).items())
     listed = {file for _, file in outputs}
-    figures = (document.get("figures") or {}).items()
+    figures = (document.get("figures") or {}).items() if with_figures else ()
     return outputs + [(name, file) for name, file in figures if file not in listed]
 
 

@@ -70,13 +70,11 @@ class WorkstationScene:
 
     def load_result(self, result_dir: Path, relative_dir: str) -> list:
         """Every volume, mesh, landmark set and photo of a result folder, as nodes."""
-        nodes = mrml.add_result(self.scene, result_dir)
+        nodes = mrml.add_result(self.scene, result_dir, figures=False)
+        for node in nodes:  # the file each node was read from, for pickers
+            node.SetAttribute(PATH_ATTRIBUTE, f"{relative_dir}/{node.GetAttribute(mrml.RESULT_FILE_ATTRIBUTE)}")
         for node in nodes:
-            storage = node.GetAttribute(PATH_ATTRIBUTE)
-            if not storage:
-                node.SetAttribute(PATH_ATTRIBUTE, f"{relative_dir}/{node.GetName()}")
-        for node in nodes:
-            if node.IsA("vtkMRMLScalarVolumeNode"):
+            if node.IsA("vtkMRMLScalarVolumeNode") and not node.IsA("vtkMRMLVectorVolumeNode"):
                 self.app.display_manager.show_volume_in_slice_background(node)
         return nodes
 
@@ -147,25 +145,25 @@ class WorkstationScene:
 
     # ------------------------------------------------------------------ live panels
     def show_update(self, prefix: str, update) -> list:
-        """Put a panel's meshes and landmarks into the scene: nodes named ``prefix name``, updated
+        """Put a panel's meshes and landmarks into the scene: nodes named ``prefix: name``, updated
         in place when they exist (a slider move adds no node). Returns the nodes it added."""
         added = []
         for name, mesh in update.meshes.items():
-            node = self.node_named(f"{prefix} {name}")
+            node = self.node_named(f"{prefix}: {name}")
             if node is not None and _same_topology(node, mesh):
                 set_mesh_points(node, mesh)
                 continue
             if node is not None:
                 self.scene.RemoveNode(node)
-            added.append(mrml.add_mesh(self.scene, mesh, f"{prefix} {name}"))
+            added.append(mrml.add_mesh(self.scene, mesh, f"{prefix}: {name}"))
         for name, landmarks in update.landmarks.items():
-            node = self.node_named(f"{prefix} {name}")
+            node = self.node_named(f"{prefix}: {name}")
             if node is not None and node.GetNumberOfControlPoints() == len(landmarks.ids):
                 set_landmark_points(node, landmarks)
                 continue
             if node is not None:
                 self.scene.RemoveNode(node)
-            added.append(mrml.add_landmarks(self.scene, landmarks, f"{prefix} {name}"))
+            added.append(mrml.add_landmarks(self.scene, landmarks, f"{prefix}: {name}"))
         return added
 
     # ------------------------------------------------------------------ saving

@@ -114,6 +114,7 @@ def test_a_user_segments_moves_screens_and_recovers_from_a_bad_file(data, guide_
         page.locator("#run").click()
         assert "done" in _job_done(page)
         top = page.locator("[data-testid='summary-top_condition']").inner_text()
+        page.locator("#job-result img").first.scroll_into_view_if_needed()
         _shot(page, "commands-phenotype")
         assert top == expected_top
 
@@ -124,6 +125,7 @@ def test_a_user_segments_moves_screens_and_recovers_from_a_bad_file(data, guide_
         assert "failed" in _job_done(page)
         error = page.locator("#job-error").inner_text()
         assert "broken_ct.nii.gz" in error and "Traceback" not in error
+        page.locator("#job-error").scroll_into_view_if_needed()
         _shot(page, "commands-error")
         page.locator("#tab-data").click()
         page.locator("[data-testid='data-skull.ply']").click()

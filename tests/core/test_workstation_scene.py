@@ -1,0 +1,58 @@
+"""The workstation's scene logic on slicer-core's MRML scene, without a page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("trame_slicer", reason="the workstation extra (trame-slicer) is not installed")
+
+import medface  # noqa: E402
+from medface import io  # noqa: E402
+from medface.data import PanelUpdate  # noqa: E402
+from medface.workstation.scene import WorkstationScene  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("segment")
+    medface.run("surgery.segment", ct=REPO / "sample_data" / "head_ct.nii.gz", out=out)
+    return out
+
+
+@pytest.fixture()
+def scene():
+    from trame_slicer.core import SlicerApp
+
+    return WorkstationScene(SlicerApp())
+
+
+def test_a_result_loads_its_meshes_in_lps_and_leaves_figures_beside_the_scene(scene, segmented):
+    nodes = scene.load_result(segmented, "runs/0001-surgery.segment")
+    names = sorted(n.GetName() for n in nodes)
+    assert names == ["mandible", "skin", "skull"]  # segmentation.png is a figure: shown in the page, not a node
+    skin_id = next(e.id for e in scene.entries() if e.name == "skin")
+    assert next(e.path for e in scene.entries() if e.name == "skin") == "runs/0001-surgery.segment/skin.ply"
+    on_disk = io.read_mesh(segmented / "skin.ply")
+    assert np.abs(scene.data_of(skin_id).vertices - on_disk.vertices).max() < 1e-4
+
+
+def test_a_panel_update_moves_its_nodes_in_place_and_an_edited_node_goes_to_a_command_as_a_file(scene, segmented,
+                                                                                               tmp_path):
+    skin = io.read_mesh(segmented / "skin.ply")
+    first = scene.show_update("move-segment", PanelUpdate(meshes={"skin_predicted": skin}))
+    assert [n.GetName() for n in first] == ["move-segment: skin_predicted"]
+    moved = type(skin)(skin.vertices + [0.0, 0.0, 5.0], skin.faces, {"skin_change_mm": np.full(len(skin.vertices), 5.0)})
+    count = len(scene.entries())
+    assert scene.show_update("move-segment", PanelUpdate(meshes={"skin_predicted": moved})) == []
+    assert len(scene.entries()) == count
+    node_id = first[0].GetID()
+    back = scene.data_of(node_id)
+    assert np.abs(back.vertices - moved.vertices).max() < 1e-4
+    assert np.allclose(back.point_data["skin_change_mm"], 5.0)
+    written = scene.write_input(node_id, tmp_path / "inputs")
+    assert np.abs(io.read_mesh(written).vertices - moved.vertices).max() < 1e-4
