@@ -18,16 +18,12 @@ from pathlib import Path
 from ..errors import InputError, MedfaceError
 from . import forms
 from .files import RUNS, DataFolder, safe_name
-from .jobs import DONE, REFUSED, start_job
+from .scene import PATH_ATTRIBUTE, SCENE_PREFIX, WorkstationScene
+from .jobs import DONE, REFUSED, one_line, start_job
 
 TITLE = "medface workstation"
 POLL_SECONDS = 0.25
 FIGURE_LIMIT = 3 * 1024 * 1024  # figures larger than this are linked, not shown inline
-
-
-def _one_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:500]
 
 
 class Workstation:
@@ -40,7 +36,6 @@ class Workstation:
         from trame_slicer.rca_view import register_rca_factories
 
         from ..plugin.registry import get_registry
-        from .scene import WorkstationScene
 
         self.data = data
         self.server = server or get_server("medface-workstation", client_type="vue3")
@@ -84,7 +79,7 @@ class Workstation:
         s.job_running = False
         s.job_progress = ""
         s.job = None
-        s.panels = [{"title": f"{p.plugin} · {p.title or p.id}", "value": p.full_id} for p in self._panels()]
+        s.panels = [{"title": f"{p.plugin} · {p.title or p.id}", "value": p.full_id} for p in self.registry.panels()]
         s.panel_id = None
         s.panel_help = ""
         s.panel_inputs, s.panel_controls = [], []
@@ -102,31 +97,25 @@ class Workstation:
         self.state.change("panel_values")(self._on_panel_values)
         self.state.change("upload_files")(self._on_upload)
 
-    def _panels(self) -> list:
-        finder = getattr(self.registry, "panels", None)
-        return list(finder()) if finder is not None else []
-
     # ------------------------------------------------------------------ data folder and scene
     def refresh_data(self) -> None:
         entries = self.data.listing()
         self.state.data_entries = [{"path": e.path, "category": e.category, "size_mb": round(e.size / 2**20, 2)}
                                    for e in entries]
-        self.state.data_folders = sorted({p.parent.as_posix() for p in map(Path, (e.path for e in entries))} |
-                                         {self.data.relative(d) for d in self.data.root.rglob("*")
-                                          if d.is_dir() and not d.name.startswith(".")} - {"."})
+        self.state.data_folders = self.data.folders()
         self._refresh_choices()
 
     def refresh_scene(self) -> None:
         self.state.scene_nodes = [vars(e) for e in self.scene.entries()]
-        self._refresh_choices()
+        self._refresh_choices()  # pickers offer the scene's nodes: from scene_nodes, not the scene again
 
     def _refresh_choices(self) -> None:
         self.state.form_choices = {f["name"]: self._choices(f) for f in self.state.form_fields or []}
         self.state.panel_choices = {f["name"]: self._scene_choices(f["accepts"]) for f in self.state.panel_inputs or []}
 
     def _scene_choices(self, accepts) -> list[dict]:
-        return [{"title": f"scene: {n.name}", "value": f"scene:{n.id}"} for n in self.scene.entries()
-                if n.kind in accepts]
+        return [{"title": f"scene: {n['name']}", "value": f"{SCENE_PREFIX}{n['id']}"} for n in self.state.scene_nodes
+                if n["kind"] in accepts]
 
     def _choices(self, field: dict) -> list[dict]:
         if field["widget"] == "folder":
@@ -178,10 +167,7 @@ class Workstation:
         with self._reported():
             files = upload_files if isinstance(upload_files, list) else [upload_files]
             saved = []
-            for item in files:
-                if int(item.get("size") or 0) > self.data.upload_limit:
-                    raise InputError(f"the upload '{item.get('name')}' is over the limit of "
-                                     f"{self.data.upload_limit / 2**20:.0f} MB (medface app --max-upload-mb)")
+            for item in files:  # the data folder refuses one over the size limit
                 content = item.get("content") or b""
                 if isinstance(content, list):  # chunked
                     content = b"".join(content)
@@ -254,8 +240,7 @@ class Workstation:
             entered = self._scene_inputs_as_files(command, entered, folder / "inputs")
             params = forms.values_for_run(command, entered, self.data)
             out_param, out_path = forms.output_target(command, folder)
-            job = start_job(command.full_id, params, out_path or folder, out_param or "out") if out_param else \
-                start_job(command.full_id, params, folder, "_unused")
+            job = start_job(command.full_id, params, out_path or folder, out_param)
             self.jobs.append(job)
             self.state.job_running = True
             self.state.job_progress = "starting the worker"
@@ -265,15 +250,13 @@ class Workstation:
     def _scene_inputs_as_files(self, command, entered: dict, folder: Path) -> dict:
         """Picker values that name scene nodes become files: the file a volume or mesh was read from,
         a new file for landmarks and for what the app made (panels' meshes, placed points)."""
-        from .scene import SCENE_PREFIX
-
         out = dict(entered)
         for spec in command.parameters:
             value = entered.get(spec.name)
             if isinstance(value, str) and value.startswith(SCENE_PREFIX):
                 node_id = value[len(SCENE_PREFIX):]
                 node = self.scene.node(node_id)
-                known = node.GetAttribute("medface.path")
+                known = node.GetAttribute(PATH_ATTRIBUTE)
                 # landmarks may have been dragged in the views since they were read: always their current state
                 if known and not node.IsA("vtkMRMLMarkupsNode"):
                     out[spec.name] = known
@@ -360,7 +343,7 @@ class Workstation:
         """The scene node named like the input (``skin`` for an input ``skin``), if any."""
         for entry in self.scene.entries():
             if entry.kind in field.accepts and entry.name.split()[-1] == field.name:
-                return f"scene:{entry.id}"
+                return f"{SCENE_PREFIX}{entry.id}"
         return None
 
     def open_panel(self, picks=None) -> None:
@@ -377,7 +360,7 @@ class Workstation:
                     if field["required"]:
                         raise InputError(f"pick a scene node for '{field['label']}'")
                     continue
-                node_id = str(value).removeprefix("scene:")
+                node_id = str(value).removeprefix(SCENE_PREFIX)
                 inputs[field["name"]] = self.scene.data_of(node_id)
                 used.append(node_id)
             self.state.panel_busy = True
@@ -444,12 +427,12 @@ class _Reported:
         if exc is None:
             return False
         if isinstance(exc, MedfaceError):
-            self.state.error_text = _one_line(exc)
+            self.state.error_text = (one_line(str(exc)) or type(exc).__name__)
         elif isinstance(exc, Exception):
             import traceback
 
             traceback.print_exception(kind, exc, tb)
-            self.state.error_text = f"internal error ({type(exc).__name__}): {_one_line(exc)}"
+            self.state.error_text = f"internal error ({type(exc).__name__}): {(one_line(str(exc)) or type(exc).__name__)}"
         else:
             return False
         self.state.panel_busy = False

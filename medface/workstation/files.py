@@ -83,6 +83,17 @@ class DataFolder:
                 break
         return entries
 
+    def folders(self) -> list[str]:
+        """The folder's sub-folders (for folder parameters: a model package, a data set), hidden ones
+        and links that lead out of it left out."""
+        found = []
+        for folder, dirs, _ in os.walk(self.root, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(_HIDDEN))
+            here = Path(folder)
+            if here != self.root and self._inside(here):
+                found.append(self.relative(here))
+        return found
+
     def _walk(self):
         for folder, dirs, files in os.walk(self.root, followlinks=False):
             dirs[:] = sorted(d for d in dirs if not d.startswith(_HIDDEN))

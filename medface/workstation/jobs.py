@@ -125,12 +125,12 @@ class Job:
             self._messages = None
 
 
-def start_job(command: str, params: dict, out_dir: Path, out_param: str = "out") -> Job:
-    """Run ``command`` with ``params`` (paths and values) in a new worker; its output folder
-    parameter ``out_param`` is set to ``out_dir``."""
+def start_job(command: str, params: dict, out_dir: Path, out_param: str | None = "out") -> Job:
+    """Run ``command`` with ``params`` (paths and values) in a new worker; its output parameter
+    ``out_param`` is set to ``out_dir`` (None: a command that writes no output folder)."""
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds VTK and an event loop
     messages = context.Queue()
-    process = context.Process(target=_work, args=(messages, command, {**params, out_param: str(out_dir)}), daemon=True,
+    process = context.Process(target=_work, args=(messages, command, {**params, **({out_param: str(out_dir)} if out_param else {})}), daemon=True,
                               name=f"medface-{command}")
     process.start()
     return Job(command=command, out_dir=Path(out_dir), _process=process, _messages=messages)
@@ -155,16 +155,17 @@ def _work(messages, command: str, params: dict) -> None:  # runs in the worker p
     try:
         result = medface.run(command, **params)
     except MedfaceError as exc:
-        messages.put(("error", {"message": _one_line(str(exc)), "exit_code": exc.exit_code}))
+        messages.put(("error", {"message": one_line(str(exc)), "exit_code": exc.exit_code}))
     except Exception as exc:  # a bug: the app shows it and goes on
-        messages.put(("error", {"message": _one_line(f"internal error: {type(exc).__name__}: {exc}"),
+        messages.put(("error", {"message": one_line(f"internal error: {type(exc).__name__}: {exc}"),
                                 "exit_code": 70}))
     else:
-        messages.put(("result", {"status": result.status, "refusal": _one_line(result.refusal),
+        messages.put(("result", {"status": result.status, "refusal": one_line(result.refusal),
                                  "summary": _plain(result.summary), "warnings": [str(w) for w in result.warnings]}))
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """The first line of a message, at most 500 characters (what the page shows)."""
     first = text.strip().splitlines()[0] if text.strip() else ""
     return first[:500]
 

@@ -450,6 +450,22 @@ def read_model_node(node):
                        source=node.GetName())
 
 
+def update_model_node(node, mesh) -> None:
+    """Give a model node a mesh's vertices and point data in place (same triangles): a live
+    panel's frame, with no new node and no new display pipeline."""
+    poly = node.GetPolyData()
+    poly.GetPoints().SetData(_vtk_array(mesh.vertices @ LPS_TO_RAS))
+    for key, values in mesh.point_data.items():
+        poly.GetPointData().AddArray(_vtk_array(np.asarray(values), str(key)))  # replaces the array of that name
+    display = node.GetDisplayNode()
+    shown = display.GetActiveScalarName() if display is not None else None
+    if shown and shown in mesh.point_data:
+        display.SetScalarRange(*_scalar_range(np.asarray(mesh.point_data[shown], dtype=np.float64)))
+    poly.GetPoints().Modified()
+    poly.Modified()
+    node.Modified()
+
+
 # ------------------------------------------------------------------------------ landmarks
 def add_landmarks(scene, landmarks, name: str):
     """Add :class:`~medface.data.Landmarks` as a ``vtkMRMLMarkupsFiducialNode``: one control
@@ -467,6 +483,14 @@ def add_landmarks(scene, landmarks, name: str):
     node.EndModify(was_modifying)
     node.CreateDefaultDisplayNodes()
     return node
+
+
+def update_markups_node(node, landmarks) -> None:
+    """Move a markups node's control points to ``landmarks`` (the same ids, in order), in place."""
+    was_modifying = node.StartModify()
+    for index, point in enumerate(landmarks.points @ LPS_TO_RAS):
+        node.SetNthControlPointPosition(index, float(point[0]), float(point[1]), float(point[2]))
+    node.EndModify(was_modifying)
 
 
 def read_markups_node(node):

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import InputError
 from . import mrml
 
@@ -51,21 +49,11 @@ class WorkstationScene:
         return node
 
     def add(self, data, name: str):
-        """Add a medface data object (Volume, SurfaceMesh, Landmarks, FaceImage) as a node."""
-        from ..data import FaceImage, Landmarks, SurfaceMesh, Volume
-
-        if isinstance(data, Volume):
-            node = mrml.add_volume(self.scene, data, name)
+        """Add a medface data object (Volume, SurfaceMesh, Landmarks, FaceImage) as a node; a
+        volume or a photo is shown in the slice views."""
+        node = mrml.add_data(self.scene, data, name)
+        if node.IsA("vtkMRMLVolumeNode"):
             self.app.display_manager.show_volume_in_slice_background(node)
-        elif isinstance(data, SurfaceMesh):
-            node = mrml.add_mesh(self.scene, data, name)
-        elif isinstance(data, Landmarks):
-            node = mrml.add_landmarks(self.scene, data, name)
-        elif isinstance(data, FaceImage):
-            node = mrml.add_photo(self.scene, data, name)
-            self.app.display_manager.show_volume_in_slice_background(node)
-        else:
-            raise InputError(f"cannot show a {type(data).__name__} in the scene")
         return node
 
     def load_result(self, result_dir: Path, relative_dir: str) -> list:
@@ -134,7 +122,7 @@ class WorkstationScene:
         folder.mkdir(parents=True, exist_ok=True)
         name = _file_stem(self.node(node_id).GetName())
         if isinstance(data, SurfaceMesh):
-            return io.write_mesh(data, folder / f"{name}.ply") or folder / f"{name}.ply"
+            return io.write_mesh(data, folder / f"{name}.ply")
         if isinstance(data, Landmarks):
             target = folder / f"{name}.mrk.json"
             io.write_landmarks(data, target)
@@ -151,7 +139,7 @@ class WorkstationScene:
         for name, mesh in update.meshes.items():
             node = self.node_named(f"{prefix}: {name}")
             if node is not None and _same_topology(node, mesh):
-                set_mesh_points(node, mesh)
+                mrml.update_model_node(node, mesh)
                 continue
             if node is not None:
                 self.scene.RemoveNode(node)
@@ -159,7 +147,7 @@ class WorkstationScene:
         for name, landmarks in update.landmarks.items():
             node = self.node_named(f"{prefix}: {name}")
             if node is not None and node.GetNumberOfControlPoints() == len(landmarks.ids):
-                set_landmark_points(node, landmarks)
+                mrml.update_markups_node(node, landmarks)
                 continue
             if node is not None:
                 self.scene.RemoveNode(node)
@@ -195,33 +183,3 @@ def _file_stem(name: str) -> str:
     from .files import safe_name
 
     return safe_name(name).replace(".", "_") or "node"
-
-
-def set_landmark_points(node, landmarks) -> None:
-    """Move a markups node's control points to new positions (same ids, in order), in place."""
-    ras = np.asarray(landmarks.points, dtype=float) * np.array([-1.0, -1.0, 1.0])
-    was = node.StartModify()
-    for i, point in enumerate(ras):
-        node.SetNthControlPointPosition(i, *point)
-    node.EndModify(was)
-
-
-def set_mesh_points(node, mesh) -> None:
-    """Replace a model node's vertices and point data by a mesh's (same topology), in place."""
-    from vtkmodules.util.numpy_support import numpy_to_vtk
-
-    poly = node.GetPolyData()
-    ras = np.ascontiguousarray(mesh.vertices * np.array([-1.0, -1.0, 1.0]))
-    poly.GetPoints().SetData(numpy_to_vtk(ras, deep=True))
-    for key, values in mesh.point_data.items():
-        array = numpy_to_vtk(np.ascontiguousarray(values, dtype=np.float32), deep=True)
-        array.SetName(key)
-        poly.GetPointData().AddArray(array)
-    display = node.GetDisplayNode()
-    active = display.GetActiveScalarName() if display is not None else None
-    if active and active in mesh.point_data:
-        values = mesh.point_data[active]
-        display.SetScalarRange(float(np.min(values)), float(np.max(values)) or 1.0)
-    poly.GetPoints().Modified()
-    poly.Modified()
-    node.Modified()
