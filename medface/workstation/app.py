@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import InputError, MedfaceError
 from . import forms
 from .files import RUNS, DataFolder, safe_name
-from .scene import PATH_ATTRIBUTE, SCENE_PREFIX, WorkstationScene
+from .scene import PATH_ATTRIBUTE, SCENE_PREFIX, WorkstationScene, replaced_inputs
 from .jobs import DONE, REFUSED, one_line, start_job
 
 TITLE = "medface workstation"
@@ -33,7 +33,6 @@ class Workstation:
         from trame.app import get_server
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.core import LayoutManager, SlicerApp
-        from trame_slicer.rca_view import register_rca_factories
 
         from ..plugin.registry import get_registry
 
@@ -42,20 +41,14 @@ class Workstation:
         self.server.enable_module(trame_slicer_module)
         self.state, self.ctrl = self.server.state, self.server.controller
         self.slicer = SlicerApp()
-        # every frame at full quality (no second, "still" frame rendered again after each move: on a CPU
-        # renderer that doubles the work of a slider drag), paced at up to 60 frames per second
-        register_rca_factories(self.slicer.view_manager, self.server, target_fps=60.0, interactive_quality=90)
+        register_views(self.slicer.view_manager, self.server)
         self.layouts = LayoutManager(self.slicer.scene, self.slicer.view_manager, self.server)
         self.layouts.register_layout_dict(LayoutManager.default_grid_configuration())
         self.layouts.set_layout("3D Primary")
-        for view in self.slicer.view_manager.get_views():
-            # rendered on the server's CPU without a GPU (Mesa): 4x multisampling triples the time of a
-            # 3D frame (measured: 160-180 ms against 50 ms for the sample skull, skin and mandible)
-            view.render_window().SetMultiSamples(0)
         self.scene = WorkstationScene(self.slicer)
         self.registry = get_registry()
         self.jobs: list = []
-        self.panel = None  # (spec, logic object, input node ids) of the open live panel
+        self.panel = None  # (spec, logic object) of the open live panel
         (data.root / RUNS).mkdir(exist_ok=True)
         self.server.serve["runs"] = str(data.root / RUNS)
         self._init_state()
@@ -353,7 +346,7 @@ class Workstation:
         with self._reported():
             _, spec = self.registry.panel(self.state.panel_id)
             picks = dict(picks if picks is not None else self.state.panel_picks or {})
-            inputs, used = {}, []
+            inputs, used = {}, {}
             for field in self.state.panel_inputs:
                 value = picks.get(field["name"])
                 if not value:
@@ -362,16 +355,16 @@ class Workstation:
                     continue
                 node_id = str(value).removeprefix(SCENE_PREFIX)
                 inputs[field["name"]] = self.scene.data_of(node_id)
-                used.append(node_id)
+                used[field["name"]] = node_id
             self.state.panel_busy = True
             self.state.flush()
             logic = open_panel(spec.full_id, **inputs)
-            self.panel = (spec, logic, used)
-            for node_id in used:  # the panel shows its own versions of what it changes
-                if self.scene.node(node_id).IsA("vtkMRMLModelNode"):
-                    self.scene.set_visible(node_id, False)
+            self.panel = (spec, logic)
+            first = self._apply_panel(self.state.panel_values or {}, reset=True)
+            for name in replaced_inputs(used, first.meshes):  # the panel shows its own versions of these
+                self.scene.set_visible(used[name], False)
+            self._after_scene_change()
             self.state.panel_open = True
-            self._apply_panel(self.state.panel_values or {}, reset=True)
         self.state.panel_busy = False
 
     def _on_panel_values(self, panel_values=None, **_) -> None:
@@ -379,10 +372,10 @@ class Workstation:
             with self._reported():
                 self._apply_panel(panel_values)
 
-    def _apply_panel(self, values: dict, reset: bool = False) -> None:
+    def _apply_panel(self, values: dict, reset: bool = False):
         from ..plugin.panels import update_panel
 
-        spec, logic, _ = self.panel
+        spec, logic = self.panel
         start = time.perf_counter()
         update = update_panel(logic, spec, **{k: v for k, v in values.items() if v is not None})
         added = self.scene.show_update(spec.id, update)
@@ -394,6 +387,7 @@ class Workstation:
         else:  # a slider move: the same nodes, moved; the 3D view first
             self.render(only_3d=True)
         self.state.panel_ms = round((time.perf_counter() - start) * 1000, 1)
+        return update
 
     def close_panel(self) -> None:
         self.panel = None
@@ -411,6 +405,35 @@ class Workstation:
 
     def start(self, *, port: int, host: str, open_browser: bool = False, **kwargs) -> None:
         self.server.start(port=port, host=host, open_browser=open_browser, show_connection_info=False, **kwargs)
+
+
+def register_views(view_manager, server) -> None:
+    """Slicer's slice and 3D views, streamed to the page (trame-slicer's remote views), set up for
+    a server that renders on its CPU (Mesa, no GPU), each choice measured (docs/performance.md):
+
+    - no multisampling (trame-slicer's views ask for 8 samples: a 3D frame of the sample skull,
+      skin and mandible took 160-180 ms with them, 40-50 ms without);
+    - no rendering while a view is being built (the views render on every property set until
+      their streaming is attached: 244 renders, 0.7 s of start-up);
+    - every frame at full quality, paced at up to 60 frames per second (no second "still" frame
+      rendered again after each move, which doubles the work of a slider drag).
+    """
+    from trame_slicer.app.ui import create_vertical_slice_view_gutter_ui, create_vertical_view_gutter_ui
+    from trame_slicer.rca_view import RemoteViewFactory
+    from trame_slicer.views import NoScheduleRendering, SliceView, ThreeDView, ViewType
+
+    def quiet(view_class):
+        def build(**kwargs):
+            view = view_class(scheduled_render_strategy=NoScheduleRendering(), **kwargs)
+            view.render_window().SetMultiSamples(0)
+            return view
+        return build
+
+    for view_class, view_type, gutter in ((SliceView, ViewType.SLICE_VIEW, create_vertical_slice_view_gutter_ui),
+                                          (ThreeDView, ViewType.THREE_D_VIEW, create_vertical_view_gutter_ui)):
+        view_manager.register_factory(RemoteViewFactory(server, quiet(view_class), view_type=view_type,
+                                                        populate_view_ui_f=gutter, target_fps=60.0,
+                                                        interactive_quality=90))
 
 
 class _Reported:

@@ -118,12 +118,14 @@ def _job_result(v3, html) -> None:
         v3.VCardTitle("{{ job.command }}: {{ job.state }} ({{ job.seconds }} s)")
         v3.VAlert(v_if="job.error", text=("job.error",), type=("job.state === 'refused' ? 'warning' : 'error'",),
                   density="compact", id="job-error")
+        # warnings first: an off-distribution photo or a synthetic-only model must be read before the ranking
+        v3.VAlert(v_for="w in job.warnings", key="w", text=("w",), type="warning", density="compact",
+                  variant="tonal", classes="ma-1", raw_attrs=[testid("'warning'")])
         with v3.VTable(density="compact", v_if="job.summary.length", id="job-summary"):
             with html.Tbody():
                 with html.Tr(v_for="row in job.summary", key="row[0]"):
                     html.Td("{{ row[0] }}")
                     html.Td("{{ row[1] }}", raw_attrs=[testid("'summary-' + row[0]")])
-        html.Div("{{ w }}", v_for="w in job.warnings", key="w", classes="text-caption text-warning")
         with html.Div(v_for="fig in job.figures", key="fig.title", classes="pa-2"):
             html.Div("{{ fig.title }}", classes="text-caption")
             html.Img(src=("fig.src",), style="max-width: 100%;")

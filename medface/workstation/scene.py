@@ -165,6 +165,13 @@ class WorkstationScene:
         return target
 
 
+def replaced_inputs(inputs, outputs) -> list[str]:
+    """The panel inputs a panel's meshes stand in for: an output named like the input, or the
+    input's name and a suffix (``segment`` -> ``segment_moved``, ``skin`` -> ``skin_predicted``).
+    Those are hidden while the panel shows its versions; the rest (a fixed skull) stay in view."""
+    return [name for name in inputs if any(out == name or out.startswith(f"{name}_") for out in outputs)]
+
+
 def _same_topology(node, mesh) -> bool:
     poly = node.GetPolyData()
     return poly is not None and poly.GetNumberOfPoints() == len(mesh.vertices) and \

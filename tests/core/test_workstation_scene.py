@@ -56,3 +56,11 @@ def test_a_panel_update_moves_its_nodes_in_place_and_an_edited_node_goes_to_a_co
     assert np.allclose(back.point_data["skin_change_mm"], 5.0)
     written = scene.write_input(node_id, tmp_path / "inputs")
     assert np.abs(io.read_mesh(written).vertices - moved.vertices).max() < 1e-4
+
+
+def test_a_panel_hides_only_the_inputs_it_shows_its_own_version_of():
+    from medface.workstation.scene import replaced_inputs
+
+    outputs = {"segment_moved": None, "skin_predicted": None}
+    assert replaced_inputs(["skull", "segment", "skin", "landmarks"], outputs) == ["segment", "skin"]
+    assert replaced_inputs(["skull"], {"face": None, "tissue_depth_face": None}) == []  # the skull stays in view

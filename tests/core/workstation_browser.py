@@ -106,5 +106,13 @@ def changed_fraction(a: bytes, b: bytes) -> float:
     return float((np.abs(x - y).max(axis=2) > 12).mean())
 
 
-def wait_for_frames_to_settle(page, seconds: float = 1.5) -> None:
-    page.wait_for_timeout(int(seconds * 1000))
+def views_changed(page, reference: bytes, minimum: float, timeout_s: float = 60.0) -> tuple[float, bytes]:
+    """Screenshots of the views until one differs from ``reference`` by more than ``minimum`` (a
+    share of pixels) or the time is up (a loaded machine streams frames late); the last one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        shot = views_png(page)
+        fraction = changed_fraction(reference, shot)
+        if fraction > minimum or time.monotonic() > deadline:
+            return fraction, shot
+        page.wait_for_timeout(500)
