@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
+import shutil
 import time
 from pathlib import Path
 
@@ -230,10 +230,14 @@ class Workstation:
             _, command = self.registry.command(command_id)
             entered = dict(values if values is not None else self.state.form_values or {})
             folder = self.data.run_folder(command.full_id)
-            entered = self._scene_inputs_as_files(command, entered, folder / "inputs")
-            params = forms.values_for_run(command, entered, self.data)
-            out_param, out_path = forms.output_target(command, folder)
-            job = start_job(command.full_id, params, out_path or folder, out_param)
+            try:
+                entered = self._scene_inputs_as_files(command, entered, folder / "inputs")
+                params = forms.values_for_run(command, entered, self.data)
+                out_param, out_path = forms.output_target(command, folder)
+                job = start_job(command.full_id, params, out_path or folder, out_param)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)  # a run that never started leaves no folder
+                raise
             self.jobs.append(job)
             self.state.job_running = True
             self.state.job_progress = "starting the worker"
@@ -274,30 +278,34 @@ class Workstation:
             self._show_job(job)
 
     def _show_job(self, job) -> None:
-        relative = self.data.relative(job.out_dir if job.out_dir.is_dir() else job.out_dir.parent)
+        folder = job.out_dir if job.out_dir.is_dir() else job.out_dir.parent  # an output file lies in the run folder
+        relative = self.data.relative(folder)
         shown = dict(self.state.job or {})
         shown.update(state=job.state, error=job.error, summary=[[k, _shown(v)] for k, v in job.summary.items()],
                      warnings=job.warnings, seconds=round(job.seconds, 1))
         self.state.job_running = False
         self.state.job_progress = job.progress_text
-        if job.state in (DONE, REFUSED) and (job.out_dir / "result.json").is_file():
-            shown.update(figures=self._figures(job.out_dir), report=f"runs/{Path(relative).name}/report.html"
-                         if (job.out_dir / "report.html").is_file() else "")
+        if job.state in (DONE, REFUSED) and (folder / "result.json").is_file():
             with self._reported():
-                self.scene.load_result(job.out_dir, relative)
+                shown.update(figures=self._figures(folder), report=f"{RUNS}/{folder.name}/report.html"
+                             if (folder / "report.html").is_file() else "")
+                self.scene.load_result(folder, relative)
                 self._after_scene_change(reset=True)
+        elif folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a run that wrote nothing leaves no empty folder behind
         self.state.job = shown
         self.refresh_data()
 
     def _figures(self, folder: Path) -> list[dict]:
-        try:
-            doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
+        """The result's PNG figures as pictures for the page (larger ones are left to the report)."""
+        from .mrml import read_result_document
+
+        doc = read_result_document(folder)
         shown = []
         for title, name in (doc.get("figures") or {}).items():
-            path = folder / str(name)
-            if path.suffix.lower() == ".png" and path.is_file() and path.stat().st_size <= FIGURE_LIMIT:
+            path = (folder / str(name)).resolve()
+            inside = path.is_relative_to(folder.resolve())  # a result.json naming ../x shows nothing outside
+            if inside and path.suffix.lower() == ".png" and path.is_file() and path.stat().st_size <= FIGURE_LIMIT:
                 shown.append({"title": title, "src": "data:image/png;base64," +
                               base64.b64encode(path.read_bytes()).decode("ascii")})
         return shown

@@ -64,3 +64,30 @@ def test_a_panel_hides_only_the_inputs_it_shows_its_own_version_of():
     outputs = {"segment_moved": None, "skin_predicted": None}
     assert replaced_inputs(["skull", "segment", "skin", "landmarks"], outputs) == ["segment", "skin"]
     assert replaced_inputs(["skull"], {"face": None, "tissue_depth_face": None}) == []  # the skull stays in view
+
+
+def test_the_app_runs_a_command_with_an_output_file_and_a_refused_start_leaves_no_run_folder(tmp_path):
+    import shutil
+    import time
+
+    from medface.workstation.app import Workstation
+    from medface.workstation.files import DataFolder
+
+    shutil.copy(REPO / "sample_data" / "landmarks.mrk.json", tmp_path / "landmarks.mrk.json")
+    app = Workstation(DataFolder(tmp_path))
+    app._on_command(command_id="surgery.segment")
+    app.state.command_id = "surgery.segment"
+    app.run_command({"ct": "../elsewhere.nii.gz"})
+    assert "not a path inside the data folder" in app.state.error_text and not app.jobs
+    assert not list((tmp_path / "runs").iterdir())
+
+    app._on_command(command_id="surgery.plan")
+    app.state.command_id = "surgery.plan"
+    app.run_command({**app.state.form_values, "landmarks": "landmarks.mrk.json", "procedure": "le_fort_i"})
+    deadline = time.monotonic() + 120
+    while app.jobs and time.monotonic() < deadline:
+        app._poll_jobs()
+        time.sleep(0.2)
+    assert app.state.job["state"] == "done", app.state.job
+    (run,) = list((tmp_path / "runs").iterdir())
+    assert (run / "plan.json").is_file()  # the output file went into the run's own folder
