@@ -22,9 +22,14 @@ from .sniff import CATEGORIES, KINDS, category, sniff
 from .volumes import data_files, read_volume, write_dicom_series, write_volume
 
 __all__ = ["read", "sniff", "category", "data_files", "read_volume", "read_mesh", "read_landmarks", "read_image",
-           "write_volume", "write_mesh", "write_landmarks", "write_image", "write_dicom_series", "read_plan", "write_plan"]
+           "write_volume", "write_mesh", "write_landmarks", "write_image", "write_dicom_series", "read_plan", "write_plan",
+           "write_to_folder"]
 
 _READERS = {"volume": read_volume, "mesh": read_mesh, "landmarks": read_landmarks, "image": read_image}
+#: the format a data object is written in when only a folder is given: (suffix, writer) by type name
+_DEFAULT_FORMATS = {"Volume": (".nrrd", write_volume), "SurfaceMesh": (".ply", write_mesh),
+                    "Landmarks": (".mrk.json", write_landmarks), "FaceImage": (".png", write_image),
+                    "Plan": (".json", write_plan)}
 
 
 def read(path, kind: str | None = None):
@@ -43,3 +48,20 @@ def read(path, kind: str | None = None):
             raise InputError(f"is {KINDS[found][1]}, not {KINDS[kind][1] if kind in KINDS else CATEGORIES[kind][0]}",
                              path=path)
     return _READERS[category(found)](path)
+
+
+def write_to_folder(data, folder, stem: str):
+    """Write a data object as ``folder/stem`` plus its type's usual suffix (a volume as NRRD, a
+    mesh as PLY with its point data, landmarks as Slicer markups JSON, a photo as PNG, a plan as
+    JSON) and return the path; the folder is made when missing."""
+    from pathlib import Path
+
+    kind = type(data).__name__
+    if kind not in _DEFAULT_FORMATS:
+        raise TypeError(f"cannot write a {kind}; medface writes {', '.join(_DEFAULT_FORMATS)}")
+    suffix, writer = _DEFAULT_FORMATS[kind]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{stem}{suffix}"
+    written = writer(data, target)
+    return Path(written) if written is not None else target

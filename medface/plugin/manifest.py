@@ -308,6 +308,16 @@ class CommandSpec(_Contribution):
         return _Seen.claim(info, "commands", cid)
 
 
+class PanelAction(_Spec):
+    """A button of a panel (`[[panels.actions]]`) that runs one of the plugin's commands on the
+    panel's current state (the full finite-element simulation of the move the sliders show)."""
+
+    command: CommandId = Field(description="the id of a command of the same plugin; the panel's "
+                                           "`command_inputs(command, **controls)` gives its parameter values")
+    title: StrictStr = Field(description="the button's label")
+    help: StrictStr = Field("", description="what the button runs, shown beside it")
+
+
 class PanelSpec(_Contribution):
     """An interactive panel of a plugin (`[[panels]]`), for the workstation; `plugin` is the
     manifest's name. Its input parameters (mesh, landmarks, volume, image) are the scene data
@@ -325,6 +335,10 @@ class PanelSpec(_Contribution):
                                                                   "the scene data) and controls (`int`, `float`, "
                                                                   "`bool`, `enum`: the widgets), with the keys of "
                                                                   "`[[commands.parameters]]` (`[[panels.parameters]]`)")
+    actions: tuple[PanelAction, ...] = Field((), description="buttons that run a command of the plugin on the "
+                                                             "panel's current state (`[[panels.actions]]`); the "
+                                                             "logic class then defines `command_inputs(command, "
+                                                             "**controls)`")
 
     @field_validator("id")
     @classmethod
@@ -396,6 +410,16 @@ class Manifest(_Spec):
             contribution._plugin = self.name
         return self
 
+    @model_validator(mode="after")
+    def _actions_name_own_commands(self) -> "Manifest":
+        known = {c.id for c in self.commands}
+        problems = [(f"panels[{k}].actions[{j}].command", f"'{a.command}' is not a command of plugin '{self.name}' "
+                                                          f"(it has {', '.join(sorted(known))})")
+                    for k, p in enumerate(self.panels) for j, a in enumerate(p.actions) if a.command not in known]
+        if problems:
+            raise PydanticCustomError("manifest_rules", "{problems}", {"problems": problems})
+        return self
+
     @property
     def path(self) -> Path | None:
         """The file the manifest was read from (None when built from a document)."""
@@ -440,7 +464,7 @@ def _key(path) -> str:
 def _model_at(loc: tuple) -> type[BaseModel]:
     """The model a location inside the document belongs to (``commands[0]`` -> CommandSpec,
     ``panels[0]`` -> PanelSpec)."""
-    models = {"commands": CommandSpec, "panels": PanelSpec, "parameters": ParameterSpec}
+    models = {"commands": CommandSpec, "panels": PanelSpec, "parameters": ParameterSpec, "actions": PanelAction}
     model: type[BaseModel] = Manifest
     for part in loc:
         model = models.get(part, model) if isinstance(part, str) else model
@@ -594,6 +618,7 @@ def manifest_reference() -> str:
     """The key-by-key reference of `docs/plugin-guide.md` (markdown), generated from the model."""
     parts = []
     for heading, model in (("top level", Manifest), ("`[[commands]]`", CommandSpec),
-                           ("`[[commands.parameters]]`", ParameterSpec), ("`[[panels]]`", PanelSpec)):
+                           ("`[[commands.parameters]]`", ParameterSpec), ("`[[panels]]`", PanelSpec),
+                           ("`[[panels.actions]]`", PanelAction)):
         parts += [f"**{heading}**", "", "| key | required | meaning |", "|---|---|---|", *_reference_rows(model), ""]
     return "\n".join(parts)

@@ -14,6 +14,11 @@ to ``update`` on every change::
 Values are converted and checked by the runner's own binding (:func:`.params.bind`) before any
 plugin code runs: a path is read through :mod:`medface.io`, a data object passes as it is, a
 missing input or a control out of its range raises :class:`~medface.errors.ParameterError`.
+A panel's **actions** (``[[panels.actions]]``) are buttons that run one of the plugin's commands on
+the panel's current state: :func:`action_inputs` asks the logic object's
+``command_inputs(command, **controls)`` for that command's parameter values (data objects or
+plain values) and checks they name the command's inputs.
+
 The class is imported through the registry, so an import failure makes the plugin broken and
 raises :class:`~medface.errors.PluginError`, as a command's does; so does an ``update`` that
 returns anything but a valid :class:`medface.data.PanelUpdate`.
@@ -63,6 +68,32 @@ def update_panel(panel: object, spec: PanelSpec | str, **values: Any) -> PanelUp
     _refuse(spec, values, spec.inputs, "an input", "open_panel")
     bound = bind(_Parameters(spec.full_id, spec.controls), values)
     return _checked_update(spec, panel.update(**bound.values))
+
+
+def action_inputs(panel: object, spec: PanelSpec | str, command: str, **values: Any) -> dict[str, Any]:
+    """The parameter values of the command an action of the panel runs, for the controls'
+    ``values``: ``panel.command_inputs(command, **controls)``, checked to be a dict naming only
+    input parameters of that command (the caller chooses where its output goes)."""
+    registry = get_registry()
+    if isinstance(spec, str):
+        spec = registry.panel(spec)[1]
+    if command not in {a.command for a in spec.actions}:
+        raise ParameterError(f"panel {spec.full_id} has no action running '{command}' "
+                             f"(it has {', '.join(a.command for a in spec.actions) or 'none'})", parameter="command")
+    _refuse(spec, values, spec.inputs, "an input", "open_panel")
+    bound = bind(_Parameters(spec.full_id, spec.controls), values)
+    produce = getattr(panel, "command_inputs", None)
+    if not callable(produce):
+        raise PluginError(f"panel {spec.full_id}: {spec.python_name} declares actions but has no command_inputs() "
+                          "method", hint="define command_inputs(command, **controls) -> dict of parameter values")
+    given = produce(command, **bound.values)
+    target = registry.command(f"{spec.plugin}.{command}")[1]
+    inputs = {p.name for p in target.parameters if p.channel == "input"}
+    if not isinstance(given, dict) or not all(isinstance(k, str) and k in inputs for k in given):
+        raise PluginError(f"panel {spec.full_id}: {spec.python_name}.command_inputs({command!r}) must return a dict "
+                          f"of input parameters of {target.full_id} ({', '.join(sorted(inputs))}); got "
+                          f"{sorted(given) if isinstance(given, dict) else type(given).__name__}")
+    return given
 
 
 def _refuse(spec: PanelSpec, given: dict, wrong: tuple[ParameterSpec, ...], what: str, where: str) -> None:

@@ -49,6 +49,7 @@ class Workstation:
         self.registry = get_registry()
         self.jobs: list = []
         self.panel = None  # (spec, logic object) of the open live panel
+        self.panel_frame = None  # its last PanelUpdate
         (data.root / RUNS).mkdir(exist_ok=True)
         self.server.serve["runs"] = str(data.root / RUNS)
         self._init_state()
@@ -78,6 +79,7 @@ class Workstation:
         s.panel_inputs, s.panel_controls = [], []
         s.panel_values, s.panel_choices, s.panel_picks = {}, {}, {}
         s.panel_open = False
+        s.panel_actions = []
         s.panel_busy = False
         s.panel_summary = []
         s.panel_ms = 0.0
@@ -222,27 +224,55 @@ class Workstation:
     def run_command(self, values=None) -> None:
         """Start the chosen command in a worker with the form's values."""
         with self._reported():
-            if self.state.job_running:
-                raise InputError("a command is already running; wait for it or cancel it")
-            command_id = self.state.command_id
-            if not command_id:
-                raise InputError("choose a command first")
-            _, command = self.registry.command(command_id)
+            command = self._command_to_start(self.state.command_id)
             entered = dict(values if values is not None else self.state.form_values or {})
-            folder = self.data.run_folder(command.full_id)
-            try:
-                entered = self._scene_inputs_as_files(command, entered, folder / "inputs")
-                params = forms.values_for_run(command, entered, self.data)
-                out_param, out_path = forms.output_target(command, folder)
-                job = start_job(command.full_id, params, out_path or folder, out_param)
-            except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)  # a run that never started leaves no folder
-                raise
-            self.jobs.append(job)
-            self.state.job_running = True
-            self.state.job_progress = "starting the worker"
-            self.state.job = {"command": command.full_id, "state": "running", "error": "", "summary": [],
-                              "warnings": [], "figures": [], "report": "", "folder": self.data.relative(folder)}
+            self._start(command, lambda folder: self._scene_inputs_as_files(command, entered, folder / "inputs"))
+
+    def run_panel_action(self, command_id: str) -> None:
+        """Start the command an action of the open panel names, on the panel's current state (its
+        data objects written into the run folder's ``inputs/``)."""
+        from ..plugin.panels import action_inputs
+
+        with self._reported():
+            if self.panel is None:
+                raise InputError("open the panel first")
+            spec, logic = self.panel
+            command = self._command_to_start(f"{spec.plugin}.{command_id}")
+            controls = {k: v for k, v in (self.state.panel_values or {}).items() if v is not None}
+            given = action_inputs(logic, spec, command_id, **controls)
+            self._start(command, lambda folder: self._data_as_files(given, folder / "inputs"), from_panel=True)
+
+    def _command_to_start(self, command_id):
+        if self.state.job_running:
+            raise InputError("a command is already running; wait for it or cancel it")
+        if not command_id:
+            raise InputError("choose a command first")
+        return self.registry.command(command_id)[1]
+
+    def _start(self, command, entered_in, from_panel: bool = False) -> None:
+        """A run folder, the values ``entered_in(folder)`` gives (files inside it), the worker."""
+        folder = self.data.run_folder(command.full_id)
+        try:
+            params = forms.values_for_run(command, entered_in(folder), self.data)
+            out_param, out_path = forms.output_target(command, folder)
+            job = start_job(command.full_id, params, out_path or folder, out_param)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a run that never started leaves no folder
+            raise
+        self.jobs.append(job)
+        self.state.job_running = True
+        self.state.job_progress = "starting the worker"
+        self.state.job = {"command": command.full_id, "state": "running", "error": "", "summary": [],
+                          "warnings": [], "figures": [], "report": "", "folder": self.data.relative(folder),
+                          "from_panel": from_panel}
+
+    def _data_as_files(self, given: dict, folder: Path) -> dict:
+        """Data objects among a command's values become files in ``folder`` (data-folder paths)."""
+        from .. import io
+
+        return {name: value if isinstance(value, (str, int, float, bool)) or value is None
+                else self.data.relative(io.write_to_folder(value, folder, safe_name(name)))
+                for name, value in given.items()}
 
     def _scene_inputs_as_files(self, command, entered: dict, folder: Path) -> dict:
         """Picker values that name scene nodes become files: the file a volume or mesh was read from,
@@ -325,6 +355,8 @@ class Workstation:
     # ------------------------------------------------------------------ live panels
     def _on_panel(self, panel_id=None, **_) -> None:
         self.panel = None
+        self.panel_frame = None
+        self.state.panel_actions = []
         self.state.panel_open = False
         self.state.panel_summary = []
         if not panel_id:
@@ -338,6 +370,8 @@ class Workstation:
             self.state.panel_controls = [f.to_dict() for f in fields if f.widget != "file"]
             self.state.panel_picks = {f.name: self._default_pick(f) for f in fields if f.widget == "file"}
             self.state.panel_values = {f.name: f.default for f in fields if f.widget != "file"}
+            self.state.panel_actions = [{"command": a.command, "title": a.title, "help": " ".join(a.help.split())}
+                                        for a in spec.actions]
             self._refresh_choices()
 
     def _default_pick(self, field) -> str | None:
@@ -386,6 +420,7 @@ class Workstation:
         spec, logic = self.panel
         start = time.perf_counter()
         update = update_panel(logic, spec, **{k: v for k, v in values.items() if v is not None})
+        self.panel_frame = update
         added = self.scene.show_update(spec.id, update)
         self.state.panel_summary = [[k, _shown(v)] for k, v in update.summary.items()]
         if update.warnings:
@@ -397,8 +432,25 @@ class Workstation:
         self.state.panel_ms = round((time.perf_counter() - start) * 1000, 1)
         return update
 
+    def export_panel_meshes(self) -> None:
+        """The open panel's meshes as they are now, as STL files in ``exports/`` of the data folder."""
+        from .. import io
+
+        with self._reported():
+            if self.panel is None or self.panel_frame is None:
+                raise InputError("open the panel first")
+            spec = self.panel[0]
+            folder = self.data.root / "exports" / f"{spec.id}-{time.strftime('%Y%m%d-%H%M%S')}"
+            folder.mkdir(parents=True, exist_ok=True)
+            written = [io.write_mesh(mesh, folder / f"{safe_name(name)}.stl")
+                       for name, mesh in self.panel_frame.meshes.items()]
+            self.refresh_data()
+            self.state.info_text = (f"saved {len(written)} STL file(s) in {self.data.relative(folder)}" if written
+                                    else "the panel shows no meshes to save")
+
     def close_panel(self) -> None:
         self.panel = None
+        self.panel_frame = None
         self.state.panel_open = False
 
     # ------------------------------------------------------------------ errors

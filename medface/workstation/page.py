@@ -113,19 +113,22 @@ def _commands_tab(app, v3, html) -> None:
         _job_result(v3, html)
 
 
-def _job_result(v3, html) -> None:
-    with v3.VCard(v_if="job && job.state !== 'running'", classes="mt-2", id="job-result", variant="outlined"):
+def _job_result(v3, html, where: str = "job", shown: str = "job") -> None:
+    """The last run's card: state, error, warnings, summary, figures, report link; element ids
+    start with ``where`` (``job-result``, ``job-error``; ``panel-job-result`` in the panels tab)."""
+    prefix = "" if where == "job" else f"{where}-"
+    with v3.VCard(v_if=f"{shown} && job.state !== 'running'", classes="mt-2", id=f"{where}-result", variant="outlined"):
         v3.VCardTitle("{{ job.command }}: {{ job.state }} ({{ job.seconds }} s)")
         v3.VAlert(v_if="job.error", text=("job.error",), type=("job.state === 'refused' ? 'warning' : 'error'",),
-                  density="compact", id="job-error")
+                  density="compact", id=f"{where}-error")
         # warnings first: an off-distribution photo or a synthetic-only model must be read before the ranking
         v3.VAlert(v_for="w in job.warnings", key="w", text=("w",), type="warning", density="compact",
-                  variant="tonal", classes="ma-1", raw_attrs=[testid("'warning'")])
-        with v3.VTable(density="compact", v_if="job.summary.length", id="job-summary"):
+                  variant="tonal", classes="ma-1", raw_attrs=[testid(f"'{prefix}warning'")])
+        with v3.VTable(density="compact", v_if="job.summary.length", id=f"{where}-summary"):
             with html.Tbody():
                 with html.Tr(v_for="row in job.summary", key="row[0]"):
                     html.Td("{{ row[0] }}")
-                    html.Td("{{ row[1] }}", raw_attrs=[testid("'summary-' + row[0]")])
+                    html.Td("{{ row[1] }}", raw_attrs=[testid(f"'{prefix}summary-' + row[0]")])
         with html.Div(v_for="fig in job.figures", key="fig.title", classes="pa-2"):
             html.Div("{{ fig.title }}", classes="text-caption")
             html.Img(src=("fig.src",), style="max-width: 100%;")
@@ -150,6 +153,15 @@ def _panels_tab(app, v3, html) -> None:
             with html.Div(v_for="f in panel_controls", key="f.name"):
                 _field(v3, "panel_values", "{}")
             html.Div("update {{ panel_ms }} ms", classes="text-caption", id="panel-ms")
+            with html.Div(classes="d-flex ga-2 my-2 flex-wrap"):
+                v3.VBtn("{{ a.title }}", v_for="a in panel_actions", key="a.command", title=("a.help",),
+                        click=(app.run_panel_action, "[a.command]"), disabled=("job_running",), color="primary",
+                        size="small", prepend_icon="mdi-play", raw_attrs=[testid("'action-' + a.command")])
+                v3.VBtn("Export meshes (STL)", click=app.export_panel_meshes, size="small", variant="tonal",
+                        prepend_icon="mdi-download", id="export-stl")
+            v3.VProgressLinear(v_if="job_running && job && job.from_panel", indeterminate=True, color="primary")
+            html.Div("{{ job_progress }}", v_if="job && job.from_panel", classes="text-caption", id="panel-job-progress")
+            _job_result(v3, html, where="panel-job", shown="job && job.from_panel")
             with v3.VTable(density="compact", id="panel-summary"):
                 with html.Tbody():
                     with html.Tr(v_for="row in panel_summary", key="row[0]"):

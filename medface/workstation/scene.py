@@ -114,22 +114,10 @@ class WorkstationScene:
         raise InputError(f"'{node.GetName()}' cannot be given to a command")
 
     def write_input(self, node_id: str, folder: Path) -> Path:
-        """A node as a file in ``folder`` (for a command's input): its own file when unchanged."""
+        """A node as a file in ``folder`` (for a command's input), in its type's usual format."""
         from .. import io
-        from ..data import Landmarks, SurfaceMesh
 
-        data = self.data_of(node_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = _file_stem(self.node(node_id).GetName())
-        if isinstance(data, SurfaceMesh):
-            return io.write_mesh(data, folder / f"{name}.ply")
-        if isinstance(data, Landmarks):
-            target = folder / f"{name}.mrk.json"
-            io.write_landmarks(data, target)
-            return target
-        target = folder / f"{name}.nrrd"
-        io.write_volume(data, target)
-        return target
+        return io.write_to_folder(self.data_of(node_id), folder, _file_stem(self.node(node_id).GetName()))
 
     # ------------------------------------------------------------------ live panels
     def show_update(self, prefix: str, update) -> list:

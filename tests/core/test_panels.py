@@ -29,11 +29,38 @@ id = "noop"
 help = "Does nothing."
 python_name = "lens_pkg.logic:noop"
 
+[[commands]]
+id = "measure"
+help = "Measures a mesh."
+python_name = "lens_pkg.logic:measure"
+
+[[commands.parameters]]
+name = "mesh"
+type = "mesh"
+help = "The mesh."
+
+[[commands.parameters]]
+name = "factor"
+type = "float"
+default = 1.0
+help = "Scale factor."
+
+[[commands.parameters]]
+name = "out"
+type = "directory"
+channel = "output"
+required = false
+help = "Folder."
+
 [[panels]]
 id = "zoom"
 title = "Zoom a mesh"
 help = "Scale a mesh about its centroid."
 python_name = "lens_pkg.logic:Zoom"
+
+[[panels.actions]]
+command = "measure"
+title = "Measure the zoomed mesh"
 
 [[panels.parameters]]
 name = "mesh"
@@ -66,6 +93,10 @@ id = "liar"
 help = "Returns what a panel must not."
 python_name = "lens_pkg.logic:Liar"
 
+[[panels.actions]]
+command = "noop"
+title = "Nothing"
+
 [[panels.parameters]]
 name = "mode"
 type = "enum"
@@ -90,6 +121,10 @@ def noop():
     return Result(command="lens.noop")
 
 
+def measure(mesh, factor=1.0, out=None):
+    return Result(command="lens.measure", summary={"extent_mm": float(mesh.extent.max() * factor)})
+
+
 class Zoom:
     def __init__(self, mesh, marks=None):
         OPENED.append((type(mesh).__name__, marks))
@@ -107,8 +142,14 @@ class Zoom:
         return PanelUpdate(meshes={"zoomed": SurfaceMesh(moved, self.mesh.faces, point_data={"shift_mm": shift})},
                            landmarks=marks, summary={"axis": axis, "max_shift_mm": float(shift.max())})
 
+    def command_inputs(self, command, factor, axis):
+        return {"mesh": self.update(factor, axis).meshes["zoomed"], "factor": 1.0}
+
 
 class Liar:
+    def command_inputs(self, command, mode):
+        return {"out": "/elsewhere"} if mode == "dict" else ["mesh"]
+
     def update(self, mode):
         if mode == "dict":
             return {"summary": {}}
@@ -266,3 +307,38 @@ def test_an_update_that_returns_no_valid_panel_update_is_a_plugin_error(lens):
         update_panel(liar, "lens.liar", mode="bad-mesh")
     with pytest.raises(PluginError, match="lens_pkg.logic:noop has no update"):
         open_panel("lens.mute")
+
+
+# ------------------------------------------------------------------ actions
+
+def test_an_action_must_name_a_command_of_its_own_plugin():
+    doc = tomllib.loads(MANIFEST)
+    doc["panels"][0]["actions"].append({"command": "simulate", "title": "Simulate"})
+    assert problems_in(doc) == ["panels[0].actions[1].command: 'simulate' is not a command of plugin 'lens' "
+                                "(it has measure, noop)"]
+    assert build_manifest(tomllib.loads(MANIFEST)).panel("zoom").actions[0].title == "Measure the zoomed mesh"
+
+
+def test_an_action_hands_the_panels_current_state_to_its_command(lens):
+    import medface
+    from medface.plugin.panels import action_inputs
+
+    panel = open_panel("lens.zoom", mesh=TETRA)
+    given = action_inputs(panel, "lens.zoom", "measure", factor=2.0)
+    assert set(given) == {"mesh", "factor"} and np.allclose(given["mesh"].extent, 2 * TETRA.extent)
+    assert medface.run("lens.measure", **given).summary["extent_mm"] == pytest.approx(60.0)
+    with pytest.raises(ParameterError, match="panel lens.zoom has no action running 'noop' \\(it has measure\\)"):
+        action_inputs(panel, "lens.zoom", "noop")
+    with pytest.raises(ParameterError, match="parameter 'factor': 3 is above the maximum 2"):
+        action_inputs(panel, "lens.zoom", "measure", factor=3)
+
+
+def test_an_action_whose_inputs_are_wrong_is_a_plugin_error(lens):
+    from medface.plugin.panels import action_inputs
+
+    liar = open_panel("lens.liar")
+    with pytest.raises(PluginError, match=r"command_inputs\('noop'\) must return a dict of input parameters of "
+                                          r"lens.noop \(\); got \['out'\]"):
+        action_inputs(liar, "lens.liar", "noop")
+    with pytest.raises(PluginError, match="got list"):
+        action_inputs(liar, "lens.liar", "noop", mode="bad-mesh")

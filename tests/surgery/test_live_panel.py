@@ -110,8 +110,6 @@ def test_a_frame_is_the_plans_move_applied_as_a_plan_is(panel, data):
         assert np.allclose(moved[lid], planned.landmarks[lid], atol=1e-9), lid
 
 
-@pytest.mark.xfail(strict=True, reason="Simulation keeps a bone that a plan moves whole, uncut, as a fixed piece too "
-                                       "(simulation.tissue_segments), which halves the skin's response")
 def test_a_frame_agrees_with_the_preview_simulation_of_the_same_plan(panel, data):
     from medface_surgery import Simulation
     from medface_surgery.plan import new_plan
@@ -122,6 +120,24 @@ def test_a_frame_agrees_with_the_preview_simulation_of_the_same_plan(panel, data
     sim = Simulation(plan, tissue="preview").run({"cranium": data["skull"], "mandible": data["segment"]}, data["skin"])
     frame = update_panel(panel, PANEL, translation_y_mm=-5.0)
     assert np.allclose(frame.meshes["skin_predicted"].vertices, sim.skin_preview, atol=1e-6)
+    assert sim.fixed == ["cranium (fixed)"]  # the mandible, moved whole, is not also kept in place
+
+
+def test_the_fem_action_gets_the_sliders_move_as_a_plan_for_surgery_simulate(panel, data):
+    from medface.plugin.panels import action_inputs
+    from medface_surgery import Simulation
+
+    given = action_inputs(panel, PANEL, "simulate", **MOVE)
+    assert given["bone"] is data["skull"] or np.array_equal(given["bone"].vertices, data["skull"].vertices)
+    assert np.array_equal(given["mandible"].vertices, data["segment"].vertices) and given["tissue"] == "fem"
+    sim = Simulation(given["plan"], tissue="preview").run({"cranium": given["bone"], "mandible": given["mandible"]},
+                                                          given["skin"])
+    frame = update_panel(panel, PANEL, **MOVE)
+    assert np.allclose(sim.segments["segment"].vertices, frame.meshes["segment_moved"].vertices, atol=1e-9)
+    assert np.allclose(sim.skin_preview, frame.meshes["skin_predicted"].vertices, atol=1e-6)
+    moved = frame.landmarks["landmarks_moved"]
+    for lid in ("me", "pog", "b"):  # carried by the segment in both
+        assert np.allclose(sim.planned.landmarks[lid], moved[lid], atol=1e-9), lid
 
 
 def test_a_slider_beyond_its_range_is_refused_before_the_panel_runs(panel):

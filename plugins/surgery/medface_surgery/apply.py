@@ -28,7 +28,8 @@ LANDMARK_REACH_MM = 5.0
 class PlanResult:
     """Meshes after the plan: ``segments`` (moved), ``rest`` (uncut remainder per bone, not
     moved), ``transforms`` (4x4 per segment), ``mirror`` (mirrored healthy side, if planned),
-    ``kerf_volume`` per bone (mm^3) and ``landmarks`` moved with their segments."""
+    ``kerf_volume`` per bone (mm^3), ``moved_whole`` (bones a segment moves uncut, whole) and
+    ``landmarks`` moved with their segments."""
 
     segments: dict[str, SurfaceMesh] = field(default_factory=dict)
     rest: dict[str, SurfaceMesh] = field(default_factory=dict)
@@ -36,6 +37,7 @@ class PlanResult:
     mirror: SurfaceMesh | None = None
     mirror_transform: np.ndarray | None = None
     kerf_volume: dict[str, float] = field(default_factory=dict)
+    moved_whole: set[str] = field(default_factory=set)
     landmarks: dict[str, np.ndarray] = field(default_factory=dict)
     landmark_segment: dict[str, str] = field(default_factory=dict)
 
@@ -114,6 +116,8 @@ def _apply_to_bone(doc: dict, bone_name: str, mesh: SurfaceMesh, transforms: dic
         result.segments[seg["name"]] = SurfaceMesh(transform_points(m, merged.vertices), merged.faces,
                                                    name=seg["name"])
         result.transforms[seg["name"]] = m
+        if pieces is None:
+            result.moved_whole.add(bone_name)
     if pieces is not None:
         rest = [p.mesh for k, p in enumerate(pieces) if k not in taken]
         if rest:

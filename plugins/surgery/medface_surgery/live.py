@@ -55,7 +55,7 @@ class SegmentMovePreview:
     """
 
     def __init__(self, skull: SurfaceMesh, segment: SurfaceMesh, skin: SurfaceMesh, landmarks: Landmarks | None = None):
-        self.segment, self.skin = segment, skin
+        self.skull, self.segment, self.skin = skull, segment, skin
         self.preview = RigidBlendPreview({SKULL: skull, SEGMENT: segment}, skin, fixed=[SKULL])
         self.points = as_point_dict(landmarks) if landmarks is not None else {}
         self.carried = carried_landmarks(self.points, segment, skull)
@@ -74,8 +74,28 @@ class SegmentMovePreview:
 
     def move(self, translation_mm, rotation_deg) -> np.ndarray:
         """The 4x4 move of the segment: rotate about the pivot, then translate (LPS mm, degrees)."""
-        return move_matrix({"segment": SEGMENT, "translation_mm": list(translation_mm),
-                            "rotation_deg": list(rotation_deg), "pivot": [float(x) for x in self.pivot]})
+        return move_matrix(self.plan_move(translation_mm, rotation_deg))
+
+    def plan_move(self, translation_mm, rotation_deg) -> dict:
+        """The move as a plan's move entry (``{"segment", "translation_mm", "rotation_deg", "pivot"}``)."""
+        return {"segment": SEGMENT, "translation_mm": [float(x) for x in translation_mm],
+                "rotation_deg": [float(x) for x in rotation_deg], "pivot": [float(x) for x in self.pivot]}
+
+    def command_inputs(self, command: str, translation_x_mm: float = 0.0, translation_y_mm: float = 0.0,
+                       translation_z_mm: float = 0.0, rotation_x_deg: float = 0.0, rotation_y_deg: float = 0.0,
+                       rotation_z_deg: float = 0.0) -> dict:
+        """The panel's action ``simulate``: the sliders' move as a plan (the segment moved whole,
+        uncut, as the plan's bone ``mandible`` over the fixed ``cranium``) with the skull, segment,
+        skin and landmarks, for the finite-element simulation."""
+        from .plan import new_plan
+
+        if command != "simulate":
+            raise InputError(f"the move-segment panel runs only 'simulate', not {command!r}")
+        move = self.plan_move((translation_x_mm, translation_y_mm, translation_z_mm),
+                              (rotation_x_deg, rotation_y_deg, rotation_z_deg))
+        plan = new_plan(name="move-segment panel", segments=[{"name": SEGMENT, "bone": "mandible"}], moves=[move],
+                        landmarks=self.points or None)
+        return {"plan": plan, "bone": self.skull, "mandible": self.segment, "skin": self.skin, "tissue": "fem"}
 
     def update(self, translation_x_mm: float = 0.0, translation_y_mm: float = 0.0, translation_z_mm: float = 0.0,
                rotation_x_deg: float = 0.0, rotation_y_deg: float = 0.0, rotation_z_deg: float = 0.0) -> PanelUpdate:

@@ -80,13 +80,13 @@ def patient_surfaces(ct: Volume | None = None, bone: SurfaceMesh | None = None, 
 
 
 def tissue_segments(bones: dict[str, SurfaceMesh], planned: PlanResult) -> tuple[dict[str, SurfaceMesh], list[str]]:
-    """Every bone piece before the moves (moving segments in their original place, uncut bones
-    and remainders as fixed pieces) and the names of the fixed ones."""
+    """Every bone piece before the moves (moving segments in their original place, bones no
+    segment takes and remainders as fixed pieces) and the names of the fixed ones."""
     pieces, fixed = planned.segments_before(), []
     for bone, mesh in bones.items():
         if bone in planned.rest:
             piece = planned.rest[bone]
-        elif bone in planned.kerf_volume:  # cut, and every piece of it moves
+        elif bone in planned.kerf_volume or bone in planned.moved_whole:  # every piece of it moves
             continue
         else:
             piece = mesh  # not cut at all
