@@ -64,6 +64,7 @@ class Workstation:
         s.info_text = ""
         s.data_entries, s.data_folders = [], []
         s.scene_nodes = []
+        s.colour_legends = []
         s.commands = [{"title": f"{c.plugin} · {c.id} — {c.heading}", "value": c.full_id}
                       for c in self.registry.commands()]
         s.broken_plugins = [f"{p.name}: {p.error}" for p in self.registry.broken()]
@@ -102,6 +103,7 @@ class Workstation:
 
     def refresh_scene(self) -> None:
         self.state.scene_nodes = [vars(e) for e in self.scene.entries()]
+        self.state.colour_legends = self.scene.colour_legends()
         self._refresh_choices()  # pickers offer the scene's nodes: from scene_nodes, not the scene again
 
     def _refresh_choices(self) -> None:
@@ -428,6 +430,7 @@ class Workstation:
         if added or reset:
             self._after_scene_change(reset=reset)
         else:  # a slider move: the same nodes, moved; the 3D view first
+            self.state.colour_legends = self.scene.colour_legends()  # their colour ranges follow the data
             self.render(only_3d=True)
         self.state.panel_ms = round((time.perf_counter() - start) * 1000, 1)
         return update

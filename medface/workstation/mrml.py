@@ -377,6 +377,28 @@ def show_scalars(scene, display, name: str, values: np.ndarray) -> None:
     display.SetScalarVisibility(True)
 
 
+def colour_legend(node, stops: int = 9) -> dict | None:
+    """What a colour bar for a model node shows: ``{"name", "array", "low", "high", "gradient"}``
+    (a CSS linear gradient of the node's colour table, low to high), or None when the node is
+    not visible or not coloured by point data."""
+    display = node.GetDisplayNode()
+    if display is None or not display.GetVisibility() or not display.GetScalarVisibility():
+        return None
+    colours = display.GetColorNode()
+    array = display.GetActiveScalarName()
+    if colours is None or not array:
+        return None
+    low, high = display.GetScalarRange()
+    count = colours.GetNumberOfColors()
+    css = []
+    for k in range(stops):
+        rgba = [0.0, 0.0, 0.0, 1.0]
+        colours.GetColor(round(k * (count - 1) / (stops - 1)), rgba)
+        css.append(f"rgb({round(255 * rgba[0])},{round(255 * rgba[1])},{round(255 * rgba[2])})")
+    return {"name": node.GetName(), "array": array, "low": float(low), "high": float(high),
+            "gradient": f"linear-gradient(to right, {', '.join(css)})"}
+
+
 def _scalar_range(values: np.ndarray) -> tuple[float, float]:
     finite = values[np.isfinite(values)]
     if not finite.size:

@@ -46,9 +46,24 @@ def build_page(app):
                 with v3.VWindowItem(value="scene"):
                     _scene_tab(app, v3, html)
         with layout.content:
-            with html.Div(style="height: calc(100vh - 64px); display: flex;", id="views"):
+            with html.Div(style="height: calc(100vh - 64px); display: flex; position: relative;", id="views"):
                 app.layouts.initialize_layout_grid(layout)
+                _colour_legends(html)
     return layout
+
+
+def _colour_legends(html) -> None:
+    """A colour bar per colour-mapped model, over the bottom left of the views: name, array, range."""
+    with html.Div(v_if="colour_legends.length", id="colour-legends",
+                  style="position: absolute; left: 12px; bottom: 12px; z-index: 5; pointer-events: none;"):
+        with html.Div(v_for="c in colour_legends", key="c.name", raw_attrs=[testid("'legend-' + c.name")],
+                      style="background: rgba(0,0,0,0.6); color: white; padding: 4px 8px; margin-top: 4px; "
+                            "border-radius: 4px; font-size: 12px; width: 240px;"):
+            html.Div("{{ c.name }} · {{ c.array }}")
+            html.Div(style=("{height: '10px', background: c.gradient, margin: '2px 0'}",))
+            with html.Div(style="display: flex; justify-content: space-between;"):
+                html.Span("{{ c.low.toPrecision(3) }}")
+                html.Span("{{ c.high.toPrecision(3) }}")
 
 
 def _messages(v3) -> None:

@@ -79,6 +79,17 @@ class WorkstationScene:
                                        bool(display.GetVisibility()) if display is not None else True))
         return found
 
+    def colour_legends(self) -> list[dict]:
+        """A colour bar's content for each visible model coloured by point data (:func:`.mrml.colour_legend`)."""
+        found = []
+        for i in range(self.scene.GetNumberOfNodesByClass("vtkMRMLModelNode")):
+            node = self.scene.GetNthNodeByClass(i, "vtkMRMLModelNode")
+            if not node.GetHideFromEditors():
+                legend = mrml.colour_legend(node)
+                if legend is not None:
+                    found.append(legend)
+        return found
+
     def node(self, node_id: str):
         node = self.scene.GetNodeByID(node_id)
         if node is None:

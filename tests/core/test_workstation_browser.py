@@ -107,6 +107,16 @@ def test_a_user_segments_moves_screens_and_recovers_from_a_bad_file(data, guide_
         _shot(page, "panel-surgery")
         assert page.locator("#panel-summary").inner_text() != summary_before
         assert fraction > 0.002
+        # the predicted skin's colour bar names its array and its range reaches the slider's move
+        legend = page.locator("[data-testid='legend-move-segment: skin_predicted']").inner_text()
+        assert "skin_change_mm" in legend
+        assert float(legend.split()[-1]) == pytest.approx(float(page.locator(
+            "[data-testid='panel-max_skin_change_mm']").inner_text()), abs=0.01)
+        # the panel's buttons: its meshes as STL files in exports/ of the data folder
+        page.locator("#export-stl").click()
+        page.locator("#info").filter(has_text="STL file(s)").wait_for(timeout=30_000)
+        assert {p.name for p in data.glob("exports/move-segment-*/*.stl")} == {"segment_moved.stl",
+                                                                             "skin_predicted.stl"}
 
         # screen a sample photo: the top condition is in the page
         page.locator("#tab-commands").click()

@@ -147,3 +147,18 @@ def test_the_surgery_panel_exports_its_meshes_as_stl_and_runs_the_fem_on_the_sli
     assert 0.5 * skin.point_data["skin_change_mm"].max() < float(summary["max_skin_change_mm"]) <= 5.0 * 1.1
     loaded = [n["name"] for n in app.state.scene_nodes if n["path"].startswith(f"runs/{run.name}")]
     assert any("segment" in name for name in loaded) and any("skin" in name for name in loaded), loaded
+
+
+def test_a_colour_mapped_mesh_gets_a_colour_bar_with_its_array_and_range_and_a_hidden_one_none(scene, segmented):
+    skin = io.read_mesh(segmented / "skin.ply")
+    change = np.linspace(-2.0, 3.0, skin.n_vertices)
+    plain = scene.show_update("p", PanelUpdate(meshes={"plain": skin}))[0]
+    (coloured,) = scene.show_update("p", PanelUpdate(meshes={"coloured": type(skin)(
+        skin.vertices, skin.faces, {"change_mm": change})}))
+    (legend,) = scene.colour_legends()  # the plain skin has no colour bar
+    assert (legend["name"], legend["array"]) == ("p: coloured", "change_mm")
+    assert (legend["low"], legend["high"]) == pytest.approx((-3.0, 3.0))  # signed values: symmetric about 0
+    stops = legend["gradient"].removeprefix("linear-gradient(to right, ").rstrip(")").split(", ")
+    assert len(stops) == 9 and stops[0] != stops[-1]  # low and high ends differ in colour
+    scene.set_visible(coloured.GetID(), False)
+    assert scene.colour_legends() == [] and plain is not None
