@@ -266,7 +266,12 @@ class Workstation:
         self.state.job_progress = "starting the worker"
         self.state.job = {"command": command.full_id, "state": "running", "error": "", "summary": [],
                           "warnings": [], "figures": [], "report": "", "folder": self.data.relative(folder),
-                          "from_panel": from_panel}
+                          "from_panel": from_panel, "pictures": self._pictures_of(command, params)}
+
+    def _pictures_of(self, command, params: dict) -> list[str]:
+        """The data-folder paths of a run's photo inputs (shown with its result: maps over them)."""
+        return [self.data.relative(Path(params[p.name])) for p in command.parameters
+                if p.type == "image" and p.channel == "input" and params.get(p.name)]
 
     def _data_as_files(self, given: dict, folder: Path) -> dict:
         """Data objects among a command's values become files in ``folder`` (data-folder paths)."""
@@ -321,6 +326,9 @@ class Workstation:
             with self._reported():
                 shown.update(figures=self._figures(folder), report=f"{RUNS}/{folder.name}/report.html"
                              if (folder / "report.html").is_file() else "")
+                for picture in shown.get("pictures") or []:  # the photo a result's maps lie over
+                    if not self.scene.path_loaded(picture):
+                        self.scene.load_file(self.data.existing(picture), picture)
                 self.scene.load_result(folder, relative)
                 self._after_scene_change(reset=True)
         elif folder.is_dir() and not any(folder.iterdir()):

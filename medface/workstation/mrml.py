@@ -39,6 +39,7 @@ COLOUR_MAP_ATTRIBUTE = "medface.colour_map"  # which medface colour map a colour
 
 #: colour maps for point data, the ones medface's figures use (medface.viz.scene): a
 #: sequential map for values of one sign, a diverging one centred at 0 for signed values
+HEAT_MAP = "inferno"  # maps shown over pictures (attention)
 SEQUENTIAL_MAP = "viridis"
 DIVERGING_MAP = "RdBu_r"
 _COLOUR_TABLE_SIZE = 256
@@ -260,31 +261,40 @@ def vtk_ijk_to_ras(node) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ photos
-def photo_ijk_to_lps(width: int, height: int) -> np.ndarray:
-    """Where :func:`add_photo` puts a picture: a frontal photo standing in the coronal plane.
-
-    1 mm per pixel; the column index runs to the patient's left (+x, as a face photo shows the
-    patient's left on the picture's right), the row index downwards (-z, inferior), the single
-    slice's k axis into the face (+y, posterior); the picture's centre is at the LPS origin.
-    Slicer's coronal view then shows the photo as it was taken.
-    """
-    direction = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # columns: i, j, k in LPS
-    affine = np.eye(4)
-    affine[:3, :3] = direction
-    affine[:3, 3] = -direction @ np.array([(width - 1) / 2.0, (height - 1) / 2.0, 0.0])
-    return affine
-
-
 def add_photo(scene, image, name: str):
     """Add a :class:`~medface.data.FaceImage` as an RGB ``vtkMRMLVectorVolumeNode`` (one slice,
-    placed by :func:`photo_ijk_to_lps`)."""
+    placed by :func:`medface.data.image.photo_ijk_to_lps`)."""
     slicer = require_slicer()
     node = scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", name)
     node.SetAndObserveImageData(_image_data(image.pixels, (image.width, image.height, 1), components=3))
+    from ..data.image import photo_ijk_to_lps
+
     node.SetIJKToRASMatrix(_vtk_matrix(_LPS_TO_RAS_4 @ photo_ijk_to_lps(image.width, image.height)))
     node.SetVoxelVectorType(slicer.vtkMRMLVolumeNode.VoxelVectorTypeColorRGB)
     node.CreateDefaultDisplayNodes()
     return node
+
+
+def same_grid(a, b, tolerance: float = 1e-6) -> bool:
+    """Whether two volume nodes have the same voxel counts and the same IJK-to-RAS placement."""
+    image_a, image_b = a.GetImageData(), b.GetImageData()
+    if image_a is None or image_b is None or tuple(image_a.GetDimensions()) != tuple(image_b.GetDimensions()):
+        return False
+    return bool(np.allclose(vtk_ijk_to_ras(a), vtk_ijk_to_ras(b), atol=tolerance))
+
+
+def show_as_heat_map(scene, node, colour_map: str = HEAT_MAP) -> None:
+    """Colour a scalar volume node with medface's ``colour_map`` over its value range (for a map
+    shown over a picture: an attention map in 0-1)."""
+    display = node.GetDisplayNode()
+    if display is None:
+        node.CreateDefaultDisplayNodes()
+        display = node.GetDisplayNode()
+    values = _numpy_array(node.GetImageData().GetPointData().GetScalars())
+    low, high = _scalar_range(np.asarray(values, dtype=np.float64))
+    display.SetAndObserveColorNodeID(colour_table_node(scene, colour_map).GetID())
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(low, high)
 
 
 def read_photo_node(node):

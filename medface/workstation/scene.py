@@ -31,6 +31,10 @@ class NodeEntry:
     visible: bool
 
 
+#: how much of a map shown over a photo covers it (the photo shows through)
+OVERLAY_OPACITY = 0.5
+
+
 class WorkstationScene:
     """The MRML scene of a :class:`trame_slicer.core.SlicerApp`, with medface's data in LPS mm."""
 
@@ -63,8 +67,32 @@ class WorkstationScene:
             node.SetAttribute(PATH_ATTRIBUTE, f"{relative_dir}/{node.GetAttribute(mrml.RESULT_FILE_ATTRIBUTE)}")
         for node in nodes:
             if node.IsA("vtkMRMLScalarVolumeNode") and not node.IsA("vtkMRMLVectorVolumeNode"):
-                self.app.display_manager.show_volume_in_slice_background(node)
+                picture = self.picture_on_grid_of(node)
+                if picture is None:
+                    self.app.display_manager.show_volume_in_slice_background(node)
+                else:  # a map over a photo (an attention map): shown over it, half see-through
+                    self.show_over(picture, node)
         return nodes
+
+    def picture_on_grid_of(self, volume):
+        """The photo node (an RGB volume) on exactly the grid of ``volume``, or None."""
+        for i in range(self.scene.GetNumberOfNodesByClass("vtkMRMLVectorVolumeNode")):
+            picture = self.scene.GetNthNodeByClass(i, "vtkMRMLVectorVolumeNode")
+            if mrml.same_grid(picture, volume):
+                return picture
+        return None
+
+    def show_over(self, picture, overlay, opacity: float = OVERLAY_OPACITY) -> None:
+        """``picture`` in the slice views' background, ``overlay`` over it in a colour map."""
+        mrml.show_as_heat_map(self.scene, overlay)
+        self.app.display_manager.show_volume_in_slice_background(picture)
+        self.app.display_manager.show_volume_in_slice_foreground(overlay)
+        for view in self.app.view_manager.get_slice_views():
+            view.set_foreground_opacity(opacity)
+
+    def path_loaded(self, relative: str) -> bool:
+        """Whether a node read from data-folder file ``relative`` is in the scene."""
+        return any(e.path == relative for e in self.entries())
 
     # ------------------------------------------------------------------ listing
     def entries(self) -> list[NodeEntry]:

@@ -162,3 +162,33 @@ def test_a_colour_mapped_mesh_gets_a_colour_bar_with_its_array_and_range_and_a_h
     assert len(stops) == 9 and stops[0] != stops[-1]  # low and high ends differ in colour
     scene.set_visible(coloured.GetID(), False)
     assert scene.colour_legends() == [] and plain is not None
+
+
+def test_a_screened_photo_shows_in_the_slice_views_with_its_attention_over_it_and_the_face_points(tmp_path):
+    import shutil
+    import time
+
+    from medface.workstation.app import Workstation
+    from medface.workstation.files import DataFolder
+    from medface.workstation.mrml import same_grid
+
+    shutil.copy(REPO / "sample_data" / "photo_frontal.png", tmp_path / "photo.png")
+    app = Workstation(DataFolder(tmp_path))
+    app._on_command(command_id="phenotype.screen")
+    app.state.command_id = "phenotype.screen"
+    app.run_command({**app.state.form_values, "image": "photo.png"})
+    deadline = time.monotonic() + 180
+    while app.jobs and time.monotonic() < deadline:
+        app._poll_jobs()
+        time.sleep(0.3)
+    assert app.state.job["state"] == "done", app.state.job
+    names = {n["name"]: n for n in app.state.scene_nodes}
+    assert names["photo"]["kind"] == "image" and names["face_points"]["kind"] == "landmarks"
+    photo, attention = app.scene.node_named("photo"), app.scene.node_named("attention_on_photo")
+    assert same_grid(photo, attention)
+    for view in app.slicer.view_manager.get_slice_views():  # the photo behind, the map over it
+        assert view.get_background_volume_id() == photo.GetID()
+        assert view.get_foreground_volume_id() == attention.GetID() and view.get_foreground_opacity() == 0.5
+    # the face's points lie on the photo's plane, inside the picture
+    points = app.scene.data_of(names["face_points"]["id"])
+    assert np.allclose(points.points[:, 1], 0.0) and np.abs(points.points[:, [0, 2]]).max() < 256

@@ -47,7 +47,8 @@ def test_screen_writes_ranking_report_and_pictures_but_not_the_photo(repo_root, 
     assert attention.shape == aligned.shape == (224, 224, 3) and np.abs(attention.astype(int) - aligned).mean() > 3
     assert not any(p.name.startswith("photo") for p in out.iterdir())  # the photo is not copied by default
     # the pictures are listed as outputs and shown in the report as figures, under stable names
-    assert list(result.outputs) == ["aligned_face", "attention", "result", "report"]
+    assert list(result.outputs) == ["aligned_face", "attention", "face_points", "attention_on_photo", "result",
+                                    "report"]
     trained = next(r["condition"] for r in rows if r["trained"])
     assert result.figures == {"aligned_face": str(out / "aligned_face.png"),
                               f"attention ({trained})": str(out / "attention.png")}

@@ -33,6 +33,7 @@ def screen_result(found: ScreeningResult, package, image: FaceImage, save_photo:
     it, or its :class:`PackageFacts` (a batch's streaming stages, screen_stages.py)."""
     result = screening_report(found, package, "phenotype.screen")
     declare_pictures(result, found)
+    declare_photo_overlays(result, found, image)
     if save_photo and found.screened:
         result.declare("photo", "photo.png", image, face=True)
     return result
@@ -104,6 +105,21 @@ def _distribution(found: ScreeningResult) -> str:
     """The summary's word on the gate: in-distribution, off-distribution or not checked."""
     return {True: "in-distribution", False: "off-distribution"}.get(found.in_distribution,
                                                                      "not checked (the model has no gate)")
+
+
+def declare_photo_overlays(result: Result, found: ScreeningResult, image: FaceImage) -> None:
+    """Declare what goes over the photo in a viewer (:mod:`.photo_frame`): the detected face's
+    five points and box corners, and the attention map on the photo's grid."""
+    from .photo_frame import attention_on_photo, face_points_on_photo
+
+    if not found.screened:
+        return
+    points = face_points_on_photo(found, image.width, image.height)
+    if points is not None:
+        result.declare("face_points", "face_points.mrk.json", points, kind="landmarks")
+    attention = attention_on_photo(found, image.width, image.height)
+    if attention is not None:
+        result.declare("attention_on_photo", "attention_on_photo.nrrd", attention, kind="volume")
 
 
 def declare_pictures(result: Result, found: ScreeningResult) -> None:

@@ -137,6 +137,8 @@ class ScreeningResult:
     attention_regions: Any = field(default=None, repr=False)  # explain.RegionAttention: evidence by region
     ood_score: float | None = None  # the out-of-distribution gate's score (None: the package has no gate)
     ood_threshold: float | None = None
+    matrix: np.ndarray | None = field(default=None, repr=False)  # upright photo -> MODEL_SIZE crop pixels
+    turns: int = 0  # quarter turns (np.rot90) that made the photo upright; boxes and landmarks are in it
 
     @property
     def in_distribution(self) -> bool | None:
@@ -320,7 +322,8 @@ def occlusion_inputs(face: PreparedFace, reference: np.ndarray | None):
 
 def unranked(face: PreparedFace) -> "ScreeningResult":
     """The screening result of a prepared face before the network: quality, faces and crops."""
-    return ScreeningResult(face.quality, face.faces, aligned=face.display, crop=face.crop)
+    return ScreeningResult(face.quality, face.faces, aligned=face.display, crop=face.crop, matrix=face.matrix,
+                           turns=face.turns)
 
 
 def gate_scores(gate, features) -> np.ndarray | None:
