@@ -189,7 +189,8 @@ def _scene_tab(app, v3, html) -> None:
         with html.Div(classes="d-flex ga-2 mb-2 flex-wrap"):
             v3.VBtn("Place landmarks", click=app.start_placing, v_if="!placing", size="small",
                     prepend_icon="mdi-map-marker-plus", id="place")
-            v3.VBtn("Stop placing", click=app.stop_placing, v_if="placing", size="small", color="primary")
+            v3.VBtn("Stop placing", click=app.stop_placing, v_if="placing", size="small", color="primary",
+                    id="stop-placing")
             v3.VBtn("Clear scene", click=app.clear_scene, size="small", variant="text", id="clear-scene")
         with v3.VList(density="compact", id="scene-list"):
             with v3.VListItem(v_for="n in scene_nodes", key="n.id", title=("n.name",),
@@ -199,5 +200,5 @@ def _scene_tab(app, v3, html) -> None:
                     v3.VBtn(icon=("n.visible ? 'mdi-eye' : 'mdi-eye-off'",), size="x-small", variant="text",
                             click=(app.set_visible, "[n.id, !n.visible]"))
                     v3.VBtn(icon="mdi-content-save", size="x-small", variant="text", v_if="n.kind === 'landmarks'",
-                            click=(app.save_landmarks, "[n.id]"))
+                            click=(app.save_landmarks, "[n.id]"), raw_attrs=[testid("'save-' + n.name")])
                     v3.VBtn(icon="mdi-delete", size="x-small", variant="text", click=(app.remove_node, "[n.id]"))

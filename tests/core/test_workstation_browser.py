@@ -149,6 +149,38 @@ def test_a_user_segments_moves_screens_and_recovers_from_a_bad_file(data, guide_
         page.locator("[data-testid='field-mesh']").wait_for(timeout=10_000)
 
 
+def test_a_user_places_a_landmark_on_a_mesh_by_clicking_and_saves_it(tmp_path):
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    from medface import io
+
+    shutil.copy(REPO / "sample_data" / "skull.ply", tmp_path / "skull.ply")
+    with running_app(tmp_path) as (url, proc), browser_page() as page:
+        page.goto(url)
+        page.get_by_text("medface workstation").first.wait_for(timeout=60_000)
+        page.locator("[data-testid='data-skull.ply']").click()
+        page.locator("#info", has_text="loaded skull.ply").wait_for(timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.locator("#tab-scene").click()
+        page.locator("#place").click()
+        page.locator("[data-testid='node-placed landmarks']").wait_for(timeout=10_000)
+        view = page.locator("#views img.image-display-area").first  # the 3D view
+        box = view.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)  # the forehead
+        page.wait_for_timeout(1500)
+        page.locator("#stop-placing").click()
+        page.locator("[data-testid='save-placed landmarks']").click()
+        page.locator("#info", has_text="saved landmarks/").wait_for(timeout=10_000)
+        _shot(page, "scene-landmark")
+    saved = io.read_landmarks(tmp_path / "landmarks" / "placed_landmarks.mrk.json")
+    skull = io.read_mesh(tmp_path / "skull.ply")
+    assert len(saved.ids) == 1
+    gap, _ = cKDTree(skull.vertices).query(saved.points)
+    assert gap.max() < 2.0, f"the placed point lies {gap.max():.1f} mm from the skull it was clicked on"
+    assert np.all(np.isfinite(saved.points))
+
+
 def test_the_app_refuses_a_remote_address_unless_told(tmp_path):
     from medface.cli import main
 
