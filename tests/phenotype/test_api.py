@@ -42,8 +42,9 @@ def test_screening_an_array_ranks_like_the_command(repo_root, screener):
     assert all(isinstance(c, RankedCondition) for c in found.conditions)
     assert round(found.syndromic_score, 4) == result.summary["syndromic_score"]
     assert found.face.points5.shape == (5, 2) and found.landmarks.shape[1] == 2
-    # without an output folder nothing is drawn: the command declares the aligned face only
-    assert [o.name for o in result.declared] == ["aligned_face"] and not result.outputs
+    # without an output folder nothing is drawn: the command declares the aligned face and the face's
+    # points on the photo only (no attention map is computed)
+    assert [o.name for o in result.declared] == ["aligned_face", "face_points"] and not result.outputs
 
 
 def test_batch_screening_agrees_with_one_by_one(repo_root, screener):
