@@ -65,9 +65,7 @@ def update_panel(panel: object, spec: PanelSpec | str, **values: Any) -> PanelUp
     handed on. ``spec`` is the panel's :class:`PanelSpec` or its id (``"surgery.move-segment"``)."""
     if isinstance(spec, str):
         spec = get_registry().panel(spec)[1]
-    _refuse(spec, values, spec.inputs, "an input", "open_panel")
-    bound = bind(_Parameters(spec.full_id, spec.controls), values)
-    return _checked_update(spec, panel.update(**bound.values))
+    return _checked_update(spec, panel.update(**_bound_controls(spec, values)))
 
 
 def action_inputs(panel: object, spec: PanelSpec | str, command: str, **values: Any) -> dict[str, Any]:
@@ -80,13 +78,12 @@ def action_inputs(panel: object, spec: PanelSpec | str, command: str, **values: 
     if command not in {a.command for a in spec.actions}:
         raise ParameterError(f"panel {spec.full_id} has no action running '{command}' "
                              f"(it has {', '.join(a.command for a in spec.actions) or 'none'})", parameter="command")
-    _refuse(spec, values, spec.inputs, "an input", "open_panel")
-    bound = bind(_Parameters(spec.full_id, spec.controls), values)
+    controls = _bound_controls(spec, values)
     produce = getattr(panel, "command_inputs", None)
     if not callable(produce):
         raise PluginError(f"panel {spec.full_id}: {spec.python_name} declares actions but has no command_inputs() "
                           "method", hint="define command_inputs(command, **controls) -> dict of parameter values")
-    given = produce(command, **bound.values)
+    given = produce(command, **controls)
     target = registry.command(f"{spec.plugin}.{command}")[1]
     inputs = {p.name for p in target.parameters if p.channel == "input"}
     if not isinstance(given, dict) or not all(isinstance(k, str) and k in inputs for k in given):
@@ -94,6 +91,13 @@ def action_inputs(panel: object, spec: PanelSpec | str, command: str, **values: 
                           f"of input parameters of {target.full_id} ({', '.join(sorted(inputs))}); got "
                           f"{sorted(given) if isinstance(given, dict) else type(given).__name__}")
     return given
+
+
+def _bound_controls(spec: PanelSpec, values: dict) -> dict:
+    """The controls' values converted, range-checked and completed with their defaults (an input
+    given here is refused)."""
+    _refuse(spec, values, spec.inputs, "an input", "open_panel")
+    return bind(_Parameters(spec.full_id, spec.controls), values).values
 
 
 def _refuse(spec: PanelSpec, given: dict, wrong: tuple[ParameterSpec, ...], what: str, where: str) -> None:

@@ -75,16 +75,12 @@ def _phenopacket_terms(text: str, path: Path) -> list[str]:
 def known_terms(ids: list[str]) -> list[str]:
     """``ids`` as the ontology's current ids (an alternative id becomes its term's); refuses an
     id the ontology of the pinned release does not hold."""
-    current, unknown = [], []
-    for term_id in ids:
-        try:
-            current.append(ontology().get_hpo_object(term_id).id)
-        except (RuntimeError, KeyError, ValueError):
-            unknown.append(term_id)
+    found = {term_id: _term(term_id) for term_id in ids}
+    unknown = [term_id for term_id, term in found.items() if term is None]
     if unknown:
         raise ParameterError(f"{', '.join(unknown)}: not in the HPO release medface uses "
                              "(medface_phenotype.hpo_annotations.annotation_release)", parameter="hpo")
-    return list(dict.fromkeys(current))
+    return list(dict.fromkeys(term.id for term in found.values()))
 
 
 @dataclass(frozen=True)
@@ -110,7 +106,7 @@ def rank_by_terms(terms: list[str], diseases, *, top: int | None = 10) -> list[R
     patient = HPOSet.from_queries(known_terms(terms))
     scored = []
     for disease in diseases:
-        features = [t for t in disease.features if _in_ontology(t)]
+        features = [t for t in disease.features if _term(t) is not None]
         if features:
             scored.append((patient.similarity(HPOSet.from_queries(features), **SIMILARITY), disease))
     scored.sort(key=lambda pair: (-pair[0], pair[1].id))
@@ -132,9 +128,9 @@ def suggested_genes(ranked: list[RankedDisease], *, top: int | None = 10) -> lis
             for k, (gene, d) in enumerate(order)]
 
 
-def _in_ontology(term_id: str) -> bool:
+def _term(term_id: str):
+    """The ontology's term of an id (an alternative id gives its term), or None."""
     try:
-        ontology().get_hpo_object(term_id)
-        return True
+        return ontology().get_hpo_object(term_id)
     except (RuntimeError, KeyError, ValueError):
-        return False
+        return None
