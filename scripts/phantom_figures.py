@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from medface.phantom import cohort, make_head, mean_subject, sample_subject
+from medface.phantom import features as FT
 from medface.phantom import tables as TB
 from medface.phantom.ct import head_ct
 from medface.phantom.photo import render_photo
@@ -99,6 +100,27 @@ def conditions_figure() -> Image.Image:
     return _grid(tiles, 4)
 
 
+# features seen best in profile: their measurement lies in the mid-sagittal plane or along it
+PROFILE_MEASURES = {"eye_protrusion", "nasal_root_depth", "nasal_tip_angle", "nasal_protrusion", "snb", "sna",
+                    "mandibular_body_length", "forehead_inclination", "malar_projection", "cephalic_index",
+                    "head_circumference", "philtrum_length"}
+
+
+def features_figure(strength: float = 3.0) -> Image.Image:
+    """The unaffected mean woman, then every feature of the vocabulary at ``strength`` SD, each in
+    the view that shows it (frontal, or left profile for sagittal measurements) beside the same
+    view of the unaffected face."""
+    fixed = dict(size=(240, 240), skin_tone=3, lighting="neutral", background="light_grey", hair="brown",
+                 camera={"yaw": 0.0, "pitch": 0.0, "roll": 0.0})
+    plain = make_head(mean_subject("F"))
+    tiles = [_label(render_photo(plain, view=v, **fixed).to_pil(), f"unaffected, {v}") for v in ("frontal", "left")]
+    for feature in FT.FEATURES:
+        view = "left" if feature.measure in PROFILE_MEASURES else "frontal"
+        head = make_head(mean_subject("F", features={feature.id: strength}))
+        tiles.append(_label(render_photo(head, view=view, **fixed).to_pil(), feature.label))
+    return _grid(tiles, 6)
+
+
 def subjects_figure() -> Image.Image:
     tiles = []
     for member in cohort(12, seed=5):
@@ -115,6 +137,7 @@ def main() -> None:
     views_figure(head).save(OUT / "phantom_views.png", optimize=True)
     ct_figure(head).save(OUT / "phantom_ct.png", optimize=True)
     conditions_figure().save(OUT / "phantom_conditions.png", optimize=True)
+    features_figure().save(OUT / "phantom_features.png", optimize=True)
     subjects_figure().save(OUT / "phantom_subjects.png", optimize=True)
     print(f"wrote figures to {OUT}")
 

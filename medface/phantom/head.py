@@ -9,6 +9,7 @@ the porions) and all landmarks, exact for that subject.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..data.mesh import SurfaceMesh, vertex_normals
 from ..errors import ParameterError
+from . import features as FT
 from . import shape as SH
 from . import tables as TB
 from .template import (DEPTH_PAIRS, FreePoint, Template, depth_direction, frankfurt_frame,
@@ -40,6 +42,7 @@ class Subject:
     severity: str | None = None
     subject_id: str = "subject"
     tissue_override: dict = field(default_factory=dict)  # bony id -> depth (mm), replaces the table
+    features: dict = field(default_factory=dict)  # facial feature id -> strength in SD (medface.phantom.features)
 
     def __post_init__(self):
         validate(self.sex, self.age, self.bmi, self.condition, self.severity)
@@ -56,13 +59,20 @@ class Subject:
         if unknown:
             raise ParameterError(f"unknown shape measurement(s) {', '.join(unknown)}; known: {', '.join(SH.NAMES)}",
                                  parameter="targets")
+        signed = set(SH.EXTENDED) | set(SH.ASYMMETRY)
         for key, value in self.targets.items():
-            if not np.isfinite(value) or (key not in SH.ASYMMETRY and value <= 0):
+            if not np.isfinite(value) or (key not in signed and value <= 0):
                 raise ParameterError(f"target {key} = {value} must be a positive finite number", parameter=key)
+        for key, value in self.features.items():
+            FT.feature(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                    or not 0 <= value <= 6:
+                raise ParameterError(f"feature {key} strength must be 0-6 SD, got {value!r}", parameter="features")
 
     def to_dict(self) -> dict:
         return {"subject_id": self.subject_id, "sex": self.sex, "age": self.age, "bmi": self.bmi,
                 "condition": self.condition, "severity": self.severity,
+                "features": {k: round(float(v), 4) for k, v in self.features.items()},
                 "targets": {k: round(float(v), 4) for k, v in self.targets.items()},
                 "tissue_z": {k: round(float(v), 4) for k, v in self.tissue_z.items()}}
 
@@ -88,26 +98,49 @@ def validate(sex, age, bmi, condition=None, severity=None) -> None:
 
 
 def norm_of(name: str, sex: str) -> tuple[float, float]:
+    """(mean, SD) of a shape target: the table's norm; for the extended components and the
+    asymmetries, 0 (a deviation) and its spread."""
     comp = next(c for c in SH.COMPONENTS if c.name == name)
-    if comp.table_id is None:
-        return 0.0, ASYMMETRY_SD[name]
-    return TB.norm(comp.table_id, sex)
+    if comp.table_id is not None:
+        return TB.norm(comp.table_id, sex)
+    if comp.spread is not None:
+        return 0.0, comp.spread
+    return 0.0, ASYMMETRY_SD[name]
+
+
+def _apply_features(targets: dict, features: dict, sex: str) -> dict:
+    """Targets moved by each feature's component shifts (in each component's SD)."""
+    out = dict(targets)
+    for fid, amount in features.items():
+        for name, shift in FT.feature(fid).component_shifts(amount).items():
+            out[name] = out[name] + shift * norm_of(name, sex)[1]
+    return out
 
 
 def _depth_keys() -> list[str]:
     return sorted({s if not s.endswith("_r") else s[:-2] + "_l" for s in DEPTH_PAIRS})
 
 
-def mean_subject(sex: str = "F", age: float = 40.0, bmi: float = 24.0, subject_id: str = "mean") -> Subject:
-    """Every measurement at its population mean for the sex, tissue depths at the table values."""
+def mean_subject(sex: str = "F", age: float = 40.0, bmi: float = 24.0, subject_id: str = "mean",
+                 features: dict | None = None) -> Subject:
+    """Every measurement at its population mean for the sex, tissue depths at the table values
+    (and moved by ``features``: facial feature id -> strength in SD)."""
+    features = dict(features or {})
     targets = {n: norm_of(n, sex)[0] for n in SH.NAMES}
-    return Subject(sex, float(age), float(bmi), targets, {k: 0.0 for k in _depth_keys()}, subject_id=subject_id)
+    targets = _apply_features(targets, features, sex) if features else targets
+    return Subject(sex, float(age), float(bmi), targets, {k: 0.0 for k in _depth_keys()}, subject_id=subject_id,
+                   features=features)
+
+
+ORIGINAL = [n for n in SH.NAMES if n not in SH.EXTENDED]
 
 
 def _correlation_matrix(sex: str) -> np.ndarray:
-    """Correlations between the shape measurements (tables.CORRELATIONS where both are parameters)."""
-    index = {c.table_id: i for i, c in enumerate(SH.COMPONENTS) if c.table_id}
-    R = np.eye(len(SH.NAMES))
+    """Correlations between the original shape measurements (tables.CORRELATIONS where both are
+    parameters); the extended ones vary independently."""
+    originals = [c for c in SH.COMPONENTS if c.name in ORIGINAL]
+    index = {c.table_id: i for i, c in enumerate(originals) if c.table_id}
+    R = np.eye(len(ORIGINAL))
     for corr in TB.CORRELATIONS:
         a, b = getattr(corr, "a", None), getattr(corr, "b", None)
         if a in index and b in index:
@@ -135,17 +168,24 @@ def _tissue_correlation(keys: list[str]) -> np.ndarray:
     return R
 
 
+def _side_stream(rng: np.random.Generator) -> np.random.Generator:
+    """A generator seeded from ``rng``'s current state, without advancing ``rng``."""
+    state = repr(rng.bit_generator.state).encode()
+    return np.random.default_rng([int.from_bytes(hashlib.sha256(state).digest()[:8], "little"), 0xE7])
+
+
 def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: float | None = None,
                    bmi: float | None = None, condition: str | None = None, severity: str = "moderate",
-                   subject_id: str = "subject") -> Subject:
-    """Draw one subject from the population (and shift it by a condition preset if given)."""
+                   subject_id: str = "subject", features: dict | None = None) -> Subject:
+    """Draw one subject from the population (and shift it by a condition preset and by facial
+    features, id -> strength in SD, if given)."""
     sex = sex if sex is not None else ("F" if rng.random() < 0.5 else "M")
     age = float(age) if age is not None else float(rng.uniform(20, 75))
     bmi = float(bmi) if bmi is not None else float(np.clip(rng.lognormal(np.log(25.0), 0.16), 17.0, 42.0))
     validate(sex, age, bmi, condition, severity if condition else None)
-    z = rng.multivariate_normal(np.zeros(len(SH.NAMES)), _correlation_matrix(sex))
+    z = rng.multivariate_normal(np.zeros(len(ORIGINAL)), _correlation_matrix(sex))
     targets = {}
-    for i, name in enumerate(SH.NAMES):
+    for i, name in enumerate(ORIGINAL):
         mean, sd = norm_of(name, sex)
         targets[name] = mean + np.clip(z[i], -2.5, 2.5) * sd
     if condition:
@@ -163,7 +203,15 @@ def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: flo
     keys = _depth_keys()
     tz = rng.multivariate_normal(np.zeros(len(keys)), _tissue_correlation(keys))
     tissue = {k: float(np.clip(z, -2.5, 2.5)) for k, z in zip(keys, tz)}
-    return Subject(sex, age, bmi, targets, tissue, condition, severity if condition else None, subject_id)
+    # from a side stream that leaves ``rng`` where it was: a seed keeps giving the same original
+    # measurements and tissue depths, to this subject and to every subject drawn after it
+    for name, zi in zip(SH.EXTENDED, _side_stream(rng).standard_normal(len(SH.EXTENDED))):
+        mean, sd = norm_of(name, sex)
+        targets[name] = mean + float(np.clip(zi, -2.5, 2.5)) * sd
+    features = dict(features or {})
+    targets = _apply_features(targets, features, sex) if features else targets
+    return Subject(sex, age, bmi, targets, tissue, condition, severity if condition else None, subject_id,
+                   features=features)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,16 +413,43 @@ def make_head(subject: Subject) -> Head:
     goal = np.array([subject.targets.get(n, base[n]) for n in SH.NAMES])
     weights = measurement_weights(subject)
     amounts = np.zeros(len(SH.NAMES))
-    # bone first (bony components against bony measurements), then the soft tissue on top of it
-    for block in (~SH.SOFT_MASK, SH.SOFT_MASK):
+    # bone first (bony components against bony measurements), then the soft tissue on top of it;
+    # the extended components after the others, as deviations from what the rest implies
+    rel = SH.EXTENDED_MASK
+    for block in (~SH.SOFT_MASK & ~rel, SH.SOFT_MASK & ~rel):
         amounts = _solve_block(basis, goal, weights, amounts, block)
+    deviation = np.array([subject.targets.get(n, 0.0) for n in SH.NAMES])
+    amounts, folded = _add_deviations(basis, goal, weights, amounts, deviation)
     # fold guard: extreme or conflicting targets may ask for a warp that turns triangles over;
     # shrink the warp towards the template until none does (the targets are then missed a little)
     for _ in range(12):
-        if not _folds(basis, amounts):
+        if not folded:
             break
         amounts = amounts * 0.92
+        folded = _folds(basis, amounts)
     return _build_head(subject, amounts)
+
+
+def _add_deviations(basis, goal, weights, first, deviation) -> tuple[np.ndarray, bool]:
+    """Amounts that also meet the extended components' deviations from what ``first`` implies,
+    and whether they fold a mesh. Deviations that would fold one are tempered (70 %, 40 %); where
+    they all fold it and the original targets alone do not, the original amounts are kept; where
+    those fold it too, the fold guard treats the head as it always did."""
+    rel = SH.EXTENDED_MASK
+    implied = basis.measure(first)
+    goal = goal.copy()
+    if not np.any(deviation[rel]):
+        return first, _folds(basis, first)
+    for scale in (1.0, 0.7, 0.4):
+        goal[rel] = implied[rel] + scale * deviation[rel]
+        amounts = first
+        for block in (~SH.SOFT_MASK, SH.SOFT_MASK):
+            amounts = _solve_block(basis, goal, weights, amounts, block)
+        if not _folds(basis, amounts):
+            return amounts, False
+        if scale == 1.0 and _folds(basis, first):
+            break
+    return first, _folds(basis, first)
 
 
 def _folds(basis: "_Basis", amounts: np.ndarray, limit: float = 0.1) -> bool:
@@ -431,6 +506,11 @@ def measurement_weights(subject: Subject) -> np.ndarray:
                 w[i] = 10.0 if comp.table_id == preset.measure else 4.0
         if getattr(preset, "side", "both") == "unilateral":
             w[SH.NAMES.index("ramus_height_difference")] = 10.0
+    for fid in subject.features:
+        feature = FT.feature(fid)
+        for k, (name, _) in enumerate(feature.shifts):
+            i = SH.NAMES.index(name)
+            w[i] = max(w[i], 10.0 if k == 0 else 4.0)
     return w
 
 

@@ -90,6 +90,8 @@ class Component:
     field: Callable[[np.ndarray, dict], np.ndarray]  # (points, template landmarks) -> displacement per unit
     description: str
     table_id: str | None = None  # id in tables.ANTHROPOMETRY for the population norm
+    spread: float | None = None  # SD of a component whose target is a deviation (see EXTENDED)
+    spread_source: str = ""
 
 
 def _vec(n, x=None, y=None, z=None):
@@ -218,6 +220,112 @@ def _f_ramus_left(p, L):
     return _vec(len(p), z=-w)
 
 
+def _slant(L):
+    """Palpebral slant (deg): how far the exocanthion sits above the endocanthion, both eyes averaged."""
+    out = []
+    for side in ("l", "r"):
+        d = L[f"ex_{side}"] - L[f"en_{side}"]
+        out.append(np.degrees(np.arctan2(d[2], abs(d[0]))))
+    return float(np.mean(out))
+
+
+def _eye_protrusion(L):
+    """Eye protrusion (mm): the closed lid's front (ps) ahead of the lateral orbital rim (fmo), as
+    exophthalmometry measures the cornea from the lateral rim; both eyes averaged."""
+    return float(np.mean([L[f"fmo_{s}"][1] - L[f"ps_{s}"][1] for s in ("l", "r")]))
+
+
+def _nasal_root_depth(L):
+    """Nasal root depth (mm): soft-tissue nasion ahead of the inner canthi."""
+    return float(0.5 * (L["en_l"][1] + L["en_r"][1]) - L["n_s"][1])
+
+
+def _nasal_tip_angle(L):
+    """Nasal tip angle (deg): inclination of pronasale above the Frankfurt horizontal, seen from
+    the alar base (the midpoint of the alare; subnasale is not used: the skin pinned over A point
+    moves it)."""
+    d = L["prn"] - 0.5 * (L["al_l"] + L["al_r"])
+    return float(np.degrees(np.arctan2(d[2], -d[1])))
+
+
+def _mouth_corner_drop(L):
+    """Mouth corner drop (mm): how far the cheilia lie below stomion (negative: above it)."""
+    return float(L["sto"][2] - 0.5 * (L["ch_l"][2] + L["ch_r"][2]))
+
+
+def _forehead_inclination(L):
+    """Forehead inclination (deg): the soft glabella-trichion line against the vertical, top back."""
+    d = L["tr"] - L["g_s"]
+    return float(np.degrees(np.arctan2(d[1], d[2])))
+
+
+def _malar_projection(L):
+    """Malar projection (mm): soft-tissue orbitale ahead of porion, both sides averaged."""
+    return float(np.mean([L[f"po_{s}"][1] - L[f"or_s_{s}"][1] for s in ("l", "r")]))
+
+
+def _f_slant(p, L):
+    left, right = gauss_pair(p, L["ex_l"], (6, 8, 5))
+    return _vec(len(p), z=left + right)
+
+
+def _f_intercanthal(p, L):
+    left, right = gauss_pair(p, L["en_l"], (4.5, 8, 5))
+    return _vec(len(p), x=0.5 * (left - right))
+
+
+def _f_eye_protrusion(p, L):
+    """Moves the closed lids and the front of the eyeballs forward (the orbital rims stay)."""
+    left, right = gauss_pair(p, L["ps_l"], (8, 10, 7))
+    return _vec(len(p), y=-(left + right))
+
+
+def _f_nasal_root(p, L):
+    return _vec(len(p), y=-gauss(p, L["n"], (10, 10, 8)))
+
+
+def _f_nasal_height(p, L):
+    """Lowers the nose below its root: tip, columella and alae move down together; the upper lip
+    below subnasale stays (its skin carries the tissue depth over A point)."""
+    centre = (0.0, L["sn"][1] - 4.0, L["sn"][2] + 4.0)
+    lip = smoothstep(p[:, 2], L["a_s"][2], L["sn"][2] - 0.5)
+    return _vec(len(p), z=-gauss(p, centre, (22, 18, 14)) * lip)
+
+
+def _f_nasal_tip(p, L):
+    return _vec(len(p), z=gauss(p, L["prn"], (8, 8, 8)))
+
+
+def _f_lower_vermilion(p, L):
+    return _vec(len(p), z=-gauss(p, L["li"], (16, 8, 5.0)))
+
+
+def _f_mouth_corners(p, L):
+    left, right = gauss_pair(p, L["ch_l"], (6, 8, 5))
+    return _vec(len(p), z=-(left + right))
+
+
+def _f_forehead(p, L):
+    """Tips the upper forehead back (bone and skin), the brow much less."""
+    return _vec(len(p), y=gauss(p, L["tr"], (40, 25, 18)))
+
+
+def _f_frontal_breadth(p, L):
+    """Widens the frontal region: a lateral stretch that fades away from frontotemporale's level."""
+    ft = L["ft_l"]
+    w = np.exp(-0.5 * (((p[:, 1] - ft[1]) / 28.0) ** 2 + ((p[:, 2] - ft[2]) / 20.0) ** 2))
+    return _vec(len(p), x=0.5 * p[:, 0] / ft[0] * w)
+
+
+def _f_malar(p, L):
+    """Brings the cheekbones forward, just below and lateral of orbitale."""
+    left, right = gauss_pair(p, L["or_s_l"] + np.array([6.0, 0.0, -6.0]), (15, 14, 14))
+    return _vec(len(p), y=-(left + right))
+
+
+_SPREAD = "assumption: SD chosen for the phantom, no population table read"
+_ICD_SD = "SD 2.5 mm of the pooled intercanthal width (tables: intercanthal_width)"
+
 COMPONENTS: list[Component] = [
     Component("cranial_length", _dist("g", "op"), _f_cranial_length, "maximum cranial length g-op",
               "cranial_length"),
@@ -256,12 +364,41 @@ COMPONENTS: list[Component] = [
     Component("ramus_height_difference",
               lambda L: float(np.linalg.norm((L["co_r"] - L["go_r"])[1:]) - np.linalg.norm((L["co_l"] - L["go_l"])[1:])),
               _f_ramus_left, "asymmetry: right minus left ramus height (co-go)"),
+    Component("palpebral_slant", _slant, _f_slant, "palpebral slant en-ex above horizontal (deg)",
+              spread=2.5, spread_source=_SPREAD),
+    Component("intercanthal_width", _dist("en_l", "en_r"), _f_intercanthal, "intercanthal width en-en",
+              spread=2.5, spread_source=_ICD_SD),
+    Component("eye_protrusion", _eye_protrusion, _f_eye_protrusion, "eye protrusion fmo-ps (sagittal)",
+              spread=2.0, spread_source=_SPREAD),
+    Component("nasal_root_depth", _nasal_root_depth, _f_nasal_root, "nasal root depth en-n' (sagittal)",
+              spread=2.0, spread_source=_SPREAD),
+    Component("nasal_height", _dist("n_s", "sn"), _f_nasal_height, "nasal height n'-sn",
+              spread=3.0, spread_source="SD of tables: nasal_height (assumed there)"),
+    Component("nasal_tip_angle", _nasal_tip_angle, _f_nasal_tip, "nasal tip angle al-prn above horizontal (deg)",
+              spread=5.0, spread_source=_SPREAD),
+    Component("lower_vermilion_height", _vertical("sto", "li"), _f_lower_vermilion,
+              "lower vermilion height sto-li (vertical)",
+              spread=1.6, spread_source="SD of tables: lower_vermilion_height (assumed there)"),
+    Component("mouth_corner_drop", _mouth_corner_drop, _f_mouth_corners, "mouth corners below stomion (mm)",
+              spread=1.5, spread_source=_SPREAD),
+    Component("forehead_inclination", _forehead_inclination, _f_forehead,
+              "forehead inclination g'-tr against the vertical (deg)", spread=5.0, spread_source=_SPREAD),
+    Component("frontal_breadth", _dist("ft_l", "ft_r"), _f_frontal_breadth, "minimum frontal breadth ft-ft",
+              spread=4.5, spread_source=_SPREAD),
+    Component("malar_projection", _malar_projection, _f_malar, "malar projection po-or' (sagittal)",
+              spread=2.5, spread_source=_SPREAD),
 ]
 NAMES = [c.name for c in COMPONENTS]
 ASYMMETRY = ("chin_deviation", "ramus_height_difference")
 # components that shape the soft tissue only: they move the skin, never bone
 SOFT = frozenset({"nasal_protrusion", "nasal_width", "philtrum_length", "upper_vermilion_height", "mouth_width",
-                  "palpebral_fissure_length"})
+                  "palpebral_fissure_length", "palpebral_slant", "intercanthal_width", "nasal_height",
+                  "nasal_tip_angle", "lower_vermilion_height", "mouth_corner_drop"})
+# components added with the facial-feature vocabulary: a subject's target for them is a deviation
+# from the value the rest of its head implies (mean 0, SD ``spread``), and their normal variation
+# is drawn after the original ones, so that a seed gives the same original measurements as before
+EXTENDED = tuple(c.name for c in COMPONENTS if c.spread is not None)
+EXTENDED_MASK = np.array([n in EXTENDED for n in NAMES])
 SOFT_MASK = np.array([n in SOFT for n in NAMES])
 
 
@@ -272,7 +409,14 @@ def is_soft_landmark(landmark_id: str) -> bool:
 
 
 def measure_all(landmarks: dict) -> dict[str, float]:
-    return {c.name: c.measure(landmarks) for c in COMPONENTS}
+    """Every shape measurement the landmarks allow (one that needs a missing landmark is left out)."""
+    out = {}
+    for c in COMPONENTS:
+        try:
+            out[c.name] = c.measure(landmarks)
+        except KeyError:
+            continue
+    return out
 
 
 class Warp:
@@ -372,9 +516,8 @@ def invert(forward, y: np.ndarray, x0: np.ndarray | None = None, *, tol: float =
 
 
 def measure_vector(landmarks: dict) -> np.ndarray:
-    """Every shape measurement, in the order of :data:`NAMES`."""
-    m = measure_all(landmarks)
-    return np.array([m[n] for n in NAMES])
+    """Every shape measurement, in the order of :data:`NAMES` (the landmarks must allow all)."""
+    return np.array([c.measure(landmarks) for c in COMPONENTS])
 
 
 def numeric_jacobian(measure, amounts: np.ndarray, h: float = 0.5) -> np.ndarray:

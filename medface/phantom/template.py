@@ -224,6 +224,11 @@ def _soft(sk: np.ndarray, skn: np.ndarray) -> dict[str, np.ndarray]:
                         "t_l": (66.0, -7.0, 1.0)}.items():
         a = np.array(anchor)
         L[key] = sk[int(np.argmin(np.linalg.norm(sk - a, axis=1)))]
+    # trichion: the midline forehead point 55 mm above the skin over glabella (an assumed hairline height)
+    g_s = _pick(sk, mid & (z > 28) & (z < 48), -y)
+    L["tr"] = _pick(sk, mid & (np.abs(z - (g_s[2] + 55.0)) < 1.0), -y)
+    # palpebrale superius: the front of the closed upper lid just above the lid line (eye centre x 31.5, z 11)
+    L["ps_l"] = _pick(sk, (np.abs(sk[:, 0] - 31.5) < 2.0) & (z > 11.0) & (z < 13.5) & (y < -84), -y)
     return L
 
 

@@ -142,8 +142,9 @@ def test_shape_targets_are_met(random_heads):
     for head in random_heads[:4]:  # healthy subjects: severe presets may ask for conflicting targets
         measured = head.measurements()
         for name, target in head.subject.targets.items():
-            if name in SOFT_NEAR_PINS:
-                continue  # moved by pinning the skin to the tissue depths (documented)
+            if name in SOFT_NEAR_PINS or name in SH.EXTENDED:
+                continue  # moved by pinning the skin (documented); extended targets are deviations
+                # from what the rest of the head implies (tests/core/test_phantom_features.py)
             tol = 1.5 if name in ("sna", "snb") else 0.03 * abs(target) + 0.5
             assert abs(measured[name] - target) < tol, (head.subject.subject_id, name, measured[name], target)
 

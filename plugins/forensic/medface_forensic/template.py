@@ -122,6 +122,11 @@ def template_head() -> TemplateHead:
     return load_template()
 
 
+# landmarks the phantom places for its facial-feature vocabulary (trichion, the closed lids): not
+# part of the template's anatomy, so version 1 stays as it shipped
+FEATURE_LANDMARKS = frozenset({"tr", "ps_l", "ps_r"})
+
+
 def phantom_template():
     """The head the phantom builds today for the template (a :class:`medface.phantom` Head)."""
     from medface import phantom
@@ -146,7 +151,8 @@ def build_template_files(folder: Path = DATA_DIR, version: int = TEMPLATE_VERSIO
             "units": "mm, LPS", "subject": {"sex": s.sex, "age": float(s.age), "bmi": float(s.bmi)},
             "counts": {p: {"vertices": getattr(head, p).n_vertices, "triangles": getattr(head, p).n_faces}
                        for p in PARTS},
-            "landmarks": {k: [float(x) for x in np.asarray(v, float)] for k, v in head.landmarks.items()}}
+            "landmarks": {k: [float(x) for x in np.asarray(v, float)] for k, v in head.landmarks.items()
+                          if k not in FEATURE_LANDMARKS}}
     desc.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return npz, desc
 

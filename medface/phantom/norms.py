@@ -1,0 +1,102 @@
+"""Norms of the facial measurements in the phantom population, and z-scores against them.
+
+The norms are the centre and spread (median and scaled median absolute deviation, which equal
+the mean and SD of a normal population) of every measurement of :mod:`medface.phantom.features`
+over unaffected phantom subjects of one sex, drawn with a fixed seed and built into heads; they
+are *phantom* norms (synthetic, labelled so), computed by ``python -m medface.phantom.norms``
+into ``feature_norms.json`` next to this file, and checked against a fresh sample by the
+tests. Published age- and sex-specific norms replace them where they can be read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParameterError
+from . import features as FT
+
+NORMS_FILE = Path(__file__).with_name("feature_norms.json")
+DEFAULT_SUBJECTS = 200
+DEFAULT_SEED = 20261206
+
+
+def sample_measurements(sex: str, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Every facial measurement of ``n`` unaffected phantom heads of one sex."""
+    from .head import make_head, sample_subject
+
+    rng = np.random.default_rng([seed, 0 if sex == "F" else 1])
+    rows = [FT.measure_all(make_head(sample_subject(rng, sex=sex, subject_id=f"norm-{i}")).landmarks)
+            for i in range(n)]
+    return {mid: np.array([r[mid] for r in rows]) for mid in rows[0]}
+
+
+def compute_norms(n: int = DEFAULT_SUBJECTS, seed: int = DEFAULT_SEED) -> dict:
+    out = {"population": "medface phantom, unaffected adults (synthetic)", "subjects_per_sex": n,
+           "seed": seed, "statistics": "mean = median, sd = 1.4826 x MAD", "sexes": {}}
+    for sex in ("F", "M"):
+        values = sample_measurements(sex, n, seed)
+        out["sexes"][sex] = {mid: dict(zip(("mean", "sd"), (round(x, 4) for x in robust_centre_spread(v))))
+                             for mid, v in values.items()}
+    return out
+
+
+def robust_centre_spread(values: np.ndarray) -> tuple[float, float]:
+    """Median and 1.4826 x median absolute deviation: the mean and SD of a normal population,
+    undisturbed by the few phantom heads whose skin pinning moves a landmark far (docs/phantom.md)."""
+    median = float(np.median(values))
+    return median, 1.4826 * float(np.median(np.abs(values - median)))
+
+
+@lru_cache(maxsize=1)
+def norms() -> dict:
+    with open(NORMS_FILE, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def norm(measure_id: str, sex: str) -> tuple[float, float]:
+    """(mean, SD) of a facial measurement in the phantom population of ``sex`` ("F" or "M")."""
+    table = norms()["sexes"]
+    if sex not in table:
+        raise ParameterError(f"sex must be 'F' or 'M' for a phantom norm, got {sex!r}", parameter="sex")
+    if measure_id not in table[sex]:
+        raise ParameterError(f"no phantom norm for {measure_id!r}", parameter="measure")
+    entry = table[sex][measure_id]
+    return entry["mean"], entry["sd"]
+
+
+def z_scores(landmarks: dict, sex: str) -> dict[str, float]:
+    """z-score of every measurement the landmarks allow, against the phantom norms of ``sex``."""
+    out = {}
+    for mid, value in FT.measure_all(landmarks).items():
+        mean, sd = norm(mid, sex)
+        out[mid] = (value - mean) / sd if sd > 0 else 0.0
+    return out
+
+
+def suggested_terms(landmarks: dict, sex: str) -> list[dict]:
+    """The facial HPO terms whose measurement lies beyond its threshold in the feature's direction
+    (z against the phantom norms), strongest first: objective dysmorphology."""
+    z = z_scores(landmarks, sex)
+    out = []
+    for f in FT.FEATURES:
+        if f.measure in z and f.direction * z[f.measure] >= f.threshold_sd:
+            out.append({"hpo": f.hpo, "label": f.label, "feature": f.id, "measure": f.measure,
+                        "z": round(z[f.measure], 2), "threshold_sd": f.threshold_sd})
+    return sorted(out, key=lambda t: -abs(t["z"]))
+
+
+def _main(argv: list[str]) -> int:
+    n = int(argv[0]) if argv else DEFAULT_SUBJECTS
+    table = compute_norms(n)
+    NORMS_FILE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {NORMS_FILE.name}: {n} subjects per sex")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
