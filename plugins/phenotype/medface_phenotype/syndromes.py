@@ -1,0 +1,153 @@
+"""Syndromes the phantom can show: annotated diseases whose facial terms it can express.
+
+A disease of the pinned HPO annotations (:mod:`.hpo_annotations`) is *expressible* through a
+term of the phantom's facial-feature vocabulary (:mod:`medface.phantom.features`) when it is
+annotated with that term or with a more specific one under it (an annotation "Mild
+hypertelorism" counts for Hypertelorism); a more general term ("Abnormality of the eye") does
+not, since the phantom cannot tell which change it means. The catalogue keeps the OMIM
+diseases with at least ``minimum_terms`` expressible terms, and splits them GMDB-style into
+*frequent* syndromes (trained on) and *rare* ones (gallery-only, a few subjects each), by a
+hash of the disease id, so the split does not depend on the order of the file.
+
+A phantom subject with syndrome S draws each of S's expressible terms with its annotated
+frequency (:data:`.hpo_annotations.UNKNOWN_FREQUENCY` where none was recorded, an
+assumption), at a per-subject severity; of two terms that move one measurement in opposite
+directions (hyper- and hypotelorism, both annotated for some diseases) it keeps the more
+frequent. Everything made from this is synthetic and labelled so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from medface.errors import ParameterError
+from medface.phantom import features as FT
+
+from . import hpo_annotations as HA
+
+MINIMUM_TERMS = 3
+RARE_SHARE = 0.3  # assumption: GMDB's rare set is about a third of its syndromes; a round share here
+RARE_SUBJECTS_MAX = 6  # GMDB-style: a rare syndrome has at most this many subjects
+#: per-subject severity of a syndrome's features, in SD (assumption: around the 2 SD threshold of
+#: Elements of Morphology, most beyond it, as in clinical photographs of affected children)
+SEVERITY_RANGE = (1.8, 3.4)
+TERM_JITTER_SD = 0.35  # assumption: each drawn term's strength varies this much around the subject's severity
+
+
+@dataclass(frozen=True)
+class Syndrome:
+    """A disease with its expressible features: feature id -> annotated frequency."""
+
+    id: str
+    name: str
+    features: dict
+    genes: tuple[str, ...]
+    rare: bool
+
+    @property
+    def terms(self) -> list[str]:
+        return [FT.feature(f).hpo for f in self.features]
+
+
+@dataclass(frozen=True)
+class SyndromeCatalogue:
+    syndromes: tuple[Syndrome, ...]
+    release: dict
+    minimum_terms: int
+    unknown_share: float  # share of the expressible annotations with no recorded frequency
+
+    def frequent(self) -> list[Syndrome]:
+        return [s for s in self.syndromes if not s.rare]
+
+    def rare(self) -> list[Syndrome]:
+        return [s for s in self.syndromes if s.rare]
+
+    def get(self, syndrome_id: str) -> Syndrome:
+        for s in self.syndromes:
+            if s.id == syndrome_id:
+                return s
+        raise ParameterError(f"no syndrome {syndrome_id!r} in the catalogue", parameter="syndrome")
+
+
+def term_to_feature(ontology_descendants=None) -> dict[str, str]:
+    """Every HPO id that names a vocabulary feature or lies under one -> that feature's id.
+
+    A term under two features (rare) goes to the one whose subtree is smaller: the more
+    specific."""
+    descendants = ontology_descendants or (lambda hpo: dict(HA._descendants(hpo)))
+    subtrees = {f.id: set(descendants(f.hpo)) for f in FT.FEATURES}
+    out: dict[str, str] = {}
+    for fid in sorted(subtrees, key=lambda k: len(subtrees[k]), reverse=True):
+        for term in subtrees[fid]:
+            out[term] = fid
+    return out
+
+
+def is_rare(disease_id: str, share: float = RARE_SHARE) -> bool:
+    digest = hashlib.sha256(disease_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "little") / 2 ** 32 < share
+
+
+def expressible_features(disease: HA.Disease, term_map: dict[str, str]) -> dict[str, float | None]:
+    """The disease's annotations mapped onto vocabulary features (feature id -> frequency; the
+    highest where several annotations map to one feature, None where none was recorded)."""
+    out: dict[str, float | None] = {}
+    for term, freq in disease.features.items():
+        fid = term_map.get(term)
+        if fid is None or freq == 0:  # a frequency of 0 (0/n patients) says the feature was not seen
+            continue
+        if fid not in out or (freq is not None and (out[fid] is None or freq > out[fid])):
+            out[fid] = freq
+    return out
+
+
+def build_catalogue(diseases: dict, term_map: dict[str, str], *, minimum_terms: int = MINIMUM_TERMS,
+                    databases: tuple[str, ...] = ("OMIM",), release: dict | None = None) -> SyndromeCatalogue:
+    chosen, unknown, total = [], 0, 0
+    for disease in sorted(diseases.values(), key=lambda d: d.id):
+        if disease.database not in databases:
+            continue
+        found = expressible_features(disease, term_map)
+        if len(found) < minimum_terms:
+            continue
+        unknown += sum(f is None for f in found.values())
+        total += len(found)
+        feats = {fid: HA.UNKNOWN_FREQUENCY if f is None else float(f) for fid, f in sorted(found.items())}
+        chosen.append(Syndrome(disease.id, disease.name, feats, tuple(disease.genes), is_rare(disease.id)))
+    return SyndromeCatalogue(tuple(chosen), dict(release or {}), minimum_terms, unknown / total if total else 0.0)
+
+
+@lru_cache(maxsize=2)
+def catalogue(minimum_terms: int = MINIMUM_TERMS) -> SyndromeCatalogue:
+    """The catalogue of the pinned release (loads the annotations and the ontology once)."""
+    return build_catalogue(HA.read_diseases(), term_to_feature(), minimum_terms=minimum_terms,
+                           release=HA.annotation_release())
+
+
+def draw_features(syndrome: Syndrome, rng: np.random.Generator, *, severity: float | None = None) -> dict:
+    """One subject's features (feature id -> strength in SD): each expressible term drawn with its
+    annotated frequency, at the subject's severity; opposite terms of one measurement resolved to
+    the more frequent. At least one term is kept (a subject with none would not show S)."""
+    severity = float(rng.uniform(*SEVERITY_RANGE)) if severity is None else float(severity)
+    ids = list(syndrome.features)
+    freq = np.array([syndrome.features[f] for f in ids])
+    drawn = rng.random(len(ids)) < freq
+    if not drawn.any():
+        drawn[int(np.argmax(freq + 1e-6 * rng.random(len(ids))))] = True
+    strengths = np.clip(severity + TERM_JITTER_SD * rng.standard_normal(len(ids)), 1.0, 5.0)
+    out: dict[str, float] = {}
+    by_measure: dict[str, str] = {}
+    for i in np.argsort(-freq, kind="stable"):
+        if not drawn[i]:
+            continue
+        fid = ids[i]
+        measure = FT.feature(fid).measure
+        if measure in by_measure:
+            continue  # the more frequent term of this measurement was kept
+        by_measure[measure] = fid
+        out[fid] = round(float(strengths[i]), 3)
+    return out
