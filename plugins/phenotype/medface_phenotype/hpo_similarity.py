@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from medface.errors import InputError, ParameterError
 
 from .hpo_annotations import ontology
@@ -96,19 +98,94 @@ class RankedDisease:
                 "genes": list(self.genes)}
 
 
+class SetSimilarity:
+    """pyhpo's set similarity (:data:`SIMILARITY`), vectorised over a fixed list of diseases.
+
+    The graphic term similarity of two terms is the information content of their common
+    ancestors (each term counted among its own) over that of the union of their strict
+    ancestors, 1 for a term with itself (pyhpo's ``GraphIC``); with every term's ancestors as a
+    sparse row, all patient-by-disease term pairs are two sparse products, and funSimAvg the mean
+    of the row and column maxima per disease. Scores equal pyhpo's ``HPOSet.similarity`` (tested);
+    a ranking over 1,379 diseases takes milliseconds instead of pyhpo's seconds.
+    """
+
+    def __init__(self, diseases):
+        self.diseases = [d for d in diseases if self._ids(d.features)]
+        self._index: dict[str, int] = {}
+        self._columns = [np.array([self._slot(t) for t in self._ids(d.features)]) for d in self.diseases]
+        self._strict, self._inclusive = self._ancestors(list(self._index))
+
+    @staticmethod
+    def _ids(terms) -> list[str]:
+        return list(dict.fromkeys(term.id for term in (_term(t) for t in terms) if term is not None))
+
+    def _slot(self, term_id: str) -> int:
+        return self._index.setdefault(term_id, len(self._index))
+
+    @staticmethod
+    def _ancestors(term_ids: list[str]):
+        """Sparse (terms x all terms) rows of the strict and inclusive ancestors, IC-weighted."""
+        from scipy import sparse
+
+        onto = ontology()
+        rows, cols, weights = [], [], []
+        for i, tid in enumerate(term_ids):
+            term = onto.get_hpo_object(tid)
+            for parent in term.all_parents:
+                rows.append(i)
+                cols.append(int(parent))
+                weights.append(parent.information_content[SIMILARITY["kind"]])
+        size = max([int(t) for t in onto] + [0]) + 1
+        strict = sparse.csr_matrix((weights, (rows, cols)), shape=(len(term_ids), size))
+        own = sparse.csr_matrix(([onto.get_hpo_object(t).information_content[SIMILARITY["kind"]] for t in term_ids],
+                                 (range(len(term_ids)), [int(onto.get_hpo_object(t)) for t in term_ids])),
+                                shape=(len(term_ids), size))
+        return strict, strict + own
+
+    def term_matrix(self, patient_ids: list[str]) -> np.ndarray:
+        """Graphic similarity of each patient term (rows) to each catalogue term (columns)."""
+        p_strict, p_incl = self._ancestors(patient_ids)
+        common = (p_incl > 0).astype(float) @ self._inclusive.T
+        common = np.asarray(common.todense()) if hasattr(common, "todense") else common
+        # the IC of a common ancestor counts once: weights come from the catalogue side
+        union = (np.asarray(p_strict.sum(axis=1)) + np.asarray(self._strict.sum(axis=1)).T
+                 - np.asarray(((p_strict > 0).astype(float) @ self._strict.T).todense()))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sim = np.where(union > 0, common / union, 0.0)
+        for i, tid in enumerate(patient_ids):
+            if tid in self._index:
+                sim[i, self._index[tid]] = 1.0
+        return sim
+
+    def scores(self, terms: list[str]) -> np.ndarray:
+        """funSimAvg of the patient's terms against every disease, in the order of ``diseases``."""
+        sim = self.term_matrix(self._ids(terms))
+        out = np.empty(len(self.diseases))
+        for k, cols in enumerate(self._columns):
+            block = sim[:, cols]
+            out[k] = 0.5 * (block.max(axis=1).mean() + block.max(axis=0).mean())
+        return out
+
+
+_SETS: dict[tuple, SetSimilarity] = {}
+
+
+def _set_similarity(diseases) -> SetSimilarity:
+    key = tuple((d.id, tuple(d.features)) for d in diseases)
+    if key not in _SETS:
+        _SETS.clear()  # one catalogue at a time: a process ranks against one
+        _SETS[key] = SetSimilarity(diseases)
+    return _SETS[key]
+
+
 def rank_by_terms(terms: list[str], diseases, *, top: int | None = 10) -> list[RankedDisease]:
     """The diseases (``Disease`` objects, e.g. a catalogue's) ranked by the similarity of the
     patient's ``terms`` to each disease's annotated terms, best first (ties by id)."""
-    from pyhpo import HPOSet
-
     if not terms:
         raise ParameterError("no HPO terms given", parameter="hpo")
-    patient = HPOSet.from_queries(known_terms(terms))
-    scored = []
-    for disease in diseases:
-        features = [t for t in disease.features if _term(t) is not None]
-        if features:
-            scored.append((patient.similarity(HPOSet.from_queries(features), **SIMILARITY), disease))
+    patient = known_terms(terms)
+    sets = _set_similarity(list(diseases))
+    scored = list(zip(sets.scores(patient), sets.diseases))
     scored.sort(key=lambda pair: (-pair[0], pair[1].id))
     chosen = scored if top is None else scored[:top]
     return [RankedDisease(k + 1, d.id, d.name, float(s), d.genes) for k, (s, d) in enumerate(chosen)]
