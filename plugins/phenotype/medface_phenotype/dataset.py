@@ -209,20 +209,36 @@ def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dic
     return root
 
 
+SYNDROME_SEVERITY = "drawn"  # the severity column of a syndrome's subjects: drawn per subject
+
+
 def _plan_subject(label: str, severity: str, subject_seed: int, subject_id: str):
-    """The phantom subject of one entry of the cohort's plan (cheap: no head is built)."""
+    """The phantom subject of one entry of the cohort's plan (cheap: no head is built): a control,
+    a condition preset's subject, or a catalogue syndrome's (its features drawn from a stream of
+    their own, so the subject's normal variation is the one its seed always gives)."""
     from medface.phantom.head import sample_subject
 
+    from . import syndromes as S
+
+    rng = np.random.default_rng(subject_seed)
+    if S.is_syndrome_label(label):
+        drawn = S.draw_features(S.catalogue().get(label), np.random.default_rng([subject_seed, 19]))
+        return sample_subject(rng, features=drawn, subject_id=subject_id)
     control = label == CONTROL_LABEL
-    return sample_subject(np.random.default_rng(subject_seed), condition=None if control else label,
+    return sample_subject(rng, condition=None if control else label,
                           severity="moderate" if control else severity, subject_id=subject_id)
 
 
 def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severities, seed: int) -> list[tuple]:
     from medface.phantom import tables as TB
 
+    from . import syndromes as S
+
     for name in subjects_per_condition:
-        TB.condition(name)  # unknown names raise with the known list
+        if S.is_syndrome_label(name):
+            S.catalogue().get(name)
+        else:
+            TB.condition(name)  # unknown names raise with the known list
     plan = []
     groups = [(CONTROL_LABEL, int(controls))] + [(c, int(n)) for c, n in sorted(subjects_per_condition.items())]
     for label, n in groups:
@@ -230,8 +246,9 @@ def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severit
         for k in range(n):
             ss = np.random.SeedSequence([int(seed), label_seed, k])
             subject_seed = int(ss.generate_state(1)[0]) % (2 ** 31)
-            severity = "none" if label == CONTROL_LABEL else severities[k % len(severities)]
-            plan.append((label, severity, subject_seed, f"{label[:12]}-{seed}-{k:04d}"))
+            severity = ("none" if label == CONTROL_LABEL else SYNDROME_SEVERITY if S.is_syndrome_label(label)
+                        else severities[k % len(severities)])
+            plan.append((label, severity, subject_seed, f"{label.replace(':', '')[:12]}-{seed}-{k:04d}"))
     return plan
 
 

@@ -15,8 +15,9 @@ from medface.errors import ParameterError
 
 from .dataset import CONTROL_LABEL, CSV_NAME, write_phantom_dataset
 
-LIMIT = ("Synthetic faces from the medface phantom: condition presets are single-measurement shifts, not "
-         "syndromes, and the renders are not photographs of people.")
+LIMIT = ("Synthetic faces from the medface phantom: condition presets are single-measurement shifts; "
+         "syndromes draw their annotated facial terms (HPO) as landmark shifts, not a real gestalt; the renders "
+         "are not photographs of people.")
 
 
 def _names(text: str, parameter: str) -> list[str]:
@@ -37,6 +38,20 @@ class PhantomCohort:
     photos_per_subject: int
     seed: int
     surfaces_per_subject: int = 0
+
+    @classmethod
+    def from_syndromes(cls, *, syndromes: int, rare_syndromes: int, subjects: int, rare_subjects: int,
+                       controls: int, photos: int, seed: int, surfaces: int = 0) -> "PhantomCohort":
+        """A cohort of catalogue syndromes: the ``syndromes`` frequent ones with the most
+        expressible terms (``subjects`` each) and ``rare_syndromes`` rare ones with
+        ``min(rare_subjects, 6)`` each (:data:`.syndromes.RARE_SUBJECTS_MAX`: GMDB's rare set)."""
+        from . import syndromes as S
+
+        rare_subjects = min(int(rare_subjects), S.RARE_SUBJECTS_MAX)
+        spc = {s.id: subjects for s in S.choose(syndromes)}
+        if rare_subjects and rare_syndromes:
+            spc.update({s.id: rare_subjects for s in S.choose(rare_syndromes, rare=True)})
+        return cls(spc, controls, ("moderate",), photos, seed, surfaces)
 
     @classmethod
     def from_names(cls, *, subjects: int, rare_subjects: int, controls: int, rare: str, severities: str,
@@ -74,10 +89,17 @@ class PhantomCohort:
 def phantom_data(out, subjects: int = 100, rare_subjects: int = 16, controls: int = 150,
                  rare: str = "hypotelorism,thin_upper_lip_vermilion,hemifacial_microsomia",
                  severities: str = "moderate,severe", photos: int = 2, *, seed: int = 1, surfaces: int = 0,
-                 context=None) -> Result:
-    """CLI entry of `phenotype phantom-data`: the cohort is rendered when the runner saves it."""
-    cohort = PhantomCohort.from_names(subjects=subjects, rare_subjects=rare_subjects, controls=controls,
-                                      rare=rare, severities=severities, photos=photos, seed=seed, surfaces=surfaces)
+                 syndromes: int = 0, rare_syndromes: int = 0, context=None) -> Result:
+    """CLI entry of `phenotype phantom-data`: the cohort is rendered when the runner saves it.
+    With ``syndromes`` > 0 its labels are catalogue syndromes instead of condition presets."""
+    if syndromes:
+        cohort = PhantomCohort.from_syndromes(syndromes=syndromes, rare_syndromes=rare_syndromes, subjects=subjects,
+                                              rare_subjects=rare_subjects, controls=controls, photos=photos,
+                                              seed=seed, surfaces=surfaces)
+    else:
+        cohort = PhantomCohort.from_names(subjects=subjects, rare_subjects=rare_subjects, controls=controls,
+                                          rare=rare, severities=severities, photos=photos, seed=seed,
+                                          surfaces=surfaces)
     counts = cohort.photos_per_label()
     if context is not None:
         context.stage(f"rendering {sum(counts.values())} phantom images")

@@ -121,6 +121,22 @@ def build_catalogue(diseases: dict, term_map: dict[str, str], *, minimum_terms: 
     return SyndromeCatalogue(tuple(chosen), dict(release or {}), minimum_terms, unknown / total if total else 0.0)
 
 
+def is_syndrome_label(label: str) -> bool:
+    """Is a data set label a catalogue syndrome (``OMIM:100800``) rather than a condition preset?"""
+    return label.startswith("OMIM:")
+
+
+def choose(count: int, *, rare: bool = False, cat: SyndromeCatalogue | None = None) -> list[Syndrome]:
+    """The ``count`` frequent (or rare) syndromes with the most expressible terms (ties by id):
+    the ones a phantom photo shows best."""
+    cat = cat or catalogue()
+    pool = cat.rare() if rare else cat.frequent()
+    if count > len(pool):
+        raise ParameterError(f"the catalogue has {len(pool)} {'rare' if rare else 'frequent'} syndromes, "
+                             f"{count} were asked for", parameter="rare_syndromes" if rare else "syndromes")
+    return sorted(pool, key=lambda s: (-len(s.features), s.id))[:count]
+
+
 @lru_cache(maxsize=2)
 def catalogue(minimum_terms: int = MINIMUM_TERMS) -> SyndromeCatalogue:
     """The catalogue of the pinned release (loads the annotations and the ontology once)."""
