@@ -129,3 +129,19 @@ def test_a_syndrome_data_set_labels_photos_with_omim_ids_and_draws_each_subject_
     achondroplasia = set(S.catalogue().get("OMIM:100800").features)
     assert all(f and set(f) <= achondroplasia for f in first)
     assert all(":" not in name for name in (tmp_path / "images").iterdir() for name in [name.name])
+
+
+def test_a_picture_shows_the_frequent_terms_once_per_measurement():
+    syndrome = _syndrome({"hypertelorism": 0.9, "hypotelorism": 0.5, "short_philtrum": 0.1, "wide_mouth": 0.3})
+    assert S.typical_features(syndrome) == {"hypertelorism": 3.0, "wide_mouth": 3.0}
+    assert S.typical_features(_syndrome({"short_philtrum": 0.1, "wide_mouth": 0.2})) == {"wide_mouth": 3.0}
+
+
+def test_the_syndrome_sheets_in_the_docs_cover_the_catalogue_phantom_data_takes():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "syndromes.md").read_text(encoding="utf-8")
+    for k, syndrome in enumerate(S.choose(150) + S.choose(60, rare=True), start=1):
+        assert f"| {k} | {syndrome.id} | {syndrome.name} |" in text, "rerun scripts/syndrome_sheets.py"
+    for n in range(1, 7):
+        assert (Path(__file__).resolve().parents[2] / "docs" / "images" / "syndromes" / f"sheet-{n}.png").is_file()

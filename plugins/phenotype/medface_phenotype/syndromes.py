@@ -144,6 +144,24 @@ def catalogue(minimum_terms: int = MINIMUM_TERMS) -> SyndromeCatalogue:
                            release=HA.annotation_release())
 
 
+TYPICAL_FREQUENCY = 0.3  # a term this frequent or more appears on a syndrome's picture (assumption)
+
+
+def typical_features(syndrome: Syndrome, strength: float = 3.0) -> dict:
+    """The face a picture sheet shows for a syndrome: every expressible term with a frequency of
+    at least :data:`TYPICAL_FREQUENCY` (the most frequent one at least) at ``strength`` SD,
+    opposite terms of one measurement resolved to the more frequent."""
+    order = sorted(syndrome.features, key=lambda f: (-syndrome.features[f], f))
+    kept = [f for f in order if syndrome.features[f] >= TYPICAL_FREQUENCY] or order[:1]
+    out, measures = {}, set()
+    for fid in kept:
+        measure = FT.feature(fid).measure
+        if measure not in measures:
+            measures.add(measure)
+            out[fid] = float(strength)
+    return out
+
+
 def draw_features(syndrome: Syndrome, rng: np.random.Generator, *, severity: float | None = None) -> dict:
     """One subject's features (feature id -> strength in SD): each expressible term drawn with its
     annotated frequency, at the subject's severity; opposite terms of one measurement resolved to
