@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from medface.phantom import features as FT
 from medface.phantom import make_head, mean_subject
-from medface.phantom.photo import render_photo
+from medface.phantom.photo import contact_sheet, render_photo
 from medface_phenotype import hpo_annotations as HA
 from medface_phenotype import syndromes as S
 
@@ -31,15 +31,6 @@ def _tile(image: Image.Image, text: str) -> Image.Image:
     return canvas
 
 
-def _sheet(tiles: list[Image.Image], cols: int = 8) -> Image.Image:
-    w, h = tiles[0].size
-    rows = (len(tiles) + cols - 1) // cols
-    sheet = Image.new("RGB", (cols * w, rows * h), (255, 255, 255))
-    for i, t in enumerate(tiles):
-        sheet.paste(t, ((i % cols) * w, (i // cols) * h))
-    return sheet
-
-
 def main(frequent: int = 150, rare: int = 60) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     chosen = S.choose(frequent) + S.choose(rare, rare=True)
@@ -56,7 +47,8 @@ def main(frequent: int = 150, rare: int = 60) -> None:
     sheets = []
     for i in range(0, len(tiles), PER_SHEET):
         name = f"sheet-{i // PER_SHEET + 1}.png"
-        _sheet(tiles[i:i + PER_SHEET]).save(OUT / name, optimize=True)
+        Image.fromarray(contact_sheet(tiles[i:i + PER_SHEET], columns=8, pad=0)).save(OUT / name,
+                                                                                                  optimize=True)
         sheets.append(name)
     release = HA.annotation_release()
     text = [
