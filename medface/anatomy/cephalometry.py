@@ -9,8 +9,9 @@ translating all landmarks together:
   vectors, its offset the mean of the pair midpoints. Mandibular and soft-tissue pairs are left
   out when at least two other pairs exist, so an asymmetric jaw does not tilt the reference;
 * the **horizontal** is the Frankfurt horizontal (porion to orbitale, both sides averaged) when
-  those landmarks exist, else sella-nasion turned 7 degrees nose-down (S-N lies on average about
-  7 degrees to FH; Jacobson 2006).
+  those landmarks exist; on a face surface without them, the soft-tissue Frankfurt line (tragion
+  to soft-tissue orbitale), about 2 degrees off the bony one on the phantom; else sella-nasion
+  turned 7 degrees nose-down (S-N lies on average about 7 degrees to FH; Jacobson 2006).
 
 Angles that a lateral cephalogram shows (SNA, SNB, ANB, the mandibular plane angle, the angle
 of convexity) are measured in the projection onto the mid-sagittal plane, as on a radiograph
@@ -123,7 +124,7 @@ class HeadFrame:
 
     origin: np.ndarray
     axes: np.ndarray
-    horizontal: str  # "frankfurt" or "sella-nasion-7"
+    horizontal: str  # "frankfurt", "frankfurt-soft-tissue" (tragion-orbitale') or "sella-nasion-7"
     plane: SymmetryPlane
 
     def to_frame(self, points) -> np.ndarray:
@@ -159,14 +160,19 @@ def head_frame(landmarks, pairs=None) -> HeadFrame:
     plane = midsagittal_plane(points, pairs)
     x = plane.normal
     po, orb = _mean(points, "po_l", "po_r"), _mean(points, "or_l", "or_r")
+    tragion, orb_soft = _mean(points, "t_l", "t_r"), _mean(points, "or_s_l", "or_s_r")
     if po is not None and orb is not None:
         anterior, horizontal = orb - po, "frankfurt"
+        tilt = 0.0
+    elif tragion is not None and orb_soft is not None:  # a face surface: the soft-tissue Frankfurt line
+        anterior, horizontal, po = orb_soft - tragion, "frankfurt-soft-tissue", tragion
         tilt = 0.0
     elif "s" in points and "n" in points:
         anterior, horizontal = points["n"] - points["s"], "sella-nasion-7"
         tilt = np.radians(SN_TO_FH_DEG)
     else:
-        raise InputError("a head frame needs porion and orbitale (po_l/po_r, or_l/or_r) or sella and nasion (s, n)")
+        raise InputError("a head frame needs porion and orbitale (po_l/po_r, or_l/or_r), tragion and soft-tissue "
+                         "orbitale (t_l/t_r, or_s_l/or_s_r) or sella and nasion (s, n)")
     anterior = anterior - (anterior @ x) * x
     if np.linalg.norm(anterior) < 1e-6:
         raise InputError("the horizontal reference line is perpendicular to the mid-sagittal plane")

@@ -107,6 +107,31 @@ def measure_all(landmarks: dict, measure_ids_: list[str] | None = None) -> dict[
     return out
 
 
+#: measurements that do not depend on how the head is oriented (distances and their ratios)
+ORIENTATION_FREE = frozenset({
+    "cranial_length", "cranial_breadth", "bizygomatic_breadth", "bigonial_breadth", "interorbital_breadth",
+    "nasal_protrusion", "nasal_width", "mouth_width", "palpebral_fissure_length", "intercanthal_width",
+    "nasal_height", "frontal_breadth", "facial_index", "cephalic_index", "jaw_cheek_ratio", "head_circumference"})
+
+
+def frankfurt_aligned(landmarks: dict) -> tuple[dict | None, str]:
+    """The landmarks in the head frame the measurements assume (:func:`medface.anatomy.head_frame`:
+    mid-sagittal plane from the bilateral pairs, the Frankfurt horizontal through porion and
+    orbitale or, on a face surface, tragion and soft-tissue orbitale; x left, y posterior, z up),
+    and which horizontal was used; ``(None, reason)`` when no frame can be made (then only
+    :data:`ORIENTATION_FREE` measurements hold)."""
+    from ..anatomy import head_frame
+    from ..errors import InputError
+
+    try:
+        frame = head_frame(landmarks)
+    except InputError as exc:
+        return None, str(exc)
+    keys = list(landmarks)
+    moved = frame.to_frame(np.array([landmarks[k] for k in keys], float))
+    return dict(zip(keys, moved)), frame.horizontal
+
+
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FacialFeature:
