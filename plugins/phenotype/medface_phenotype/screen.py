@@ -21,10 +21,19 @@ SYNTHETIC_WARNING = ("The model was trained on synthetic phantom faces only and 
 
 
 def screen(image: FaceImage, model=None, top: int = 10, save_photo: bool = False, device: str = "auto",
-           context=None) -> Result:
-    """CLI entry of `phenotype screen`."""
+           hpo: str = "", hpo_file=None, context=None) -> Result:
+    """CLI entry of `phenotype screen`; ``hpo``/``hpo_file``: the clinician's recorded terms
+    (:mod:`.clinical_terms`), checked before the photo is screened."""
+    from .clinical_terms import add_terms_ranking, recorded_terms
+
+    terms = recorded_terms(hpo, hpo_file)
     screener = Screener(model, device=device, top=top, attention=pictures_wanted(context))
-    return screen_result(screener.screen_one(image), screener, image, save_photo)
+    result = screen_result(screener.screen_one(image), screener, image, save_photo)
+    if terms:
+        if context is not None:
+            context.stage("ranking the syndrome catalogue by the clinician's terms (the ontology loads once)")
+        add_terms_ranking(result, terms, top)
+    return result
 
 
 def screen_result(found: ScreeningResult, package, image: FaceImage, save_photo: bool) -> Result:
