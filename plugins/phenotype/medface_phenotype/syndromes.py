@@ -78,7 +78,7 @@ def term_to_feature(ontology_descendants=None) -> dict[str, str]:
 
     A term under two features (rare) goes to the one whose subtree is smaller: the more
     specific."""
-    descendants = ontology_descendants or (lambda hpo: dict(HA._descendants(hpo)))
+    descendants = ontology_descendants or HA.face_terms  # every term under a term, itself included
     subtrees = {f.id: set(descendants(f.hpo)) for f in FT.FEATURES}
     out: dict[str, str] = {}
     for fid in sorted(subtrees, key=lambda k: len(subtrees[k]), reverse=True):
