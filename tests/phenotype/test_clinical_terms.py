@@ -39,3 +39,14 @@ def test_a_screening_gets_the_syndromes_and_genes_the_terms_suggest_with_the_rel
     assert record.file == "phenotype.hpoa" and record.path is None
     assert record.sha256 == hashlib.sha256((HA.annotation_folder() / "phenotype.hpoa").read_bytes()).hexdigest()
     assert "2025-01-16" in record.name and "4.0.0" in record.name
+
+
+def test_the_streaming_batch_stages_rank_the_terms_too():
+    """A batch of `phenotype screen --hpo ...` goes through ScreenStages.finish, not screen():
+    the terms must not be dropped there."""
+    from medface_phenotype.screen_stages import _with_terms
+
+    with_terms = _with_terms(Result(command="phenotype.screen"), {"hpo": "HP:0000316,HP:0000347", "top": 5})
+    assert len(with_terms.tables["suggested syndromes (clinician's terms)"]) == 5
+    without = _with_terms(Result(command="phenotype.screen"), {"top": 5})
+    assert "suggested syndromes (clinician's terms)" not in without.tables

@@ -176,7 +176,7 @@ class ScreenStages:
                                     display if count else None)
         found = unranked(face)
         if face.quality.refused:
-            return screen_result(found, None, values["image"], values.get("save_photo", False))
+            return _with_terms(screen_result(found, None, values["image"], values.get("save_photo", False)), values)
         facts = PackageFacts.from_json(_text(output["facts"]))
         score = float(np.asarray(output["ood_score"]))
         hits = json.loads(_text(output["hits"]))[:int(values.get("top", 10))]
@@ -186,4 +186,14 @@ class ScreenStages:
             masks = {name: m.astype(bool) for name, m in zip(names, np.asarray(payload["masks"]))}
             lp = np.asarray(output["attention"], np.float64)[:count, facts.classes.index(condition)]
             attach_attention(found, region_attention(lp, masks, condition))
-        return screen_result(found, facts, values["image"], values.get("save_photo", False))
+        return _with_terms(screen_result(found, facts, values["image"], values.get("save_photo", False)), values)
+
+
+def _with_terms(result, values: dict):
+    """The clinician's terms of the batch's parameters ranked into one photo's result, as `screen` does."""
+    from .clinical_terms import add_terms_ranking, recorded_terms
+
+    terms = recorded_terms(values.get("hpo", ""), values.get("hpo_file"))
+    if terms:
+        add_terms_ranking(result, terms, int(values.get("top", 10)))
+    return result
