@@ -384,8 +384,8 @@ class _Basis:
     def measure(self, amounts: np.ndarray) -> np.ndarray:
         return SH.measure_vector(self.landmarks_at(amounts))
 
-    def jacobian(self, amounts: np.ndarray) -> np.ndarray:
-        return SH.numeric_jacobian(self.measure, amounts)
+    def jacobian(self, amounts: np.ndarray, columns=None) -> np.ndarray:
+        return SH.numeric_jacobian(self.measure, amounts, columns=columns)
 
     def warp_vertices(self, name: str, amounts: np.ndarray) -> np.ndarray:
         """Warp a template mesh; the skin takes the soft-tissue components too, bone does not."""
@@ -485,7 +485,7 @@ def _solve_block(basis, goal, weights, amounts, block) -> np.ndarray:
         if np.abs(residual).max() < 0.02:
             break
         if step:  # the measurements are not linear in the amounts: refresh the Jacobian
-            J = basis.jacobian(amounts)
+            J = basis.jacobian(amounts, idx)  # only the block's own columns are used
         sub = J[np.ix_(idx, idx)]
         delta = np.zeros_like(amounts)
         delta[idx] = SH.damped_inverse(sub, weights=w) @ residual

@@ -520,11 +520,12 @@ def measure_vector(landmarks: dict) -> np.ndarray:
     return np.array([c.measure(landmarks) for c in COMPONENTS])
 
 
-def numeric_jacobian(measure, amounts: np.ndarray, h: float = 0.5) -> np.ndarray:
-    """d(measure)/d(amounts) by central differences; ``measure`` maps amounts to measurements."""
+def numeric_jacobian(measure, amounts: np.ndarray, h: float = 0.5, columns=None) -> np.ndarray:
+    """d(measure)/d(amounts) by central differences; ``measure`` maps amounts to measurements.
+    Only the ``columns`` given (component indices; all by default) are computed, the rest are 0."""
     amounts = np.asarray(amounts, float)
     J = np.zeros((len(NAMES), len(amounts)))
-    for j in range(len(amounts)):
+    for j in (range(len(amounts)) if columns is None else columns):
         e = np.zeros_like(amounts)
         e[j] = h
         J[:, j] = (measure(amounts + e) - measure(amounts - e)) / (2 * h)
