@@ -145,3 +145,33 @@ def test_the_syndrome_sheets_in_the_docs_cover_the_catalogue_phantom_data_takes(
         assert f"| {k} | {syndrome.id} | {syndrome.name} |" in text, "rerun scripts/syndrome_sheets.py"
     for n in range(1, 7):
         assert (Path(__file__).resolve().parents[2] / "docs" / "images" / "syndromes" / f"sheet-{n}.png").is_file()
+
+
+def test_gene_ranks_follow_the_ranked_syndromes_and_skip_those_without_genes():
+    from medface_phenotype.protocol import gene_ranks
+
+    genes = {"OMIM:1": ("A", "B"), "OMIM:2": ("B", "C"), "OMIM:3": ("D",), "OMIM:4": ()}
+    ranked = [["OMIM:2", "OMIM:1", "OMIM:3"], ["OMIM:1", "OMIM:2", "OMIM:3"], ["OMIM:1", "OMIM:3"],
+              ["OMIM:1", "OMIM:4"]]
+    # query 1: genes in order B, C, A, D -> OMIM:1's first gene (B) at 1; query 2: A at 1;
+    # query 3: OMIM:2's genes B at 2 (after A); query 4: no gene for OMIM:4 -> not rankable (0)
+    assert list(gene_ranks(ranked, ["OMIM:1", "OMIM:1", "OMIM:2", "OMIM:4"], genes)) == [1, 1, 2, 0]
+    assert gene_ranks([["OMIM:3"]], ["OMIM:1"], genes)[0] == np.inf
+
+
+def test_an_evaluation_of_disease_labels_reports_gene_rankings_and_presets_do_not():
+    from medface_phenotype.protocol import evaluate_settings
+
+    assert S.genes_of_labels(["hypertelorism", "unaffected"]) is None
+    genes = S.genes_of_labels(["OMIM:100800", "unaffected", "ORPHA:15"])
+    assert "FGFR3" in genes["OMIM:100800"]
+    rng = np.random.default_rng(0)
+    labels = ["OMIM:100800"] * 6 + ["OMIM:194050"] * 6 + ["unaffected"] * 6
+    centre = {"OMIM:100800": 0, "OMIM:194050": 1, "unaffected": 2}
+    emb = np.eye(3)[[centre[l] for l in labels]] + 0.05 * rng.standard_normal((18, 3))
+    subjects = [f"s{i}" for i in range(18)]
+    train = np.array([i for i in range(18) if i % 3]); test = np.array([i for i in range(18) if i % 3 == 0])
+    report = evaluate_settings(emb, labels, subjects, train, test, ["OMIM:100800", "OMIM:194050"], [],
+                               genes=S.genes_of_labels(labels))
+    ff = report["settings"]["F/F"]
+    assert ff["gene_queries"] == 4 and ff["gene_top_k"]["top1"] == 1.0

@@ -32,6 +32,7 @@ from medface.data import Result
 from medface.errors import InputError, ParameterError
 
 from . import identity, protocol
+from .syndromes import genes_of_labels
 from .dataset import CONTROL_LABEL, read_dataset
 from .evaluate import DEFAULT_KS, control_report, gallery_ranks, softmax_report, subgroup_tables, syndromic_score
 from .model import fit_temperature, softmax
@@ -181,7 +182,8 @@ def evaluate_split(method: EmbeddingMethod, ds, prepared, split: TrainingSplit, 
     gallery, test = np.arange(fit_idx.size), fit_idx.size + np.arange(split.test.size)
     frequent, rare = list(split.conditions.frequent), list(split.conditions.rare)
     report = protocol.evaluate_settings(emb, list(labels), subjects, gallery, test, frequent, rare, ks=ks,
-                                        control=CONTROL_LABEL, include_confusion=False)
+                                        control=CONTROL_LABEL, include_confusion=False,
+                                        genes=genes_of_labels(labels))
     probs = _checked_probabilities(method, method.probabilities(ds, prepared, split.test), split.test.size,
                                    len(split.classes))
     test_labels = labels[test]

@@ -27,6 +27,7 @@ from medface.data import Result
 from medface.errors import InputError
 
 from . import protocol
+from .syndromes import genes_of_labels
 from .dataset import CONTROL_LABEL, read_dataset
 from .gallery import load_gallery
 from .leakage import Overlap, find_overlap, refuse_or_drop
@@ -247,7 +248,8 @@ class ScreeningEvaluation:
         present = set(q.labels[q.test_idx]) - {CONTROL_LABEL}
         fr, ra = [c for c in frequent if c in present or not same], [c for c in rare if c in present or not same]
         report = protocol.evaluate_settings(q.emb, list(q.labels), list(q.subjects), q.gallery_idx, q.test_idx,
-                                            fr, ra, ks=self.ks, control=CONTROL_LABEL)
+                                            fr, ra, ks=self.ks, control=CONTROL_LABEL,
+                                            genes=genes_of_labels(q.labels))
         report["softmax"] = softmax_report(q.probs, q.query_labels, classes, self.ks)
         report["control"] = control_report(q.probs, q.query_labels, classes)
         score = syndromic_score(q.probs, classes) if CONTROL_LABEL in classes else None

@@ -463,6 +463,7 @@ class _Split:
     max_rank: int
     include_confusion: bool = True
     chunk_size: int | None = None
+    genes: dict | None = None  # label -> its genes: gene rankings too (syndromes from the annotations)
 
     def pick(self, idx: np.ndarray, names: set[str]) -> np.ndarray:
         """The indices in ``idx`` whose label is among ``names``."""
@@ -511,8 +512,14 @@ def _checked_groups(frequent: Iterable[str], rare: Iterable[str], labels: list[s
 
 def evaluate_settings(emb, labels, subjects, train_idx, test_idx, frequent: Iterable[str], rare: Iterable[str], *,
                       ks: Iterable[int] = DEFAULT_KS, control: str = CONTROL, max_rank: int | None = None,
-                      include_confusion: bool = True, chunk_size: int | None = None) -> dict:
+                      include_confusion: bool = True, chunk_size: int | None = None,
+                      genes: dict | None = None) -> dict:
     """Evaluate the four GMDB settings (F/F, R/R, F/F+R, R/F+R) and the control AUROC.
+
+    With ``genes`` (label -> gene symbols, e.g. for OMIM syndromes), each setting also ranks
+    genes: the genes of the ranked conditions in order of first appearance, and the rank of the
+    first gene of the query's own condition (``gene_top_k``; queries whose condition has no gene
+    are left out of it, ``gene_queries`` counts the others).
 
     Queries are the test images of the query set's conditions, the gallery the training images
     of the gallery set's conditions. Test queries whose condition has no gallery image are
@@ -532,7 +539,7 @@ def evaluate_settings(emb, labels, subjects, train_idx, test_idx, frequent: Iter
     ks = _check_ks(ks)
     freq, rar = _checked_groups(frequent, rare, labs, control)
     split = _Split(x, np.asarray(labs, dtype=object), subj, train, test, ks,
-                   int(max_rank) if max_rank is not None else max(ks), include_confusion, chunk_size)
+                   int(max_rank) if max_rank is not None else max(ks), include_confusion, chunk_size, genes)
     sets = {"F": set(freq), "R": set(rar), "F+R": set(freq) | set(rar)}
     settings: dict[str, dict] = {}
     for name in SETTINGS:
@@ -596,9 +603,30 @@ def _evaluate_one(name: str, split: _Split, queries: np.ndarray, gallery: np.nda
         per_condition=table.rows(),
         counts=setting_counts(ranking, truth, len(ranking.conditions), split.ks),
     )
+    if split.genes is not None:
+        ranks = gene_ranks(ranking.labels(), truth, split.genes)
+        found = ranks[ranks > 0]  # 0: the condition has no gene
+        out["gene_queries"] = int(found.size)
+        out["gene_top_k"] = _ks_dict({k: float(np.mean(found <= k)) if found.size else float("nan")
+                                      for k in split.ks})
     if split.include_confusion:
         cm = confusion_matrix(truth, ranking.top1(), list(ranking.conditions))
         out["confusion"] = {"labels": list(ranking.conditions), "matrix": cm.tolist()}
+    return out
+
+
+def gene_ranks(ranked_labels: list[list[str]], truth: list[str], genes: dict) -> np.ndarray:
+    """Per query, the rank of the first gene of its true condition among the genes of its ranked
+    conditions (in order of first appearance); inf when none of them appears, 0 when the true
+    condition has no gene (not rankable)."""
+    out = np.zeros(len(truth))
+    for q, (labels, true) in enumerate(zip(ranked_labels, truth)):
+        wanted = set(genes.get(true, ()))
+        if not wanted:
+            continue
+        order = list(dict.fromkeys(g for label in labels for g in genes.get(label, ())))
+        hits = [k + 1 for k, g in enumerate(order) if g in wanted]
+        out[q] = hits[0] if hits else np.inf
     return out
 
 

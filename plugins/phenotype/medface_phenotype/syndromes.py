@@ -19,6 +19,7 @@ frequent. Everything made from this is synthetic and labelled so.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,6 +31,7 @@ from medface.phantom import features as FT
 from . import hpo_annotations as HA
 
 MINIMUM_TERMS = 3
+DISEASE_ID = re.compile(r"(OMIM|ORPHA):\d+")
 RARE_SHARE = 0.3  # assumption: GMDB's rare set is about a third of its syndromes; a round share here
 RARE_SUBJECTS_MAX = 6  # GMDB-style: a rare syndrome has at most this many subjects
 #: per-subject severity of a syndrome's features, in SD (assumption: around the 2 SD threshold of
@@ -135,6 +137,18 @@ def choose(count: int, *, rare: bool = False, cat: SyndromeCatalogue | None = No
         raise ParameterError(f"the catalogue has {len(pool)} {'rare' if rare else 'frequent'} syndromes, "
                              f"{count} were asked for", parameter="rare_syndromes" if rare else "syndromes")
     return sorted(pool, key=lambda s: (-len(s.features), s.id))[:count]
+
+
+def genes_of_labels(labels) -> dict | None:
+    """Label -> genes (from the pinned ``genes_to_phenotype.txt``) when a data set's conditions are
+    disease ids (``OMIM:100800``, ``ORPHA:15``; in the catalogue or not), for gene rankings in
+    evaluation; None when none is (condition presets)."""
+    names = {str(label) for label in labels}
+    diseases = {n for n in names if DISEASE_ID.fullmatch(n)}
+    if not diseases:
+        return None
+    known = HA.read_disease_genes()
+    return {n: tuple(known.get(n, ())) for n in diseases}
 
 
 @lru_cache(maxsize=2)
