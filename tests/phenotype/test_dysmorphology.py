@@ -54,3 +54,11 @@ def test_without_a_horizontal_only_orientation_free_measurements_are_made(points
 def test_landmarks_not_in_millimetres_are_refused(points):
     with pytest.raises(InputError, match="not a face in millimetres"):
         measure_landmarks(_moved(points, scale=0.001), "F")
+
+
+def test_a_child_is_refused_rather_than_scored_against_adult_norms(points):
+    child = measure(points, "F", age=6.0)
+    assert child.refused and "adults" in child.refusal and not child.tables
+    adult = measure(points, "F", age=35.0)
+    assert not adult.refused and not any("no age given" in w for w in adult.warnings)
+    assert any("no age given" in w for w in measure(points, "F").warnings)

@@ -58,8 +58,17 @@ def _check_units(points: dict) -> None:
                              f"{lo:g}-{hi:g} mm)", hint="save the landmarks in mm (markups 'units')")
 
 
-def measure(landmarks, sex: str = "F", context=None) -> Result:
-    """CLI entry of `phenotype measure`."""
+ADULT_AGE = 18.0
+CHILD_REFUSAL = ("the phantom norms are of adults aged 20-75: a child's face (age {age:g}) would get adult z-scores, "
+                 "which mislead (children's proportions differ); no child norms are available yet")
+NO_AGE_WARNING = "no age given: the z-scores assume an adult (the phantom norms are of adults aged 20-75)"
+
+
+def measure(landmarks, sex: str = "F", age: float | None = None, context=None) -> Result:
+    """CLI entry of `phenotype measure`; a child (``age`` under 18) is refused: adult norms would mislead."""
+    if age is not None and age < ADULT_AGE:
+        result = Result(command="phenotype.measure", limits=[LIMIT])
+        return result.refuse(CHILD_REFUSAL.format(age=age))
     found = measure_landmarks(landmarks, sex)
     result = Result(command="phenotype.measure",
                     summary={"measurements": len(found["measurements"]),
@@ -76,6 +85,8 @@ def measure(landmarks, sex: str = "F", context=None) -> Result:
                                f"measured ({', '.join(found['not_measured'])})")
     elif found["not_measured"]:
         result.warnings.append(f"not measured (landmarks missing): {', '.join(found['not_measured'])}")
+    if age is None:
+        result.warnings.append(NO_AGE_WARNING)
     if found["horizontal"] == "frankfurt-soft-tissue":
         result.warnings.append("the horizontal is the soft-tissue Frankfurt line (tragion-orbitale'), about 2 "
                                "degrees off the bony one: angles carry that error")
