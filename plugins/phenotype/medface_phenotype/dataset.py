@@ -10,6 +10,7 @@ by :func:`write_phantom_dataset`, so that training and evaluation read both the 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +243,7 @@ def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severit
     plan = []
     groups = [(CONTROL_LABEL, int(controls))] + [(c, int(n)) for c, n in sorted(subjects_per_condition.items())]
     for label, n in groups:
-        label_seed = int.from_bytes(label.encode("utf-8")[:8].ljust(8, b"\0"), "little") % (2 ** 31)
+        label_seed = _label_seed(label)
         for k in range(n):
             ss = np.random.SeedSequence([int(seed), label_seed, k])
             subject_seed = int(ss.generate_state(1)[0]) % (2 ** 31)
@@ -250,6 +251,19 @@ def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severit
                         else severities[k % len(severities)])
             plan.append((label, severity, subject_seed, f"{label.replace(':', '')[:12]}-{seed}-{k:04d}"))
     return plan
+
+
+def _label_seed(label: str) -> int:
+    """The seed a label's subjects are drawn from. Condition presets: the name's first bytes
+    (little-endian, mod 2**31: in effect its first four letters, distinct for every preset), as
+    the demo model's data sets were made, so they stay reproducible. Disease ids all begin with
+    "OMIM", which that rule would give one seed (every syndrome's k-th subject the same face), so
+    they are seeded by a hash of the whole id."""
+    from . import syndromes as S
+
+    if S.DISEASE_ID.fullmatch(label):
+        return int.from_bytes(hashlib.sha256(label.encode("utf-8")).digest()[:4], "little") % (2 ** 31)
+    return int.from_bytes(label.encode("utf-8")[:8].ljust(8, b"\0"), "little") % (2 ** 31)
 
 
 def finish_phantom_dataset(out, *, subjects_per_condition: dict[str, int], controls: int,
