@@ -40,6 +40,22 @@ def test_an_empty_hash_never_matches_and_distinct_queries_pass():
     assert not found and refuse_or_drop(found, drop=False).all()
 
 
+def test_identical_embeddings_across_labels_point_at_the_model_or_mislabelled_duplicates():
+    """A model that maps distinct faces to one point makes them look like the same image (seen
+    training a first syndrome model): the message says so when the labels differ."""
+    rng = np.random.default_rng(1)
+    gallery = rng.normal(size=(4, 8))
+    queries = np.stack([gallery[0] * 2.0, gallery[1] * 0.5])
+    found = find_overlap(["a", "b", "c", "d"], ["x", "y"], gallery_emb=gallery, query_emb=queries,
+                         gallery_labels=["S1", "S2", "S3", "S4"], query_labels=["S1", "S9"])
+    assert found.by_embedding == [0, 1] and found.cross_label == 1
+    with pytest.raises(InputError, match="1 of the identical-embedding matches carry another label"):
+        refuse_or_drop(found, drop=False)
+    same = find_overlap(["a"], ["x"], gallery_emb=gallery[:1], query_emb=gallery[:1], gallery_labels=["S1"],
+                        query_labels=["S1"])
+    assert same.cross_label == 0 and "another label" not in same.describe()
+
+
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
     """Subjects of the demo model's own data set, rendered again (seed 1, as in docs/phenotype.md)."""

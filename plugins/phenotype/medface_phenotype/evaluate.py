@@ -76,7 +76,8 @@ def _held_out_queries(split: dict, ds, usable: np.ndarray, emb: np.ndarray, prob
                            gallery_hashes=[hashes[i] for i in gallery_idx], query_hashes=[hashes[i] for i in test_idx],
                            gallery_emb=emb[gallery_idx], query_emb=emb[test_idx],
                            gallery_ids=[ds.records[i].image_id for i in gallery_idx],
-                           query_ids=[ds.records[i].image_id for i in test_idx])
+                           query_ids=[ds.records[i].image_id for i in test_idx],
+                           gallery_labels=labels[gallery_idx], query_labels=labels[test_idx])
     test_idx = test_idx[refuse_or_drop(overlap, drop=drop, what="evaluating on the package's own test split")]
     return _Queries(emb, labels, subjects, gallery_idx, test_idx, probs[test_idx], labels[test_idx],
                     "held-out test subjects of the training data set; gallery: its training and validation photos",
@@ -91,7 +92,8 @@ def _gallery_queries(model: Path, ds, usable: np.ndarray, emb: np.ndarray, probs
     idx = np.flatnonzero(usable)
     overlap = find_overlap(gal.subjects, np.array(ds.subjects)[idx], gallery_hashes=gal.hashes,
                            query_hashes=ds.hashes(idx), gallery_emb=gal.embeddings, query_emb=emb[idx],
-                           gallery_ids=gal.image_ids, query_ids=[ds.records[i].image_id for i in idx])
+                           gallery_ids=gal.image_ids, query_ids=[ds.records[i].image_id for i in idx],
+                           gallery_labels=gal.labels, query_labels=np.array(ds.labels)[idx])
     idx = idx[refuse_or_drop(overlap, drop=drop, what="evaluating this data set against the package's gallery")]
     labels, subjects = np.array(ds.labels)[idx], np.array(ds.subjects)[idx]
     return _Queries(np.concatenate([gal.embeddings, emb[idx]]), np.concatenate([np.array(gal.labels), labels]),

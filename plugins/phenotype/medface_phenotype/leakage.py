@@ -37,6 +37,7 @@ class Overlap:
     by_hash: list[int] = field(default_factory=list)
     by_embedding: list[int] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
+    cross_label: int = 0  # identical-embedding matches whose gallery image carries another label
 
     @property
     def queries(self) -> np.ndarray:
@@ -49,13 +50,19 @@ class Overlap:
     def describe(self) -> str:
         parts = [f"{len(v)} by {what}" for what, v in (("subject id", self.by_subject), ("image hash", self.by_hash),
                                                          ("identical embedding", self.by_embedding)) if v]
-        return (f"{len(self.queries)} of {self.n_queries} queries are already in the gallery ({', '.join(parts)}), "
+        text = (f"{len(self.queries)} of {self.n_queries} queries are already in the gallery ({', '.join(parts)}), "
                 f"e.g. {'; '.join(self.examples[:3])}")
+        if self.cross_label:
+            text += (f"; {self.cross_label} of the identical-embedding matches carry another label than the query: "
+                     "distinct faces the model cannot tell apart (a collapsed or undertrained model: retrain it) "
+                     "or duplicate images filed under two labels")
+        return text
 
     def to_dict(self) -> dict:
         return {"n_queries": self.n_queries, "overlapping": int(len(self.queries)),
                 "by_subject": len(self.by_subject), "by_image_hash": len(self.by_hash),
-                "by_identical_embedding": len(self.by_embedding), "examples": self.examples[:5]}
+                "by_identical_embedding": len(self.by_embedding), "identical_across_labels": self.cross_label,
+                "examples": self.examples[:5]}
 
 
 def _identical(query_emb: np.ndarray, gallery_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,9 +86,11 @@ def _identical(query_emb: np.ndarray, gallery_emb: np.ndarray) -> tuple[np.ndarr
 
 
 def find_overlap(gallery_subjects, query_subjects, *, gallery_hashes=None, query_hashes=None,
-                 gallery_emb=None, query_emb=None, gallery_ids=None, query_ids=None) -> Overlap:
+                 gallery_emb=None, query_emb=None, gallery_ids=None, query_ids=None, gallery_labels=None,
+                 query_labels=None) -> Overlap:
     """Queries that share a subject id, an image hash or an (almost) identical embedding with the
-    gallery. Hashes and embeddings are optional (an empty or None hash is never a match)."""
+    gallery. Hashes, embeddings and labels are optional (an empty or None hash is never a match);
+    with labels, identical-embedding matches across labels are counted (``cross_label``)."""
     gs, qs = [str(s) for s in gallery_subjects], [str(s) for s in query_subjects]
     q_ids = [str(i) for i in query_ids] if query_ids is not None else [f"query {k}" for k in range(len(qs))]
     g_ids = [str(i) for i in gallery_ids] if gallery_ids is not None else [f"gallery {k}" for k in range(len(gs))]
@@ -104,6 +113,9 @@ def find_overlap(gallery_subjects, query_subjects, *, gallery_hashes=None, query
             if k not in known:
                 found.by_embedding.append(k)
                 found.examples.append(f"{q_ids[k]}: same image as gallery image {g_ids[j]} (identical embedding)")
+                if gallery_labels is not None and query_labels is not None and \
+                        str(gallery_labels[j]) != str(query_labels[k]):
+                    found.cross_label += 1
     return found
 
 
