@@ -15,7 +15,7 @@ from medface_phenotype import syndromes as S
 
 
 def main(patients: int = 300, seed: int = 0) -> dict:
-    diseases = HA.read_diseases()
+    diseases = HA.release_diseases()
     catalogue = [diseases[s.id] for s in S.catalogue().syndromes]
     rng = np.random.default_rng(seed)
     pool = P.noise_pool(catalogue)

@@ -60,9 +60,8 @@ class Subject:
         if unknown:
             raise ParameterError(f"unknown shape measurement(s) {', '.join(unknown)}; known: {', '.join(SH.NAMES)}",
                                  parameter="targets")
-        signed = set(SH.EXTENDED) | set(SH.ASYMMETRY)
         for key, value in self.targets.items():
-            if not np.isfinite(value) or (key not in signed and value <= 0):
+            if not np.isfinite(value) or (key not in SH.SIGNED and value <= 0):
                 raise ParameterError(f"target {key} = {value} must be a positive finite number", parameter=key)
         for key, value in self.features.items():
             FT.feature(key)
@@ -114,12 +113,11 @@ def _apply_features(targets: dict, features: dict, sex: str) -> dict:
     drops below a quarter of its mean (a strong feature on a subject already small there would
     otherwise ask for a negative lip height)."""
     out = dict(targets)
-    signed = set(SH.EXTENDED) | set(SH.ASYMMETRY)
     for fid, amount in features.items():
         for name, shift in FT.feature(fid).component_shifts(amount).items():
             mean, sd = norm_of(name, sex)
             out[name] = out[name] + shift * sd
-            if name not in signed:
+            if name not in SH.SIGNED:
                 out[name] = max(out[name], MIN_SIZE_SHARE * mean)
     return out
 
@@ -139,7 +137,7 @@ def mean_subject(sex: str = "F", age: float = 40.0, bmi: float = 24.0, subject_i
                    features=features)
 
 
-ORIGINAL = [n for n in SH.NAMES if n not in SH.EXTENDED]
+ORIGINAL = SH.ORIGINAL
 
 
 def _correlation_matrix(sex: str) -> np.ndarray:
@@ -454,9 +452,11 @@ def _add_deviations(basis, goal, weights, first, deviation) -> tuple[np.ndarray,
             amounts = _solve_block(basis, goal, weights, amounts, block)
         if not _folds(basis, amounts):
             return amounts, False
-        if scale == 1.0 and _folds(basis, first):
-            break
-    return first, _folds(basis, first)
+        if scale == 1.0:
+            first_folds = _folds(basis, first)  # checked once: it decides whether tempering can help
+            if first_folds:
+                break
+    return first, first_folds
 
 
 def _folds(basis: "_Basis", amounts: np.ndarray, limit: float = 0.1) -> bool:

@@ -81,7 +81,12 @@ def z_scores(landmarks: dict, sex: str) -> dict[str, float]:
 def suggested_terms(landmarks: dict, sex: str) -> list[dict]:
     """The facial HPO terms whose measurement lies beyond its threshold in the feature's direction
     (z against the phantom norms), strongest first: objective dysmorphology."""
-    z = z_scores(landmarks, sex)
+    return terms_beyond(z_scores(landmarks, sex))
+
+
+def terms_beyond(z: dict) -> list[dict]:
+    """The vocabulary's terms whose measurement's z-score (measure id -> z) lies beyond the
+    feature's threshold in its direction, strongest first."""
     out = []
     for f in FT.FEATURES:
         if f.measure in z and f.direction * z[f.measure] >= f.threshold_sd:

@@ -399,6 +399,8 @@ SOFT = frozenset({"nasal_protrusion", "nasal_width", "philtrum_length", "upper_v
 # is drawn after the original ones, so that a seed gives the same original measurements as before
 EXTENDED = tuple(c.name for c in COMPONENTS if c.spread is not None)
 EXTENDED_MASK = np.array([n in EXTENDED for n in NAMES])
+ORIGINAL = [n for n in NAMES if n not in EXTENDED]
+SIGNED = frozenset(EXTENDED) | frozenset(ASYMMETRY)  # targets that may be zero or negative
 SOFT_MASK = np.array([n in SOFT for n in NAMES])
 
 

@@ -42,7 +42,7 @@ def recorded_terms(hpo: str = "", hpo_file=None) -> list[str]:
 def _catalogue_diseases() -> tuple:
     from . import syndromes as S
 
-    diseases = HA.read_diseases()
+    diseases = HA.release_diseases()
     return tuple(diseases[s.id] for s in S.catalogue().syndromes)
 
 

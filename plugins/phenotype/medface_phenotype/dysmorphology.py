@@ -35,15 +35,14 @@ def measure_landmarks(landmarks, sex: str) -> dict:
     usable = aligned if aligned is not None else points
     wanted = FT.measure_ids() if aligned is not None else sorted(FT.ORIENTATION_FREE)
     values = FT.measure_all(usable, list(wanted))
-    rows = []
+    rows, z = [], {}
     for mid, value in values.items():
         mean, sd = N.norm(mid, sex)
+        z[mid] = (value - mean) / sd if sd > 0 else 0.0
         rows.append({"measurement": mid, "description": FT.measure_description(mid), "value": round(value, 2),
-                     "norm_mean": round(mean, 2), "norm_sd": round(sd, 2),
-                     "z": round((value - mean) / sd, 2) if sd > 0 else 0.0})
+                     "norm_mean": round(mean, 2), "norm_sd": round(sd, 2), "z": round(z[mid], 2)})
     missing = [m for m in FT.measure_ids() if m not in values]
-    suggested = N.suggested_terms(usable, sex) if aligned is not None else \
-        [t for t in N.suggested_terms(usable, sex) if t["measure"] in FT.ORIENTATION_FREE]
+    suggested = N.terms_beyond(z)  # only what was measured: without a frame, orientation-free terms
     return {"measurements": rows, "suggested": suggested, "not_measured": missing,
             "horizontal": horizontal if aligned is not None else None,
             "frame_problem": None if aligned is not None else horizontal}

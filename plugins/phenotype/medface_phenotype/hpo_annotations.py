@@ -159,6 +159,12 @@ def read_diseases(folder: Path | None = None) -> dict[str, Disease]:
     return diseases
 
 
+@lru_cache(maxsize=1)
+def release_diseases() -> dict[str, Disease]:
+    """:func:`read_diseases` of the pinned release, read once per process (shared: do not modify)."""
+    return read_diseases()
+
+
 def read_disease_genes(folder: Path | None = None) -> dict[str, tuple[str, ...]]:
     """Disease id -> the sorted symbols of the genes ``genes_to_phenotype.txt`` links to it."""
     folder = folder or annotation_folder()

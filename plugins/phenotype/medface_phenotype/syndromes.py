@@ -154,7 +154,7 @@ def genes_of_labels(labels) -> dict | None:
 @lru_cache(maxsize=2)
 def catalogue(minimum_terms: int = MINIMUM_TERMS) -> SyndromeCatalogue:
     """The catalogue of the pinned release (loads the annotations and the ontology once)."""
-    return build_catalogue(HA.read_diseases(), term_to_feature(), minimum_terms=minimum_terms,
+    return build_catalogue(HA.release_diseases(), term_to_feature(), minimum_terms=minimum_terms,
                            release=HA.annotation_release())
 
 
