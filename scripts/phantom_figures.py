@@ -131,6 +131,34 @@ def subjects_figure() -> Image.Image:
     return _grid(tiles, 4)
 
 
+GROWTH_AGES = (1, 3, 6, 10, 14, 40)
+
+
+def growth_figure(sex: str = "F") -> Image.Image:
+    """The mean subject of ``sex`` at the growth ages: frontal and left photos (each framed to
+    its face), and skull and skin in left lateral view at one scale (sizes comparable)."""
+    import pyvista as pv
+
+    fixed = dict(size=(220, 220), skin_tone=3, lighting="neutral", background="light_grey", hair="brown",
+                 camera={"yaw": 0.0, "pitch": 0.0, "roll": 0.0})
+    heads = [make_head(mean_subject(sex, age=a)) for a in GROWTH_AGES]
+    rows = [[_label(render_photo(h, view=v, **fixed).to_pil(), f"{a} y, {v}") for a, h in zip(GROWTH_AGES, heads)]
+            for v in ("frontal", "left")]
+    lateral = []
+    for a, h in zip(GROWTH_AGES, heads):
+        p = pv.Plotter(off_screen=True, window_size=(220, 220))
+        p.set_background("white")
+        p.add_mesh(_poly(*h.meshes["cranium"]), color="ivory", smooth_shading=True)
+        p.add_mesh(_poly(*h.meshes["mandible"]), color="wheat", smooth_shading=True)
+        p.add_mesh(_poly(*h.meshes["skin"]), color=SKIN, opacity=0.25, smooth_shading=True)
+        p.enable_parallel_projection()
+        p.camera_position = [(700, -10, -10), (0, -10, -10), (0, 0, 1)]
+        p.camera.parallel_scale = 150
+        lateral.append(_label(Image.fromarray(p.screenshot(return_img=True)), f"{a} y, one scale"))
+        p.close()
+    return _grid(rows[0] + rows[1] + lateral, len(GROWTH_AGES))
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     head = make_head(mean_subject("F"))
@@ -139,6 +167,7 @@ def main() -> None:
     conditions_figure().save(OUT / "phantom_conditions.png", optimize=True)
     features_figure().save(OUT / "phantom_features.png", optimize=True)
     subjects_figure().save(OUT / "phantom_subjects.png", optimize=True)
+    growth_figure().save(OUT / "phantom_growth.png", optimize=True)
     print(f"wrote figures to {OUT}")
 
 

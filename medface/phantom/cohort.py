@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from . import tables as TB
-from .head import Head, Subject, make_head, sample_subject
+from .head import DEFAULT_AGES, Head, Subject, make_head, sample_subject
 
 UNAFFECTED = "unaffected"
 
@@ -51,14 +51,15 @@ class CohortMember:
 
 def cohort(n: int, *, conditions: Sequence[str] | dict | None = None, severities: Sequence[str] = TB.SEVERITIES,
            unaffected_fraction: float | None = None, sex: str | None = None, age: float | None = None,
-           bmi: float | None = None, seed: int = 0) -> Iterator[CohortMember]:
+           bmi: float | None = None, seed: int = 0, ages: tuple[float, float] | None = None) -> Iterator[CohortMember]:
     """Yield ``n`` subjects lazily (nothing is meshed until ``member.head`` is used).
 
     ``conditions`` is a list of preset ids (drawn with equal probability) or a dict of id to
     probability; ``unaffected_fraction`` of the subjects carry no condition (default: an equal
     share with each condition when conditions are given, else all). Severities are drawn
-    uniformly from ``severities``. Member ``i`` depends only on ``(seed, i)``, so a cohort can be
-    resumed or split across workers.
+    uniformly from ``severities``. Without ``age``, ages are uniform over ``ages`` (years; 20-75
+    by default, children under 18 through :mod:`medface.phantom.growth`). Member ``i`` depends
+    only on ``(seed, i)``, so a cohort can be resumed or split across workers.
     """
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ParameterError(f"cohort size must be a non-negative integer, got {n!r}", parameter="n")
@@ -98,5 +99,5 @@ def cohort(n: int, *, conditions: Sequence[str] | dict | None = None, severities
             condition = names[int(np.searchsorted(np.cumsum(probs), draw - unaffected, side="right").clip(0, len(names) - 1))]
         severity = severities[int(rng.integers(len(severities)))] if condition else "moderate"
         subject = sample_subject(rng, sex=sex, age=age, bmi=bmi, condition=condition, severity=severity,
-                                 subject_id=f"s{seed}-{i:05d}")
+                                 subject_id=f"s{seed}-{i:05d}", ages=ages or DEFAULT_AGES)
         yield CohortMember(i, subject, member_seed)

@@ -18,13 +18,14 @@ import numpy as np
 from ..data.mesh import SurfaceMesh, vertex_normals
 from ..errors import ParameterError
 from . import features as FT
+from . import growth as GR
 from . import shape as SH
 from . import tables as TB
 from .template import (DEPTH_PAIRS, FreePoint, Template, depth_direction, frankfurt_frame,
                        get_template, ray_hit)
 
 SEXES = ("F", "M")
-AGE_RANGE = TB.AGE_RANGE
+AGE_RANGE = (GR.MIN_AGE, TB.AGE_RANGE[1])  # children through the growth model (medface.phantom.growth)
 BMI_RANGE = TB.BMI_RANGE
 # spread of the asymmetry measures in the normal population (assumed; docs/phantom.md)
 ASYMMETRY_SD = {"chin_deviation": 1.2, "ramus_height_difference": 1.5}
@@ -97,25 +98,31 @@ def validate(sex, age, bmi, condition=None, severity=None) -> None:
                                  parameter="severity")
 
 
-def norm_of(name: str, sex: str) -> tuple[float, float]:
-    """(mean, SD) of a shape target: the table's norm; for the extended components and the
-    asymmetries, 0 (a deviation) and its spread."""
+def norm_of(name: str, sex: str, age: float = GR.ADULT_AGE) -> tuple[float, float]:
+    """(mean, SD) of a shape target at ``age``: the table's norm; for the extended components and
+    the asymmetries, 0 (a deviation) and its spread. A child's lengths are the adult's times the
+    measurement's growth fraction (the SD too: a constant coefficient of variation, assumed)."""
     comp = next(c for c in SH.COMPONENTS if c.name == name)
     if comp.table_id is not None:
-        return TB.norm(comp.table_id, sex)
-    if comp.spread is not None:
-        return 0.0, comp.spread
-    return 0.0, ASYMMETRY_SD[name]
+        mean, sd = TB.norm(comp.table_id, sex)
+    elif comp.spread is not None:
+        mean, sd = 0.0, comp.spread
+    else:
+        mean, sd = 0.0, ASYMMETRY_SD[name]
+    if age < GR.ADULT_AGE:
+        f = GR.fraction(name, age, sex)
+        mean, sd = mean * f, sd * f
+    return mean, sd
 
 
-def _apply_features(targets: dict, features: dict, sex: str) -> dict:
+def _apply_features(targets: dict, features: dict, sex: str, age: float = GR.ADULT_AGE) -> dict:
     """Targets moved by each feature's component shifts (in each component's SD). A size never
     drops below a quarter of its mean (a strong feature on a subject already small there would
     otherwise ask for a negative lip height)."""
     out = dict(targets)
     for fid, amount in features.items():
         for name, shift in FT.feature(fid).component_shifts(amount).items():
-            mean, sd = norm_of(name, sex)
+            mean, sd = norm_of(name, sex, age)
             out[name] = out[name] + shift * sd
             if name not in SH.SIGNED:
                 out[name] = max(out[name], MIN_SIZE_SHARE * mean)
@@ -126,13 +133,16 @@ def _depth_keys() -> list[str]:
     return sorted({s if not s.endswith("_r") else s[:-2] + "_l" for s in DEPTH_PAIRS})
 
 
-def mean_subject(sex: str = "F", age: float = 40.0, bmi: float = 24.0, subject_id: str = "mean",
+def mean_subject(sex: str = "F", age: float = 40.0, bmi: float | None = None, subject_id: str = "mean",
                  features: dict | None = None) -> Subject:
-    """Every measurement at its population mean for the sex, tissue depths at the table values
-    (and moved by ``features``: facial feature id -> strength in SD)."""
+    """Every measurement at its population mean for the sex and age, tissue depths at the table
+    values (and moved by ``features``: facial feature id -> strength in SD). BMI: 24 for an adult,
+    the age's median for a child, unless given."""
     features = dict(features or {})
-    targets = {n: norm_of(n, sex)[0] for n in SH.NAMES}
-    targets = _apply_features(targets, features, sex) if features else targets
+    age = GR.check_age(age)
+    bmi = bmi if bmi is not None else (GR.child_bmi_median(age) if GR.is_child(age) else 24.0)
+    targets = {n: norm_of(n, sex, age)[0] for n in SH.NAMES}
+    targets = _apply_features(targets, features, sex, age) if features else targets
     return Subject(sex, float(age), float(bmi), targets, {k: 0.0 for k in _depth_keys()}, subject_id=subject_id,
                    features=features)
 
@@ -179,19 +189,27 @@ def _side_stream(rng: np.random.Generator) -> np.random.Generator:
     return np.random.default_rng([int.from_bytes(hashlib.sha256(state).digest()[:8], "little"), 0xE7])
 
 
+DEFAULT_AGES = (20.0, 75.0)  # years, the age range drawn when none is given
+
+
 def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: float | None = None,
                    bmi: float | None = None, condition: str | None = None, severity: str = "moderate",
-                   subject_id: str = "subject", features: dict | None = None) -> Subject:
+                   subject_id: str = "subject", features: dict | None = None,
+                   ages: tuple[float, float] = DEFAULT_AGES) -> Subject:
     """Draw one subject from the population (and shift it by a condition preset and by facial
-    features, id -> strength in SD, if given)."""
+    features, id -> strength in SD, if given). Without ``age`` the age is uniform over ``ages``;
+    a child (under 18) has a child's proportions and size (:mod:`medface.phantom.growth`)."""
     sex = sex if sex is not None else ("F" if rng.random() < 0.5 else "M")
-    age = float(age) if age is not None else float(rng.uniform(20, 75))
+    age = float(age) if age is not None else float(rng.uniform(*_checked_ages(ages)))
+    validate(sex, age, 25.0, condition, severity if condition else None)
+    if bmi is None and GR.is_child(age):  # a child's BMI around the median for its age (assumed spread)
+        bmi = float(np.clip(rng.lognormal(np.log(GR.child_bmi_median(age)), 0.12), 11.0, 35.0))
     bmi = float(bmi) if bmi is not None else float(np.clip(rng.lognormal(np.log(25.0), 0.16), 17.0, 42.0))
     validate(sex, age, bmi, condition, severity if condition else None)
     z = rng.multivariate_normal(np.zeros(len(ORIGINAL)), _correlation_matrix(sex))
     targets = {}
     for i, name in enumerate(ORIGINAL):
-        mean, sd = norm_of(name, sex)
+        mean, sd = norm_of(name, sex, age)
         targets[name] = mean + np.clip(z[i], -2.5, 2.5) * sd
     if condition:
         preset = TB.condition(condition)
@@ -199,7 +217,7 @@ def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: flo
             comp = next((c for c in SH.COMPONENTS if c.table_id == measure), None)
             if comp is None:
                 continue  # a measurement the phantom does not model (documented)
-            mean, sd = TB.norm(measure, sex)
+            mean, sd = norm_of(comp.name, sex, age)
             if getattr(preset, "side", None) == "unilateral" and comp.name == "ramus_height":
                 targets["ramus_height_difference"] = -shift * sd  # left side only: right minus left
                 targets["ramus_height"] = targets["ramus_height"] + shift * sd / 2
@@ -211,12 +229,20 @@ def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: flo
     # from a side stream that leaves ``rng`` where it was: a seed keeps giving the same original
     # measurements and tissue depths, to this subject and to every subject drawn after it
     for name, zi in zip(SH.EXTENDED, _side_stream(rng).standard_normal(len(SH.EXTENDED))):
-        mean, sd = norm_of(name, sex)
+        mean, sd = norm_of(name, sex, age)
         targets[name] = mean + float(np.clip(zi, -2.5, 2.5)) * sd
     features = dict(features or {})
-    targets = _apply_features(targets, features, sex) if features else targets
+    targets = _apply_features(targets, features, sex, age) if features else targets
     return Subject(sex, age, bmi, targets, tissue, condition, severity if condition else None, subject_id,
                    features=features)
+
+
+def _checked_ages(ages) -> tuple[float, float]:
+    lo, hi = (float(a) for a in ages)
+    if not (AGE_RANGE[0] <= lo <= hi <= AGE_RANGE[1]):
+        raise ParameterError(f"age range {lo:g}-{hi:g} years must lie within {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g}",
+                             parameter="ages")
+    return lo, hi
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +319,13 @@ def target_depth(subject: Subject, bony_id: str) -> float:
     """The subject's soft-tissue depth over a bony landmark: table mean + z * SD (or the override)."""
     if bony_id in subject.tissue_override:
         return float(subject.tissue_override[bony_id])
-    mean, sd = TB.tissue_depth(bony_id, subject.sex, subject.age, subject.bmi)
+    if GR.is_child(subject.age):  # the adult table at 18, on the child's relative BMI, scaled (assumed)
+        mean, sd = TB.tissue_depth(bony_id, subject.sex, GR.ADULT_AGE,
+                                   GR.adult_equivalent_bmi(subject.bmi, subject.age))
+        factor = GR.tissue_factor(subject.age, subject.sex)
+        mean, sd = mean * factor, sd * factor
+    else:
+        mean, sd = TB.tissue_depth(bony_id, subject.sex, subject.age, subject.bmi)
     key = bony_id[:-2] + "_l" if bony_id.endswith("_r") else bony_id
     soft = next(s for s, (b, _) in DEPTH_PAIRS.items() if b == key)
     return float(max(mean + subject.tissue_z.get(soft, 0.0) * sd, 1.0))
@@ -414,7 +446,11 @@ def make_head(subject: Subject) -> Head:
     from their targets by a few millimetres (docs/phantom.md).
     """
     basis = _basis()
-    base = SH.measure_all(basis.landmarks)
+    # a child's head: the warp, then the growth field (growth.growth_field); the warp's amounts are
+    # found through the field, so the targets are met on the grown head
+    field = GR.growth_field(subject.age, subject.sex)
+    measure = None if field is None else _grown_measure(basis, field)  # None: the template warp's own
+    base = SH.measure_all(basis.landmarks) if field is None else dict(zip(SH.NAMES, measure(np.zeros(len(SH.NAMES)))))
     goal = np.array([subject.targets.get(n, base[n]) for n in SH.NAMES])
     weights = measurement_weights(subject)
     amounts = np.zeros(len(SH.NAMES))
@@ -422,9 +458,9 @@ def make_head(subject: Subject) -> Head:
     # the extended components after the others, as deviations from what the rest implies
     rel = SH.EXTENDED_MASK
     for block in (~SH.SOFT_MASK & ~rel, SH.SOFT_MASK & ~rel):
-        amounts = _solve_block(basis, goal, weights, amounts, block)
+        amounts = _solve_block(basis, goal, weights, amounts, block, measure)
     deviation = np.array([subject.targets.get(n, 0.0) for n in SH.NAMES])
-    amounts, folded = _add_deviations(basis, goal, weights, amounts, deviation)
+    amounts, folded = _add_deviations(basis, goal, weights, amounts, deviation, measure)
     # fold guard: extreme or conflicting targets may ask for a warp that turns triangles over;
     # shrink the warp towards the template until none does (the targets are then missed a little)
     for _ in range(12):
@@ -432,16 +468,29 @@ def make_head(subject: Subject) -> Head:
             break
         amounts = amounts * 0.92
         folded = _folds(basis, amounts)
-    return _build_head(subject, amounts)
+    return _build_head(subject, amounts, field)
 
 
-def _add_deviations(basis, goal, weights, first, deviation) -> tuple[np.ndarray, bool]:
+def _grown_measure(basis: "_Basis", field: GR.GrowthField):
+    """The shape measurements of the warped landmarks after the Frankfurt move and the growth field."""
+    ids = basis.landmark_ids
+
+    def measure(amounts: np.ndarray) -> np.ndarray:
+        moved = basis.landmark_points + np.tensordot(amounts, basis.landmark_fields, axes=1)
+        frame = frankfurt_frame(dict(zip(ids, moved)))
+        grown = field.apply(moved @ frame[:3, :3].T + frame[:3, 3])
+        return SH.measure_vector(dict(zip(ids, grown)))
+
+    return measure
+
+
+def _add_deviations(basis, goal, weights, first, deviation, measure=None) -> tuple[np.ndarray, bool]:
     """Amounts that also meet the extended components' deviations from what ``first`` implies,
     and whether they fold a mesh. Deviations that would fold one are tempered (70 %, 40 %); where
     they all fold it and the original targets alone do not, the original amounts are kept; where
     those fold it too, the fold guard treats the head as it always did."""
     rel = SH.EXTENDED_MASK
-    implied = basis.measure(first)
+    implied = (measure or basis.measure)(first)
     goal = goal.copy()
     if not np.any(deviation[rel]):
         return first, _folds(basis, first)
@@ -449,7 +498,7 @@ def _add_deviations(basis, goal, weights, first, deviation) -> tuple[np.ndarray,
         goal[rel] = implied[rel] + scale * deviation[rel]
         amounts = first
         for block in (~SH.SOFT_MASK, SH.SOFT_MASK):
-            amounts = _solve_block(basis, goal, weights, amounts, block)
+            amounts = _solve_block(basis, goal, weights, amounts, block, measure)
         if not _folds(basis, amounts):
             return amounts, False
         if scale == 1.0:
@@ -471,21 +520,27 @@ def _folds(basis: "_Basis", amounts: np.ndarray, limit: float = 0.1) -> bool:
     return False
 
 
-def _solve_block(basis, goal, weights, amounts, block) -> np.ndarray:
-    """Gauss-Newton with backtracking on the components and measurements in ``block``."""
+def _solve_block(basis, goal, weights, amounts, block, measure=None) -> np.ndarray:
+    """Gauss-Newton with backtracking on the components and measurements in ``block`` (the
+    measurements of ``measure``, the template warp's own by default)."""
     idx = np.nonzero(block)[0]
     w = weights[idx]
+    if measure is None:
+        measure, J, jacobian = basis.measure, basis.J, basis.jacobian
+    else:
+        def jacobian(a, columns):
+            return SH.numeric_jacobian(measure, a, columns=columns)
+        J = jacobian(amounts, idx)
 
     def residual_at(a):
-        return (goal - basis.measure(a))[idx]
+        return (goal - measure(a))[idx]
 
     residual = residual_at(amounts)
-    J = basis.J
     for step in range(8):
         if np.abs(residual).max() < 0.02:
             break
         if step:  # the measurements are not linear in the amounts: refresh the Jacobian
-            J = basis.jacobian(amounts, idx)  # only the block's own columns are used
+            J = jacobian(amounts, idx)  # only the block's own columns are used
         sub = J[np.ix_(idx, idx)]
         delta = np.zeros_like(amounts)
         delta[idx] = SH.damped_inverse(sub, weights=w) @ residual
@@ -521,7 +576,7 @@ def measurement_weights(subject: Subject) -> np.ndarray:
     return w
 
 
-def _pin_skin(subject: Subject, positions: dict, neighbour_normals):
+def _pin_skin(subject: Subject, positions: dict, neighbour_normals, local_scale=None):
     """The skin correction that sets the tissue depth along each depth direction.
 
     Only the component along the direction of measurement is corrected, so the warp's sliding
@@ -534,6 +589,8 @@ def _pin_skin(subject: Subject, positions: dict, neighbour_normals):
         pts, normals = neighbour_normals(bone)
         direction = depth_direction(kind, bone, pts, normals, positions[bone])
         depth = target_depth(subject, bone)
+        if local_scale is not None:  # pinned before the growth field scales the head there
+            depth = depth / local_scale(positions[bone])
         current = (positions[soft] - positions[bone]) @ direction
         centres.append(basis.landmarks[soft])
         deltas.append((depth - current) * direction)
@@ -541,7 +598,7 @@ def _pin_skin(subject: Subject, positions: dict, neighbour_normals):
     return SkinCorrection.fit(np.array(centres), np.array(deltas)), rays
 
 
-def _build_head(subject: Subject, amounts: np.ndarray) -> Head:
+def _build_head(subject: Subject, amounts: np.ndarray, field: GR.GrowthField | None = None) -> Head:
     basis = _basis()
     t = basis.template
     warp = SH.Warp(basis.landmarks, dict(zip(SH.NAMES, amounts)))
@@ -554,7 +611,8 @@ def _build_head(subject: Subject, amounts: np.ndarray) -> Head:
         ids = basis.neighbourhoods[bone]
         return v[ids], vertex_normals(v, basis.neighbour_faces[bone], at=ids)
 
-    correction, rays = _pin_skin(subject, positions, neighbour_normals)
+    local_scale = None if field is None else _local_scale(field, frankfurt_frame(positions))
+    correction, rays = _pin_skin(subject, positions, neighbour_normals, local_scale)
     warped_skin = meshes["skin"][0]
     sf = meshes["skin"][1]
 
@@ -573,28 +631,44 @@ def _build_head(subject: Subject, amounts: np.ndarray) -> Head:
     # the depth landmarks: where the measuring ray from the bone meets the final skin
     for k in rays:
         positions[k] = hit(skin_v, k)
-    # back to the Frankfurt frame: porions and left orbitale on z = 0, porions' midpoint at 0
+    # back to the Frankfurt frame: porions and left orbitale on z = 0, porions' midpoint at 0;
+    # then, for a child, the growth field (which keeps that frame)
     frame = frankfurt_frame(positions)
     meshes = {k: (v @ frame[:3, :3].T + frame[:3, 3], f) for k, (v, f) in meshes.items()}
     positions = {k: frame[:3, :3] @ p + frame[:3, 3] for k, p in positions.items()}
-    return Head(subject, meshes, positions, FramedWarp(warp, frame), correction)
+    if field is not None:
+        meshes = {k: (field.apply(v), f) for k, (v, f) in meshes.items()}
+        positions = dict(zip(positions, field.apply(np.array(list(positions.values())))))
+    return Head(subject, meshes, positions, FramedWarp(warp, frame, field), correction)
+
+
+def _local_scale(field: GR.GrowthField, frame: np.ndarray):
+    """The growth field's linear scale at a point of the warped (unframed) head."""
+    def scale(point):
+        return float(field.scale_at((frame[:3, :3] @ point + frame[:3, 3])[None])[0])
+    return scale
 
 
 class FramedWarp:
-    """A shape warp followed by the rigid move back to the Frankfurt frame."""
+    """A shape warp followed by the rigid move back to the Frankfurt frame (and, for a child, the
+    growth field in that frame)."""
 
-    def __init__(self, warp: SH.Warp, frame: np.ndarray):
-        self.warp, self.frame = warp, frame
+    def __init__(self, warp: SH.Warp, frame: np.ndarray, field: GR.GrowthField | None = None):
+        self.warp, self.frame, self.field = warp, frame, field
         self.amounts = warp.amounts
         # contiguous copies: numpy multiplies (N, 3) by a transposed 3x3 view several times slower
         self._rot_t = np.ascontiguousarray(frame[:3, :3].T)
         self._rot = np.ascontiguousarray(frame[:3, :3])
 
     def _rigid(self, pts):
-        return pts @ self._rot_t + self.frame[:3, 3]
+        out = pts @ self._rot_t + self.frame[:3, 3]
+        return out if self.field is None else self.field.apply(out)
 
     def _unrigid(self, pts):
-        return (np.asarray(pts, float) - self.frame[:3, 3]) @ self._rot
+        pts = np.asarray(pts, float)
+        if self.field is not None:
+            pts = self.field.invert(pts)
+        return (pts - self.frame[:3, 3]) @ self._rot
 
     def forward(self, points: np.ndarray) -> np.ndarray:
         """Template (head frame) -> this head, for bone and the tissues inside it."""

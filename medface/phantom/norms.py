@@ -2,10 +2,12 @@
 
 The norms are the centre and spread (median and scaled median absolute deviation, which equal
 the mean and SD of a normal population) of every measurement of :mod:`medface.phantom.features`
-over unaffected phantom subjects of one sex, drawn with a fixed seed and built into heads; they
-are *phantom* norms (synthetic, labelled so), computed by ``python -m medface.phantom.norms``
-into ``feature_norms.json`` next to this file, and checked against a fresh sample by the
-tests. Published age- and sex-specific norms replace them where they can be read.
+over unaffected phantom subjects of one sex, drawn with a fixed seed and built into heads: adults
+aged 20-75, and children by age band (:data:`CHILD_BANDS`, through the phantom's growth model,
+:mod:`medface.phantom.growth`). They are *phantom* norms (synthetic, labelled so), computed by
+``python -m medface.phantom.norms`` into ``feature_norms.json`` next to this file, and checked
+against a fresh sample by the tests. Published age- and sex-specific norms replace them where
+they can be read.
 """
 
 from __future__ import annotations
@@ -22,26 +24,43 @@ from . import features as FT
 
 NORMS_FILE = Path(__file__).with_name("feature_norms.json")
 DEFAULT_SUBJECTS = 200
+CHILD_SUBJECTS = 100  # per sex and age band
 DEFAULT_SEED = 20261206
+#: children's age bands (years, low inclusive, high exclusive); 18 and over use the adult norms
+CHILD_BANDS = ((1.0, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, 14.0), (14.0, 18.0))
 
 
-def sample_measurements(sex: str, n: int, seed: int) -> dict[str, np.ndarray]:
-    """Every facial measurement of ``n`` unaffected phantom heads of one sex."""
-    from .head import make_head, sample_subject
+def band_label(band: tuple[float, float]) -> str:
+    return f"{band[0]:g}-{band[1]:g}"
 
-    rng = np.random.default_rng([seed, 0 if sex == "F" else 1])
-    rows = [FT.measure_all(make_head(sample_subject(rng, sex=sex, subject_id=f"norm-{i}")).landmarks)
+
+def sample_measurements(sex: str, n: int, seed: int, ages: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
+    """Every facial measurement of ``n`` unaffected phantom heads of one sex (ages uniform over
+    ``ages``; the phantom's adult range by default)."""
+    from .head import DEFAULT_AGES, make_head, sample_subject
+
+    stream = [seed, 0 if sex == "F" else 1] + ([] if ages is None else [int(ages[0] * 10), int(ages[1] * 10)])
+    rng = np.random.default_rng(stream)
+    span = DEFAULT_AGES if ages is None else (ages[0], np.nextafter(ages[1], ages[0]))
+    rows = [FT.measure_all(make_head(sample_subject(rng, sex=sex, subject_id=f"norm-{i}", ages=span)).landmarks)
             for i in range(n)]
     return {mid: np.array([r[mid] for r in rows]) for mid in rows[0]}
 
 
-def compute_norms(n: int = DEFAULT_SUBJECTS, seed: int = DEFAULT_SEED) -> dict:
+def _table(values: dict[str, np.ndarray]) -> dict:
+    return {mid: dict(zip(("mean", "sd"), (round(x, 4) for x in robust_centre_spread(v)))) for mid, v in values.items()}
+
+
+def compute_norms(n: int = DEFAULT_SUBJECTS, seed: int = DEFAULT_SEED, n_child: int = CHILD_SUBJECTS) -> dict:
     out = {"population": "medface phantom, unaffected adults (synthetic)", "subjects_per_sex": n,
-           "seed": seed, "statistics": "mean = median, sd = 1.4826 x MAD", "sexes": {}}
+           "seed": seed, "statistics": "mean = median, sd = 1.4826 x MAD", "sexes": {},
+           "children": {"population": "medface phantom, unaffected children by age band (synthetic, growth model)",
+                        "subjects_per_sex_and_band": n_child, "bands": {}}}
     for sex in ("F", "M"):
-        values = sample_measurements(sex, n, seed)
-        out["sexes"][sex] = {mid: dict(zip(("mean", "sd"), (round(x, 4) for x in robust_centre_spread(v))))
-                             for mid, v in values.items()}
+        out["sexes"][sex] = _table(sample_measurements(sex, n, seed))
+    for band in CHILD_BANDS:
+        out["children"]["bands"][band_label(band)] = {
+            sex: _table(sample_measurements(sex, n_child, seed, ages=band)) for sex in ("F", "M")}
     return out
 
 
@@ -58,9 +77,19 @@ def norms() -> dict:
         return json.load(fh)
 
 
-def norm(measure_id: str, sex: str) -> tuple[float, float]:
-    """(mean, SD) of a facial measurement in the phantom population of ``sex`` ("F" or "M")."""
-    table = norms()["sexes"]
+def child_band(age: float) -> tuple[float, float] | None:
+    """The age band of ``age`` (years), None for an adult; an age below the first band is refused."""
+    from .growth import check_age
+
+    age = check_age(age)
+    return next((b for b in CHILD_BANDS if b[0] <= age < b[1]), None)
+
+
+def norm(measure_id: str, sex: str, age: float | None = None) -> tuple[float, float]:
+    """(mean, SD) of a facial measurement in the phantom population of ``sex`` ("F" or "M"): of
+    the adults, or of the children of ``age``'s band."""
+    band = None if age is None else child_band(age)
+    table = norms()["sexes"] if band is None else norms()["children"]["bands"][band_label(band)]
     if sex not in table:
         raise ParameterError(f"sex must be 'F' or 'M' for a phantom norm, got {sex!r}", parameter="sex")
     if measure_id not in table[sex]:
@@ -69,19 +98,20 @@ def norm(measure_id: str, sex: str) -> tuple[float, float]:
     return entry["mean"], entry["sd"]
 
 
-def z_scores(landmarks: dict, sex: str) -> dict[str, float]:
-    """z-score of every measurement the landmarks allow, against the phantom norms of ``sex``."""
+def z_scores(landmarks: dict, sex: str, age: float | None = None) -> dict[str, float]:
+    """z-score of every measurement the landmarks allow, against the phantom norms of ``sex``
+    (and of ``age``'s band for a child)."""
     out = {}
     for mid, value in FT.measure_all(landmarks).items():
-        mean, sd = norm(mid, sex)
+        mean, sd = norm(mid, sex, age)
         out[mid] = (value - mean) / sd if sd > 0 else 0.0
     return out
 
 
-def suggested_terms(landmarks: dict, sex: str) -> list[dict]:
+def suggested_terms(landmarks: dict, sex: str, age: float | None = None) -> list[dict]:
     """The facial HPO terms whose measurement lies beyond its threshold in the feature's direction
     (z against the phantom norms), strongest first: objective dysmorphology."""
-    return terms_beyond(z_scores(landmarks, sex))
+    return terms_beyond(z_scores(landmarks, sex, age))
 
 
 def terms_beyond(z: dict) -> list[dict]:
@@ -97,9 +127,10 @@ def terms_beyond(z: dict) -> list[dict]:
 
 def _main(argv: list[str]) -> int:
     n = int(argv[0]) if argv else DEFAULT_SUBJECTS
-    table = compute_norms(n)
+    n_child = int(argv[1]) if len(argv) > 1 else CHILD_SUBJECTS
+    table = compute_norms(n, n_child=n_child)
     NORMS_FILE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {NORMS_FILE.name}: {n} subjects per sex")
+    print(f"wrote {NORMS_FILE.name}: {n} adults per sex, {n_child} children per sex and age band")
     return 0
 
 

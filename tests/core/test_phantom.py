@@ -208,7 +208,7 @@ def test_cohort_is_lazy_reproducible_and_labelled():
 
 
 @pytest.mark.parametrize("kwargs, parameter", [
-    ({"bmi": 0}, "bmi"), ({"bmi": -3}, "bmi"), ({"age": 5}, "age"), ({"sex": "X"}, "sex"),
+    ({"bmi": 0}, "bmi"), ({"bmi": -3}, "bmi"), ({"age": 0.5}, "age"), ({"age": 130}, "age"), ({"sex": "X"}, "sex"),
     ({"condition": "werewolf", "severity": "mild"}, "condition"),
     ({"condition": "hypertelorism", "severity": "extreme"}, "severity"),
     ({"tissue_override": {"n": -2.0}}, "tissue_override"), ({"tissue_override": {"nose": 3.0}}, "tissue_override"),

@@ -56,9 +56,23 @@ def test_landmarks_not_in_millimetres_are_refused(points):
         measure_landmarks(_moved(points, scale=0.001), "F")
 
 
-def test_a_child_is_refused_rather_than_scored_against_adult_norms(points):
-    child = measure(points, "F", age=6.0)
-    assert child.refused and "adults" in child.refusal and not child.tables
+def test_a_child_is_scored_against_its_age_band_not_against_adults():
+    """A typical four-year-old's face is small and short against adults (adult norms would call
+    it microcephalic, short-nosed...); against the norms of its age band it shows no term, and a
+    feature it carries is found there."""
+    typical = H.make_head(H.mean_subject("F", age=4.0)).landmarks
+    as_adult = measure(typical, "F")
+    assert as_adult.summary["suggested terms"] != "none"
+    as_child = measure(typical, "F", age=4.0)
+    assert as_child.summary["suggested terms"] == "none" and as_child.summary["norms"] == "children aged 3-6 y"
+    with_feature = H.make_head(H.mean_subject("F", age=4.0, features={"telecanthus": 3.0})).landmarks
+    assert "HP:0000506" in measure(with_feature, "F", age=4.0).summary["suggested terms"]
+
+
+def test_an_infant_is_refused_and_a_missing_age_is_warned_about(points):
+    infant = measure(points, "F", age=0.5)
+    assert infant.refused and "1 year" in infant.refusal and not infant.tables
     adult = measure(points, "F", age=35.0)
-    assert not adult.refused and not any("no age given" in w for w in adult.warnings)
+    assert not adult.refused and adult.summary["norms"] == "adults"
+    assert not any("no age given" in w for w in adult.warnings)
     assert any("no age given" in w for w in measure(points, "F").warnings)

@@ -461,8 +461,8 @@ def test_every_setting_reports_its_pooled_hit_counts_and_p_values():
 
 
 def test_age_bands_and_skin_tones_are_grouped_as_documented():
-    assert [age_band(a) for a in (20, 39.9, "40", 59.5, 60, 75, 12)] == ["20-39", "20-39", "40-59", "40-59",
-                                                                        "60+", "60+", "<20"]
+    assert [age_band(a) for a in (20, 39.9, "40", 59.5, 60, 75, 12, 2.5, 6, 17.9, 18)] == [
+        "20-39", "20-39", "40-59", "40-59", "60+", "60+", "12-17", "<6", "6-11", "12-17", "18-19"]
     assert age_band("") == age_band(None) == MISSING_GROUP
     with pytest.raises(InputError, match="not a number"):
         age_band("forty")

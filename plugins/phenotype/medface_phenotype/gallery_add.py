@@ -1,7 +1,10 @@
 """`phenotype gallery-add`: new labelled cases in a model's gallery, without retraining.
 
 The logic, :func:`grow_gallery`, embeds the cases and returns the grown gallery without writing
-anything; the command saves it into the package (atomically) and reports what changed.
+anything; the command saves it into the package (atomically) and reports what changed. With
+``patients``, the usable photos of one subject (a patient's views, ages) become one gallery entry,
+their renormalised mean unit embedding (as ``screen-patient`` combines a query patient), its id
+``patient:<subject>`` and its hash that of the sorted photo hashes.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ class GalleryGrowth:
                 for c, n in self.gallery.counts().items()]
 
 
-def grow_gallery(model, data, *, device: str = "auto") -> GalleryGrowth:
+def grow_gallery(model, data, *, device: str = "auto", patients: bool = False) -> GalleryGrowth:
     """Embed the usable photos of ``data`` with the package's network and append them to its
-    gallery (in memory; :func:`gallery.save_gallery` writes it)."""
+    gallery (in memory; :func:`gallery.save_gallery` writes it); with ``patients`` one entry per
+    subject."""
     from medface.runtime import read_card
 
     from .train import embed_crops
@@ -56,17 +60,50 @@ def grow_gallery(model, data, *, device: str = "auto") -> GalleryGrowth:
     if not idx:
         raise InputError(f"none of the {len(ds)} photos passed the quality gate", path=ds.root)
     emb = embed_crops(model, prep.crops[idx], device=device)["embedding"]
-    grown = gallery.add(emb, [ds.records[i].image_id for i in idx], [ds.records[i].subject for i in idx],
-                        [ds.records[i].label for i in idx], ds.hashes(idx))
-    return GalleryGrowth(grown, gallery.counts(), len(idx), refused)
+    records, hashes = [ds.records[i] for i in idx], ds.hashes(idx)
+    if patients:
+        emb, ids, subjects, labels, hashes = patient_entries(emb, records, hashes)
+    else:
+        ids, subjects, labels = [r.image_id for r in records], [r.subject for r in records], [r.label for r in records]
+    grown = gallery.add(emb, ids, subjects, labels, hashes)
+    return GalleryGrowth(grown, gallery.counts(), len(ids), refused)
 
 
-def gallery_add(model, data, device: str = "auto") -> Result:
+PATIENT_PREFIX = "patient:"
+
+
+def patient_entries(embeddings, records, hashes):
+    """One gallery entry per subject: (embeddings, ids, subjects, labels, hashes), subjects in order
+    of first appearance. A subject under two labels is refused (one patient, one diagnosis)."""
+    import hashlib
+
+    import numpy as np
+
+    from .patient import mean_embedding
+
+    order: dict[str, list[int]] = {}
+    for k, r in enumerate(records):
+        order.setdefault(r.subject, []).append(k)
+    out = ([], [], [], [], [])
+    for subject, rows in order.items():
+        labels = {records[k].label for k in rows}
+        if len(labels) > 1:
+            raise InputError(f"subject {subject!r} has photos under {len(labels)} labels ({', '.join(sorted(labels))}): "
+                             "a patient entry needs one", hint="fix the label column of metadata.csv")
+        joined = "".join(sorted(hashes[k] for k in rows)).encode("ascii")
+        for seq, value in zip(out, (mean_embedding([embeddings[k] for k in rows]), PATIENT_PREFIX + subject, subject,
+                                    labels.pop(), hashlib.sha256(joined).hexdigest())):
+            seq.append(value)
+    return np.stack(out[0]), out[1], out[2], out[3], out[4]
+
+
+def gallery_add(model, data, device: str = "auto", patients: bool = False) -> Result:
     """CLI entry of `phenotype gallery-add`: the grown gallery replaces the package's."""
-    growth = grow_gallery(model, data, device=device)
+    growth = grow_gallery(model, data, device=device, patients=patients)
     save_gallery(growth.gallery, model)
     result = Result(command="phenotype.gallery-add",
-                    summary={"added": growth.added, "refused": len(growth.refused),
+                    summary={"added": growth.added, "entries": "patients" if patients else "photos",
+                             "refused": len(growth.refused),
                              "gallery_photos": len(growth.gallery),
                              "new_conditions": ", ".join(growth.new_conditions) or "none"},
                     tables={"gallery": growth.table()})

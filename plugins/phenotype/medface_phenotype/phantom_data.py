@@ -13,7 +13,7 @@ from pathlib import Path
 from medface.data import Result
 from medface.errors import ParameterError
 
-from .dataset import CONTROL_LABEL, CSV_NAME, write_phantom_dataset
+from .dataset import CONTROL_LABEL, CSV_NAME, PHANTOM_AGES, write_phantom_dataset
 
 LIMIT = ("Synthetic faces from the medface phantom: condition presets are single-measurement shifts; "
          "syndromes draw their annotated facial terms (HPO) as landmark shifts, not a real gestalt; the renders "
@@ -38,10 +38,12 @@ class PhantomCohort:
     photos_per_subject: int
     seed: int
     surfaces_per_subject: int = 0
+    ages: tuple[float, float] = PHANTOM_AGES
 
     @classmethod
     def from_syndromes(cls, *, syndromes: int, rare_syndromes: int, subjects: int, rare_subjects: int,
-                       controls: int, photos: int, seed: int, surfaces: int = 0) -> "PhantomCohort":
+                       controls: int, photos: int, seed: int, surfaces: int = 0,
+                       ages: tuple[float, float] = PHANTOM_AGES) -> "PhantomCohort":
         """A cohort of catalogue syndromes: the ``syndromes`` frequent ones with the most
         expressible terms (``subjects`` each) and ``rare_syndromes`` rare ones with
         ``min(rare_subjects, 6)`` each (:data:`.syndromes.RARE_SUBJECTS_MAX`: GMDB's rare set)."""
@@ -51,11 +53,12 @@ class PhantomCohort:
         spc = {s.id: subjects for s in S.choose(syndromes)}
         if rare_subjects and rare_syndromes:
             spc.update({s.id: rare_subjects for s in S.choose(rare_syndromes, rare=True)})
-        return cls(spc, controls, ("moderate",), photos, seed, surfaces)
+        return cls(spc, controls, ("moderate",), photos, seed, surfaces, ages)
 
     @classmethod
     def from_names(cls, *, subjects: int, rare_subjects: int, controls: int, rare: str, severities: str,
-                   photos: int, seed: int, surfaces: int = 0) -> "PhantomCohort":
+                   photos: int, seed: int, surfaces: int = 0,
+                   ages: tuple[float, float] = PHANTOM_AGES) -> "PhantomCohort":
         """A cohort from the command's comma-separated names (checked against the phantom's)."""
         from medface.phantom import tables as TB
 
@@ -70,7 +73,7 @@ class PhantomCohort:
             raise ParameterError(f"severities must be among {', '.join(TB.SEVERITIES)}, got {severities!r}",
                                  parameter="severities")
         spc = {c: (rare_subjects if c in rare_list else subjects) for c in known}
-        return cls({c: n for c, n in spc.items() if n > 0}, controls, tuple(sev), photos, seed, surfaces)
+        return cls({c: n for c, n in spc.items() if n > 0}, controls, tuple(sev), photos, seed, surfaces, ages)
 
     def photos_per_label(self) -> dict[str, int]:
         """How many images (photos and surface renders) each label gets, by label name."""
@@ -83,23 +86,40 @@ class PhantomCohort:
         return write_phantom_dataset(Path(path).parent, subjects_per_condition=self.subjects_per_condition,
                                      controls=self.controls, severities=self.severities,
                                      photos_per_subject=self.photos_per_subject, seed=self.seed,
-                                     surfaces_per_subject=self.surfaces_per_subject)
+                                     surfaces_per_subject=self.surfaces_per_subject, ages=self.ages)
+
+
+def parse_ages(text: str) -> tuple[float, float]:
+    """"LO-HI" (years) -> (lo, hi), checked against the phantom's supported ages."""
+    from medface.phantom.head import AGE_RANGE
+
+    parts = str(text).replace(" ", "").split("-")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise ParameterError(f"ages must be LO-HI in years (e.g. 1-18), got {text!r}", parameter="ages") from None
+    if not AGE_RANGE[0] <= lo <= hi <= AGE_RANGE[1]:
+        raise ParameterError(f"ages {lo:g}-{hi:g} must lie within {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years, low first",
+                             parameter="ages")
+    return lo, hi
 
 
 def phantom_data(out, subjects: int = 100, rare_subjects: int = 16, controls: int = 150,
                  rare: str = "hypotelorism,thin_upper_lip_vermilion,hemifacial_microsomia",
                  severities: str = "moderate,severe", photos: int = 2, *, seed: int = 1, surfaces: int = 0,
-                 syndromes: int = 0, rare_syndromes: int = 0, context=None) -> Result:
+                 syndromes: int = 0, rare_syndromes: int = 0, ages: str = "20-75", context=None) -> Result:
     """CLI entry of `phenotype phantom-data`: the cohort is rendered when the runner saves it.
-    With ``syndromes`` > 0 its labels are catalogue syndromes instead of condition presets."""
+    With ``syndromes`` > 0 its labels are catalogue syndromes instead of condition presets; ages
+    are drawn uniformly from ``ages`` ("LO-HI" years, children through the growth model)."""
+    span = parse_ages(ages)
     if syndromes:
         cohort = PhantomCohort.from_syndromes(syndromes=syndromes, rare_syndromes=rare_syndromes, subjects=subjects,
                                               rare_subjects=rare_subjects, controls=controls, photos=photos,
-                                              seed=seed, surfaces=surfaces)
+                                              seed=seed, surfaces=surfaces, ages=span)
     else:
         cohort = PhantomCohort.from_names(subjects=subjects, rare_subjects=rare_subjects, controls=controls,
                                           rare=rare, severities=severities, photos=photos, seed=seed,
-                                          surfaces=surfaces)
+                                          surfaces=surfaces, ages=span)
     counts = cohort.photos_per_label()
     if context is not None:
         context.stage(f"rendering {sum(counts.values())} phantom images")

@@ -774,9 +774,12 @@ def cap_subjects(subjects, labels, conditions: Iterable[str], max_subjects: int 
     return np.fromiter((s not in dropped for s in subj), dtype=bool, count=len(subj))
 
 
-#: age bands of the subgroup tables (years, lower bound inclusive); ages under 20 form their own band
-AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<20", -math.inf, 20.0), ("20-39", 20.0, 40.0),
-                                                   ("40-59", 40.0, 60.0), ("60+", 60.0, math.inf))
+#: age bands of the subgroup tables (years, lower bound inclusive): children in three bands of
+#: their own (reported apart from adults), then the adult bands
+AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<6", -math.inf, 6.0), ("6-11", 6.0, 12.0),
+                                                   ("12-17", 12.0, 18.0), ("18-19", 18.0, 20.0),
+                                                   ("20-39", 20.0, 40.0), ("40-59", 40.0, 60.0),
+                                                   ("60+", 60.0, math.inf))
 SKIN_TONE_ORDER = ("I", "II", "III", "IV", "V", "VI")
 MISSING_GROUP = "(missing)"
 #: groups with fewer queries than this are shown but left out of the largest gap (an assumption:
@@ -785,7 +788,8 @@ MIN_GROUP_QUERIES = 10
 
 
 def age_band(age) -> str:
-    """The band of an age in years ("20-39", "40-59", "60+", "<20"); an empty value is missing."""
+    """The band of an age in years (children "<6", "6-11", "12-17"; "18-19", "20-39", "40-59",
+    "60+"); an empty value is missing."""
     text = "" if age is None else str(age).strip()
     if not text:
         return MISSING_GROUP

@@ -102,12 +102,31 @@ def _add_ranking(result: Result, found: ScreeningResult, facts: PackageFacts) ->
     if found.attention_regions is not None:
         result.tables["attention by region"] = found.attention_regions.table()
     result.tables["conditions"] = [c.to_dict() for c in found.conditions]
+    add_face_suggestions(result, found.conditions)
     result.metrics["model"] = dict(found.model)
     result.provenance.models.append(InputRecord(f"{facts.name} {facts.version}", facts.folder, facts.sha256,
                                                 "folder"))
     result.provenance.device = facts.device
     if facts.synthetic:
         result.warnings.append(SYNTHETIC_WARNING)
+
+
+def add_face_suggestions(result: Result, conditions) -> None:
+    """Syndromes (ids, names, distances, gallery image) and genes from the face's ranking, when the
+    gallery's labels are disease ids (:mod:`.face_suggestions`); nothing for condition presets."""
+    from .clinical_terms import record_annotations
+    from .face_suggestions import face_suggestions
+
+    found = face_suggestions(conditions, top=len(conditions))
+    if found is None:
+        return
+    result.tables["suggested syndromes"] = found["suggested_syndromes"]
+    result.tables["suggested genes"] = found["suggested_genes"]
+    best = found["suggested_syndromes"][0]
+    result.summary["top_syndrome"] = f"{best['id']} {best['name']}"
+    genes = [g["gene"] for g in found["suggested_genes"][:3]]
+    result.summary["top_genes"] = ", ".join(genes) or "none linked"
+    record_annotations(result)
 
 
 def _distribution(found: ScreeningResult) -> str:

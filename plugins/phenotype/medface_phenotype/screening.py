@@ -102,12 +102,14 @@ class RankedCondition:
     nearest_gallery_subject: str | None = None
     name: str | None = None  # the condition's display name and HPO terms, when the phantom knows it
     hpo: str | None = None
+    nearest_gallery_image: str | None = None  # the gallery image (id) behind the match
 
     def to_dict(self) -> dict:
         info = {} if self.name is None else {"name": self.name, "hpo": self.hpo}
         return {"rank": self.rank, "condition": self.condition, **info, "similarity": self.similarity,
                 "probability": self.probability, "trained": self.trained,
-                "nearest_gallery_subject": self.nearest_gallery_subject}
+                "nearest_gallery_subject": self.nearest_gallery_subject,
+                "nearest_gallery_image": self.nearest_gallery_image}
 
 
 @dataclass
@@ -199,12 +201,13 @@ def _head_settings(card) -> tuple[list[str], str, float]:
 
 
 def _ranked(rank: int, label: str, similarity: float, probs: np.ndarray | None, classes: list[str],
-            subject: str | None = None) -> RankedCondition:
+            subject: str | None = None, image: str | None = None) -> RankedCondition:
     """One ranked condition, with its calibrated probability when the softmax head knows it and
     probabilities are given (None off-distribution)."""
     trained = label in classes
     probability = round(float(probs[classes.index(label)]), 4) if trained and probs is not None else None
-    return RankedCondition(rank, label, similarity, probability, trained, subject, **condition_info(label))
+    return RankedCondition(rank, label, similarity, probability, trained, subject, **condition_info(label),
+                           nearest_gallery_image=image)
 
 
 def syndromic(probs: np.ndarray, classes: list[str], control: str) -> float | None:
@@ -226,8 +229,8 @@ def rank_hits(head: tuple[list[str], str, float], hits: list[dict], logits: np.n
     the softmax head's settings ``head`` (classes, control label, temperature)."""
     classes, control, temperature = head
     probs = None if in_distribution is False else softmax(np.asarray(logits)[None], temperature)[0]
-    rows = [_ranked(k, hit["label"], round(1.0 - hit["distance"], 4), probs, classes, hit["subject"])
-            for k, hit in enumerate(hits, start=1)]
+    rows = [_ranked(k, hit["label"], round(1.0 - hit["distance"], 4), probs, classes, hit["subject"],
+                    hit.get("image_id")) for k, hit in enumerate(hits, start=1)]
     return rows, None if probs is None else syndromic(probs, classes, control)
 
 
