@@ -165,3 +165,36 @@ def test_a_gallery_of_syndrome_patients_gives_syndromes_and_genes_from_the_face(
     assert genes and all(gene in known[disease].genes for gene, disease in genes.items())
     assert result.summary["top_syndrome"].startswith(rows[0]["id"])
     assert any(m.name.startswith("HPO annotations") for m in result.provenance.models)
+
+
+def test_train_fusion_on_simulated_patients_then_screen_fuses_face_and_terms(tiny, tmp_path):
+    """train-fusion: patients not in the gallery (a gallery patient is refused), held-out figures
+    for face, terms and fusion, fusion.json in the package; screen --hpo then ranks by both."""
+    from medface.errors import InputError
+    from medface_phenotype import hpo_annotations as HA
+
+    _, _, model = tiny
+    grown = tmp_path / "model"
+    shutil.copytree(model, grown)
+    labels = ("OMIM:100800", "OMIM:101600")
+    gallery_set = write_phantom_dataset(tmp_path / "gallery", subjects_per_condition={lab: 2 for lab in labels},
+                                        controls=0, photos_per_subject=1, seed=4, size=256)
+    medface.run("phenotype.gallery-add", model=grown, data=gallery_set, patients=True)
+    with pytest.raises(InputError, match="in the gallery"):
+        medface.run("phenotype.train-fusion", model=grown, data=gallery_set)
+    patients = write_phantom_dataset(tmp_path / "patients", subjects_per_condition={lab: 3 for lab in labels},
+                                     controls=0, photos_per_subject=1, seed=5, size=256)
+    trained = medface.run("phenotype.train-fusion", model=grown, data=patients, repeats=2)
+    assert trained.summary["patients"] == 6 and (grown / "fusion.json").is_file()
+    rows = {r["ranking"]: r for r in trained.tables["held-out simulated patients"]}
+    assert set(rows) == {"gestalt", "terms", "terms_in_gallery", "fused"}
+    assert all(0 <= r["top1"] <= r["top10"] <= 1 for r in rows.values())
+    terms = sorted(t for t, f in HA.release_diseases()["OMIM:100800"].features.items() if f and f >= 0.8)[:5]
+    photo = sorted((patients / "images").glob("*.png"))[0]
+    screened = medface.run("phenotype.screen", image=photo, model=grown, hpo=",".join(terms))
+    fused = screened.tables["suggested syndromes (face and terms)"]
+    assert screened.metrics["clinician_terms"]["fused"] is True and len(fused) == 10
+    assert {"OMIM:100800", "OMIM:101600"} & {r["id"] for r in fused}
+    assert all(r["face_similarity"] is not None for r in fused if r["id"] in labels)
+    assert screened.summary["fused_top_syndrome"].startswith(fused[0]["id"])
+    assert not any("not fused" in w for w in screened.warnings)

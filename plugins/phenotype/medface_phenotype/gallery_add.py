@@ -46,12 +46,24 @@ def grow_gallery(model, data, *, device: str = "auto", patients: bool = False) -
     subject."""
     from medface.runtime import read_card
 
-    from .train import embed_crops
-
     model = Path(model)
     card = read_card(model)
     gallery = load_gallery(model)
     gallery.check_model({"name": card.name, "version": card.version, "sha256": card.sha256})
+    emb, records, hashes, refused = embed_usable_photos(model, data, device=device)
+    if patients:
+        emb, ids, subjects, labels, hashes = patient_entries(emb, records, hashes)
+    else:
+        ids, subjects, labels = [r.image_id for r in records], [r.subject for r in records], [r.label for r in records]
+    grown = gallery.add(emb, ids, subjects, labels, hashes)
+    return GalleryGrowth(grown, gallery.counts(), len(ids), refused)
+
+
+def embed_usable_photos(model, data, *, device: str = "auto"):
+    """The embeddings (one row per usable photo), records and content hashes of a data set's photos
+    that pass the quality gate, and the refused ones (image id and reason)."""
+    from .train import embed_crops
+
     ds = read_dataset(data)
     prep = prepare_dataset(ds, cache=False)
     idx = [i for i in range(len(ds)) if prep.usable[i]]
@@ -59,14 +71,8 @@ def grow_gallery(model, data, *, device: str = "auto", patients: bool = False) -
                if not prep.usable[i]]
     if not idx:
         raise InputError(f"none of the {len(ds)} photos passed the quality gate", path=ds.root)
-    emb = embed_crops(model, prep.crops[idx], device=device)["embedding"]
-    records, hashes = [ds.records[i] for i in idx], ds.hashes(idx)
-    if patients:
-        emb, ids, subjects, labels, hashes = patient_entries(emb, records, hashes)
-    else:
-        ids, subjects, labels = [r.image_id for r in records], [r.subject for r in records], [r.label for r in records]
-    grown = gallery.add(emb, ids, subjects, labels, hashes)
-    return GalleryGrowth(grown, gallery.counts(), len(ids), refused)
+    emb = embed_crops(Path(model), prep.crops[idx], device=device)["embedding"]
+    return emb, [ds.records[i] for i in idx], ds.hashes(idx), refused
 
 
 PATIENT_PREFIX = "patient:"

@@ -61,7 +61,8 @@ def screen_patient(screener, images) -> PatientScreening:
         score_found(photos[i], facts, package.gallery.nearest(outputs[k]["embedding"], top=top), outputs[k]["logits"],
                     None if scores is None else scores[k])
     combined = unranked(faces[used[0]])
-    score_found(combined, facts, package.gallery.nearest(mean_embedding([o["embedding"] for o in outputs]), top=top),
+    combined.embedding = mean_embedding([o["embedding"] for o in outputs]).astype(np.float32)
+    score_found(combined, facts, package.gallery.nearest(combined.embedding, top=top),
                 np.mean([o["logits"] for o in outputs], axis=0), None if scores is None else float(np.max(scores)))
     return PatientScreening(photos, combined, used)
 
@@ -83,7 +84,7 @@ def screen_patient_command(photos, model=None, top: int = 10, device: str = "aut
     """CLI entry of `phenotype screen-patient`: a folder of one patient's photos."""
     from medface.io import read_image
 
-    from .clinical_terms import add_terms_ranking, recorded_terms
+    from .clinical_terms import add_terms_ranking, face_for_fusion, recorded_terms
     from .screen import screening_report
     from .screening import Screener
 
@@ -107,7 +108,7 @@ def screen_patient_command(photos, model=None, top: int = 10, device: str = "aut
     result.summary["verdict"] = f"{len(found.used)} of {total} photos combined"
     result.tables["photos"] = _photo_rows(found, unreadable, total)
     if terms:
-        add_terms_ranking(result, terms, top)
+        add_terms_ranking(result, terms, top, face=face_for_fusion(screener, found.combined))
     return result
 
 

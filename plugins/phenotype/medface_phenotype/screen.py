@@ -24,15 +24,16 @@ def screen(image: FaceImage, model=None, top: int = 10, save_photo: bool = False
            hpo: str = "", hpo_file=None, context=None) -> Result:
     """CLI entry of `phenotype screen`; ``hpo``/``hpo_file``: the clinician's recorded terms
     (:mod:`.clinical_terms`), checked before the photo is screened."""
-    from .clinical_terms import add_terms_ranking, recorded_terms
+    from .clinical_terms import add_terms_ranking, face_for_fusion, recorded_terms
 
     terms = recorded_terms(hpo, hpo_file)
     screener = Screener(model, device=device, top=top, attention=pictures_wanted(context))
-    result = screen_result(screener.screen_one(image), screener, image, save_photo)
+    found = screener.screen_one(image)
+    result = screen_result(found, screener, image, save_photo)
     if terms:
         if context is not None:
             context.stage("ranking the syndrome catalogue by the clinician's terms (the ontology loads once)")
-        add_terms_ranking(result, terms, top)
+        add_terms_ranking(result, terms, top, face=face_for_fusion(screener, found))
     return result
 
 

@@ -191,9 +191,9 @@ class ScreenStages:
 
 def _with_terms(result, values: dict):
     """The clinician's terms of the batch's parameters ranked into one photo's result, as `screen` does."""
-    from .clinical_terms import add_terms_ranking, recorded_terms
+    from .clinical_terms import BATCH_NOT_FUSED, FaceForFusion, add_terms_ranking, recorded_terms
 
     terms = recorded_terms(values.get("hpo", ""), values.get("hpo_file"))
     if terms:
-        add_terms_ranking(result, terms, int(values.get("top", 10)))
+        add_terms_ranking(result, terms, int(values.get("top", 10)), face=FaceForFusion(None, {}, BATCH_NOT_FUSED))
     return result

@@ -141,6 +141,7 @@ class ScreeningResult:
     ood_threshold: float | None = None
     matrix: np.ndarray | None = field(default=None, repr=False)  # upright photo -> MODEL_SIZE crop pixels
     turns: int = 0  # quarter turns (np.rot90) that made the photo upright; boxes and landmarks are in it
+    embedding: np.ndarray | None = field(default=None, repr=False)  # the unit embedding that was ranked
 
     @property
     def in_distribution(self) -> bool | None:
@@ -398,6 +399,7 @@ class Screener:
         scores = gate_scores(package.gate, output.get("features"))
         score_found(found, self.facts, package.gallery.nearest(output["embedding"], top=self.top), output["logits"],
                     None if scores is None else scores[0])
+        found.embedding = np.asarray(output["embedding"], np.float32)
         condition = attention_target(found) if self.attention else None
         if condition is not None:
             attach_attention(found, self.explain(face, condition))
@@ -467,6 +469,7 @@ class Screener:
                                         p, classes) for k, j in enumerate(ranking.order[row][:self.top])]
             found.error, found.model = None, model
             found.syndromic_score = None if p is None else syndromic(p, classes, control)
+            found.embedding = emb[row]
 
 
 class _PreparedFaces:
