@@ -79,6 +79,9 @@ MEASURED = frozenset({"upper_face_height", "lower_face_height", "ramus_height", 
 #: as recalled, not read)
 CHILD_BMI_MEDIAN = {1: 17.0, 2: 16.2, 5: 15.3, 8: 15.7, 10: 16.5, 12: 17.6, 14: 19.0, 16: 20.3, 18: 21.5}
 ADULT_REFERENCE_BMI = 25.0
+#: log-normal spread of a child's BMI around the age's median (assumed: about the 8 % coefficient
+#: of variation of the WHO BMI-for-age references in childhood, as recalled)
+CHILD_BMI_SPREAD = 0.08
 
 
 def check_age(age: float) -> float:

@@ -203,7 +203,7 @@ def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: flo
     age = float(age) if age is not None else float(rng.uniform(*_checked_ages(ages)))
     validate(sex, age, 25.0, condition, severity if condition else None)
     if bmi is None and GR.is_child(age):  # a child's BMI around the median for its age (assumed spread)
-        bmi = float(np.clip(rng.lognormal(np.log(GR.child_bmi_median(age)), 0.12), 11.0, 35.0))
+        bmi = float(np.clip(rng.lognormal(np.log(GR.child_bmi_median(age)), GR.CHILD_BMI_SPREAD), 11.0, 35.0))
     bmi = float(bmi) if bmi is not None else float(np.clip(rng.lognormal(np.log(25.0), 0.16), 17.0, 42.0))
     validate(sex, age, bmi, condition, severity if condition else None)
     z = rng.multivariate_normal(np.zeros(len(ORIGINAL)), _correlation_matrix(sex))
