@@ -82,3 +82,25 @@ def test_halvings_keep_each_syndrome_on_both_sides():
     train, test = FU.split_by_syndrome(cases, np.random.default_rng(0))
     assert {c.disease_id for c in train} == {c.disease_id for c in test} == set(DISEASES)
     assert len(train) + len(test) == len(cases)
+
+
+def test_the_face_is_fused_only_with_a_syndrome_gallery_and_a_fusion_model_and_batches_fuse_too(tmp_path):
+    from medface.data import Result
+    from medface_phenotype import clinical_terms as CT
+    from medface_phenotype.screen_stages import _with_terms
+    from medface_phenotype.train_fusion import save_fusion
+
+    hits = [{"label": "OMIM:100800", "distance": 0.2}, {"label": "hypertelorism", "distance": 0.1},
+            {"label": "OMIM:101600", "distance": 0.6}]
+    assert CT.fusion_face(tmp_path, ["hypertelorism"], hits).why_not == CT.NO_SYNDROMES
+    assert CT.fusion_face(tmp_path, [h["label"] for h in hits], hits).why_not == CT.NO_FUSION
+    save_fusion(FU.FusionModel((1.0, 4.0, -1.0), 0.0), tmp_path)
+    assert CT.fusion_face(tmp_path, [h["label"] for h in hits], None).why_not == CT.NOT_RANKED
+    face = CT.fusion_face(tmp_path, [h["label"] for h in hits], hits)
+    assert face.gestalt == pytest.approx({"OMIM:100800": 0.8, "OMIM:101600": 0.4})
+    # a batch photo's result (the streaming stages' path) gets the fused ranking too
+    fused = _with_terms(Result(command="phenotype.screen"), {"hpo": "HP:0000316,HP:0000347", "top": 5}, lambda: face)
+    rows = fused.tables["suggested syndromes (face and terms)"]
+    assert len(rows) == 5 and fused.metrics["clinician_terms"]["fused"] is True
+    unfused = _with_terms(Result(command="phenotype.screen"), {"hpo": "HP:0000316", "top": 5})
+    assert "suggested syndromes (face and terms)" not in unfused.tables

@@ -29,8 +29,6 @@ NOT_FUSED = "the clinician's terms were ranked on their own (suggested syndromes
 NO_SYNDROMES = "this model's gallery holds condition presets, not syndromes, so face and terms are not fused"
 NO_FUSION = ("this package has no fusion model (medface phenotype train-fusion), so face and terms are not fused")
 NOT_RANKED = "the face was not ranked, so face and terms are not fused"
-BATCH_NOT_FUSED = ("a batch's streaming stages rank the terms but do not fuse them with the face yet "
-                   "(phenotype screen and screen-patient do)")
 
 
 def recorded_terms(hpo: str = "", hpo_file=None) -> list[str]:
@@ -81,18 +79,26 @@ class FaceForFusion:
 
 def face_for_fusion(screener, found) -> FaceForFusion:
     """The face of a screening (``found``, ranked by ``screener``) ready for fusion, or why not."""
+    gallery = screener.package.gallery
+    ranked = found is not None and found.screened and found.embedding is not None
+    hits = gallery.nearest(found.embedding, top=None) if ranked else None
+    return fusion_face(screener.facts.folder, gallery.labels, hits)
+
+
+def fusion_face(package_folder, gallery_labels, hits) -> FaceForFusion:
+    """The package's fusion model and the face's similarity to every gallery syndrome (``hits``:
+    the gallery's ranking of the face, every label; None when the face was not ranked), or why
+    they cannot be fused."""
     from .syndromes import DISEASE_ID
     from .train_fusion import load_fusion
 
-    gallery = screener.package.gallery
-    if not any(DISEASE_ID.fullmatch(label) for label in gallery.labels):
+    if not any(DISEASE_ID.fullmatch(str(label)) for label in gallery_labels):
         return FaceForFusion(None, {}, NO_SYNDROMES)
-    model = load_fusion(screener.facts.folder)
+    model = load_fusion(package_folder)
     if model is None:
         return FaceForFusion(None, {}, NO_FUSION)
-    if found is None or not found.screened or found.embedding is None:
+    if hits is None:
         return FaceForFusion(None, {}, NOT_RANKED)
-    hits = gallery.nearest(found.embedding, top=None)
     return FaceForFusion(model, {h["label"]: 1.0 - h["distance"] for h in hits if DISEASE_ID.fullmatch(h["label"])})
 
 

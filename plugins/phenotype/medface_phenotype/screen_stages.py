@@ -165,6 +165,7 @@ class ScreenStages:
 
     def finish(self, values: dict, payload: dict, output: dict):
         """One photo, on a CPU worker: the Result `phenotype screen` gives for it."""
+        from .clinical_terms import fusion_face
         from .screen import pictures_wanted, screen_result
         from .screening import PackageFacts, attach_attention, attention_target, score_found, unranked
         from .explain import region_attention
@@ -179,21 +180,26 @@ class ScreenStages:
             return _with_terms(screen_result(found, None, values["image"], values.get("save_photo", False)), values)
         facts = PackageFacts.from_json(_text(output["facts"]))
         score = float(np.asarray(output["ood_score"]))
-        hits = json.loads(_text(output["hits"]))[:int(values.get("top", 10))]
-        score_found(found, facts, hits, np.asarray(output["logits"]), None if np.isnan(score) else score)
+        every = json.loads(_text(output["hits"]))  # the gallery's ranking of the face, every label
+        score_found(found, facts, every[:int(values.get("top", 10))], np.asarray(output["logits"]),
+                    None if np.isnan(score) else score)
         condition = attention_target(found) if pictures_wanted(values.get("context")) else None
         if condition is not None and names:
             masks = {name: m.astype(bool) for name, m in zip(names, np.asarray(payload["masks"]))}
             lp = np.asarray(output["attention"], np.float64)[:count, facts.classes.index(condition)]
             attach_attention(found, region_attention(lp, masks, condition))
-        return _with_terms(screen_result(found, facts, values["image"], values.get("save_photo", False)), values)
+        result = screen_result(found, facts, values["image"], values.get("save_photo", False))
+        return _with_terms(result, values, lambda: fusion_face(facts.folder, [h["label"] for h in every], every))
 
 
-def _with_terms(result, values: dict):
-    """The clinician's terms of the batch's parameters ranked into one photo's result, as `screen` does."""
-    from .clinical_terms import BATCH_NOT_FUSED, FaceForFusion, add_terms_ranking, recorded_terms
+def _with_terms(result, values: dict, face_of=None):
+    """The clinician's terms of the batch's parameters ranked into one photo's result, as `screen`
+    does, and fused with the face when ``face_of`` (called only when there are terms) gives a
+    face with a fusion model (:func:`.clinical_terms.fusion_face`)."""
+    from .clinical_terms import NOT_RANKED, FaceForFusion, add_terms_ranking, recorded_terms
 
     terms = recorded_terms(values.get("hpo", ""), values.get("hpo_file"))
     if terms:
-        add_terms_ranking(result, terms, int(values.get("top", 10)), face=FaceForFusion(None, {}, BATCH_NOT_FUSED))
+        face = face_of() if face_of is not None else FaceForFusion(None, {}, NOT_RANKED)
+        add_terms_ranking(result, terms, int(values.get("top", 10)), face=face)
     return result
