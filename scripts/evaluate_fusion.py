@@ -16,27 +16,12 @@ import json
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import medface
-from medface_phenotype.dataset import finish_phantom_dataset, write_phantom_dataset
 from medface_phenotype.screening import DEMO_MODEL
 from medface_phenotype.syndromes import choose
-
-WORKERS = 2
-
-
-def _shard(args):
-    out, spc, seed, index = args
-    write_phantom_dataset(out, subjects_per_condition=spc, controls=0, photos_per_subject=1, seed=seed,
-                          shard=(index, WORKERS), size=256)
-
-
-def render(out: Path, spc: dict, seed: int) -> Path:
-    with ProcessPoolExecutor(WORKERS) as pool:
-        list(pool.map(_shard, [(out, spc, seed, i) for i in range(WORKERS)]))
-    return finish_phantom_dataset(out, subjects_per_condition=spc, controls=0, photos_per_subject=1, seed=seed)
+from phantom_sets import render
 
 
 def main(syndromes: int = 100, gallery_patients: int = 2, query_patients: int = 4, outside: int = 25,

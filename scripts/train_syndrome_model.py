@@ -12,28 +12,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import medface
-from medface_phenotype.dataset import finish_phantom_dataset, write_phantom_dataset
 from medface_phenotype.syndromes import choose
+from phantom_sets import render
 
-WORKERS = 2
 AGES = (1.0, 80.0)
-
-
-def _shard(args):
-    out, spc, controls, seed, index = args
-    write_phantom_dataset(out, subjects_per_condition=spc, controls=controls, photos_per_subject=1, seed=seed,
-                          shard=(index, WORKERS), size=256, ages=AGES)
-
-
-def render(out: Path, spc: dict, controls: int, seed: int) -> Path:
-    with ProcessPoolExecutor(WORKERS) as pool:
-        list(pool.map(_shard, [(out, spc, controls, seed, i) for i in range(WORKERS)]))
-    return finish_phantom_dataset(out, subjects_per_condition=spc, controls=controls, photos_per_subject=1,
-                                  seed=seed, ages=AGES)
 
 
 def main(frequent: int = 60, subjects: int = 24, rare: int = 20, epochs: int = 30,
@@ -44,7 +29,7 @@ def main(frequent: int = 60, subjects: int = 24, rare: int = 20, epochs: int = 3
     rare_ids = [s.id for s in choose(rare, rare=True)]
     spc = {**{f: subjects for f in freq}, **{r: 4 for r in rare_ids}}
     t0 = time.perf_counter()
-    data = render(root / "data", spc, controls=subjects * 2, seed=41)
+    data = render(root / "data", spc, controls=subjects * 2, seed=41, ages=AGES)
     t_render = time.perf_counter() - t0
     model = root / "model"
     medface.run("phenotype.train", data=data, out=model, epochs=epochs, min_subjects=8, rare=",".join(rare_ids),
@@ -56,7 +41,7 @@ def main(frequent: int = 60, subjects: int = 24, rare: int = 20, epochs: int = 3
     # the fusion with this network as the face: other patients of the frequent syndromes and of
     # 25 % more syndromes the gallery lacks
     outside = [s.id for s in choose(frequent + frequent // 4)][frequent:]
-    queries = render(root / "queries", {lab: 4 for lab in freq + outside}, controls=0, seed=42)
+    queries = render(root / "queries", {lab: 4 for lab in freq + outside}, seed=42, ages=AGES)
     fused = medface.run("phenotype.train-fusion", model=model, data=queries, repeats=5, seed=0)
     summary = {"frequent": frequent, "subjects": subjects, "rare": rare, "epochs": epochs, "ages": AGES,
                "seconds": {"render": round(t_render), "train": round(t_train), "evaluate": round(t_eval),

@@ -108,8 +108,8 @@ def riolo_means() -> dict[tuple[str, str], dict[int, float]]:
 
 
 def _interpolate(table: dict, age: float) -> float:
-    ages = np.array(sorted(table), float)
-    return float(np.interp(age, ages, [table[a] for a in sorted(table)]))
+    ages = sorted(table)
+    return float(np.interp(age, ages, [table[a] for a in ages]))
 
 
 @lru_cache(maxsize=64)

@@ -200,7 +200,7 @@ def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: flo
     features, id -> strength in SD, if given). Without ``age`` the age is uniform over ``ages``;
     a child (under 18) has a child's proportions and size (:mod:`medface.phantom.growth`)."""
     sex = sex if sex is not None else ("F" if rng.random() < 0.5 else "M")
-    age = float(age) if age is not None else float(rng.uniform(*_checked_ages(ages)))
+    age = float(age) if age is not None else float(rng.uniform(*checked_ages(ages)))
     validate(sex, age, 25.0, condition, severity if condition else None)
     if bmi is None and GR.is_child(age):  # a child's BMI around the median for its age (assumed spread)
         bmi = float(np.clip(rng.lognormal(np.log(GR.child_bmi_median(age)), GR.CHILD_BMI_SPREAD), 11.0, 35.0))
@@ -237,7 +237,8 @@ def sample_subject(rng: np.random.Generator, *, sex: str | None = None, age: flo
                    features=features)
 
 
-def _checked_ages(ages) -> tuple[float, float]:
+def checked_ages(ages) -> tuple[float, float]:
+    """(low, high) years, refused unless low <= high within :data:`AGE_RANGE`."""
     lo, hi = (float(a) for a in ages)
     if not (AGE_RANGE[0] <= lo <= hi <= AGE_RANGE[1]):
         raise ParameterError(f"age range {lo:g}-{hi:g} years must lie within {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g}",
@@ -407,9 +408,12 @@ class _Basis:
             self.neighbourhoods[bone] = ids
             self.neighbour_faces[bone] = faces
 
+    def landmark_array(self, amounts: np.ndarray) -> np.ndarray:
+        """(landmarks, 3) positions after the warp, in ``landmark_ids`` order."""
+        return self.landmark_points + np.tensordot(amounts, self.landmark_fields, axes=1)
+
     def landmarks_at(self, amounts: np.ndarray) -> dict:
-        moved = self.landmark_points + np.tensordot(amounts, self.landmark_fields, axes=1)
-        return dict(zip(self.landmark_ids, moved))
+        return dict(zip(self.landmark_ids, self.landmark_array(amounts)))
 
     def measure(self, amounts: np.ndarray) -> np.ndarray:
         return SH.measure_vector(self.landmarks_at(amounts))
@@ -476,7 +480,7 @@ def _grown_measure(basis: "_Basis", field: GR.GrowthField):
     ids = basis.landmark_ids
 
     def measure(amounts: np.ndarray) -> np.ndarray:
-        moved = basis.landmark_points + np.tensordot(amounts, basis.landmark_fields, axes=1)
+        moved = basis.landmark_array(amounts)
         frame = frankfurt_frame(dict(zip(ids, moved)))
         grown = field.apply(moved @ frame[:3, :3].T + frame[:3, 3])
         return SH.measure_vector(dict(zip(ids, grown)))

@@ -122,20 +122,14 @@ def rank_of(order: list[str], truth: str) -> int:
     return order.index(truth) + 1 if truth in order else len(order) + 1
 
 
-def gene_rank(order: list[str], genes_of: dict, truth: str) -> int | None:
+def gene_rank(order: list[str], genes_of: dict, truth: str) -> float | None:
     """Rank of the first of the true syndrome's genes among the genes of the ranked syndromes in
-    order of first appearance (the rule of the evaluation's gene rankings); None without genes."""
-    true_genes = set(genes_of.get(truth, ()))
-    if not true_genes:
-        return None
-    seen: list[str] = []
-    for disease in order:
-        for gene in genes_of.get(disease, ()):
-            if gene not in seen:
-                seen.append(gene)
-                if gene in true_genes:
-                    return len(seen)
-    return len(seen) + 1
+    order of first appearance (:func:`.protocol.gene_ranks`, the evaluation's rule; inf when it
+    never appears); None when the syndrome has no gene."""
+    from .protocol import gene_ranks
+
+    rank = float(gene_ranks([order], [truth], genes_of)[0])
+    return None if rank == 0 else rank
 
 
 def split_by_syndrome(cases: list[FusionCase], rng: np.random.Generator, share: float = 0.5) -> tuple[list, list]:

@@ -87,20 +87,19 @@ def patient_entries(embeddings, records, hashes):
 
     from .patient import mean_embedding
 
-    order: dict[str, list[int]] = {}
+    rows: dict[str, list[int]] = {}
     for k, r in enumerate(records):
-        order.setdefault(r.subject, []).append(k)
-    out = ([], [], [], [], [])
-    for subject, rows in order.items():
-        labels = {records[k].label for k in rows}
-        if len(labels) > 1:
-            raise InputError(f"subject {subject!r} has photos under {len(labels)} labels ({', '.join(sorted(labels))}): "
+        rows.setdefault(r.subject, []).append(k)
+    labels = []
+    for subject, ks in rows.items():
+        names = sorted({records[k].label for k in ks})
+        if len(names) > 1:
+            raise InputError(f"subject {subject!r} has photos under {len(names)} labels ({', '.join(names)}): "
                              "a patient entry needs one", hint="fix the label column of metadata.csv")
-        joined = "".join(sorted(hashes[k] for k in rows)).encode("ascii")
-        for seq, value in zip(out, (mean_embedding([embeddings[k] for k in rows]), PATIENT_PREFIX + subject, subject,
-                                    labels.pop(), hashlib.sha256(joined).hexdigest())):
-            seq.append(value)
-    return np.stack(out[0]), out[1], out[2], out[3], out[4]
+        labels.append(names[0])
+    joined = ["".join(sorted(hashes[k] for k in ks)).encode("ascii") for ks in rows.values()]
+    return (np.stack([mean_embedding([embeddings[k] for k in ks]) for ks in rows.values()]),
+            [PATIENT_PREFIX + s for s in rows], list(rows), labels, [hashlib.sha256(j).hexdigest() for j in joined])
 
 
 def gallery_add(model, data, device: str = "auto", patients: bool = False) -> Result:

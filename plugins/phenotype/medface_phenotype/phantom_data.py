@@ -91,17 +91,14 @@ class PhantomCohort:
 
 def parse_ages(text: str) -> tuple[float, float]:
     """"LO-HI" (years) -> (lo, hi), checked against the phantom's supported ages."""
-    from medface.phantom.head import AGE_RANGE
+    from medface.phantom.head import checked_ages
 
     parts = str(text).replace(" ", "").split("-")
     try:
         lo, hi = (float(p) for p in parts)
     except ValueError:
         raise ParameterError(f"ages must be LO-HI in years (e.g. 1-18), got {text!r}", parameter="ages") from None
-    if not AGE_RANGE[0] <= lo <= hi <= AGE_RANGE[1]:
-        raise ParameterError(f"ages {lo:g}-{hi:g} must lie within {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years, low first",
-                             parameter="ages")
-    return lo, hi
+    return checked_ages((lo, hi))
 
 
 def phantom_data(out, subjects: int = 100, rare_subjects: int = 16, controls: int = 150,

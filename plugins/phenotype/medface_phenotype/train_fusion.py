@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from medface.errors import InputError
 
 from . import fusion as FU
 from . import hpo_annotations as HA
-from .syndromes import DISEASE_ID
+from .syndromes import DISEASE_ID, genes_of_labels
 
 LIMIT = ("Trained and measured on simulated patients only: phantom faces whose syndromes are drawn as landmark "
          "shifts and terms simulated from the annotations. Its weights say how the phantom's face and simulated "
@@ -39,17 +40,13 @@ def _subject_seed(seed: int, subject: str) -> list[int]:
 
 
 def patient_embeddings(model, data, *, device: str = "auto") -> tuple[dict, dict, list[dict]]:
-    """Per subject of the data set: its renormalised mean embedding and its label; and the refused photos."""
-    from .gallery_add import embed_usable_photos
-    from .patient import mean_embedding
+    """Per subject of the data set: its renormalised mean embedding and its label (one label per
+    subject, as a gallery's patient entry); and the refused photos."""
+    from .gallery_add import embed_usable_photos, patient_entries
 
-    emb, records, _, refused = embed_usable_photos(model, data, device=device)
-    rows: dict[str, list[int]] = {}
-    labels: dict[str, str] = {}
-    for k, r in enumerate(records):
-        rows.setdefault(r.subject, []).append(k)
-        labels[r.subject] = r.label
-    return {s: mean_embedding(emb[ks]) for s, ks in rows.items()}, labels, refused
+    emb, records, hashes, refused = embed_usable_photos(model, data, device=device)
+    means, _, subjects, labels, _ = patient_entries(emb, records, hashes)
+    return dict(zip(subjects, means)), dict(zip(subjects, labels)), refused
 
 
 def fusion_cases(model, data, *, seed: int = 0, device: str = "auto") -> tuple[list[FU.FusionCase], list[str], dict]:
@@ -77,7 +74,8 @@ def fusion_cases(model, data, *, seed: int = 0, device: str = "auto") -> tuple[l
         raise InputError(f"label(s) not diseases of the pinned annotations: {', '.join(bad[:5])}",
                          hint="the fusion trains on syndrome sets (phantom-data --syndromes)")
     diseases = [known[s.id] for s in catalogue().syndromes]
-    candidate_diseases = diseases + [known[d] for d in in_gallery if d in known and d not in {x.id for x in diseases}]
+    in_catalogue = {d.id for d in diseases}
+    candidate_diseases = diseases + [known[d] for d in in_gallery if d in known and d not in in_catalogue]
     candidates = [d.id for d in candidate_diseases]
     pool = noise_pool(diseases)
     cases = []
@@ -92,11 +90,6 @@ def fusion_cases(model, data, *, seed: int = 0, device: str = "auto") -> tuple[l
     return cases, candidates, facts
 
 
-def genes_of(candidates: list[str]) -> dict:
-    known = HA.release_diseases()
-    return {c: tuple(known[c].genes) for c in candidates if c in known}
-
-
 def save_fusion(model: FU.FusionModel, folder) -> Path:
     path = Path(folder) / FU.FILE_NAME
     tmp = path.with_suffix(".json.tmp")
@@ -106,14 +99,21 @@ def save_fusion(model: FU.FusionModel, folder) -> Path:
 
 
 def load_fusion(folder) -> FU.FusionModel | None:
-    """The package's fusion model, or None when it has none."""
+    """The package's fusion model, or None when it has none. Read once per version of the file
+    (a batch asks for it with every photo); treat the returned model as read-only."""
     path = Path(folder) / FU.FILE_NAME
     if not path.is_file():
         return None
+    st = path.stat()
+    return _read_fusion(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _read_fusion(path: str, mtime_ns: int, size: int) -> FU.FusionModel:
     try:
-        return FU.FusionModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return FU.FusionModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path.name} is not a readable fusion model: {exc}", path=path) from None
+        raise InputError(f"{Path(path).name} is not a readable fusion model: {exc}", path=path) from None
 
 
 def train_fusion(model, data, repeats: int = 5, seed: int = 0, device: str = "auto", context=None) -> Result:
@@ -127,7 +127,7 @@ def train_fusion(model, data, repeats: int = 5, seed: int = 0, device: str = "au
     cases, candidates, facts = fusion_cases(model, data, seed=seed, device=device)
     if len(cases) < 4:
         raise InputError(f"{len(cases)} patients: too few to train and hold out (at least 4)", path=Path(data))
-    genes = genes_of(candidates)
+    genes = genes_of_labels(candidates)
     report = FU.repeated_evaluation(cases, candidates, genes, repeats=repeats, seed=seed)
     final = FU.fit(cases, candidates)
     final.info.update({"model": f"{card.name} {card.version}", "model_sha256": card.sha256, "seed": seed,
