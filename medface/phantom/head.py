@@ -241,8 +241,8 @@ def checked_ages(ages) -> tuple[float, float]:
     """(low, high) years, refused unless low <= high within :data:`AGE_RANGE`."""
     lo, hi = (float(a) for a in ages)
     if not (AGE_RANGE[0] <= lo <= hi <= AGE_RANGE[1]):
-        raise ParameterError(f"age range {lo:g}-{hi:g} years must lie within {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g}",
-                             parameter="ages")
+        raise ParameterError(f"age range {lo:g}-{hi:g} years must be low-high within "
+                             f"{AGE_RANGE[0]:g}-{AGE_RANGE[1]:g}", parameter="ages")
     return lo, hi
 
 
