@@ -14,8 +14,9 @@ import numpy as np
 from medface.data import SurfaceMesh
 from medface.errors import InputError
 
-from .cutting import Piece, cut
-from .mirror import planned_mirror
+from .collisions import new_overlaps
+from .cutting import MIN_PIECE_VOLUME_MM3, Piece, cut
+from .mirror import mirror_plane, mirror_healthy_side
 from .plan_validation import check_plan
 from .slicer_planes import cut_plane
 from .transforms import resolve_point, segment_transforms, transform_points
@@ -29,7 +30,10 @@ class PlanResult:
     """Meshes after the plan: ``segments`` (moved), ``rest`` (uncut remainder per bone, not
     moved), ``transforms`` (4x4 per segment), ``mirror`` (mirrored healthy side, if planned),
     ``kerf_volume`` per bone (mm^3), ``moved_whole`` (bones a segment moves uncut, whole) and
-    ``landmarks`` moved with their segments."""
+    ``landmarks`` moved with their segments; ``mirror_rms_mm`` and ``mirror_plane``: how well the
+    mirror registered and the plane it was reflected across; ``collisions``: bone overlaps the
+    moves created (:mod:`.collisions`); ``dropped``: slivers the cuts left, per bone (mm^3);
+    ``warnings``: what a surgeon should look at (collisions, slivers)."""
 
     segments: dict[str, SurfaceMesh] = field(default_factory=dict)
     rest: dict[str, SurfaceMesh] = field(default_factory=dict)
@@ -40,6 +44,11 @@ class PlanResult:
     moved_whole: set[str] = field(default_factory=set)
     landmarks: dict[str, np.ndarray] = field(default_factory=dict)
     landmark_segment: dict[str, str] = field(default_factory=dict)
+    mirror_rms_mm: float | None = None
+    mirror_plane: object | None = None  # medface.anatomy.cephalometry.SymmetryPlane
+    collisions: list = field(default_factory=list)  # collisions.Overlap
+    dropped: dict[str, list[float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def segments_before(self) -> dict[str, SurfaceMesh]:
         """The moving segments in their place before the moves (their transforms undone)."""
@@ -74,6 +83,11 @@ def _cut_bone(doc: dict, bone_name: str, mesh: SurfaceMesh, result: PlanResult) 
     named = SurfaceMesh(mesh.vertices, mesh.faces, name=bone_name, source=mesh.source)
     cut_result = cut(named, planes, float(doc.get("kerf_mm", 1.0)))
     result.kerf_volume[bone_name] = cut_result.kerf_volume
+    if cut_result.dropped:
+        result.dropped[bone_name] = cut_result.dropped
+        result.warnings.append(
+            f"the cuts of '{bone_name}' left {len(cut_result.dropped)} loose sliver(s) of "
+            f"{sum(cut_result.dropped):.1f} mm^3 in all (each under {MIN_PIECE_VOLUME_MM3:g} mm^3): dropped from the pieces")
     return cut_result.pieces
 
 
@@ -163,6 +177,40 @@ def apply_plan(plan, bones: dict[str, SurfaceMesh], landmarks=None) -> PlanResul
         _apply_to_bone(doc, bone_name, bones[bone_name], transforms, plan_landmarks, result)
     if points:
         _move_landmarks(result, points)
+    _measure_collisions(result, bones)
     if doc.get("mirror"):
-        result.mirror, result.mirror_transform, _ = planned_mirror(doc["mirror"], bones, points)
+        _mirror(doc["mirror"], bones, points, result)
     return result
+
+
+def _pieces_before_after(result: PlanResult, bones: dict[str, SurfaceMesh]) -> tuple[dict, dict]:
+    """Every bone piece before and after the moves: segments, uncut rests, bones the plan leaves."""
+    before, after = result.segments_before(), dict(result.segments)
+    for bone, mesh in bones.items():
+        if bone in result.rest:
+            before[f"{bone} (rest)"] = after[f"{bone} (rest)"] = result.rest[bone]
+        elif bone not in result.kerf_volume and bone not in result.moved_whole:
+            before[bone] = after[bone] = mesh
+    return before, after
+
+
+def _measure_collisions(result: PlanResult, bones: dict[str, SurfaceMesh]) -> None:
+    moved = {name for name, m in result.transforms.items() if not np.allclose(m, np.eye(4))}
+    if not moved:
+        return
+    before, after = _pieces_before_after(result, bones)
+    result.collisions = new_overlaps(before, after, moved)
+    result.warnings.extend(o.warning() for o in result.collisions)
+
+
+def _mirror(mirror: dict, bones: dict[str, SurfaceMesh], points: dict[str, np.ndarray], result: PlanResult) -> None:
+    """The plan's ``mirror`` step: the mirrored healthy half, its transform, fit and plane."""
+    if mirror["bone"] not in bones:
+        raise InputError(f"the plan mirrors bone '{mirror['bone']}' but got bone mesh(es) "
+                         f"{', '.join(sorted(bones)) or 'none'}")
+    bone = bones[mirror["bone"]]
+    plane = mirror_plane(mirror, bone, points)
+    result.mirror, result.mirror_transform, result.mirror_rms_mm = mirror_healthy_side(
+        bone, plane, mirror["healthy_side"], register=mirror.get("register", "icp") == "icp",
+        name=mirror.get("name", "mirror"))
+    result.mirror_plane = plane

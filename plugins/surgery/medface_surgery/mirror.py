@@ -125,13 +125,3 @@ def mirror_plane(mirror: dict, bone: SurfaceMesh, points: dict[str, np.ndarray])
         initial = midsagittal_plane(points) if len(points) >= 4 else None
         return symmetry_plane_from_surface(bone, initial)
     return midsagittal_plane(points)
-
-
-def planned_mirror(mirror: dict, bones: dict[str, SurfaceMesh], points: dict[str, np.ndarray]):
-    """The plan's ``mirror`` step on ``bones``: ``(mesh, matrix, rms_mm)`` of :func:`mirror_healthy_side`."""
-    if mirror["bone"] not in bones:
-        raise InputError(f"the plan mirrors bone '{mirror['bone']}' but got bone mesh(es) "
-                         f"{', '.join(sorted(bones)) or 'none'}")
-    bone = bones[mirror["bone"]]
-    return mirror_healthy_side(bone, mirror_plane(mirror, bone, points), mirror["healthy_side"],
-                               register=mirror.get("register", "icp") == "icp", name=mirror.get("name", "mirror"))

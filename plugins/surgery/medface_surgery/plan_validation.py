@@ -28,6 +28,18 @@ def schema_problems(doc: dict) -> list[str]:
     return problems
 
 
+def _non_finite_problems(doc, where: str = "") -> list[str]:
+    """Every NaN or infinite number in the document, by its path (JSON Schema's "number" admits
+    them, and a NaN move would otherwise reach the meshes)."""
+    if isinstance(doc, dict):
+        return [p for k, v in doc.items() for p in _non_finite_problems(v, f"{where}/{k}" if where else str(k))]
+    if isinstance(doc, (list, tuple)):
+        return [p for k, v in enumerate(doc) for p in _non_finite_problems(v, f"{where}/{k}")]
+    if isinstance(doc, float) and not np.isfinite(doc):
+        return [f"{where or '(top level)'}: {doc} is not a finite number"]
+    return []
+
+
 def _name_problems(doc: dict) -> list[str]:
     problems = []
     segments = doc.get("segments", [])
@@ -92,7 +104,50 @@ def _move_problems(doc: dict) -> list[str]:
             problems.append(f"{label}: a rotation needs a pivot point (LPS mm or a landmark id)")
         if isinstance(m.get("pivot"), str) and m["pivot"] not in landmarks:
             problems.append(f"{label}: pivot landmark '{m['pivot']}' is not in the plan's landmarks")
+    return problems or _composed_move_problems(doc)
+
+
+def _composed_move_problems(doc: dict) -> list[str]:
+    """Segments whose moves, composed in order, go beyond the limits (two 24 mm moves of one
+    segment make a 48 mm move). The translation is measured at the segment's anchor landmark
+    (else the first move's pivot, else the LPS origin): where the bone actually goes."""
+    from .transforms import segment_transforms
+
+    landmarks = doc.get("landmarks", {})
+    counts: dict[str, int] = {}
+    for m in doc.get("moves", []):
+        counts[m["segment"]] = counts.get(m["segment"], 0) + 1
+    segments = {s["name"]: s for s in doc.get("segments", [])}
+    problems = []
+    for name, matrix in sorted(segment_transforms(doc).items()):
+        if counts.get(name, 0) < 2:
+            continue  # one move is checked on its own above
+        at = _reference_point(segments.get(name, {}), doc, landmarks)
+        shift = float(np.linalg.norm(matrix[:3, :3] @ at + matrix[:3, 3] - at))
+        angle = float(np.degrees(np.arccos(np.clip((np.trace(matrix[:3, :3]) - 1) / 2, -1, 1))))
+        if shift > MAX_TRANSLATION_MM:
+            problems.append(f"segment '{name}': its {counts[name]} moves compose to a {shift:.1f} mm move, beyond "
+                            f"the {MAX_TRANSLATION_MM:g} mm limit")
+        if angle > MAX_ROTATION_DEG:
+            problems.append(f"segment '{name}': its {counts[name]} moves compose to a {angle:.1f} deg rotation, "
+                            f"beyond the {MAX_ROTATION_DEG:g} deg limit")
     return problems
+
+
+def _reference_point(segment: dict, doc: dict, landmarks: dict) -> np.ndarray:
+    """Where a segment's composed move is measured: its anchor, else its first pivot, else 0."""
+    anchor = segment.get("anchor")
+    if isinstance(anchor, str) and anchor in landmarks:
+        return np.asarray(landmarks[anchor], float)
+    if anchor is not None and not isinstance(anchor, str):
+        return np.asarray(anchor, float)
+    for m in doc.get("moves", []):
+        if m["segment"] == segment.get("name") and "pivot" in m:
+            pivot = m["pivot"]
+            if isinstance(pivot, str):
+                return np.asarray(landmarks[pivot], float)
+            return np.asarray(pivot, float)
+    return np.zeros(3)
 
 
 def _mirror_problems(doc: dict) -> list[str]:
@@ -111,7 +166,7 @@ def validate_plan(plan) -> list[str]:
     """Every problem of a plan (a :class:`Plan`, a SurgeryPlan or its JSON dict), as readable
     strings; [] if valid."""
     doc = plan_document(plan)
-    problems = schema_problems(doc)
+    problems = schema_problems(doc) + _non_finite_problems(doc)
     if problems:  # the semantic checks below assume the structure is right
         return problems
     return (_name_problems(doc) + _osteotomy_problems(doc) + _segment_problems(doc) + _move_problems(doc)

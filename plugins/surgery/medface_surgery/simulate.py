@@ -41,7 +41,59 @@ def _tables_and_metrics(sim: SimulationResult) -> tuple[dict, dict]:
     if sim.fem_info is not None:
         metrics["fem"] = sim.fem_info
     metrics["kerf_volume_mm3"] = {k: round(float(v), 1) for k, v in sim.planned.kerf_volume.items()}
+    planned = sim.planned
+    metrics["collisions"] = [o.to_dict() for o in planned.collisions]
+    if planned.collisions:
+        tables["bone collisions"] = metrics["collisions"]
+    if planned.dropped:
+        metrics["slivers_dropped_mm3"] = {k: [round(v, 2) for v in vols] for k, vols in planned.dropped.items()}
+    if planned.mirror is not None:
+        metrics["mirror"] = mirror_metrics(planned)
     return tables, metrics
+
+
+def mirror_metrics(planned) -> dict:
+    """The mirror step in numbers: plane, fit, transform, size of the mirrored half."""
+    from .cutting import volume_centroid
+
+    plane = planned.mirror_plane
+    volume, _ = volume_centroid(planned.mirror.vertices, planned.mirror.faces)
+    return {"plane_centre_mm": [round(float(x), 2) for x in plane.centre],
+            "plane_normal": [round(float(x), 4) for x in plane.normal],
+            "registration_rms_mm": None if planned.mirror_rms_mm is None else round(float(planned.mirror_rms_mm), 3),
+            "mirrored_volume_mm3": round(abs(volume), 1),
+            "transform": [[round(float(x), 6) for x in row] for row in planned.mirror_transform]}
+
+
+def mirror_plane_markups(planned, bone: str) -> dict:
+    """The mirror plane as a 3D Slicer markups plane (LPS)."""
+    from .slicer_planes import plane_to_slicer
+
+    plane = planned.mirror_plane
+    return plane_to_slicer({"name": "mirror_plane", "bone": bone, "centre": plane.centre, "normal": plane.normal,
+                            "size_mm": [150.0, 150.0], "u_axis": [0.0, 1.0, 0.0],
+                            "description": "mid-sagittal plane the healthy side was mirrored across"})
+
+
+def declare_plan_outputs(result: Result, planned, plan) -> None:
+    """What the operating room needs from the plan: pieces, mirror, planes and moved landmarks."""
+    from medface.data import Landmarks
+
+    from .slicer_planes import plane_to_slicer
+
+    for name, mesh in planned.segments.items():
+        result.declare(f"segment {name}", f"segment_{name}.stl", mesh)
+    for bone_name, mesh in planned.rest.items():
+        result.declare(f"{bone_name} (rest)", f"{bone_name}_rest.stl", mesh)
+    if planned.mirror is not None:
+        bone = plan.content["mirror"]["bone"]
+        result.declare("mirrored healthy side", "mirror.stl", planned.mirror)
+        result.declare("mirror plane", "mirror_plane.mrk.json", mirror_plane_markups(planned, bone), kind="json")
+    for o in plan.content.get("osteotomies", []):
+        result.declare(f"osteotomy plane {o['name']}", f"plane_{o['name']}.mrk.json", plane_to_slicer(o), kind="json")
+    if planned.landmarks:
+        moved = Landmarks.from_dict(planned.landmarks, name="landmarks after the plan")
+        result.declare("landmarks after the plan", "landmarks_after.mrk.json", moved)
 
 
 def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
@@ -50,14 +102,12 @@ def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, ma
     """CLI entry of `surgery simulate`."""
     stage = context.stage if context is not None else (lambda text: None)
     surfaces = patient_surfaces(ct, bone, mandible, skin, stage=stage)
-    sim = Simulation(plan, tissue=tissue, h=h).run(surfaces.bones, surfaces.skin, stage=stage)
+    simulation = Simulation(plan, tissue=tissue, h=h)
+    sim = simulation.run(surfaces.bones, surfaces.skin, stage=stage)
     tables, metrics = _tables_and_metrics(sim)
     result = Result(command="surgery.simulate", summary=_summary(sim), tables=tables, metrics=metrics,
-                    warnings=list(surfaces.notes), limits=list(LIMITS))
-    for name, mesh in sim.segments.items():
-        result.declare(f"segment {name}", f"segment_{name}.stl", mesh)
-    for bone_name, mesh in sim.planned.rest.items():
-        result.declare(f"{bone_name} (rest)", f"{bone_name}_rest.stl", mesh)
+                    warnings=list(surfaces.notes) + list(sim.planned.warnings), limits=list(LIMITS))
+    declare_plan_outputs(result, sim.planned, simulation.plan)
     result.declare("predicted skin", "skin_predicted.ply", sim.skin_after)
     if figures:
         for name, filename, figure in simulation_figures(surfaces.bones, sim):
