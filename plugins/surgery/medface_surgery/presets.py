@@ -143,7 +143,7 @@ def bsso(landmarks, *, forward_mm: float = 0.0, frame: HeadFrame | None = None) 
         bottom = _height(frame, points["me"]) - 10.0
         centre = at + ((0.5 * (top + bottom)) - _height(frame, at)) * frame.superior
         out.append({"name": f"bsso_{side}", "bone": "mandible", "centre": centre, "normal": normal,
-                    "size_mm": [40.0, top - bottom], "u_axis": frame.superior,
+                    "size_mm": [top - bottom, 40.0], "u_axis": frame.superior,
                     "description": f"BSSO {'left' if side == 'l' else 'right'} (single-plane simplification)"})
     return out
 
