@@ -539,17 +539,35 @@ def mesh_steps(mask: np.ndarray, spacing, target_faces: int) -> tuple[int, int, 
 
 
 def _closed(poly) -> bool:
-    faces = np.asarray(poly.faces).reshape(-1, 4)[:, 1:]
+    """Whether every edge of a triangle surface is shared by exactly two triangles."""
+    return _faces_closed(np.asarray(poly.faces).reshape(-1, 4)[:, 1:])
+
+
+def _faces_closed(faces: np.ndarray) -> bool:
+    faces = np.asarray(faces, np.int64)
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool(np.all(counts == 2))
+    keys = np.sort(edges[:, 0] * (int(faces.max()) + 1) + edges[:, 1])  # one integer per edge
+    if len(keys) % 2:
+        return False
+    pairs_equal = np.array_equal(keys[0::2], keys[1::2])
+    return bool(pairs_equal and np.all(keys[2::2] > keys[1:-1:2]))  # each edge exactly twice
 
 
 def _decimate(surf, target_faces: int):
-    """Quadric decimation to ``target_faces``; where it opens or pinches the surface (thin bone
-    at coarse voxels), topology-preserving decimation instead; if that fails too, no decimation."""
+    """Quadric decimation to ``target_faces`` (fast-simplification's quadric-error collapse, a
+    third of VTK's time); where it opens or pinches a closed surface (thin bone at coarse
+    voxels), VTK's quadric decimation, then its topology-preserving decimation; if that fails
+    too, no decimation."""
+    import fast_simplification
+    import pyvista as pv
+
     reduction = 1.0 - target_faces / surf.n_cells
     was_closed = _closed(surf)
+    points, faces = fast_simplification.simplify(np.asarray(surf.points, np.float32),
+                                                 np.asarray(surf.faces).reshape(-1, 4)[:, 1:].astype(np.int32),
+                                                 reduction)
+    if len(faces) and (not was_closed or _faces_closed(faces)):
+        return pv.PolyData.from_regular_faces(np.asarray(points, float), np.asarray(faces, np.int64))
     out = surf.decimate(reduction, volume_preservation=True)
     if not was_closed or _closed(out):
         return out
