@@ -225,6 +225,19 @@ MEASURES: tuple[Measure, ...] = (
             ("n", "me")),
     Measure("lower_face_ratio", "Lower face ratio ANS-Me / N-Me", "%", "lower over total anterior face height",
             "Jacobson 2006", ("n", "ans", "me")),
+    Measure("anterior_cranial_base", "Anterior cranial base S-N", "mm", "3D distance sella to nasion",
+            "Riolo 1974", ("s", "n")),
+    Measure("posterior_face_height", "Posterior face height S-Go", "mm",
+            "3D distance sella to gonion, mean of the sides present", "Riolo 1974", ("s", "go_l|go_r")),
+    Measure("mandibular_length", "Mandibular length Co-Gn", "mm",
+            "3D distance condylion to gnathion, mean of the sides present", "Riolo 1974", ("co_l|co_r", "gn")),
+    Measure("ramus_height", "Ramus height Co-Go", "mm",
+            "3D distance condylion to gonion on the same side, mean of the sides present", "Riolo 1974",
+            ("co_l|co_r", "go_l|go_r")),
+    Measure("mandibular_body_length", "Mandibular body Go-Pog", "mm",
+            "3D distance gonion to pogonion, mean of the sides present", "Riolo 1974", ("go_l|go_r", "pog")),
+    Measure("palatal_length", "Palatal length ANS-PNS", "mm", "3D distance anterior to posterior nasal spine",
+            "Riolo 1974", ("ans", "pns")),
     Measure("chin_deviation", "Chin deviation (menton)", "mm",
             "signed distance of menton from the mid-sagittal plane (+ towards the patient's left)",
             "mid-sagittal plane by least squares on bilateral pairs", ("me",)),
@@ -233,6 +246,9 @@ MEASURES: tuple[Measure, ...] = (
             "across the mid-sagittal plane, over every bilateral pair present", "this toolkit", ()),
 )
 MEASURE_BY_ID = {m.id: m for m in MEASURES}
+#: bilateral lengths: the two landmark ids, ``{s}`` standing for the side (l, r)
+_SIDED = {"posterior_face_height": ("s", "go_{s}"), "mandibular_length": ("co_{s}", "gn"),
+          "ramus_height": ("co_{s}", "go_{s}"), "mandibular_body_length": ("go_{s}", "pog")}
 
 
 def _has(points: Points, need: str) -> bool:
@@ -244,6 +260,13 @@ def _angle_at(frame: HeadFrame, a, vertex, b) -> float:
     v = frame.sagittal(b) - frame.sagittal(vertex)
     c = u @ v / (np.linalg.norm(u) * np.linalg.norm(v))
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def _sided_distance(points: Points, a: str, b: str) -> float | None:
+    """Mean 3D distance a-b over the sides present (``a``/``b`` with ``{s}`` for l and r), or None."""
+    got = [float(np.linalg.norm(points[a.format(s=s)] - points[b.format(s=s)])) for s in "lr"
+           if a.format(s=s) in points and b.format(s=s) in points]
+    return float(np.mean(got)) if got else None
 
 
 def _line_angle(frame: HeadFrame, p1, p2, q1, q2) -> float:
@@ -306,6 +329,14 @@ def measure(landmarks, frame: HeadFrame | None = None) -> dict[str, float]:
             out[m.id] = float(np.linalg.norm(p["n"] - p["me"]))
         elif m.id == "lower_face_ratio":
             out[m.id] = 100.0 * float(np.linalg.norm(p["ans"] - p["me"]) / np.linalg.norm(p["n"] - p["me"]))
+        elif m.id == "anterior_cranial_base":
+            out[m.id] = float(np.linalg.norm(p["s"] - p["n"]))
+        elif m.id == "palatal_length":
+            out[m.id] = float(np.linalg.norm(p["ans"] - p["pns"]))
+        elif m.id in _SIDED:
+            value = _sided_distance(p, *_SIDED[m.id])
+            if value is not None:
+                out[m.id] = value
         elif m.id == "chin_deviation":
             out[m.id] = float(frame.plane.signed_distance(p["me"]))
         elif m.id == "asymmetry_rms" and any(l in p and r in p for l, r in vocabulary.bilateral_pairs()):
@@ -313,11 +344,18 @@ def measure(landmarks, frame: HeadFrame | None = None) -> dict[str, float]:
     return out
 
 
-def before_after_table(before_landmarks, after_landmarks, *, frame: HeadFrame | None = None) -> list[dict]:
+def before_after_table(before_landmarks, after_landmarks, *, frame: HeadFrame | None = None, sex=None,
+                       norms: bool = False, age: float | None = None) -> list[dict]:
     """Rows ``{measure, name, before, after, change, unit}`` for every measure available in both.
 
     Both sets are measured in the *same* head frame (built from ``before_landmarks`` unless
     given): a surgical move of the jaws must not move the reference planes.
+
+    With ``norms=True`` or a ``sex`` (``"M"``, ``"F"``; None / ``"unknown"``: pooled norms only),
+    each row also gets ``norm_mean``, ``norm_sd``, ``normal_low``/``normal_high`` (mean -+ 1 SD),
+    ``z_before``, ``z_after``, ``norm_sex``, ``norm_n``, ``age_group``, ``norm_source`` and
+    ``norm_note`` from :mod:`.cephalometric_norms` (None where a measure has no usable norm, the
+    note saying why). ``age`` (years) only adds a note where the norms' age group differs.
     """
     before = as_point_dict(before_landmarks)
     after = as_point_dict(after_landmarks)
@@ -328,6 +366,24 @@ def before_after_table(before_landmarks, after_landmarks, *, frame: HeadFrame | 
         if m.id in b and m.id in a:
             rows.append({"measure": m.id, "name": m.name, "before": b[m.id], "after": a[m.id],
                          "change": a[m.id] - b[m.id], "unit": m.unit})
+    if norms or sex is not None:
+        add_norms(rows, sex, age)
+    return rows
+
+
+def add_norms(rows: list[dict], sex=None, age: float | None = None) -> list[dict]:
+    """Add the norm columns and z-scores to :func:`before_after_table` rows, in place (and return them)."""
+    from .cephalometric_norms import compare, z_score
+
+    against = compare({r["measure"]: r["before"] for r in rows}, sex, age)
+    for row in rows:
+        got = dict(against[row["measure"]])
+        z_before = got.pop("z")
+        got_after = z_score(row["after"], got["norm_mean"], got["norm_sd"]) if got["norm_mean"] is not None else None
+        row.update({"norm_mean": got["norm_mean"], "norm_sd": got["norm_sd"], "normal_low": got["normal_low"],
+                    "normal_high": got["normal_high"], "z_before": z_before, "z_after": got_after,
+                    "norm_sex": got["norm_sex"], "norm_n": got["norm_n"], "age_group": got["age_group"],
+                    "norm_source": got["norm_source"], "norm_note": got["norm_note"]})
     return rows
 
 

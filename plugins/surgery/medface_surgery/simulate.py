@@ -98,11 +98,11 @@ def declare_plan_outputs(result: Result, planned, plan) -> None:
 
 def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
              skin: SurfaceMesh | None = None, *, tissue: str = "fem", h: float = 3.0, figures: bool = True,
-             context=None) -> Result:
+             sex: str | None = None, context=None) -> Result:
     """CLI entry of `surgery simulate`."""
     stage = context.stage if context is not None else (lambda text: None)
     surfaces = patient_surfaces(ct, bone, mandible, skin, stage=stage)
-    simulation = Simulation(plan, tissue=tissue, h=h)
+    simulation = Simulation(plan, tissue=tissue, h=h, sex=sex)
     sim = simulation.run(surfaces.bones, surfaces.skin, stage=stage)
     tables, metrics = _tables_and_metrics(sim)
     result = Result(command="surgery.simulate", summary=_summary(sim), tables=tables, metrics=metrics,

@@ -142,14 +142,20 @@ class Simulation:
 
     ``tissue`` is ``"fem"`` (finite elements, seconds to set up, plus the preview for
     comparison) or ``"preview"`` (the rigid-blend preview alone, milliseconds); ``h`` the FEM grid
-    spacing (mm), ``nu`` its Poisson ratio, ``roi`` its region of interest (mm, None: all tissue).
+    spacing (mm), ``nu`` its Poisson ratio, ``roi`` its region of interest (mm, None: all tissue);
+    ``sex`` (``"M"``, ``"F"``, None / ``"unknown"``) picks the cephalometric norms the measures are
+    compared with (:mod:`medface.anatomy.cephalometric_norms`; never guessed).
     """
 
-    def __init__(self, plan, *, tissue: str = "fem", h: float = 3.0, nu: float = 0.45, roi: float | None = ROI_MM):
+    def __init__(self, plan, *, tissue: str = "fem", h: float = 3.0, nu: float = 0.45, roi: float | None = ROI_MM,
+                 sex: str | None = None):
         if tissue not in TISSUE_MODELS:
             raise InputError(f"unknown tissue model {tissue!r}; use one of {', '.join(TISSUE_MODELS)}")
         self.plan: Plan = check_plan(plan)
         self.tissue, self.h, self.nu, self.roi = tissue, h, nu, roi
+        from medface.anatomy.cephalometric_norms import norm_sex
+
+        self.sex = norm_sex(sex)  # "M", "F" or None (pooled norms only); refused early when unknown
 
     def run(self, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *, stage: Stage = _quiet) -> SimulationResult:
         """Cut and move the bones, predict the skin, measure; ``stage`` hears each step's name."""
@@ -180,7 +186,8 @@ class Simulation:
         skin_after = SurfaceMesh(predicted, skin.faces, name="skin (predicted)",
                                  point_data={"displacement_mm": displacement.astype(np.float32)})
         landmarks = {k: np.asarray(v, float) for k, v in self.plan.content.get("landmarks", {}).items()}
-        measures = before_after_table(landmarks, planned.landmarks or landmarks) if landmarks else []
+        measures = (before_after_table(landmarks, planned.landmarks or landmarks, sex=self.sex, norms=True)
+                    if landmarks else [])
         regions = self._regions(skin, landmarks)
         return SimulationResult(
             tissue=self.tissue, planned=planned, pieces=pieces, fixed=fixed, skin=skin, skin_preview=skin_preview,
@@ -201,6 +208,6 @@ class Simulation:
 
 def simulate_surfaces(plan, bones: dict[str, SurfaceMesh], skin: SurfaceMesh, *, tissue: str = "fem",
                       h: float = 3.0, nu: float = 0.45, roi: float | None = ROI_MM,
-                      stage: Stage = _quiet) -> SimulationResult:
+                      stage: Stage = _quiet, sex: str | None = None) -> SimulationResult:
     """The plan on these surfaces: ``Simulation(plan, ...).run(bones, skin)``."""
-    return Simulation(plan, tissue=tissue, h=h, nu=nu, roi=roi).run(bones, skin, stage=stage)
+    return Simulation(plan, tissue=tissue, h=h, nu=nu, roi=roi, sex=sex).run(bones, skin, stage=stage)
