@@ -128,11 +128,14 @@ def test_simulate_command_declares_its_outputs_and_the_runner_writes_them(genio,
                   skin=SAMPLE / "skin.ply", tissue="preview")
     result = medface.run("surgery.simulate", **common)
     assert result.outputs == {} and result.figures == {}
-    assert [o.filename for o in result.declared] == ["segment_chin.stl", "mandible_rest.stl", "skin_predicted.ply",
-                                                     "before_after_left.png", "before_after_frontal.png"]
+    assert [o.filename for o in result.declared] == ["segment_chin.stl", "mandible_rest.stl",
+                                                     "plane_genioplasty.mrk.json", "landmarks_after.mrk.json",
+                                                     "skin_predicted.ply", "before_after_left.png",
+                                                     "before_after_frontal.png"]
     out = tmp_path / "sim"
     result = medface.run("surgery.simulate", **common, out=out, figures=False)
-    assert list(result.outputs) == ["segment chin", "mandible (rest)", "predicted skin", "result", "report"]
+    assert list(result.outputs) == ["segment chin", "mandible (rest)", "osteotomy plane genioplasty",
+                                    "landmarks after the plan", "predicted skin", "result", "report"]
     assert result.outputs["segment chin"] == str(out / "segment_chin.stl") and result.figures == {}
     assert read_mesh(out / "skin_predicted.ply").n_vertices == read_mesh(SAMPLE / "skin.ply").n_vertices
 
