@@ -46,12 +46,23 @@ def _boxes_meet(a: SurfaceMesh, b: SurfaceMesh) -> bool:
     return bool(np.all(a0 <= b1) and np.all(b0 <= a1))
 
 
-def _shared_volume(a: SurfaceMesh, b: SurfaceMesh) -> float:
-    from .cutting import to_manifold
+class _Solids:
+    """Named closed meshes, each turned into a manifold3d solid once, when a pair first needs it."""
 
-    if not _boxes_meet(a, b):
-        return 0.0
-    return float((to_manifold(a) ^ to_manifold(b)).volume())
+    def __init__(self, meshes: dict[str, SurfaceMesh]):
+        self.meshes, self._solids = meshes, {}
+
+    def _solid(self, name: str):
+        if name not in self._solids:
+            from .cutting import to_manifold
+
+            self._solids[name] = to_manifold(self.meshes[name])
+        return self._solids[name]
+
+    def shared_volume(self, a: str, b: str) -> float:
+        if not _boxes_meet(self.meshes[a], self.meshes[b]):
+            return 0.0
+        return float((self._solid(a) ^ self._solid(b)).volume())
 
 
 def new_overlaps(before: dict[str, SurfaceMesh], after: dict[str, SurfaceMesh], moved: set[str]) -> list[Overlap]:
@@ -59,15 +70,16 @@ def new_overlaps(before: dict[str, SurfaceMesh], after: dict[str, SurfaceMesh], 
     ``before`` and ``after`` map the same piece names to closed meshes; only pairs with a piece
     in ``moved`` are measured (the rest did not change)."""
     names = sorted(after)
+    solids_before, solids_after = _Solids(before), _Solids(after)
     out = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             if a not in moved and b not in moved:
                 continue
-            shared = _shared_volume(after[a], after[b])
+            shared = solids_after.shared_volume(a, b)
             if shared < WARN_OVERLAP_MM3:
                 continue
-            earlier = _shared_volume(before[a], before[b])
+            earlier = solids_before.shared_volume(a, b)
             if shared - earlier >= WARN_OVERLAP_MM3:
                 out.append(Overlap(a, b, shared - earlier, earlier))
     return sorted(out, key=lambda o: -o.volume_mm3)

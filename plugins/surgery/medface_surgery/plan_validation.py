@@ -11,7 +11,7 @@ import numpy as np
 from medface.data import Plan
 
 from .plan_schema import MAX_ROTATION_DEG, MAX_TRANSLATION_MM, SCHEMA, PlanError, as_plan, plan_document
-from .transforms import rotation_angle_deg
+from .transforms import resolve_point, rotation_angle_deg
 
 
 def schema_problems(doc: dict) -> list[str]:
@@ -135,18 +135,12 @@ def _composed_move_problems(doc: dict) -> list[str]:
 
 
 def _reference_point(segment: dict, doc: dict, landmarks: dict) -> np.ndarray:
-    """Where a segment's composed move is measured: its anchor, else its first pivot, else 0."""
-    anchor = segment.get("anchor")
-    if isinstance(anchor, str) and anchor in landmarks:
-        return np.asarray(landmarks[anchor], float)
-    if anchor is not None and not isinstance(anchor, str):
-        return np.asarray(anchor, float)
-    for m in doc.get("moves", []):
-        if m["segment"] == segment.get("name") and "pivot" in m:
-            pivot = m["pivot"]
-            if isinstance(pivot, str):
-                return np.asarray(landmarks[pivot], float)
-            return np.asarray(pivot, float)
+    """Where a segment's composed move is measured: its anchor, else its first pivot, else 0
+    (a landmark id that the plan does not give is passed over)."""
+    pivots = [m["pivot"] for m in doc.get("moves", []) if m["segment"] == segment.get("name") and "pivot" in m]
+    for point in (segment.get("anchor"), *pivots):
+        if point is not None and (not isinstance(point, str) or point in landmarks):
+            return resolve_point(point, landmarks, f"segment '{segment.get('name')}'")
     return np.zeros(3)
 
 
