@@ -2,8 +2,10 @@
 
 Run: .venv/bin/python benchmarks/surgery_segment.py
 
-The CT is the sample phantom CT (sample_data/head_ct.nii.gz, 2 mm) resampled to 256x256x200
-voxels (about 0.68 x 0.89 x 1.45 mm) with 10 HU of seeded noise: a realistic size for a head CT.
+The CT is the sample phantom head (`medface sample-data`'s subject) taken as a CT of 256x256x200
+voxels (about 0.68 x 0.9 x 1.45 mm, 10 HU of seeded noise): a realistic size for a head CT, with
+the phantom's joint space and bite gap (medface.phantom.ct.JAW_GAP_MM), so the timing includes
+the occlusion-ready mandible split (lower teeth and condyles with the mandible).
 
 medface:  segment_ct: calibration check, skin and bone masks, mandible split, flying edges,
           windowed-sinc smoothing and decimation to 100,000 faces per surface.
@@ -28,19 +30,17 @@ sys.path.insert(0, str(REPO / "plugins" / "surgery"))
 
 
 def big_ct():
-    from scipy.ndimage import zoom
+    """(the 256x256x200 CT, a 2 mm one of the same head for the warm-up)."""
+    from medface.phantom import make_head
+    from medface.phantom.ct import head_ct
+    from medface.phantom.sample_data import sample_subject
 
-    from medface import io
-    from medface.data import Volume
-
-    ct = io.read_volume(REPO / "sample_data" / "head_ct.nii.gz")
-    shape = (200, 256, 256)  # k, j, i
-    factors = [n / m for n, m in zip(shape, ct.array.shape)]
-    a = zoom(ct.array.astype(np.float32), factors, order=1)
-    a += 10.0 * np.random.default_rng(0).standard_normal(a.shape, dtype=np.float32)
-    spacing = tuple(s * m / n for s, m, n in zip(ct.spacing, ct.array.shape[::-1], shape[::-1]))
-    return Volume(np.clip(np.rint(a), -1024, 3071).astype(np.int16), spacing=spacing, origin=ct.origin,
-                  direction=ct.direction, units="HU"), ct
+    head = make_head(sample_subject(np.random.default_rng(0), sex="F", age=38.0, bmi=23.5, subject_id="sample-0"))
+    small = head_ct(head, spacing=2.0, seed=0)
+    extent = np.asarray(small.spacing) * (np.asarray(small.shape_ijk) - 1)
+    target = np.array([256, 256, 200])  # i, j, k
+    ct = head_ct(head, spacing=tuple(extent / (target - 1)), seed=0)
+    return ct, small
 
 
 def full_resolution(ct) -> tuple[float, int]:

@@ -49,6 +49,10 @@ KEEP_FRACTION = 0.02  # bone components smaller than this share of the largest a
 MANDIBLE_FRACTION = (0.03, 0.6)  # plausible mandible volume relative to the cranium
 ERODE_MM = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 SPLIT_VOXEL_MM = 1.2  # the mandible split runs on a grid of about this size (speed)
+# Where jaws touch only through partial-volume voxels (a joint space or a bite wafer thinner than
+# about two voxels), the bone at these higher levels falls apart into cranium and mandible; they
+# seed a regrowth into the bone that follows the lowest values between them (HU).
+DENSE_HU = (500.0, 700.0, 900.0, 1200.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,18 +455,25 @@ def _is_mandible(piece: np.ndarray, cranium_centre, cranium_size: int, spacing, 
     return float(np.ptp(pts @ lateral)) >= min_width_mm
 
 
-def split_mandible(bone: np.ndarray, others: list[np.ndarray], spacing, anterior, superior
-                   ) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(cranium, mandible or None, how): the mandible as a separate component, else eroded
-    loose from the largest bone and regrown by a watershed; ``anterior``/``superior`` are
-    unit vectors in index space (i, j, k order). Fine grids are split on every n-th voxel
-    (about :data:`SPLIT_VOXEL_MM`) and the labels brought back by nearest neighbour."""
+def split_mandible(bone: np.ndarray, others: list[np.ndarray], spacing, anterior, superior, *,
+                   hu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(cranium, mandible or None, how): the mandible as a separate component; else, given the
+    CT values ``hu``, as a separate component of the denser bone (:data:`DENSE_HU`) regrown into
+    the bone across the lowest values; else eroded loose from the largest bone and regrown by a
+    watershed on bone depth. ``anterior``/``superior`` are unit vectors in index space (i, j, k
+    order). Fine grids are split on every n-th voxel (about :data:`SPLIT_VOXEL_MM`) and the
+    labels brought back by nearest neighbour."""
     anterior, superior = np.asarray(anterior, float), np.asarray(superior, float)
     centre = _centroid_mm(bone, spacing)
     size = int(bone.sum())
     for piece in others:
         if _is_mandible(piece, centre, size, spacing, anterior, superior):
             return bone, piece, "separate component"
+    if hu is not None:
+        found = _dense_split(bone, hu, spacing, anterior, superior)
+        if found is not None:
+            mandible, level = found
+            return bone & ~mandible, mandible, f"separate above {level:g} HU and regrown across the lowest values"
     box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(bone))
     sub = bone[box]
     steps = tuple(max(1, int(SPLIT_VOXEL_MM // s)) for s in spacing[::-1])  # numpy order k, j, i
@@ -477,6 +488,36 @@ def split_mandible(bone: np.ndarray, others: list[np.ndarray], spacing, anterior
     mandible = np.zeros_like(bone)
     mandible[box] = sub & (labels == 2)
     return bone & ~mandible, mandible, f"eroded by {radius:g} mm and regrown (watershed)"
+
+
+def _dense_split(bone: np.ndarray, hu: np.ndarray, spacing, anterior, superior) -> tuple[np.ndarray, float] | None:
+    """(mandible, level) where the bone above a :data:`DENSE_HU` level holds a mandible as its
+    own component, regrown into ``bone`` from the highest values down (a watershed on the CT
+    values, so the seam follows the joint space and the gap between the arches); or None."""
+    from scipy.ndimage import label
+    from skimage.segmentation import watershed
+
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(bone))
+    sub, values = bone[box], hu[box]
+    size = int(sub.sum())
+    for level in DENSE_HU:
+        labels, n = label(sub & (values >= level))
+        if n < 2:
+            continue
+        sizes, order = _largest(labels, n)
+        cranium_centre = _centroid_mm(labels == order[0], spacing)
+        for lab in order[1:8]:
+            piece = labels == lab
+            if sizes[lab] == 0 or not _is_mandible(piece, cranium_centre, size, spacing, anterior, superior,
+                                                   size=int(sizes[lab] * size / max(1, int(sizes.sum())))):
+                continue
+            markers = np.where(piece, 2, np.where(labels > 0, 1, 0)).astype(np.int32)
+            split = watershed(-values.astype(np.float32), markers, mask=sub)
+            if _holds_chin(split, spacing, anterior, superior):
+                mandible = np.zeros_like(bone)
+                mandible[box] = split == 2
+                return mandible, level
+    return None
 
 
 def _erode_split(bone: np.ndarray, spacing, anterior, superior) -> tuple[np.ndarray, float] | None:
@@ -739,11 +780,16 @@ def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation
     cranium = binary_fill_holes(labels == keep[0])
     others = [binary_fill_holes(labels == l) for l in keep[1:]]
     cranium, mandible, how = split_mandible(cranium, others, spacing, axis_vector(orientation.face),
-                                            axis_vector(orientation.superior))
+                                            axis_vector(orientation.superior), hu=hu)
     for o in others:
         if o is not mandible:
             cranium = cranium | o
     warnings = []
+    if how.startswith("eroded"):
+        warnings.append("the mandible touches the skull in the CT (jaws closed, or the joint space and the gap "
+                        "between the teeth finer than the voxels): it was cut loose by erosion and regrowth, so "
+                        "teeth or condyles in contact may stay with the skull; check the meshes before occlusal "
+                        "planning (a CT with a bite wafer and voxels of about 1 mm separates them)")
     if mandible is None:
         warnings.append("the mandible could not be separated from the skull (erosion up to 4 mm freed no "
                         "inferior-anterior bone reaching down to the chin; the jaws may be closed or fused by "

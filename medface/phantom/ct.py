@@ -60,6 +60,14 @@ FAT_MAX_MM = 10.0  # ... but no deeper than this (at BMI 24, scaled with BMI / 2
 FAT_FREE_MM = 5.0  # no fat in the nose and ears; full fat this far from them
 COARSE_MM = 5.0
 MAP_TOLERANCE_MM = 0.1
+# The template's jaws touch (condyles in their fossae, teeth in occlusion). A planning CT is taken
+# with the condyles seated and a wax bite between the arches, and the joint has a space: about
+# 2.5 mm superior joint space in adults (Ikeda & Kawamura 2009, limited cone-beam CT of 22
+# asymptomatic joints: anterior 1.3, superior 2.5, posterior 2.1 mm). Where cranium and mandible
+# (or upper and lower teeth) come within this distance of each other, the CT shows soft tissue
+# between them: each bone gives up half of it along the surface midway between the two.
+# The same gap between the arches stands for the wax bite (assumption: 2-3 mm wafers are usual).
+JAW_GAP_MM = 2.5
 # iso-levels midway between adjacent tissues: where surfaces come back from the CT
 SKIN_THRESHOLD_HU = 0.5 * (TISSUE_HU["air"] + TISSUE_HU["soft_tissue"])  # -480
 BONE_THRESHOLD_HU = 0.5 * (TISSUE_HU["soft_tissue"] + TISSUE_HU["cortical_bone"])  # 820
@@ -71,7 +79,8 @@ _CHUNK_VOXELS = 600_000
 
 def head_ct(head, *, spacing=1.0, direction=None, noise_hu: float = 10.0, seed: int = 0,
             margin_mm: float = 10.0, blur_mm: float = 0.0, coarse_mm: float = COARSE_MM,
-            map_tolerance_mm: float = MAP_TOLERANCE_MM, tissue_hu: dict | None = None, template=None) -> Volume:
+            map_tolerance_mm: float = MAP_TOLERANCE_MM, tissue_hu: dict | None = None, template=None,
+            jaw_gap_mm: float = JAW_GAP_MM) -> Volume:
     """A CT volume of ``head`` in HU (int16), covering its skin plus ``margin_mm``.
 
     ``spacing`` is one number or ``(sx, sy, sz)`` in mm along the index axes i, j, k.
@@ -82,7 +91,9 @@ def head_ct(head, *, spacing=1.0, direction=None, noise_hu: float = 10.0, seed: 
     point-spread function before the noise; it is symmetric, so flat surfaces stay in place.
     ``tissue_hu`` overrides entries of :data:`TISSUE_HU`. ``coarse_mm`` is the grid on which the
     subject's inverse warp is evaluated exactly; voxels where its interpolation misses by more
-    than ``map_tolerance_mm`` are recomputed exactly (see the module notes).
+    than ``map_tolerance_mm`` are recomputed exactly (see the module notes). ``jaw_gap_mm`` is
+    the soft tissue kept between mandible and cranium where they touch (:data:`JAW_GAP_MM`; 0
+    gives the template's touching jaws).
     ``metadata`` records the tissue values, the seed, the noise and the accuracy of the maps.
     """
     from .template import get_template
@@ -90,13 +101,14 @@ def head_ct(head, *, spacing=1.0, direction=None, noise_hu: float = 10.0, seed: 
     spacing = _check_spacing(spacing)
     direction = _check_direction(direction)
     _check_ct_numbers(noise_hu=noise_hu, margin_mm=margin_mm, blur_mm=blur_mm, seed=seed, coarse_mm=coarse_mm,
-                      map_tolerance_mm=map_tolerance_mm)
+                      map_tolerance_mm=map_tolerance_mm, jaw_gap_mm=jaw_gap_mm)
     hu = _tissue_values(tissue_hu)
     template = template or get_template()
     origin, axes = _ct_grid(head, spacing, direction, margin_mm)
     maps = _InverseMaps(head, template, direction, axes, coarse_mm, map_tolerance_mm)
     fat_max = FAT_MAX_MM * float(np.clip(getattr(getattr(head, "subject", None), "bmi", 24.0) / 24.0, 0.5, 2.0))
-    image = _composed_image(maps, template, [len(a) for a in axes], float(np.mean(spacing)), hu, fat_max)
+    image = _composed_image(maps, template, [len(a) for a in axes], float(np.mean(spacing)), hu, fat_max,
+                            jaw_gap_mm=float(jaw_gap_mm))
     if blur_mm > 0:
         from scipy.ndimage import gaussian_filter
 
@@ -107,13 +119,15 @@ def head_ct(head, *, spacing=1.0, direction=None, noise_hu: float = 10.0, seed: 
     array = np.clip(np.rint(image), -32768, 32767).astype(np.int16)
     metadata = _ct_metadata(head, maps, hu, fat_max, noise_hu=noise_hu, blur_mm=blur_mm, seed=seed,
                             coarse_mm=coarse_mm, map_tolerance_mm=map_tolerance_mm)
+    metadata["jaw_gap_mm"] = float(jaw_gap_mm)
     return Volume(array, spacing=tuple(spacing), origin=tuple(origin), direction=direction, units="HU",
                   metadata=metadata)
 
 
-def _check_ct_numbers(*, noise_hu, margin_mm, blur_mm, seed, coarse_mm, map_tolerance_mm) -> None:
+def _check_ct_numbers(*, noise_hu, margin_mm, blur_mm, seed, coarse_mm, map_tolerance_mm, jaw_gap_mm=0.0) -> None:
     """Refuse negative noise, margin or blur, a bad seed and non-positive map settings."""
-    for name, value in (("noise_hu", noise_hu), ("margin_mm", margin_mm), ("blur_mm", blur_mm)):
+    for name, value in (("noise_hu", noise_hu), ("margin_mm", margin_mm), ("blur_mm", blur_mm),
+                        ("jaw_gap_mm", jaw_gap_mm)):
         if not np.isfinite(value) or value < 0:
             raise ParameterError(f"must be a non-negative number, got {value!r}", parameter=name)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -144,13 +158,14 @@ def _ct_grid(head, spacing: np.ndarray, direction: np.ndarray, margin_mm: float)
     return origin, [lo[a] + spacing[a] * np.arange(n[a]) for a in range(3)]
 
 
-def _composed_image(maps, template, n, h: float, hu: dict, fat_max: float) -> np.ndarray:
+def _composed_image(maps, template, n, h: float, hu: dict, fat_max: float, *, jaw_gap_mm: float = 0.0) -> np.ndarray:
     """The noiseless HU image (k, j, i) as float32, composed in chunks of slices."""
     image = np.empty((n[2], n[1], n[0]), np.float32)
     step = max(1, _CHUNK_VOXELS // (n[0] * n[1]))
     for k0 in range(0, n[2], step):
         k1 = min(n[2], k0 + step)
-        image[k0:k1] = _compose(maps, template, k0, k1, h, hu, fat_max).reshape(k1 - k0, n[1], n[0])
+        image[k0:k1] = _compose(maps, template, k0, k1, h, hu, fat_max,
+                                jaw_gap_mm=jaw_gap_mm).reshape(k1 - k0, n[1], n[0])
     return image
 
 
@@ -418,7 +433,21 @@ def _occupancy(d: np.ndarray, h: float) -> np.ndarray:
     return np.clip(np.float32(0.5) - d * np.float32(1.0 / h), 0.0, 1.0)
 
 
-def _compose(maps: _InverseMaps, template, k0: int, k1: int, h: float, hu: dict, fat_max: float) -> np.ndarray:
+def _jaws_apart(d: dict, gap_mm: float) -> None:
+    """Open a ``gap_mm`` layer between cranium and mandible where they touch (in place on the
+    signed distances ``d``): half of it from each bone, about the surface midway between them
+    (where their distances are equal); the teeth give way the same way."""
+    if gap_mm <= 0:
+        return
+    half = np.float32(0.5 * gap_mm)
+    midway = np.float32(0.5) * (d["mandible"] - d["cranium"])  # > 0 on the cranium's side
+    d["cranium"] = np.maximum(d["cranium"], half - midway)
+    d["mandible"] = np.maximum(d["mandible"], half + midway)
+    d["teeth"] = np.maximum(d["teeth"], half - np.abs(midway))
+
+
+def _compose(maps: _InverseMaps, template, k0: int, k1: int, h: float, hu: dict, fat_max: float, *,
+             jaw_gap_mm: float = 0.0) -> np.ndarray:
     """HU values (float32, flat [k, j, i]) of slices k0..k1 without noise."""
     fields = template.fields
     rigid = maps.rigid(k0, k1)
@@ -444,6 +473,7 @@ def _compose(maps: _InverseMaps, template, k0: int, k1: int, h: float, hu: dict,
     bone = _Sampler(fields["cranium"], design_b)
     d = {name: (bone if _same_grid(fields[name], fields["cranium"]) else _Sampler(fields[name], design_b))
          .sample(fields[name].values) for name in _BONE_FIELDS}
+    _jaws_apart(d, jaw_gap_mm)
 
     def paint(v, fraction, value):
         return v + fraction * (np.float32(value) - v)

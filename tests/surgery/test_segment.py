@@ -172,6 +172,11 @@ def test_headsq_bone_and_skin(shared_data):
     assert seg.orientation.face == "-y" and seg.orientation.superior == "-z"
     assert 1500 < seg.volumes_ml["skin"] < 4000  # a head cut above the eyebrows and below the chin
     assert 150 < seg.volumes_ml["skull"] < 800
+    # the jaws touch only through partial-volume voxels (3.2 mm in-plane): the denser bone holds
+    # the mandible apart, a whole one (both rami to the condyles: about 11 cm across)
+    assert seg.mandible_method.startswith("separate above"), seg.mandible_method
+    assert 40 < seg.volumes_ml["mandible"] < 120
+    assert 90 < np.ptp(seg.meshes["mandible"].vertices[:, 0]) < 140
     for mesh in seg.meshes.values():
         assert mesh.is_watertight()
 

@@ -67,8 +67,11 @@ def _volume_ml(result, name: str) -> float:
 
 
 def test_reference_has_no_false_alarms(reference):
-    """The whole phantom head: no cut, no table, soft tissue present (only the voxel-size note)."""
-    assert [w for w in reference.warnings if not w.startswith("coarse voxels")] == []
+    """The whole phantom head: no cut, no table, soft tissue present (only the voxel-size note and,
+    the 2.5 mm gap between the jaws being finer than the 4 mm voxels, the note that the mandible
+    was cut loose by erosion)."""
+    notes = ("coarse voxels", "the mandible touches the skull")
+    assert [w for w in reference.warnings if not w.startswith(notes)] == []
     assert set(reference.data) >= {"skin", "skull", "mandible"}
 
 
