@@ -1,15 +1,15 @@
-"""Fit the head-pose gains of medface_phenotype.detect on phantom renders of known pose.
+"""Fit the head-pose gains of medface.face.detect on phantom renders of known pose.
 
 Renders a few phantom subjects at known camera yaw and pitch, reads the raw (gain 1) angles
 from the MediaPipe mesh and prints the least-squares gains and pitch offset to put into
-detect.py. Run: python scripts/calibrate_pose.py
+medface/face/detect.py. Run: python scripts/calibrate_pose.py
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import medface_phenotype.detect as D
+import medface.face.detect as D
 from medface.phantom import cohort
 
 

@@ -13,6 +13,7 @@ limits.
 """
 
 from .cohort import UNAFFECTED, CohortMember, cohort
+from .expressions import EXPRESSIONS, Palsy, render_expression_set, write_expression_set
 from .head import Head, Subject, make_head, mean_subject, sample_subject
 
 
@@ -31,4 +32,5 @@ def render_photo(head, **kw):
 
 
 __all__ = ["Head", "Subject", "make_head", "mean_subject", "sample_subject", "cohort", "CohortMember",
-           "UNAFFECTED", "head_ct", "render_photo"]
+           "UNAFFECTED", "head_ct", "render_photo", "EXPRESSIONS", "Palsy", "render_expression_set",
+           "write_expression_set"]

@@ -10,6 +10,10 @@ import numpy as np
 from ..data.provenance import sha256_path
 from .head import make_head, sample_subject
 
+#: the sample expression session: a moderate right-sided palsy, photos small enough to commit
+SAMPLE_PALSY = {"side": "right", "severity": {"brow": 0.6, "eye": 0.5, "smile": 0.7, "lower_lip": 0.5},
+                "synkinesis": 0.3}
+EXPRESSION_PHOTO_SIZE = 448
 SAMPLE_CONDITIONS = (("hypertelorism", "severe"), ("micrognathia", "severe"), ("midface_retrusion", "severe"))
 NOTE = ("Synthetic phantom data made by medface.phantom; no real person. Not for clinical use.")
 
@@ -72,6 +76,7 @@ def write_sample_data(out, seed: int = 0, *, ct_spacing: float = 2.0, dicom_spac
         name = f"condition_{condition}.png"
         write_image(image, out / name)
         record(name, f"frontal photo of a synthetic subject with {severity} {condition.replace('_', ' ')}")
+    _write_expressions(out / "expressions", seed, record)
     _write_json(out / "subject.json", subject.to_dict())
     record("subject.json", "the sample subject's parameters (sex, age, BMI, shape targets, tissue z-scores)")
     index = {"description": NOTE, "seed": seed, "files": {}}
@@ -80,6 +85,21 @@ def write_sample_data(out, seed: int = 0, *, ct_spacing: float = 2.0, dicom_spac
         index["files"][name] = {"description": desc, "sha256": sha256_path(path), "bytes": _size(path)}
     _write_json(out / "index.json", index)
     return index
+
+
+def _write_expressions(folder: Path, seed: int, record) -> None:
+    """One expression session of the mean woman with :data:`SAMPLE_PALSY` (for ``expression grade``)."""
+    from .expressions import Palsy, render_expression_set, write_expression_set
+
+    palsy = Palsy.from_dict(SAMPLE_PALSY)
+    size = (EXPRESSION_PHOTO_SIZE, EXPRESSION_PHOTO_SIZE)
+    images = render_expression_set(palsy=palsy, seed=seed, size=size)
+    write_expression_set(folder, images, palsy)
+    for name in images:
+        record(f"expressions/{name}.png", f"frontal photo of the mean phantom woman, {name.replace('_', ' ')}, "
+                                          "with open eyes and a moderate right facial palsy")
+    record("expressions/truth.json", "the palsy (side, severity per region, synkinesis) and the movement applied "
+                                     "per expression and side: the truth for `medface expression grade`")
 
 
 def _size(path: Path) -> int:

@@ -155,10 +155,11 @@ def test_streaming_batch_screens_like_one_by_one_and_records_bad_photos(photos, 
     rows = {r["id"]: r for r in read_results(tmp_path / "batch")}
     assert set(rows) == set(alone) and len(rows) == 13
     assert {k: r["status"] for k, r in rows.items()} == {k: v[0] for k, v in alone.items()}
-    assert res.counts == {"done": 10, "refused": 2, "failed": 1}
+    # refused: no face (wall), a profile and a 45-degree three-quarter view (screening needs a frontal photo)
+    assert res.counts == {"done": 9, "refused": 3, "failed": 1}
     bad = rows["corrupt"]
     assert bad["error_class"] == "InputError" and bad["error_message"] == first_line(alone["corrupt"][1].message)
-    for refused in ("wall", "photo_left"):
+    for refused in ("wall", "photo_left", "photo_three_quarter_left"):
         assert rows[refused]["status"] == "refused"
         assert rows[refused]["error_message"] == first_line(alone[refused][1].refusal)
     assert rows["wall"]["error_message"] == "no face was found in the photo"

@@ -16,7 +16,7 @@ import numpy as np
 
 from medface.errors import InputError
 
-# Template for a 112 x 112 crop, in FIVE_POINTS order (detect.py); scaled for other sizes.
+# Template for a 112 x 112 crop, in FIVE_POINTS order (medface.face.detect); scaled for other sizes.
 # 0.484 px/mm for the adult proportions above: the whole face, from the hairline (about 80 mm
 # above the eyes) to the chin (menton, about 115 mm below them, at y ~ 96), lies in the crop,
 # so that a small or receding chin is seen (an earlier template, eyes 36 px apart at y = 52,

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medface.face.detect import DetectedFace, check_pixels, get_detector
+from medface.face.quality import WARN, QualityReport, check_faces, check_image
+
 from .align import align
-from .detect import DetectedFace, check_pixels, get_detector
-from .quality import WARN, QualityReport, check_crop, check_faces, check_image
+from .crop_quality import check_crop
 
 #: the side of the crops the CNN sees (GestaltMatcher's 112) and of the report's picture
 MODEL_SIZE, DISPLAY_SIZE = 112, 224

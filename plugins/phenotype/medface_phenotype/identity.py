@@ -45,8 +45,7 @@ import numpy as np
 
 from medface.data.provenance import sha256_file
 from medface.errors import InputError, MedfaceError, ModelError, ParameterError
-
-from .detect import DetectedFace
+from medface.face.detect import DetectedFace
 
 INSTALL_HINT = ("pip install 'medface-phenotype[identity]' (that is: pip install dlib-bin==20.0.1.post1 "
                 "face-recognition-models==0.3.0)")
@@ -150,7 +149,7 @@ class DlibEncoder:
         if self._key is None:
             from medface import cache
 
-            from .detect import get_detector
+            from medface.face.detect import get_detector
 
             detector = get_detector("mediapipe")
             self._key = cache.key(CACHE_FORMAT, self.version, self.jitters, BOX_SIDE, BOX_DOWN, MESH_TO_DLIB5,

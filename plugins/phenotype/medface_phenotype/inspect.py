@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from medface.data import FaceImage, Result
-
-from .photo_quality import assess
+from medface.face.photo_quality import assess
 
 
 def inspect_photo(image: FaceImage, min_size: int = 112) -> Result:

@@ -32,7 +32,7 @@ def unturned_points(points_xy: np.ndarray, turns: int, width: int, height: int) 
 
 def face_points_on_photo(found, width: int, height: int) -> Landmarks | None:
     """The screened face's five points and box corners on the photo (LPS mm on its plane), or None."""
-    from .detect import FIVE_POINTS
+    from medface.face.detect import FIVE_POINTS
 
     face = found.face
     if face is None:

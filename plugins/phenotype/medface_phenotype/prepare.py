@@ -45,7 +45,7 @@ class PreparedSet:
 
 
 def _cache_key(dataset: FaceDataset, detector: str) -> str:
-    from .detect import get_detector
+    from medface.face.detect import get_detector
 
     h = hashlib.sha256()
     h.update(json.dumps([CACHE_FORMAT, detector, getattr(get_detector(detector), "version", "?"),

@@ -25,10 +25,11 @@ from dataclasses import fields
 
 import numpy as np
 
-from .detect import DetectedFace
+from medface.face.detect import DetectedFace
+from medface.face.quality import Check, QualityReport
+
 from .explain import REGIONS
 from .faces import DISPLAY_SIZE, MODEL_SIZE, PreparedFace
-from .quality import Check, QualityReport
 
 #: the most occluded copies of one crop (every region, ``outside`` included)
 MAX_REGIONS = len(REGIONS) + 1

@@ -30,10 +30,10 @@ import numpy as np
 
 from medface.data import FaceImage
 from medface.errors import InputError, ParameterError
+from medface.face.quality import QualityReport
 
 from .faces import PreparedFace, prepare
 from .model import softmax
-from .quality import QualityReport
 
 DEMO_MODEL = Path(__file__).parent / "models" / "phantom-demo"
 

@@ -139,7 +139,7 @@ def view_camera(vertices: np.ndarray, direction, up, size: int) -> Camera:
 def turn(direction, up, pose: dict) -> tuple[np.ndarray, np.ndarray]:
     """The view (direction, up) that undoes a measured head pose.
 
-    :func:`medface_phenotype.detect.head_pose` is fitted to the phantom camera
+    :func:`medface.face.detect.head_pose` is fitted to the phantom camera
     (:func:`medface.phantom.photo.camera_setup`): a camera yawed toward the image's right and
     then pitched up measures that yaw and pitch, so the camera is pitched back, then yawed back.
     A camera rolled by an angle (its view-up turned toward the image's right) measures minus that
@@ -283,7 +283,7 @@ def _bulges(face, depth: np.ndarray) -> bool:
 
 def _face_in(image: np.ndarray, depth: np.ndarray):
     """The largest face with a fitted mesh that bulges toward the camera, or None."""
-    from .detect import get_detector
+    from medface.face.detect import get_detector
 
     for face in get_detector().detect(image):
         if face.pose is not None and _bulges(face, depth):

@@ -225,9 +225,9 @@ def package_card(settings: TrainingSettings, classes: list[str], training_data: 
         "outputs": {"embedding": {"type": "embedding", "spatial_shape": [settings.embedding_dim], "dtype": "float32"},
                     "logits": {"type": "logits", "num_channels": len(classes), "dtype": "float32"}},
         "labels": classes,
-        "preprocessing": {"detector": "mediapipe face mesh (medface_phenotype.detect)",
+        "preprocessing": {"detector": "mediapipe face mesh (medface.face.detect)",
                           "alignment": "5-point weighted similarity to medface_phenotype.align.TEMPLATE_112",
-                          "crop_px": MODEL_SIZE, "quality_gate": "medface_phenotype.quality"},
+                          "crop_px": MODEL_SIZE, "quality_gate": "medface.face.quality + medface_phenotype.crop_quality"},
         "training_data": training_data,
         "intended_use": "Research and software testing of facial-gestalt screening pipelines. Not a medical device; "
                         "not for diagnosis or any clinical decision.",

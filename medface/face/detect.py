@@ -3,13 +3,15 @@
 A detector turns an upright (H, W, 3) uint8 RGB array into a list of :class:`DetectedFace`:
 a box, a score, five alignment points (eye centres, nose tip, mouth corners) and, when the
 model has them, a dense landmark set and a head-pose estimate. Sites can plug in another
-model with :func:`register_detector`; everything downstream (alignment, quality gate, CNN)
-only reads :class:`DetectedFace`.
+model with :func:`register_detector`; everything downstream (the quality gate, the phenotype
+plugin's alignment and CNN, the expression plugin's measurements) only reads
+:class:`DetectedFace`.
 
 The default, ``mediapipe``, runs Google's MediaPipe Face Mesh (0.10.14; BlazeFace detector +
 478-point mesh with iris refinement, Apache-2.0). Its ``.tflite`` weights ship inside the
 PyPI wheel, so nothing is downloaded. Why this model and not MTCNN or Haar cascades:
-docs/phenotype.md.
+docs/phenotype.md. The 478 points' indices are those of MediaPipe's canonical face model
+(468 mesh points, then 468-472 the subject's right iris and 473-477 the left: centre first).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from medface.errors import InputError, ModelError, PluginError
+from ..errors import InputError, ModelError, PluginError
 
 # Five alignment points, in this order (names from the subject's side: the subject's right eye
 # appears on the image's left in a frontal photo).
@@ -94,7 +96,7 @@ class DetectedFace:
 
 
 class FaceDetector(Protocol):
-    """What the screening pipeline needs from a detector."""
+    """What the quality gate and the plugins need from a detector."""
 
     name: str
     version: str
@@ -243,7 +245,7 @@ class MediaPipeDetector:
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise ModelError("the 'mediapipe' face detector is not installed",
                              hint="pip install 'mediapipe==0.10.14' (Python 3.9-3.12), or register another "
-                                  "detector with medface_phenotype.detect.register_detector") from exc
+                                  "detector with medface.face.register_detector") from exc
         self.version = getattr(mp, "__version__", "unknown")
         self.max_faces = int(max_faces)
         self.min_confidence = float(min_confidence)

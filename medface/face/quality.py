@@ -1,10 +1,13 @@
-"""The screening quality gate: is this photo fit to be screened, and if not, why not.
+"""The face-photo quality gate: is this photo fit to be analysed, and if not, why not.
 
-Every check gives a verdict (pass, warn or fail) with its measured value and limit. Screening
-is refused when any check fails: a ranking computed from a face that is missing, ambiguous,
-tiny, turned away, blurred or badly exposed would look like an answer and mean nothing.
-Limits were set on the two real portraits in ../shared/data/faces, blurred, darkened and
-brightened copies of them, and phantom renders (docs/phenotype.md lists them).
+Every check gives a verdict (pass, warn or fail) with its measured value and limit. A plugin
+refuses a photo when any check fails: a number computed from a face that is missing,
+ambiguous, tiny, turned away, blurred or badly exposed would look like an answer and mean
+nothing. The generic checks live here (image size, face count and size, frontal pose, and
+exposure and sharpness of a face region); which region of the face is judged is the caller's
+choice (the phenotype plugin judges its aligned crop, the expression plugin the box of the
+landmarks). Limits were set on the two real portraits in ../shared/data/faces, blurred,
+darkened and brightened copies of them, and phantom renders (docs/phenotype.md lists them).
 """
 
 from __future__ import annotations
@@ -21,13 +24,26 @@ MIN_IMAGE_SIDE = 32            # px; below this no detector can find a face
 SECOND_FACE_RATIO = 0.5        # a second face at least half as wide as the first: ambiguous photo
 MIN_EYE_DISTANCE = 20.0        # px between eye centres; the 112 crop has 30, so below 20 the crop is mush
 WARN_EYE_DISTANCE = 30.0       # below this the 112 crop is upsampled
-MAX_YAW, WARN_YAW = 30.0, 15.0        # degrees, approximate (detect.head_pose)
+MAX_YAW, WARN_YAW = 30.0, 15.0        # degrees, approximate (medface.face.detect.head_pose)
 MAX_PITCH, WARN_PITCH = 30.0, 20.0
-MIN_SHARPNESS, WARN_SHARPNESS = 0.012, 0.03   # Laplacian variance / luma variance on the 112 crop
+MIN_SHARPNESS, WARN_SHARPNESS = 0.012, 0.03   # Laplacian variance / luma variance (set on the 112 crop)
 MIN_FACE_LUMA, WARN_FACE_LUMA = 25.0, 45.0    # mean luma of the face region (0-255)
 MAX_FACE_LUMA, WARN_BRIGHT_LUMA = 235.0, 215.0
 MAX_CLIPPED = 0.25             # share of face pixels at 0-5 or 250-255
 MIN_FACE_CONTRAST = 6.0        # luma SD of the face region; below this there is no detail
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The words of the messages for one use of the gate: ``verb`` ("screen"), its past
+    ("screened") and the noun of the task ("screening")."""
+
+    verb: str = "screen"
+    past: str = "screened"
+    noun: str = "screening"
+
+
+SCREENING = Wording()
 
 
 @dataclass
@@ -100,9 +116,10 @@ def _widths_text(others: list, largest) -> str:
     return f"the others are {', '.join(shares[:-1])} and {shares[-1]} as wide"
 
 
-def check_faces(report: QualityReport, faces: list) -> bool:
-    """Face count, size and pose of the largest face; False when there is nothing to screen.
-    ``faces`` come largest first; the messages name every face found."""
+def check_faces(report: QualityReport, faces: list, wording: Wording = SCREENING) -> bool:
+    """Face count, size and pose of the largest face; False when there is nothing to analyse.
+    ``faces`` (:class:`~medface.face.detect.DetectedFace`) come largest first; the messages name
+    every face found, in the words of ``wording``."""
     if not faces:
         report.add("face_found", FAIL, "no face was found in the photo")
         return False
@@ -110,10 +127,10 @@ def check_faces(report: QualityReport, faces: list) -> bool:
     if others and others[0].width >= SECOND_FACE_RATIO * face.width:
         report.add("face_count", FAIL, f"{len(faces)} faces of similar size: the largest at {box_text(face)}, "
                    f"{_widths_text(others, face)} (a second face at least {100 * SECOND_FACE_RATIO:.0f} % as wide "
-                   f"makes the photo ambiguous): crop the photo to the person to screen", len(faces), 1)
+                   f"makes the photo ambiguous): crop the photo to the person to {wording.verb}", len(faces), 1)
         return False
     report.add("face_found", PASS, f"one face ({box_text(face)})" if not others else
-               f"{len(faces)} faces: screened the largest ({box_text(face)}); {_widths_text(others, face)}",
+               f"{len(faces)} faces: {wording.past} the largest ({box_text(face)}); {_widths_text(others, face)}",
                len(faces), 1)
     d = face.eye_distance
     if d < MIN_EYE_DISTANCE:
@@ -133,7 +150,7 @@ def check_faces(report: QualityReport, faces: list) -> bool:
         what = "turned sideways" if name == "yaw" else "tilted up or down"
         if abs(angle) > limit:
             report.add(f"head_{name}", FAIL, f"the head is {what} by about {abs(angle):.0f} degrees (limit "
-                       f"{limit:.0f}): screening needs a frontal photo", angle, limit)
+                       f"{limit:.0f}): {wording.noun} needs a frontal photo", angle, limit)
         elif abs(angle) > warn:
             report.add(f"head_{name}", WARN, f"the head is {what} by about {abs(angle):.0f} degrees", angle, warn)
         else:
@@ -141,26 +158,10 @@ def check_faces(report: QualityReport, faces: list) -> bool:
     return not report.refused
 
 
-def face_region(crop: np.ndarray) -> np.ndarray:
-    """Luma of the central face region of an aligned crop: from brow height (0.79 of the
-    eyes-to-mouth distance above the eyes) to just below the mouth (0.19 of it), and 1.11 eye
-    distances either side of the midline, placed by the alignment template."""
-    from .align import template
-
-    size = crop.shape[0]
-    t = template(size)
-    eye_y, mouth_y = t[:2, 1].mean(), t[3:, 1].mean()
-    d, half = mouth_y - eye_y, 1.11 * (t[1, 0] - t[0, 0])
-    centre = t[:2, 0].mean()
-    luma = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    rows = slice(max(0, int(eye_y - 0.79 * d)), min(size, int(mouth_y + 0.19 * d)))
-    cols = slice(max(0, int(centre - half)), min(size, int(centre + half)))
-    return luma[rows, cols]
-
-
-def check_crop(report: QualityReport, crop112: np.ndarray) -> None:
-    """Sharpness and exposure of the face itself, on the aligned 112 x 112 crop."""
-    luma = face_region(crop112)
+def check_region(report: QualityReport, luma: np.ndarray) -> None:
+    """Exposure and sharpness of a face region given as luma (0-255): the phenotype plugin passes
+    the central region of its aligned 112 x 112 crop, where the limits were set; a caller with
+    another region should pass one of similar scale (about 100 px across)."""
     mean, sd = float(luma.mean()), float(luma.std())
     clipped = float(((luma <= 5) | (luma >= 250)).mean())
     if mean < MIN_FACE_LUMA or (sd < MIN_FACE_CONTRAST and mean < 128):
