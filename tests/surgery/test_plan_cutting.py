@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 from medface_surgery import plan as P
-from medface_surgery.cutting import CutPlane, cut, slab_volume_estimate
+from medface_surgery.cutting import CutPlane, cut, slab_volume_estimate, to_manifold
 from medface_surgery.presets import bsso, genioplasty, le_fort_i, make_plan
 
 from medface.data import SurfaceMesh
@@ -189,6 +189,16 @@ def test_cut_phantom_le_fort_and_genioplasty(skull, mandible, landmarks):
     gen = P.cut_plane(genioplasty(landmarks))
     res = _check_volumes(mandible, [gen], 1.0)
     assert [p.sides["genioplasty"] for p in res.pieces] == [-1, 1]
+
+
+def test_read_only_mesh_arrays_go_through_to_manifold():
+    # manifold3d refuses read-only arrays; a mesh may hold them (memory-mapped or shared)
+    box = _mesh(trimesh.creation.box((20, 30, 40)), "read-only box")
+    box.vertices.flags.writeable = False  # float64 already: not copied by a dtype conversion
+    box.faces.flags.writeable = False
+    solid = to_manifold(box)
+    assert solid.volume() == pytest.approx(20 * 30 * 40, rel=1e-9)
+    assert not box.vertices.flags.writeable and not box.faces.flags.writeable  # the inputs are left as they were
 
 
 def test_plane_missing_bone_and_open_mesh_are_refused(mandible):

@@ -29,6 +29,10 @@ _EXPORTS = {
     "Simulation": "simulation", "SimulationResult": "simulation", "simulate_surfaces": "simulation",
     "PatientSurfaces": "simulation", "patient_surfaces": "simulation", "surfaces_from_ct": "simulation",
     "SegmentMovePreview": "live",
+    "cutting_guide": "guides", "plan_guides": "guides", "Guide": "guides",
+    "occlusal_splint": "splints", "plan_splints": "splints", "Splint": "splints",
+    "check_printable": "printable", "self_intersections": "printable",
+    "plan_fibula": "fibula", "FibulaPlan": "fibula", "body_defect_planes": "fibula",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -119,14 +119,17 @@ def check_closed(mesh: SurfaceMesh, what: str = "bone mesh") -> SurfaceMesh:
     return orient_outward(mesh)  # inside-out: the winding flipped (deterministic)
 
 
-def to_manifold(mesh: SurfaceMesh):
+def to_manifold(mesh: SurfaceMesh, what: str = "bone mesh"):
+    """A closed mesh as a manifold3d solid; its arrays are copied first, because manifold3d
+    refuses read-only arrays (a mesh read from a file or shared between threads may hold them).
+    :class:`InputError` if it is not a valid closed manifold."""
     import manifold3d as m3d
 
-    solid = m3d.Manifold(m3d.Mesh64(vert_properties=np.ascontiguousarray(mesh.vertices, np.float64),
-                                    tri_verts=np.ascontiguousarray(mesh.faces, np.uint64)))
+    solid = m3d.Manifold(m3d.Mesh64(vert_properties=np.array(mesh.vertices, dtype=np.float64, order="C", copy=True),
+                                    tri_verts=np.array(mesh.faces, dtype=np.uint64, order="C", copy=True)))
     status = solid.status()
     if status != m3d.Error.NoError:
-        raise InputError(f"{mesh.name or 'bone mesh'} is not a valid closed manifold for cutting ({status.name})",
+        raise InputError(f"{mesh.name or what} is not a valid closed manifold ({status.name})",
                          path=mesh.source, hint="repair the mesh (duplicate vertices, flipped faces, holes)")
     return solid
 
