@@ -21,17 +21,38 @@ REGION_ITEMS = {"brow": "brow elevation", "eye": "full eye closure", "smile": "o
                 "lower_lip": "lower lip movement"}
 
 
+#: a session's grade from the mean severity over the four regions (**assumption**: equal thirds
+#: of the scale; House-Brackmann and eFACE grade the face as a whole, not per region)
+GRADE_LIMITS = (("mild", 0.3), ("moderate", 0.6), ("severe", 1.01))
+#: a face without palsy is in the normal range when no side is found and the total is at least
+#: this (**assumption**, fixed before the phantom was graded; Banks et al. 2015 give no cut-off)
+NORMAL_TOTAL = 80.0
+
+
 def draw_palsies(n: int, seed: int = 0) -> list[dict]:
-    """``n`` palsy descriptions (``side``, ``severity``, ``synkinesis``): the first none, then
-    sides alternating, each region's severity uniform in 0.2-1 (a quarter of them 0), synkinesis
-    in 0-0.6 for every other one."""
+    """``n`` palsy descriptions (``side``, ``severity``, ``synkinesis``): every fourth none
+    (the first among them), the others alternating right and left, each region's severity
+    uniform in 0.2-1 (a quarter of them 0), synkinesis in 0-0.6 for every other one."""
     rng = np.random.default_rng(seed)
-    out = [{"side": None, "severity": {r: 0.0 for r in REGION_ITEMS}, "synkinesis": 0.0}]
-    for i in range(1, n):
+    out, palsied = [], 0
+    for i in range(n):
+        if i % 4 == 0:
+            out.append({"side": None, "severity": {r: 0.0 for r in REGION_ITEMS}, "synkinesis": 0.0})
+            continue
+        palsied += 1
         severity = {r: 0.0 if rng.random() < 0.25 else round(float(rng.uniform(0.2, 1.0)), 2) for r in REGION_ITEMS}
-        out.append({"side": "right" if i % 2 else "left", "severity": severity,
-                    "synkinesis": round(float(rng.uniform(0.0, 0.6)), 2) if i % 2 == 0 else 0.0})
-    return out[:n]
+        out.append({"side": "right" if palsied % 2 else "left", "severity": severity,
+                    "synkinesis": round(float(rng.uniform(0.0, 0.6)), 2) if palsied % 2 == 0 else 0.0})
+    return out
+
+
+def palsy_grade(palsy: dict) -> str:
+    """``normal``, or ``mild`` / ``moderate`` / ``severe`` by the mean region severity
+    (:data:`GRADE_LIMITS`)."""
+    if palsy["side"] is None:
+        return "normal"
+    mean = float(np.mean([palsy["severity"].get(r, 0.0) for r in REGION_ITEMS]))
+    return next(name for name, limit in GRADE_LIMITS if mean < limit)
 
 
 def phantom_renderer(size: int) -> Callable[[dict, int], dict]:
@@ -61,7 +82,8 @@ class Evaluation:
 
 def _row(index: int, palsy: dict, grading) -> dict:
     items = {i["item"]: i["score"] for i in grading.scores.items}
-    row = {"session": index, "true_side": palsy["side"] or "none", "found_side": grading.affected_side,
+    row = {"session": index, "grade": palsy_grade(palsy), "true_side": palsy["side"] or "none",
+           "found_side": grading.affected_side,
            "true_synkinesis": palsy["synkinesis"], "skipped": "; ".join(grading.skipped)}
     for region, item in REGION_ITEMS.items():
         row[f"{region}_severity"] = palsy["severity"].get(region, 0.0) if palsy["side"] else 0.0
@@ -71,16 +93,39 @@ def _row(index: int, palsy: dict, grading) -> dict:
     return row
 
 
+def _side_accuracy(rows: list[dict], grades: tuple[str, ...]) -> float | None:
+    chosen = [r["true_side"] == r["found_side"] for r in rows if r["grade"] in grades]
+    return float(np.mean(chosen)) if chosen else None
+
+
+def _region_metrics(rows: list[dict], region: str) -> dict:
+    """Mean absolute difference of the item score from ``100 (1 - severity)`` and the Spearman
+    rank correlation of the measured asymmetry (``100 - score``) with the true severity."""
+    from scipy.stats import spearmanr
+
+    pairs = np.array([(r[f"{region}_severity"], r[f"{region}_score"]) for r in rows
+                      if r[f"{region}_score"] is not None], float).reshape(-1, 2)
+    if not len(pairs):
+        return {}
+    m = {f"{region}_score_mae": round(float(np.abs(pairs[:, 1] - 100.0 * (1.0 - pairs[:, 0])).mean()), 2),
+         f"{region}_scored": len(pairs)}
+    if len(pairs) > 2 and pairs[:, 0].std() > 0 and pairs[:, 1].std() > 0:
+        m[f"{region}_spearman"] = round(float(spearmanr(pairs[:, 0], 100.0 - pairs[:, 1]).statistic), 3)
+    return m
+
+
 def _metrics(rows: list[dict]) -> dict:
-    m = {"sessions": len(rows), "side_accuracy": float(np.mean([r["true_side"] == r["found_side"] for r in rows]))}
+    m = {"sessions": len(rows), "side_accuracy": float(np.mean([r["true_side"] == r["found_side"] for r in rows])),
+         "side_accuracy_moderate_severe": _side_accuracy(rows, ("moderate", "severe")),
+         "side_accuracy_mild": _side_accuracy(rows, ("mild",))}
+    normals = [r for r in rows if r["grade"] == "normal"]
+    if normals:
+        m["normal_sessions"] = len(normals)
+        m["normal_total_min"] = min((r["total"] for r in normals if r["total"] is not None), default=None)
+        m["normals_in_normal_range"] = float(np.mean([r["found_side"] == "none" and r["total"] is not None
+                                                      and r["total"] >= NORMAL_TOTAL for r in normals]))
     for region in REGION_ITEMS:
-        pairs = np.array([(r[f"{region}_severity"], r[f"{region}_score"]) for r in rows
-                          if r[f"{region}_score"] is not None], float).reshape(-1, 2)
-        if len(pairs):
-            expected = 100.0 * (1.0 - pairs[:, 0])
-            m[f"{region}_score_mae"] = round(float(np.abs(pairs[:, 1] - expected).mean()), 2)
-            if len(pairs) > 2 and pairs[:, 0].std() > 0 and pairs[:, 1].std() > 0:
-                m[f"{region}_severity_score_r"] = round(float(np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1]), 3)
+        m.update(_region_metrics(rows, region))
     return m
 
 

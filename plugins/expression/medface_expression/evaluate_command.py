@@ -19,8 +19,9 @@ def evaluate(subjects: int = 6, size: int = 512, seed: int = 0, out: Path | None
     progress = context.progress if context is not None else (lambda xs: xs)
     found = evaluate_sets(palsies, phantom_renderer(size), seed=seed, progress=progress)
     m = found.metrics
-    summary = {"sessions": m["sessions"], "side_accuracy": round(m["side_accuracy"], 3)}
-    summary.update({k: v for k, v in m.items() if k.endswith("_mae")})
+    summary = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()
+               if k in ("sessions", "side_accuracy", "side_accuracy_moderate_severe", "normals_in_normal_range")
+               or k.endswith(("_mae", "_spearman"))}
     result = Result(command="expression.evaluate", summary=summary, metrics=m, tables={"sessions": found.rows},
                     limits=list(LIMITS))
     result.declare("sessions", "sessions.csv", found.rows, kind="table")

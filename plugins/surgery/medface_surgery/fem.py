@@ -1,14 +1,19 @@
 """Soft-tissue prediction by linear elasticity: P1 tetrahedra, bone segments as Dirichlet data.
 
 Model. The soft tissue is a homogeneous isotropic linear-elastic solid (Young's modulus ``E``,
-Poisson ratio ``nu``) meshed by :mod:`.tissue_mesh`. Nodes attached to a bone segment take its
+Poisson ratio ``nu``) meshed by :mod:`.tissue_mesh` (tetrahedra fitted to the skin and bone
+surfaces, :mod:`.fitted_mesh`). Nodes attached to a bone segment take its
 rigid motion, ``u(x) = (R - I) x + t``; anchored and fixed-segment nodes do not move; the rest
 of the boundary (the skin) is traction-free; no gravity, no contact. The stiffness matrix of
 linear (P1) tetrahedra is assembled element by element in one vectorised pass (Zienkiewicz &
 Taylor, *The Finite Element Method*, vol. 1, ch. 6): with shape-function gradients ``g_a`` and
 volume ``V``, the 3x3 block coupling nodes a and b is
 ``V (lambda g_a g_b^T + mu g_b g_a^T + mu (g_a . g_b) I)``. The free-free block is factorised
-once (SuperLU, :func:`scipy.sparse.linalg.splu`) and the system ``K_ff u_f = -K_fd u_d`` re-solved
+once (``solver="direct"``: Intel MKL's PARDISO through pypardiso, :class:`PardisoLU`, where it
+is installed, else SuperLU on a METIS nested-dissection ordering; ``"direct-superlu"``: always
+SuperLU, :func:`factorize`; ``"direct-mmd"``: SuperLU's minimum-degree ordering, the previous
+default; ``"amg"``: pyamg's AMG-preconditioned CG, :class:`AMGSolver`, for meshes too large to
+factorise) and the system ``K_ff u_f = -K_fd u_d`` re-solved
 for new bone displacements. This is the "mass-tensor"/linear FEM tier of surgical soft-tissue
 prediction (Cotin, Delingette & Ayache 1999; Mollemans et al., Med. Image Anal. 2007), which
 Mollemans et al. found about as accurate as their non-linear alternatives for orthognathic
@@ -31,15 +36,19 @@ rigid move of all bone then moves the skin by exactly that move; anchored tissue
 moves with the reference. Moves are limited to 50 mm and 60 degrees, far beyond orthognathic
 practice (typically under 15 mm and 15 degrees).
 
-Poisson ratio and locking. Soft tissue is nearly incompressible (nu about 0.45-0.49). Linear
-tetrahedra lock as nu -> 0.5: with one strain per element, the incompressibility constraints
-outnumber the degrees of freedom, and the mesh becomes artificially stiff (displacements too
-small, stresses oscillating). ``nu = 0.45`` (lambda/mu = 9) is the value used by Mollemans et al.
-and keeps P1 locking modest on 2-3 mm meshes; nu up to 0.49 (lambda/mu = 49) is accepted, but the
-results then depend more on the mesh; 0.499 (lambda/mu = 499) is refused because P1 elements
-would be dominated by locking there and would need mixed (u-p) or higher-order elements.
-``E`` only scales the stiffness: with displacement-only boundary data the displacements do not
-depend on ``E`` at all (it is kept for stresses and for completeness).
+Poisson ratio and locking. Soft tissue is nearly incompressible (nu about 0.45-0.49). Plain
+linear tetrahedra lock as nu -> 0.5: with one volumetric constraint per element, the
+incompressibility constraints outnumber the degrees of freedom (Nagtegaal, Parks & Rice,
+Comput. Methods Appl. Mech. Eng. 4, 1974). The default element (``element="bbar"``) keeps the
+deviatoric energy ``mu e_dev : e_dev`` of each P1 tetrahedron and replaces its dilatation by the
+mean dilatation of its grid cube (``TissueMesh.cells``): ``K = K_P1(lambda = -2 mu / 3, mu) +
+sum_c kappa / V_c b_c b_c^T`` with ``b_c = sum_{e in c} V_e grad N`` and ``kappa = lambda + 2 mu /
+3`` (the mean-dilatation / B-bar method, Nagtegaal et al. 1974; Hughes, Int. J. Numer. Methods
+Eng. 15, 1980). One constraint per cube against three unknowns per node does not lock: on the
+thick-walled sphere the error stays under 4 % at h = 3 mm up to nu = 0.49, where P1 has 35 %
+(docs/validation/surgery.md). nu up to 0.499 is accepted with B-bar, up to 0.49 with
+``element="p1"``; 0.5 needs a pressure unknown and is refused. ``E`` only scales the stiffness:
+with displacement-only boundary data the displacements do not depend on ``E`` at all.
 """
 
 from __future__ import annotations
@@ -54,8 +63,12 @@ from medface.errors import InputError, ParameterError
 from .tissue_mesh import FREE, TissueMesh, build_tissue_mesh
 
 MAX_TRANSLATION_MM = 50.0
+DEFAULT_H = 3.0  # mm; the thick-sphere check and the landmark convergence study in docs/validation/surgery.md
 MAX_ROTATION_DEG = 60.0
-MAX_NU = 0.49
+MAX_NU = 0.499  # B-bar (mean-dilatation) element
+MAX_NU_P1 = 0.49  # plain P1 tetrahedra lock beyond this
+ELEMENTS = ("bbar", "p1")
+SOLVERS = ("direct", "direct-superlu", "direct-mmd", "amg")
 
 
 # assembly -----------------------------------------------------------------------------------
@@ -77,38 +90,166 @@ def shape_gradients(nodes: np.ndarray, tets: np.ndarray) -> tuple[np.ndarray, np
     return g, np.abs(det) / 6.0
 
 
-def assemble_stiffness(nodes: np.ndarray, tets: np.ndarray, E: float, nu: float, *, chunk: int = 100_000):
-    """Global stiffness (3n x 3n CSR, dof ``3*node + axis``) of linear elasticity on P1 tets."""
-    from scipy.sparse import coo_matrix
+def assemble_stiffness(nodes: np.ndarray, tets: np.ndarray, E: float, nu: float, *, cells: np.ndarray | None = None,
+                       chunk: int = 100_000):
+    """Global stiffness (3n x 3n CSR, dof ``3*node + axis``) of linear elasticity on P1 tets.
+
+    With ``cells`` (one group number per tetrahedron) the volumetric part uses the mean
+    dilatation of each group (B-bar; see the module notes): the deviatoric energy
+    ``mu e_dev : e_dev`` per tetrahedron plus ``kappa/2 V_c theta_c^2`` per group; without it,
+    the plain P1 element."""
+    from scipy.sparse import coo_matrix, csr_matrix, diags
 
     lam, mu = lame(E, nu)
+    kappa = lam + 2.0 * mu / 3.0
+    lam_elem = lam if cells is None else -2.0 * mu / 3.0  # deviatoric part only, with B-bar
     n = len(nodes)
     total = None
+    bv_rows, bv_cols, bv_vals, vols = [], [], [], []
     eye = np.eye(3)
     for start in range(0, len(tets), chunk):
         t = tets[start:start + chunk]
         g, vol = shape_gradients(nodes, t)
         # k[e, a, i, b, j]
         gg = np.einsum("eai,ebi->eab", g, g)
-        k = (lam * np.einsum("eai,ebj->eaibj", g, g)
+        k = (lam_elem * np.einsum("eai,ebj->eaibj", g, g)
              + mu * np.einsum("eaj,ebi->eaibj", g, g)
              + mu * gg[:, :, None, :, None] * eye[None, None, :, None, :])
         k *= vol[:, None, None, None, None]
-        dof = (3 * t[:, :, None] + np.arange(3)).reshape(len(t), 12).astype(np.int32)
-        rows = np.repeat(dof, 12, axis=1).ravel()
-        cols = np.tile(dof, (1, 12)).ravel()
-        part = coo_matrix((k.ravel(), (rows, cols)), shape=(3 * n, 3 * n)).tocsr()
+        dof = (3 * t[:, :, None] + np.arange(3)).reshape(len(t), 12).astype(np.int64)
+        part = coo_matrix((k.ravel(), (np.repeat(dof, 12, axis=1).ravel(), np.tile(dof, (1, 12)).ravel())),
+                          shape=(3 * n, 3 * n)).tocsr()
         total = part if total is None else total + part
+        if cells is not None:
+            c = cells[start:start + chunk]
+            bv_rows.append(np.repeat(c, 12))
+            bv_cols.append(dof.ravel())
+            bv_vals.append((vol[:, None, None] * g).reshape(-1))
+            vols.append(vol)
+    if cells is not None:
+        n_cells = int(cells.max()) + 1
+        bv = csr_matrix((np.concatenate(bv_vals), (np.concatenate(bv_rows), np.concatenate(bv_cols))),
+                        shape=(n_cells, 3 * n))
+        vc = np.bincount(cells, weights=np.concatenate(vols), minlength=n_cells)
+        total = total + (bv.T @ diags(kappa / vc) @ bv).tocsr()
     return total
 
 
-def factorize(matrix):
-    """SuperLU factorisation of a symmetric positive definite sparse matrix (minimum degree on
-    A^T + A, no pivoting, symmetric mode: much less fill than the default for SPD systems)."""
+def nested_dissection(matrix) -> np.ndarray | None:
+    """A fill-reducing dof permutation of a 3-dof-per-node stiffness matrix: METIS nested
+    dissection (pymetis; George, SIAM J. Numer. Anal. 10, 1973; Karypis & Kumar, SIAM J. Sci.
+    Comput. 20, 1998) of the node graph, each node's three dofs kept together. None when pymetis
+    is missing (then SuperLU's own minimum-degree ordering is used)."""
+    try:
+        import pymetis
+    except ImportError:
+        return None
+    graph = matrix.tocsr()[0::3][:, 0::3].tocsr()
+    graph.setdiag(0)
+    graph.eliminate_zeros()
+    if graph.shape[0] < 2 or graph.nnz == 0:
+        return None
+    adjacency = pymetis.CSRAdjacency(graph.indptr.astype(np.int32), graph.indices.astype(np.int32))
+    perm = np.asarray(pymetis.nested_dissection(adjacency)[0], np.int64)
+    return (3 * perm[:, None] + np.arange(3)).ravel()
+
+
+class OrderedLU:
+    """SuperLU factors of ``P K P^T`` for a given dof permutation ``P`` (nested dissection), with
+    ``solve(b)`` for the original ordering."""
+
+    def __init__(self, matrix, perm: np.ndarray):
+        from scipy.sparse.linalg import splu
+
+        self.perm = perm
+        self.inverse = np.empty_like(perm)
+        self.inverse[perm] = np.arange(len(perm))
+        permuted = matrix.tocsr()[perm][:, perm].tocsc()
+        self.lu = splu(permuted, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        return self.lu.solve(np.ascontiguousarray(b[self.perm]))[self.inverse]
+
+
+class PardisoLU:
+    """Cholesky-type factors of a symmetric positive definite matrix by PARDISO (Intel MKL,
+    through pypardiso; Schenk & Gaertner, Future Gener. Comput. Syst. 20, 2004): supernodal and
+    multithreaded: 5.5 s against SuperLU's 60 s on the sample head's 153k-dof system
+    (docs/performance.md). ``solve(b)`` for one right-hand side, ``solve_block(B)`` for many."""
+
+    def __init__(self, matrix):
+        import pypardiso
+
+        self.upper = _upper_csr(matrix)  # PARDISO reads the upper triangle of a symmetric matrix
+        self.solver = pypardiso.PyPardisoSolver(mtype=2)  # real symmetric positive definite
+        self.solver.factorize(self.upper)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        return self.solve_block(np.asarray(b, float).reshape(-1, 1))[:, 0]
+
+    def solve_block(self, b: np.ndarray) -> np.ndarray:
+        return np.asarray(self.solver.solve(self.upper, np.ascontiguousarray(b, dtype=np.float64)),
+                          float).reshape(b.shape)
+
+
+def _upper_csr(matrix):
+    from scipy.sparse import triu
+
+    upper = triu(matrix, format="csr")
+    upper.sort_indices()
+    return upper
+
+
+def has_pardiso() -> bool:
+    """Whether pypardiso (and MKL) can be imported on this machine."""
+    try:
+        import pypardiso  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def factorize(matrix, ordering: str = "nd"):
+    """SuperLU factorisation of a symmetric positive definite sparse matrix, without pivoting
+    (symmetric mode). ``ordering="nd"``: METIS nested dissection of the node graph
+    (:func:`nested_dissection`); ``"mmd"`` (or no pymetis): minimum degree on A^T + A (the two
+    took the same 57 s on the sample head's 153k-dof system: docs/performance.md)."""
     from scipy.sparse.linalg import splu
 
+    perm = nested_dissection(matrix) if ordering == "nd" else None
+    if perm is not None:
+        return OrderedLU(matrix, perm)
     return splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                 options={"SymmetricMode": True})
+
+
+class AMGSolver:
+    """Conjugate gradients preconditioned by smoothed-aggregation algebraic multigrid (pyamg;
+    Vanek, Mandel & Brezina, Computing 56, 1996), with the six rigid-body modes of the free
+    nodes as near-null space: for meshes too large to factorise. ``solve(b)`` like SuperLU's."""
+
+    def __init__(self, matrix, points: np.ndarray, *, rtol: float = 1e-10):
+        import pyamg
+
+        p = np.asarray(points, float) - np.mean(points, axis=0)
+        n = len(p)
+        modes = np.zeros((3 * n, 6))
+        for i in range(3):
+            modes[i::3, i] = 1.0
+        modes[0::3, 3], modes[1::3, 3] = -p[:, 1], p[:, 0]
+        modes[1::3, 4], modes[2::3, 4] = -p[:, 2], p[:, 1]
+        modes[0::3, 5], modes[2::3, 5] = p[:, 2], -p[:, 0]
+        self.matrix = matrix.tocsr()
+        self.ml = pyamg.smoothed_aggregation_solver(self.matrix, B=modes, symmetry="symmetric",
+                                                    strength=("symmetric", {"theta": 0.0}), max_coarse=500)
+        self.rtol = rtol
+        self.iterations: list[int] = []
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        residuals: list[float] = []
+        x = self.ml.solve(b, tol=self.rtol, accel="cg", maxiter=500, residuals=residuals)
+        self.iterations.append(len(residuals))
+        return x
 
 
 # moves --------------------------------------------------------------------------------------
@@ -170,16 +311,24 @@ class SoftTissueModel:
     """
 
     def __init__(self, bone_segments: dict[str, SurfaceMesh] | None = None, skin: SurfaceMesh | None = None,
-                 h: float = 3.0, E: float = 3000.0, nu: float = 0.45, fixed: list[str] | tuple = (), *,
-                 roi: float | None = None, bone_margin: float | None = None):
+                 h: float = DEFAULT_H, E: float = 3000.0, nu: float = 0.45, fixed: list[str] | tuple = (), *,
+                 roi: float | None = None, bone_margin: float | None = None, element: str = "bbar",
+                 mesher: str = "fitted", solver: str = "direct", precompute: bool = True):
+        if solver not in SOLVERS:
+            raise ParameterError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}", parameter="solver")
+        if element not in ELEMENTS:
+            raise ParameterError(f"unknown element {element!r}; use one of {', '.join(ELEMENTS)}", parameter="element")
         if not (np.isfinite(E) and E > 0):
             raise ParameterError(f"Young's modulus must be positive, got {E}", parameter="E")
-        if not (np.isfinite(nu) and 0.0 <= nu <= MAX_NU):
+        limit = MAX_NU if element == "bbar" else MAX_NU_P1
+        if not (np.isfinite(nu) and 0.0 <= nu <= limit):
             raise ParameterError(
-                f"Poisson ratio must be in [0, {MAX_NU}], got {nu}", parameter="nu",
-                hint="linear tetrahedra lock as nu approaches 0.5; 0.45 is the usual soft-tissue value")
+                f"Poisson ratio must be in [0, {limit}] for the {element} element, got {nu}", parameter="nu",
+                hint="soft tissue is nearly incompressible (0.45-0.49); 0.5 (incompressible) needs a mixed "
+                     "formulation with a pressure unknown; plain P1 tetrahedra lock beyond 0.49")
         self.h, self.E, self.nu = h, float(E), float(nu)
         self.roi, self.bone_margin = roi, bone_margin
+        self.element, self.mesher, self.solver, self.precompute = element, mesher, solver, bool(precompute)
         self.timings: dict[str, float] = {}
         if (bone_segments is None) != (skin is None):
             raise ParameterError("give both the bone segments and the skin, or neither (then call setup)",
@@ -201,17 +350,17 @@ class SoftTissueModel:
         self.timings = {}
         t0 = time.perf_counter()
         self.mesh: TissueMesh = build_tissue_mesh(bone_segments, skin, self.h, bone_margin=self.bone_margin,
-                                                  roi=self.roi, moving=self.moving)
+                                                  roi=self.roi, moving=self.moving, mesher=self.mesher)
         self.timings["mesh_s"] = time.perf_counter() - t0
         self._index_dofs()
         t0 = time.perf_counter()
         self._assemble()
         self.timings["assemble_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        self._lu = factorize(self._kff) if len(self._free) else None
+        self._lu = self._factorize(self._kff) if len(self._free) else None
         self.timings["factorize_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        self._response = self._skin_response()
+        self._response = self._skin_response() if self.precompute else None
         self.timings["basis_s"] = time.perf_counter() - t0
         return self
 
@@ -228,6 +377,13 @@ class SoftTissueModel:
             raise ParameterError("the soft-tissue model has no geometry yet", parameter="bone_segments",
                                  hint="call setup(bone_segments, skin, fixed=...) first")
 
+    def _factorize(self, kff):
+        if self.solver == "amg":
+            return AMGSolver(kff, self.mesh.nodes[self._free_nodes])
+        if self.solver == "direct" and has_pardiso():
+            return PardisoLU(kff)
+        return factorize(kff, ordering="mmd" if self.solver == "direct-mmd" else "nd")
+
     def _index_dofs(self) -> None:
         """Free and Dirichlet degrees of freedom, and the skin interpolation matrix."""
         mesh = self.mesh
@@ -240,8 +396,12 @@ class SoftTissueModel:
         self._interp = mesh.interpolation_matrix()  # (N, n)
 
     # set-up ---------------------------------------------------------------------------------
+    @property
+    def _cells(self):
+        return self.mesh.cells if self.element == "bbar" else None
+
     def _assemble(self):
-        k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu)
+        k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)
         self._kff = k[self._free][:, self._free]
         self._kfd = k[self._free][:, self._dir]
 
@@ -263,9 +423,11 @@ class SoftTissueModel:
         flat = u.reshape(3 * len(self.mesh.nodes), -1)
         if lu is not None:
             rhs = -(kfd @ flat[self._dir])
-            # one column at a time: SuperLU's multi-column solve is 2-3x slower here
-            flat[self._free] = np.column_stack([lu.solve(np.ascontiguousarray(rhs[:, j]))
-                                                for j in range(rhs.shape[1])])
+            if hasattr(lu, "solve_block"):
+                flat[self._free] = lu.solve_block(rhs)
+            else:  # one column at a time: SuperLU's multi-column solve is 2-3x slower here
+                flat[self._free] = np.column_stack([lu.solve(np.ascontiguousarray(rhs[:, j]))
+                                                    for j in range(rhs.shape[1])])
         return flat.reshape(u.shape)
 
     def _skin_response(self) -> np.ndarray:
@@ -324,6 +486,8 @@ class SoftTissueModel:
         """Skin vertices (N, 3) after ``moves`` (segment name -> 4x4 rigid matrix, LPS mm),
         from the precomputed response: one (3N x 12 s) matrix-vector product."""
         self._require_setup()
+        if self._response is None:  # set up without the precomputed response: a direct solve
+            return self.solve_direct(moves)
         ref, coeff = self._relative(moves)
         c = np.zeros(12 * len(self.moving))
         for j, name in enumerate(self.moving):
@@ -350,14 +514,16 @@ class SoftTissueModel:
     def _solve_nodes(self, coeff: dict, *, refactorize: bool = False) -> np.ndarray:
         u = self._dirichlet_field(coeff)
         if refactorize:
-            k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu)
+            k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)
             kff = k[self._free][:, self._free]
             kfd = k[self._free][:, self._dir]
-            return self._solve_free(u, lu=factorize(kff) if len(self._free) else None, kfd=kfd)
+            return self._solve_free(u, lu=self._factorize(kff) if len(self._free) else None, kfd=kfd)
         return self._solve_free(u)
 
     def info(self) -> dict:
         """Mesh counts, material, set-up timings (s)."""
-        return {**self.mesh.counts(), "E_Pa": self.E, "nu": self.nu, "moving": list(self.moving),
+        return {**self.mesh.counts(), "E_Pa": self.E, "nu": self.nu, "element": self.element, "solver": self.solver,
+                "factorisation": type(self._lu).__name__ if self._lu is not None else "none",
+                "mesher": self.mesh.stats.get("mesher", self.mesher), "roi_mm": self.roi, "moving": list(self.moving),
                 "fixed": list(self.fixed), "reference": self.reference, "free_dofs": len(self._free),
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}

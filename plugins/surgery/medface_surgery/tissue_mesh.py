@@ -56,7 +56,9 @@ class TissueMesh:
     ``nodes`` (n, 3) LPS mm; ``tets`` (m, 4) node indices, positively oriented; ``labels`` (n,)
     per node: ``FREE`` (-1) soft tissue, ``ANCHOR`` (-2) anchored (outside the region of
     interest), or ``k >= 0``: attached to ``segment_names[k]``. ``skin_tet`` (N,) and
-    ``skin_bary`` (N, 4) embed the N skin vertices.
+    ``skin_bary`` (N, 4) embed the N skin vertices (a vertex just outside the piecewise-linear
+    boundary takes the nearest point of its host). ``cells`` (m,): the grid cube each
+    tetrahedron came from (fitted meshes; None for voxel meshes).
     """
 
     nodes: np.ndarray
@@ -67,6 +69,7 @@ class TissueMesh:
     skin_bary: np.ndarray
     h: float
     stats: dict = field(default_factory=dict)
+    cells: np.ndarray | None = None  # (m,) grid cube of each tetrahedron (fitted meshes): B-bar groups
 
     def counts(self) -> dict:
         """Numbers of nodes, tetrahedra, free/bone/anchored nodes, bone nodes per segment."""
@@ -87,9 +90,10 @@ class TissueMesh:
         from scipy.sparse import csr_matrix
 
         n_skin = len(self.skin_tet)
-        rows = np.repeat(np.arange(n_skin), 4)
-        cols = self.tets[self.skin_tet].ravel()
-        return csr_matrix((self.skin_bary.ravel(), (rows, cols)), shape=(n_skin, len(self.nodes)))
+        hosted = np.flatnonzero(self.skin_tet >= 0)  # -1: beyond the meshed box, does not move
+        rows = np.repeat(hosted, 4)
+        cols = self.tets[self.skin_tet[hosted]].ravel()
+        return csr_matrix((self.skin_bary[hosted].ravel(), (rows, cols)), shape=(n_skin, len(self.nodes)))
 
 
 # inside tests -------------------------------------------------------------------------------
@@ -288,6 +292,7 @@ def _kept_tetrahedra(tets: np.ndarray, labels: np.ndarray, skin_tet: np.ndarray)
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    skin_tet = skin_tet[skin_tet >= 0]
     hosts = np.zeros(len(tets), bool)
     hosts[skin_tet] = True
     is_free = labels == FREE
@@ -326,21 +331,135 @@ def _compact(nodes: np.ndarray, tets: np.ndarray, labels: np.ndarray, skin_tet: 
     used = np.unique(tets)
     new_of_old_node = np.full(len(nodes), -1, np.int64)
     new_of_old_node[used] = np.arange(len(used))
-    skin_tet = new_of_old_tet[skin_tet]
-    if (skin_tet < 0).any():  # a bug in the pruning, never the input's fault
+    hosted = skin_tet >= 0
+    lost = hosted & (new_of_old_tet[np.maximum(skin_tet, 0)] < 0)
+    skin_tet = np.where(hosted, new_of_old_tet[np.maximum(skin_tet, 0)], -1)
+    if lost.any():  # a bug in the pruning, never the input's fault
         raise ModelError("the tissue mesh lost a tetrahedron holding a skin vertex")
     return nodes[used], new_of_old_node[tets], labels[used], skin_tet
 
 
 def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
                       bone_margin: float | None = None, roi: float | None = None,
-                      moving: list[str] | None = None) -> TissueMesh:
+                      moving: list[str] | None = None, mesher: str = "fitted") -> TissueMesh:
     """Mesh the soft tissue between ``bone_segments`` and ``skin`` with tetrahedra of size ``h``.
 
-    ``moving`` names the segments that may move (default: all); it matters only with ``roi``.
-    Raises InputError for surfaces that are not closed or a skin that does not enclose the bone,
-    ParameterError for a bad ``h``, ``bone_margin`` or ``roi``.
+    ``mesher``: ``"fitted"`` (default; cut cells fitted to the surfaces, :mod:`.fitted_mesh`) or
+    ``"voxel"`` (the stair-stepped grid of whole cubes of earlier versions, kept as a baseline).
+    ``bone_margin`` (mm) ties free nodes that close to a bone to it (default: none for the fitted
+    mesh, ``h/2`` for the voxel mesh). ``moving`` names the segments that may move (default:
+    all); it matters only with ``roi``. Raises InputError for surfaces that are not closed or a
+    skin that does not enclose the bone, ParameterError for a bad ``h``, ``bone_margin``, ``roi``
+    or ``mesher``.
     """
+    if mesher not in ("fitted", "voxel"):
+        raise ParameterError(f"unknown mesher {mesher!r}; use 'fitted' or 'voxel'", parameter="mesher")
+    if mesher == "voxel":
+        return build_voxel_tissue_mesh(bone_segments, skin, h, bone_margin=bone_margin, roi=roi, moving=moving)
+    h, margin = _checked_spacing(bone_segments, skin, h, 0.0 if bone_margin is None else bone_margin, roi)
+    from .fitted_mesh import fitted_tetrahedra
+
+    names = list(bone_segments)
+    moving = names if moving is None else list(moving)
+    box = None
+    if roi is not None and moving:  # no node outside this box can lie within roi of the moving bone
+        bounds = np.stack([bone_segments[name].bounds() for name in moving])
+        box = np.stack([bounds[:, 0].min(axis=0) - roi - 2 * h, bounds[:, 1].max(axis=0) + roi + 2 * h])
+    mesh = fitted_tetrahedra(bone_segments, skin, h, box=box)
+    nodes, tets, labels, cells = mesh["nodes"], mesh["tets"], mesh["labels"], mesh["cells"]
+    if margin > 0:
+        spacing = min(0.2 * h, 1.0)
+        best = np.full(len(nodes), np.inf)
+        for k, seg in enumerate(bone_segments.values()):
+            d = surface_distance(seg, nodes, margin, spacing)
+            closer = (labels == FREE) & (d < best) & (d <= margin)
+            labels[closer] = k
+            best[closer] = d[closer]
+    inside = np.ones(skin.n_vertices, bool) if box is None else np.all(
+        (skin.vertices > box[0] + h) & (skin.vertices < box[1] - h), axis=1)  # the rest stays still
+    skin_tet = np.full(skin.n_vertices, -1, np.int64)
+    skin_bary, gap = np.zeros((skin.n_vertices, 4)), np.zeros(skin.n_vertices)
+    skin_tet[inside], skin_bary[inside], gap[inside] = _embed_in_cells(
+        nodes, tets, cells, mesh["cubes"], mesh["origin"], h, mesh["dims"] - 1, skin.vertices[inside])
+    keep_tet, hosts = _kept_tetrahedra(tets, labels, skin_tet)
+    if roi is not None:
+        from scipy.spatial import cKDTree
+
+        seeds = np.flatnonzero(np.isin(labels, [names.index(name) for name in moving]))
+        if len(seeds):
+            d, _ = cKDTree(nodes[seeds]).query(nodes, distance_upper_bound=roi)
+            labels[(labels == FREE) & ~np.isfinite(d)] = ANCHOR
+        else:
+            labels[labels == FREE] = ANCHOR
+        keep_tet &= (labels[tets] == FREE).any(axis=1) | hosts
+    keep_cells = cells[keep_tet]
+    nodes, tets, labels, skin_tet = _compact(nodes, tets, labels, skin_tet, keep_tet)
+    stats = {**mesh["stats"], "skin_outside": int((gap > 0.5 * h).sum()), "skin_gap_max_mm": float(gap.max()),
+             "skin_beyond_box": int((~inside).sum()),
+             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "fitted"}
+    return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats,
+                      cells=np.unique(keep_cells, return_inverse=True)[1])
+
+
+def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
+    """Host tetrahedron, barycentric coordinates (clamped to the tetrahedron) and distance to
+    the host (mm, 0 inside) of every point: among the pieces of the point's grid cube and its 26
+    neighbours, the one nearest the point."""
+    from scipy.sparse import csr_matrix
+
+    cube_index = np.full(tuple(cube_dims), -1, np.int64)
+    cube_index[tuple(cubes.T)] = np.arange(len(cubes))
+    cell = np.clip(np.floor((points - origin) / h).astype(int), 0, np.asarray(cube_dims) - 1)
+    x = nodes[tets]
+    d = x[:, 1:] - x[:, :1]
+    inv = np.linalg.inv(np.transpose(d, (0, 2, 1)))  # bary(1:4) = inv @ (p - x0)
+    by_cube = csr_matrix((np.arange(1, len(tets) + 1), (cells, np.arange(len(tets)))), shape=(len(cubes), len(tets)))
+    by_cube.sort_indices()
+    best_t = np.full(len(points), -1, np.int64)
+    best_gap = np.full(len(points), np.inf)
+    best_b = np.zeros((len(points), 4))
+    offsets = [np.zeros(3, int)] + [np.array(o) - 1 for o in np.ndindex(3, 3, 3) if o != (1, 1, 1)]
+    for off in offsets:  # neighbours only for points farther than 2 % of h outside their own cube's pieces
+        todo = best_gap > (0 if not off.any() else 0.02 * h)
+        if not todo.any():
+            break
+        c = cell[todo] + off
+        ok = np.all((c >= 0) & (c < np.asarray(cube_dims)), axis=1)
+        ci = np.full(len(c), -1, np.int64)
+        ci[ok] = cube_index[tuple(c[ok].T)]
+        idx = np.flatnonzero(todo)[ci >= 0]
+        ci = ci[ci >= 0]
+        if len(idx) == 0:
+            continue
+        start, stop = by_cube.indptr[ci], by_cube.indptr[ci + 1]
+        for j in range(int((stop - start).max(initial=0))):
+            has = start + j < stop
+            p_idx, t = idx[has], by_cube.indices[start[has] + j]
+            lam = np.einsum("pij,pj->pi", inv[t], points[p_idx] - x[t, 0])
+            bary = np.column_stack([1 - lam.sum(axis=1), lam])
+            clamped = np.clip(bary, 0.0, None)
+            clamped /= clamped.sum(axis=1, keepdims=True)
+            gap = np.linalg.norm(np.einsum("pk,pkd->pd", clamped, x[t]) - points[p_idx], axis=1)
+            gap[bary.min(axis=1) >= -1e-12] = 0.0
+            better = gap < best_gap[p_idx]
+            best_gap[p_idx[better]] = gap[better]
+            best_t[p_idx[better]] = t[better]
+            best_b[p_idx[better]] = np.where((gap[better] == 0)[:, None], bary[better], clamped[better])
+    lost = best_t < 0
+    if lost.any():  # far from every piece (cannot happen for a skin that the grid covers)
+        from scipy.spatial import cKDTree
+
+        _, t = cKDTree(x.mean(axis=1)).query(points[lost])
+        best_t[lost] = t
+        best_b[lost] = 0.25
+        best_gap[lost] = np.linalg.norm(x[t].mean(axis=1) - points[lost], axis=1)
+    return best_t, best_b, best_gap
+
+
+def build_voxel_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
+                            bone_margin: float | None = None, roi: float | None = None,
+                            moving: list[str] | None = None) -> TissueMesh:
+    """The stair-stepped mesh of whole grid cubes (earlier versions' mesher; a baseline)."""
     h, margin = _checked_spacing(bone_segments, skin, h, bone_margin, roi)
     names = list(bone_segments)
     moving = names if moving is None else list(moving)
@@ -355,12 +474,13 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     if roi is not None:
         _anchor_outside_roi(grid, labels, [names.index(name) for name in moving], roi)
         keep_tet &= (labels[tets] == FREE).any(axis=1) | hosts
+    cells = np.unique((np.arange(len(tets)) // 6)[keep_tet], return_inverse=True)[1]  # the parent cubes
     nodes, tets, labels, skin_tet = _compact(nodes, tets, labels, skin_tet, keep_tet)
     tets = _orient(nodes, tets)
     # orientation swaps two columns; recompute barycentrics to match
     skin_bary = barycentric(nodes[tets[skin_tet]], skin.vertices)
-    stats = {"skin_outside": int(outside), "grid_dims": grid.dims.tolist(), "origin": grid.origin.tolist()}
-    return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats)
+    stats = {"mesher": "voxel", "skin_outside": int(outside), "grid_dims": grid.dims.tolist(), "origin": grid.origin.tolist()}
+    return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats, cells=cells)
 
 
 def barycentric(tet_points: np.ndarray, points: np.ndarray) -> np.ndarray:

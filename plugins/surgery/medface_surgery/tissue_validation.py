@@ -165,3 +165,130 @@ def convergence_study(spacings=(6.0, 4.5, 3.0), reference: float = 2.0, *, nu: f
                  "free_dofs": ref_info["free_dofs"], "rms_error_mm": 0.0, "max_error_mm": 0.0, "relative_rms": 0.0,
                  "reference": True})
     return rows
+
+
+# orthognathic procedures on the sample head: soft-to-hard tissue movement ratios ---------------
+#: soft-tissue landmark -> the bone (hard-tissue) landmark whose movement it is set against,
+#: as the orthognathic literature pairs them (e.g. Joss et al. 2010; San Miguel Moragas et al. 2014)
+SOFT_HARD_PAIRS = {"prn": "a", "sn": "a", "a_s": "a", "ls": "pr", "sto": "pr", "li": "id", "sl": "b",
+                   "pog_s": "pog", "me_s": "me"}
+#: the four single-jaw procedures of the literature table: preset, advance (mm, + forward)
+PROCEDURE_CASES = {"le_fort_i_advance": ("le_fort_i", 5.0), "bsso_advance": ("bsso", 5.0),
+                   "bsso_setback": ("bsso", -5.0), "genioplasty_advance": ("genioplasty", 5.0)}
+
+
+def procedure_case(sample_dir, procedure: str):
+    """(pieces, fixed, skin, landmarks, planned) of one of :data:`PROCEDURE_CASES` on the sample
+    head, through the plan presets, cutting and moves of ``surgery simulate``."""
+    from pathlib import Path
+
+    from medface.io import read_landmarks, read_mesh
+
+    from .plan import SurgeryPlan
+    from .simulation import tissue_segments
+
+    sample_dir = Path(sample_dir)
+    bones = {"cranium": read_mesh(sample_dir / "skull.ply"), "mandible": read_mesh(sample_dir / "mandible.ply")}
+    skin = read_mesh(sample_dir / "skin.ply")
+    landmarks = read_landmarks(sample_dir / "landmarks.mrk.json")
+    preset, advance = PROCEDURE_CASES[procedure]
+    plan = SurgeryPlan.from_preset(preset, landmarks, advance=advance)
+    planned = plan.apply(bones)
+    pieces, fixed = tissue_segments(bones, planned)
+    return pieces, fixed, skin, landmarks, planned
+
+
+def landmark_ratios(skin: SurfaceMesh, predicted: np.ndarray, landmarks, planned, *, frame=None) -> dict:
+    """Per soft-tissue landmark of :data:`SOFT_HARD_PAIRS`: its anterior movement (mm, at the
+    nearest skin vertex), the anterior movement of its bone landmark, and their ratio."""
+    from scipy.spatial import cKDTree
+
+    from medface.anatomy.cephalometry import head_frame
+
+    frame = head_frame(landmarks) if frame is None else frame
+    tree = cKDTree(skin.vertices)
+    out = {}
+    for soft, hard in SOFT_HARD_PAIRS.items():
+        p = landmarks.get(soft)
+        if p is None or landmarks.get(hard) is None or hard not in (planned.landmarks or {}):
+            continue
+        _, i = tree.query(np.asarray(p, float))
+        before, after = frame.to_frame(skin.vertices[i][None])[0], frame.to_frame(predicted[i][None])[0]
+        hb = frame.to_frame(np.asarray(landmarks.get(hard), float)[None])[0]
+        ha = frame.to_frame(np.asarray(planned.landmarks[hard], float)[None])[0]
+        soft_mm, hard_mm = -(after[1] - before[1]), -(ha[1] - hb[1])  # anterior is -y in the head frame
+        out[soft] = {"hard": hard, "soft_mm": float(soft_mm), "hard_mm": float(hard_mm),
+                     "ratio": float(soft_mm / hard_mm) if abs(hard_mm) > 0.5 else float("nan")}
+    return out
+
+
+def procedure_response(sample_dir, procedure: str, *, h: float, roi: float | None, nu: float = 0.45,
+                       element: str = "bbar", mesher: str = "fitted", solver: str = "direct", case=None) -> dict:
+    """Soft-to-hard ratios of the FEM and the preview for one procedure at one mesh, with the
+    FEM's counts and timings (one plan: no precomputed response)."""
+    import time
+
+    from .fem import SoftTissueModel
+    from .preview import RigidBlendPreview
+
+    pieces, fixed, skin, landmarks, planned = case if case is not None else procedure_case(sample_dir, procedure)
+    t0 = time.perf_counter()
+    model = SoftTissueModel(h=h, nu=nu, roi=roi, element=element, mesher=mesher, solver=solver,
+                            precompute=False).setup(pieces, skin, fixed)
+    fem = model.solve_direct(planned.transforms)
+    seconds = time.perf_counter() - t0
+    preview = RigidBlendPreview(pieces, skin, fixed=fixed).update(planned)
+    return {"procedure": procedure, "h_mm": h, "roi_mm": roi, "nu": nu, "element": element, "mesher": mesher,
+            "seconds": seconds, "info": model.info(), "fem": landmark_ratios(skin, fem, landmarks, planned),
+            "preview": landmark_ratios(skin, preview, landmarks, planned)}
+
+
+# an exact solution: the thick-walled sphere ----------------------------------------------------
+def lame_sphere(r: np.ndarray, a: float, b: float, delta: float, nu: float, E: float = 3000.0) -> np.ndarray:
+    """Radial displacement u_r(r) (mm) of a hollow sphere, inner radius ``a`` pushed out by
+    ``delta``, outer radius ``b`` traction-free, linear elasticity (Lamé 1852; Timoshenko &
+    Goodier, *Theory of Elasticity*, 3rd ed., 1970, section 141).
+
+    Derivation: for a radial field ``u = u_r(r) e_r`` equilibrium reduces to
+    ``d/dr (1/r^2 d(r^2 u_r)/dr) = 0``, so ``u_r = A r + B / r^2``. The strains are
+    ``e_rr = A - 2B/r^3``, ``e_tt = e_pp = A + B/r^3``, the dilatation ``3A``, and the radial
+    stress ``s_rr = lambda 3A + 2 mu e_rr = 3 kappa A - 4 mu B / r^3`` with
+    ``kappa = lambda + 2 mu / 3``. The outer surface is free, ``s_rr(b) = 0``:
+    ``B = 3 kappa A b^3 / (4 mu)``; the inner one is displaced, ``u_r(a) = delta``:
+    ``A = delta / (a + 3 kappa b^3 / (4 mu a^2))``. As nu -> 1/2 (kappa -> infinity) the
+    solution tends to the incompressible ``u_r = delta a^2 / r^2``."""
+    from .fem import lame
+
+    lam, mu = lame(E, nu)
+    kappa = lam + 2.0 * mu / 3.0
+    A = delta / (a + 3.0 * kappa * b ** 3 / (4.0 * mu * a ** 2))
+    B = 3.0 * kappa * A * b ** 3 / (4.0 * mu)
+    r = np.asarray(r, float)
+    return A * r + B / r ** 2
+
+
+def thick_sphere_error(h: float, nu: float = 0.45, *, element: str = "bbar", mesher: str = "fitted",
+                       a: float = 10.0, b: float = 25.0, delta: float = 1.0, subdivisions: int = 5) -> dict:
+    """Relative RMS error of the FEM's radial displacement over the free nodes against
+    :func:`lame_sphere`, the bone sphere (radius ``a``) displaced by the exact field."""
+    import trimesh
+
+    from .fem import assemble_stiffness, factorize
+    from .tissue_mesh import FREE, build_tissue_mesh
+
+    skin = SurfaceMesh.from_trimesh(trimesh.creation.icosphere(subdivisions, radius=b), name="skin")
+    bone = SurfaceMesh.from_trimesh(trimesh.creation.icosphere(subdivisions, radius=a), name="bone")
+    mesh = build_tissue_mesh({"bone": bone}, skin, h, mesher=mesher)
+    k = assemble_stiffness(mesh.nodes, mesh.tets, 3000.0, nu, cells=mesh.cells if element == "bbar" else None)
+    r = np.linalg.norm(mesh.nodes, axis=1)
+    exact = lame_sphere(r, a, b, delta, nu)
+    free = mesh.labels == FREE
+    fd = (3 * np.flatnonzero(free)[:, None] + np.arange(3)).ravel()
+    dd = (3 * np.flatnonzero(~free)[:, None] + np.arange(3)).ravel()
+    u = ((exact / r)[:, None] * mesh.nodes).ravel()
+    u[fd] = factorize(k[fd][:, fd]).solve(-(k[fd][:, dd] @ u[dd]))
+    ur = np.einsum("ij,ij->i", u.reshape(-1, 3), mesh.nodes / r[:, None])
+    err = ur[free] - exact[free]
+    return {"h_mm": h, "nu": nu, "element": element, "mesher": mesher, "nodes": len(mesh.nodes),
+            "tets": len(mesh.tets), "rms_error_rel": float(np.sqrt(np.mean(err ** 2)) / np.sqrt(np.mean(exact[free] ** 2))),
+            "max_error_mm": float(np.abs(err).max())}
