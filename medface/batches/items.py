@@ -152,13 +152,26 @@ def files_of(spec: str) -> list[Path]:
     return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
 
 
+def folders_of(spec: str) -> list[Path]:
+    """The subfolders of a folder (hidden ones left out) or the folders a glob matches, sorted."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_dir())
+
+
 def items_from_files(spec: str, command, input_param: str | None = None) -> list[Item]:
+    """One item per file of a folder or glob; for a command whose input is itself a folder (a
+    photo session, say), one item per subfolder."""
     name = main_input(command, input_param)
-    files = files_of(spec)
-    if not files:
-        raise InputError(f"no input files match {spec!r}", hint="give a folder, a glob such as 'photos/*.jpg', or "
-                                                                  "a CSV/Parquet table")
-    return [Item(i, {name: str(f)}) for i, f in zip(unique_ids([f.stem for f in files]), files)]
+    takes_folder = next(p for p in command.parameters if p.name == name).type == "directory"
+    paths = folders_of(spec) if takes_folder else files_of(spec)
+    if not paths:
+        what = f"no subfolders (each one {name!r} for {command.full_id})" if takes_folder else "no input files"
+        raise InputError(f"{what} match {spec!r}", hint="give a folder, a glob such as 'photos/*.jpg', or "
+                                                       "a CSV/Parquet table")
+    return [Item(i, {name: str(f)}) for i, f in zip(unique_ids([f.stem if f.is_file() else f.name for f in paths]),
+                                                     paths)]
 
 
 def expand_inputs(inputs, command, input_param: str | None = None) -> list[Item]:

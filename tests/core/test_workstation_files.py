@@ -86,6 +86,10 @@ def test_every_command_of_every_plugin_gets_a_form_from_its_manifest():
                 assert (field.minimum, field.maximum, field.units) == (spec.minimum, spec.maximum, spec.units)
             if spec.type == "mesh":
                 assert field.widget == "file" and field.accepts == ("mesh",)
+            if spec.type == "directory":  # e.g. expression grade's photo session: picked from the folder list
+                assert field.widget == "folder"
+    ids = {c.full_id for c in commands}
+    assert {"expression.grade", "expression.evaluate", "surgery.guides", "surgery.fibula"} <= ids
 
 
 def test_form_values_become_run_arguments_inside_the_data_folder(data):
