@@ -53,6 +53,12 @@ SPLIT_VOXEL_MM = 1.2  # the mandible split runs on a grid of about this size (sp
 # about two voxels), the bone at these higher levels falls apart into cranium and mandible; they
 # seed a regrowth into the bone that follows the lowest values between them (HU).
 DENSE_HU = (500.0, 700.0, 900.0, 1200.0)
+#: landmarks (the vocabulary's names, docs/landmarks.md) on the mandible and on the skull near the
+#: jaws: the seeds of the landmark-assisted split
+MANDIBLE_LANDMARKS = ("co_l", "co_r", "cor_l", "cor_r", "go_l", "go_r", "id", "b", "pog", "gn", "me")
+SKULL_LANDMARKS = ("pr", "a", "ans", "zy_l", "zy_r", "po_l", "po_r", "ms_l", "ms_r", "zm_l", "zm_r", "or_l", "or_r",
+                   "ft_l", "ft_r", "n")
+SEED_REACH_MM = 4.0  # a landmark seeds the bone voxels within this distance of it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,6 +526,56 @@ def _dense_split(bone: np.ndarray, hu: np.ndarray, spacing, anterior, superior) 
     return None
 
 
+def landmark_seeds(bone: np.ndarray, landmarks: dict, to_index) -> tuple[np.ndarray, list[str], list[str]]:
+    """Watershed markers (1 skull, 2 mandible) in ``bone`` from the landmarks of
+    :data:`SKULL_LANDMARKS` and :data:`MANDIBLE_LANDMARKS`: the bone voxels within
+    :data:`SEED_REACH_MM` of each (``to_index`` maps points to fractional voxel indices, numpy
+    order k, j, i, and gives the voxel size in mm). Returns the markers and the names used on
+    each bone (a landmark with no bone near it is left out)."""
+    markers = np.zeros(bone.shape, np.int32)
+    used: dict[int, list[str]] = {1: [], 2: []}
+    for label, names in ((1, SKULL_LANDMARKS), (2, MANDIBLE_LANDMARKS)):
+        for name in names:
+            if name not in landmarks:
+                continue
+            centre, voxel_mm = to_index(np.asarray(landmarks[name], float))
+            reach = np.ceil(SEED_REACH_MM / voxel_mm).astype(int)
+            lo = np.maximum(np.floor(centre).astype(int) - reach, 0)
+            hi = np.minimum(np.ceil(centre).astype(int) + reach + 1, bone.shape)
+            if np.any(hi <= lo):
+                continue
+            grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), -1)
+            near = np.linalg.norm((grid - centre) * voxel_mm, axis=-1) <= SEED_REACH_MM
+            box = tuple(slice(a, b) for a, b in zip(lo, hi))
+            seed = near & bone[box] & (markers[box] == 0)
+            if seed.any():
+                markers[box][seed] = label
+                used[label].append(name)
+    return markers, used[1], used[2]
+
+
+def landmark_split(bone: np.ndarray, hu: np.ndarray, landmarks: dict, to_index, cranium_size: int
+                   ) -> tuple[np.ndarray, str] | None:
+    """(mandible, how) from a watershed on the CT values seeded at the landmarks
+    (:func:`landmark_seeds`), so the seam runs along the lowest values between them (the joint
+    spaces, the gap between the teeth) wherever the seeds put it; or None with fewer than two
+    seeds on either bone or a mandible of implausible size (:data:`MANDIBLE_FRACTION`)."""
+    from skimage.segmentation import watershed
+
+    markers, skull_names, mandible_names = landmark_seeds(bone, landmarks, to_index)
+    if len(skull_names) < 2 or len(mandible_names) < 2:
+        return None
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(bone))
+    split = watershed(-hu[box].astype(np.float32), markers[box], mask=bone[box])
+    mandible = np.zeros_like(bone)
+    mandible[box] = split == 2
+    size = int(mandible.sum())
+    if not MANDIBLE_FRACTION[0] * cranium_size <= size <= MANDIBLE_FRACTION[1] * cranium_size:
+        return None
+    return mandible, (f"seeded at {len(mandible_names)} mandible and {len(skull_names)} skull landmarks and "
+                      "regrown across the lowest values")
+
+
 def _erode_split(bone: np.ndarray, spacing, anterior, superior) -> tuple[np.ndarray, float] | None:
     """Labels (1 cranium, 2 mandible) of ``bone`` and the erosion radius, or None."""
     from scipy.ndimage import distance_transform_edt, label
@@ -770,9 +826,10 @@ def _body(hu: np.ndarray, skin_hu: float, volume: Volume) -> tuple[np.ndarray, l
     return body, [f"a scanner table (a flat slab of {table_ml:.0f} ml touching the head) was removed from the body"]
 
 
-def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation: Orientation
+def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation: Orientation, seeds=None
           ) -> tuple[np.ndarray, np.ndarray | None, str, dict, list[str]]:
-    """(cranium, mandible or None, how the mandible was split, component stats, warnings)."""
+    """(cranium, mandible or None, how the mandible was split, component stats, warnings);
+    ``seeds``: ``(landmarks, to_index)`` for the landmark-assisted split."""
     from scipy.ndimage import binary_fill_holes
 
     voxel_ml = float(np.prod(spacing)) / 1000.0
@@ -785,6 +842,9 @@ def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation
         if o is not mandible:
             cranium = cranium | o
     warnings = []
+    if seeds is not None and how != "separate component":
+        cranium, mandible, how, note = _split_at_landmarks(cranium, mandible, how, hu, seeds)
+        warnings += [note] if note else []
     if how.startswith("eroded"):
         warnings.append("the mandible touches the skull in the CT (jaws closed, or the joint space and the gap "
                         "between the teeth finer than the voxels): it was cut loose by erosion and regrowth, so "
@@ -801,6 +861,21 @@ def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation
     return cranium, mandible, how, stats, warnings
 
 
+def _split_at_landmarks(cranium, mandible, how: str, hu: np.ndarray, seeds):
+    """The landmark-assisted split in place of an automatic one (:func:`landmark_split`), or the
+    automatic one kept with a note when the landmarks cannot seed it."""
+    landmarks, to_index = seeds
+    bone = cranium if mandible is None else cranium | mandible
+    found = landmark_split(bone, hu, landmarks, to_index, int(bone.sum()))
+    if found is None:
+        return cranium, mandible, how, (
+            "the landmarks were not used for the mandible split: fewer than two of the skull's or the mandible's "
+            f"({', '.join(MANDIBLE_LANDMARKS)}) lie within {SEED_REACH_MM:g} mm of bone in this CT, or the part they "
+            "seeded is not of a mandible's size; check that they are in the CT's frame (LPS mm)")
+    new_mandible, how = found
+    return bone & ~new_mandible, new_mandible, how, None
+
+
 def _orientation_warnings(orientation: Orientation, face_direction: str) -> list[str]:
     if orientation.estimated:
         return [f"the file stores no orientation: the face was {'found' if face_direction == 'auto' else 'given'}"
@@ -812,15 +887,30 @@ def _orientation_warnings(orientation: Orientation, face_direction: str) -> list
     return []
 
 
+def _to_index(volume: Volume, direction: np.ndarray):
+    """``point -> (fractional index in numpy order k, j, i, voxel size in that order)`` for points
+    in the meshes' frame (``direction`` and the volume's origin and spacing, as :func:`mesh_mask`)."""
+    inverse = np.linalg.inv(np.asarray(direction, float) @ np.diag(volume.spacing))
+    origin, voxel_mm = np.asarray(volume.origin, float), np.asarray(volume.spacing, float)[::-1]
+
+    def to_index(point: np.ndarray):
+        return ((point - origin) @ inverse.T)[::-1], voxel_mm
+
+    return to_index
+
+
 def segment_ct(volume: Volume, *, bone_hu: float | None = None, skin_hu: float | None = None,
-               target_faces: int = 100_000, face_direction: str = "auto", smooth_iterations: int = 15) -> Segmentation:
+               target_faces: int = 100_000, face_direction: str = "auto", smooth_iterations: int = 15,
+               landmarks: dict | None = None) -> Segmentation:
     """Skin, skull and mandible surfaces of a head CT (see the module notes for the steps).
 
     ``bone_hu`` and ``skin_hu`` default to :data:`DEFAULT_BONE_HU` and :data:`DEFAULT_SKIN_HU`;
     an 8-bit export (values 0-255) is segmented only when at least one of them is given. Any CT
     gives a :class:`Segmentation` (with warnings for what it lacks: a cut head, no soft tissue,
     coarse voxels, a removed table) or an :class:`InputError` that says what is wrong (one or
-    two slices, one value, only air, no air around the body, a spacing not in mm, no bone)."""
+    two slices, one value, only air, no air around the body, a spacing not in mm, no bone).
+    ``landmarks`` (name -> LPS mm point in the meshes' frame, e.g. a plan's): where the jaws touch
+    in the CT, the mandible is split by a watershed seeded at them (:func:`landmark_split`)."""
     import time
 
     given = bone_hu is not None or skin_hu is not None
@@ -843,7 +933,8 @@ def segment_ct(volume: Volume, *, bone_hu: float | None = None, skin_hu: float |
     body = fill_slices(body0, axial_np_axis)
     t["skin"] = time.perf_counter()
 
-    cranium, mandible, how, stats, more = _bone(hu, bone_hu, body, volume.spacing, orientation)
+    seeds = (landmarks, _to_index(volume, orientation.direction)) if landmarks else None
+    cranium, mandible, how, stats, more = _bone(hu, bone_hu, body, volume.spacing, orientation, seeds)
     warnings += more
     t["bone"] = time.perf_counter()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,6 +155,21 @@ def test_command_writes_meshes_and_result(tmp_path):
     assert (tmp_path / "segmentation.png").stat().st_size > 1000
     assert result.tables["calibration"][0]["slope"] == 1.0
     assert json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))["outputs"]["skull"].endswith("skull.ply")
+
+
+def test_the_command_splits_the_sample_ct_at_the_landmarks_given(tmp_path):
+    """The 2 mm sample CT's jaws touch at the voxel size: with --landmarks the mandible is split
+    by the seeded watershed (no erosion warning), without them by erosion (warned)."""
+    import medface
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    seeded = medface.run("surgery.segment", ct=sample / "head_ct.nii.gz", landmarks=sample / "landmarks.mrk.json",
+                         target_faces=10_000, figures=False)
+    assert seeded.summary["mandible"].startswith("seeded at"), seeded.summary
+    assert not any("teeth or condyles" in w for w in seeded.warnings)
+    plain = medface.run("surgery.segment", ct=sample / "head_ct.nii.gz", target_faces=10_000, figures=False)
+    assert plain.summary["mandible"].startswith("eroded") and any("teeth or condyles" in w for w in plain.warnings)
+    assert 0.9 < seeded.metrics["mandible_volume_ml"] / plain.metrics["mandible_volume_ml"] < 1.2
 
 
 def test_without_an_output_folder_the_command_writes_nothing(phantom_ct, tmp_path, monkeypatch):

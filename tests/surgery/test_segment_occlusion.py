@@ -7,7 +7,8 @@ segmented mandible mesh and not inside the skull mesh; points inside the upper t
 way round (1.5 mm: deeper than the half of the gap that each bone gives up where the jaws
 touch). With the jaws touching (``jaw_gap_mm=0``: no joint space, teeth in contact) the
 split falls back to erosion and says that teeth or condyles may stay with the skull; so does the
-2 mm sample CT, where the 2.5 mm gap is finer than the voxels.
+2 mm sample CT, where the 2.5 mm gap is finer than the voxels; given the landmarks (a plan's),
+the 2 mm CT is split by a watershed seeded at them and keeps the teeth and condyles too.
 """
 
 from __future__ import annotations
@@ -85,3 +86,41 @@ def test_touching_jaws_fall_back_to_erosion_and_say_so(head):
     seg = segment_ct(head_ct(head, spacing=2.0, seed=0, jaw_gap_mm=0.0), target_faces=10_000, smooth_iterations=5)
     assert seg.mandible_method.startswith("eroded")
     assert any("teeth or condyles" in w for w in seg.warnings), seg.warnings
+
+
+def _jaw_fractions(head, seg) -> dict[str, float]:
+    """Share of points inside the source lower teeth / condyles / upper teeth that each mesh holds."""
+    mandible, skull, source = seg.meshes["mandible"], seg.meshes["skull"], head.mesh("mandible")
+    out = {}
+    teeth = _inside_points(source, lambda v: v[:, 2] > TEETH_Z)
+    out["teeth in mandible"], out["teeth in skull"] = _fraction_inside(teeth, mandible), _fraction_inside(teeth, skull)
+    for side, sign in (("right", -1), ("left", 1)):
+        condyle = _inside_points(source, lambda v: (v[:, 2] > CONDYLE_Z) & (sign * v[:, 0] > 0))
+        out[f"{side} condyle in mandible"] = _fraction_inside(condyle, mandible)
+        out[f"{side} condyle in skull"] = _fraction_inside(condyle, skull)
+    lo, hi = UPPER_TEETH_Z
+    upper = _inside_points(head.mesh("cranium"), lambda v: (v[:, 2] > lo) & (v[:, 2] < hi) & (v[:, 1] < -40))
+    out["upper teeth in skull"] = _fraction_inside(upper, skull)
+    return out
+
+
+def test_landmarks_seed_the_split_where_the_gap_is_finer_than_the_voxels(head):
+    """At 2 mm the automatic split erodes (83 % of the lower teeth); seeded at the head's landmarks
+    (condyles, gonion, chin, infradentale on the mandible; prosthion, A point, zygion, porion... on
+    the skull) the watershed on the CT values keeps every lower tooth and both condyles."""
+    ct = head_ct(head, spacing=2.0, seed=0)
+    seg = segment_ct(ct, target_faces=20_000, smooth_iterations=5, landmarks=dict(head.landmarks))
+    assert seg.mandible_method.startswith("seeded at 11 mandible and"), seg.mandible_method
+    assert not any("teeth or condyles" in w for w in seg.warnings)
+    f = _jaw_fractions(head, seg)
+    assert min(f["teeth in mandible"], f["right condyle in mandible"], f["left condyle in mandible"]) > 0.99, f
+    assert max(f["teeth in skull"], f["right condyle in skull"], f["left condyle in skull"]) < 0.02, f
+    assert f["upper teeth in skull"] > 0.97, f
+
+
+def test_landmarks_away_from_the_bone_are_not_used_and_said_so(head):
+    ct = head_ct(head, spacing=2.0, seed=0)
+    shifted = {k: np.asarray(v, float) + [0.0, 0.0, 400.0] for k, v in dict(head.landmarks).items()}
+    seg = segment_ct(ct, target_faces=10_000, smooth_iterations=5, landmarks=shifted)
+    assert seg.mandible_method.startswith("eroded"), seg.mandible_method
+    assert any(w.startswith("the landmarks were not used for the mandible split") for w in seg.warnings)

@@ -12,14 +12,15 @@ LIMITS = ["Guides and splints are built on the bone surfaces as given: a thresho
           "Research software, not a medical device: a surgeon checks every part before it is used."]
 
 
-def _bones(bone: SurfaceMesh | None, mandible: SurfaceMesh | None, ct: Volume | None, stage) -> dict:
-    """The bone surfaces by name (``cranium``, ``mandible``): segmented from the CT, or as given."""
+def _bones(bone: SurfaceMesh | None, mandible: SurfaceMesh | None, ct: Volume | None, stage, landmarks=None) -> dict:
+    """The bone surfaces by name (``cranium``, ``mandible``): segmented from the CT (the mandible
+    split seeded at the plan's ``landmarks``), or as given."""
     from .simulation import patient_surfaces
 
     if ct is None and bone is None and mandible is None:
         raise InputError("give the bone surfaces (--bone and/or --mandible) or a CT (--ct)")
     if ct is not None:
-        return patient_surfaces(ct, None, None, None, stage=stage).bones
+        return patient_surfaces(ct, None, None, None, landmarks=landmarks, stage=stage).bones
     return {k: v for k, v in (("cranium", bone), ("mandible", mandible)) if v is not None}
 
 
@@ -38,8 +39,8 @@ def guides(plan, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None =
     from .plan import SurgeryPlan
 
     stage = context.stage if context is not None else (lambda text: None)
-    bones = _bones(bone, mandible, ct, stage)
     plan = SurgeryPlan(plan).check()
+    bones = _bones(bone, mandible, ct, stage, plan.landmarks)
     parts = plan_parts(plan, bones, splints=splints, stage=stage, wall_mm=wall_mm, clearance_mm=clearance_mm,
                        block_mm=block_mm, margin_mm=margin_mm)
     meshes = parts.meshes()

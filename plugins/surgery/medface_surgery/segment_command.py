@@ -46,7 +46,7 @@ def _tables(seg: Segmentation) -> dict:
 
 
 def segment(ct: Volume, bone_hu: float | None = None, skin_hu: float | None = None, target_faces: int = 100_000,
-            face_direction: str = "auto", figures: bool = True, *, context=None) -> Result:
+            face_direction: str = "auto", figures: bool = True, landmarks=None, *, context=None) -> Result:
     """Segment bone and skin, mesh them (flying edges, smoothing, decimation) in LPS mm.
 
     ``bone_hu`` / ``skin_hu`` left out mean 300 and -400 HU; an 8-bit export (values 0-255) is
@@ -58,7 +58,8 @@ def segment(ct: Volume, bone_hu: float | None = None, skin_hu: float | None = No
     """
     if context is not None:
         context.stage("segmenting the CT and meshing bone and skin")
-    seg = segment_ct(ct, bone_hu=bone_hu, skin_hu=skin_hu, target_faces=target_faces, face_direction=face_direction)
+    seg = segment_ct(ct, bone_hu=bone_hu, skin_hu=skin_hu, target_faces=target_faces, face_direction=face_direction,
+                     landmarks=landmarks)
     result = Result(command="surgery.segment", summary=_summary(seg), metrics=_metrics(seg), tables=_tables(seg),
                     warnings=list(seg.warnings), limits=list(LIMITS), data={**seg.meshes, "segmentation": seg})
     for name, mesh in seg.meshes.items():

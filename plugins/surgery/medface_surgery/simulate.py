@@ -10,6 +10,7 @@ from __future__ import annotations
 from medface.data import Result, SurfaceMesh, Volume
 
 from .figures import simulation_figures
+from .plan import SurgeryPlan
 from .simulation import Simulation, SimulationResult, patient_surfaces
 
 LIMITS = ["Soft tissue is linear-elastic and homogeneous (no muscles, no sliding layers, no swelling); "
@@ -101,8 +102,8 @@ def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, ma
              sex: str | None = None, context=None) -> Result:
     """CLI entry of `surgery simulate`."""
     stage = context.stage if context is not None else (lambda text: None)
-    surfaces = patient_surfaces(ct, bone, mandible, skin, stage=stage)
     simulation = Simulation(plan, tissue=tissue, h=h, sex=sex)
+    surfaces = patient_surfaces(ct, bone, mandible, skin, landmarks=SurgeryPlan(simulation.plan).landmarks, stage=stage)
     sim = simulation.run(surfaces.bones, surfaces.skin, stage=stage)
     tables, metrics = _tables_and_metrics(sim)
     result = Result(command="surgery.simulate", summary=_summary(sim), tables=tables, metrics=metrics,

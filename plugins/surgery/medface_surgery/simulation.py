@@ -51,12 +51,13 @@ class PatientSurfaces:
     notes: list[str] = field(default_factory=list)
 
 
-def surfaces_from_ct(ct: Volume, *, stage: Stage = _quiet) -> PatientSurfaces:
-    """Bone and skin surfaces of a head CT (:func:`medface.anatomy.ct_segmentation.segment_ct`)."""
+def surfaces_from_ct(ct: Volume, *, landmarks=None, stage: Stage = _quiet) -> PatientSurfaces:
+    """Bone and skin surfaces of a head CT (:func:`medface.anatomy.ct_segmentation.segment_ct`);
+    the plan's ``landmarks`` seed the mandible split where the jaws touch in the CT."""
     from medface.anatomy.ct_segmentation import segment_ct
 
     stage("segmenting the CT into bone and skin")
-    seg = segment_ct(ct)
+    seg = segment_ct(ct, landmarks=landmarks)
     notes = list(seg.warnings)
     if "mandible" not in seg.meshes:
         notes.append("the mandible could not be split from the skull: plans that cut or move it cannot run")
@@ -65,12 +66,13 @@ def surfaces_from_ct(ct: Volume, *, stage: Stage = _quiet) -> PatientSurfaces:
 
 
 def patient_surfaces(ct: Volume | None = None, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
-                     skin: SurfaceMesh | None = None, *, stage: Stage = _quiet) -> PatientSurfaces:
-    """The surfaces to simulate on: segmented from a CT, or given as meshes (bone = cranium)."""
+                     skin: SurfaceMesh | None = None, *, landmarks=None, stage: Stage = _quiet) -> PatientSurfaces:
+    """The surfaces to simulate on: segmented from a CT (``landmarks``, a plan's, seed its
+    mandible split), or given as meshes (bone = cranium)."""
     if ct is not None:
         if any(m is not None for m in (bone, mandible, skin)):
             raise InputError("give either a CT or bone and skin meshes, not both")
-        return surfaces_from_ct(ct, stage=stage)
+        return surfaces_from_ct(ct, landmarks=landmarks, stage=stage)
     if bone is None or skin is None:
         raise InputError("simulate needs a CT, or at least a bone and a skin mesh",
                          hint="medface surgery simulate --ct CT --plan plan.json, or --bone B [--mandible M] --skin S")
