@@ -6,7 +6,10 @@ A real `medface app` on a free port, driven by Playwright in headless Chromium (
   (goal <= 5 s on this machine);
 - live panel: the surgery panel's "move segment" on the skin `surgery segment` makes of the
   sample CT (about 50k vertices); each move is a key press on a slider, timed in the page from
-  the key press to the next frame of the 3D view (goal <= 100 ms).
+  the key press to the next frame of the 3D view (goal <= 100 ms). While a slider moves the app
+  streams the 3D view at reduced resolution, then one full-resolution frame once it stops
+  (medface.workstation.views): the sizes of the frames, the time from the last key press to that
+  still frame and the size of the view's final image are reported too.
 
 Baseline, measured in the same run: the same move computed without the panel's precomputed
 affine response, i.e. building the panel's logic (the blend weights) again for every move, as
@@ -34,8 +37,14 @@ FIRST_FRAME_JS = """() => new Promise(resolve => {
 })"""
 ARM_JS = """() => { const img = document.querySelector('#views img.image-display-area');
   window.__nextFrame = new Promise(resolve => new MutationObserver((m, o) => { o.disconnect();
-    resolve(performance.now()); }).observe(img, {attributes: true, attributeFilter: ['src']}));
+    const t = performance.now();  // the frame's time: its image swap; its size once decoded
+    img.decode().catch(() => null).then(() => resolve({t: t, w: img.naturalWidth, h: img.naturalHeight,
+      full: Math.round(img.clientWidth * devicePixelRatio)}));
+  }).observe(img, {attributes: true, attributeFilter: ['src']}));
   return performance.now(); }"""
+FINAL_JS = """() => { const img = document.querySelector('#views img.image-display-area');
+  return {w: img.naturalWidth, h: img.naturalHeight, full: Math.round(img.clientWidth * devicePixelRatio)}; }"""
+NEXT_FRAME_JS = """ms => Promise.race([window.__nextFrame, new Promise(r => setTimeout(() => r(null), ms))])"""
 
 
 def _prepare(folder: Path) -> None:
@@ -44,7 +53,7 @@ def _prepare(folder: Path) -> None:
     medface.run("surgery.segment", ct=REPO / "sample_data" / "head_ct.nii.gz", out=folder / "case")
 
 
-def _startup_and_moves(folder: Path, moves: int) -> dict:
+def _startup_and_moves(folder: Path, moves: int, shots: str | None = None) -> dict:
     import subprocess
 
     from playwright.sync_api import sync_playwright
@@ -81,18 +90,28 @@ def _startup_and_moves(folder: Path, moves: int) -> dict:
             page.wait_for_timeout(3000)
             slider = page.locator("#panel-controls .v-slider").first.locator("[role='slider']")
             slider.focus()
-            latencies, server = [], []
+            latencies, server, frames = [], [], []
             for i in range(moves):
                 armed = page.evaluate(ARM_JS)
                 page.keyboard.press("ArrowRight" if (i // 10) % 2 == 0 else "ArrowLeft")
-                latencies.append(page.evaluate("() => window.__nextFrame") - armed)
+                frames.append(page.evaluate(NEXT_FRAME_JS, 30_000))
+                latencies.append(frames[-1]["t"] - armed)
+                if i == moves - 1:  # after the last move: the still frame, at full resolution
+                    page.evaluate(ARM_JS)
+                    still = page.evaluate(NEXT_FRAME_JS, 3000)
                 server.append(float(page.locator("#panel-ms").inner_text().split()[1]))
                 page.wait_for_timeout(120)
+            page.wait_for_timeout(500)
+            final = page.evaluate(FINAL_JS)
+            if shots:
+                page.locator("#views").screenshot(path=str(Path(shots) / "benchmark-after-moves.png"))
         finally:
             proc.terminate()
             proc.wait(timeout=20)
             browser.close()
-    return {"first_frame_s": first_frame_s, "frame_ms": latencies, "server_ms": server}
+    still_ms = still["t"] - armed if still else None  # from the last key press
+    return {"first_frame_s": first_frame_s, "frame_ms": latencies, "server_ms": server, "frames": frames,
+            "still": still, "still_ms": still_ms, "final": final}
 
 
 def _server_updates(folder: Path, repeats: int) -> tuple[list[float], list[float], int]:
@@ -121,13 +140,14 @@ def _server_updates(folder: Path, repeats: int) -> tuple[list[float], list[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=40, help="slider moves timed in the browser")
+    parser.add_argument("--screenshots", help="a folder for a screenshot of the views after the moves")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "data"
         folder.mkdir()
         _prepare(folder)
         live, rebuilt, n_skin = _server_updates(folder, 50)
-        browser = _startup_and_moves(folder, args.moves)
+        browser = _startup_and_moves(folder, args.moves, args.screenshots)
     frame = browser["frame_ms"]
     p95 = sorted(frame)[int(0.95 * (len(frame) - 1))]
     live_ms, rebuilt_ms = statistics.median(live), statistics.median(rebuilt)
@@ -135,11 +155,19 @@ def main() -> None:
     print(f"app start to first frame of the 3D view: {browser['first_frame_s']:.2f} s   goal <= 5 s")
     print(f"slider move to new frame (in the page, {len(frame)} moves): median {statistics.median(frame):.0f} ms, "
           f"95th percentile {p95:.0f} ms   goal <= 100 ms")
+    sizes = sorted({f"{f['w']}x{f['h']}" for f in browser["frames"]})
+    final, still = browser["final"], browser["still"]
+    print(f"  frame sizes while moving: {', '.join(sizes)} (view {final['full']} px wide)")
+    still_text = (f"{browser['still_ms']:.0f} ms after the last key press, {still['w']}x{still['h']}" if still
+                  else "none within 3 s")
+    print(f"  still frame: {still_text}; the view's final image {final['w']}x{final['h']} "
+          f"({'full' if final['w'] >= final['full'] - 1 else 'REDUCED'} resolution)")
     print(f"  of which the panel update and scene change on the server: median "
           f"{statistics.median(browser['server_ms']):.1f} ms")
     print(f"panel update alone: live {live_ms:.1f} ms; baseline (weights rebuilt per move) {rebuilt_ms:.0f} ms")
     print(f"skin_vertices={n_skin} first_frame_s={browser['first_frame_s']:.2f} "
           f"slider_frame_ms={statistics.median(frame):.0f} slider_frame_p95_ms={p95:.0f} "
+          f"still_frame_ms={browser['still_ms'] or float('nan'):.0f} final_px={final['w']}x{final['h']} "
           f"live_update_ms={live_ms:.1f} baseline_update_ms={rebuilt_ms:.0f} ratio={rebuilt_ms / live_ms:.1f}")
 
 

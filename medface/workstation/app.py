@@ -4,7 +4,7 @@ What is shown: the MRML scene in a 3D view and three slice views (Slicer's own v
 rendered on the server); on the left, tabs for the data folder, the plugins' commands (forms
 generated from their manifests, runs in a worker with progress and cancel), the plugins' live
 panels and the scene's nodes. The logic lives in :mod:`.scene`, :mod:`.forms`, :mod:`.jobs`,
-:mod:`.files` and :mod:`medface.plugin.panels`; this module only binds it to the page.
+:mod:`.files`, :mod:`.views` and :mod:`medface.plugin.panels`; this module only binds it to the page.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from . import forms
 from .files import RUNS, DataFolder, safe_name
 from .scene import PATH_ATTRIBUTE, SCENE_PREFIX, WorkstationScene, replaced_inputs
 from .jobs import DONE, REFUSED, one_line, start_job
+from .views import InteractiveResolution, register_views
 
 TITLE = "medface workstation"
 POLL_SECONDS = 0.25
@@ -41,7 +42,7 @@ class Workstation:
         self.server.enable_module(trame_slicer_module)
         self.state, self.ctrl = self.server.state, self.server.controller
         self.slicer = SlicerApp()
-        register_views(self.slicer.view_manager, self.server)
+        self.frames = InteractiveResolution(register_views(self.slicer.view_manager, self.server))
         self.layouts = LayoutManager(self.slicer.scene, self.slicer.view_manager, self.server)
         self.layouts.register_layout_dict(LayoutManager.default_grid_configuration())
         self.layouts.set_layout("3D Primary")
@@ -437,8 +438,9 @@ class Workstation:
             self.state.info_text = "; ".join(update.warnings)
         if added or reset:
             self._after_scene_change(reset=reset)
-        else:  # a slider move: the same nodes, moved; the 3D view first
+        else:  # a slider move: the same nodes, moved; the 3D view first, at reduced resolution until it stops
             self.state.colour_legends = self.scene.colour_legends()  # their colour ranges follow the data
+            self.frames.moving()
             self.render(only_3d=True)
         self.state.panel_ms = round((time.perf_counter() - start) * 1000, 1)
         return update
@@ -476,35 +478,6 @@ class Workstation:
 
     def start(self, *, port: int, host: str, open_browser: bool = False, **kwargs) -> None:
         self.server.start(port=port, host=host, open_browser=open_browser, show_connection_info=False, **kwargs)
-
-
-def register_views(view_manager, server) -> None:
-    """Slicer's slice and 3D views, streamed to the page (trame-slicer's remote views), set up for
-    a server that renders on its CPU (Mesa, no GPU), each choice measured (docs/performance.md):
-
-    - no multisampling (trame-slicer's views ask for 8 samples: a 3D frame of the sample skull,
-      skin and mandible took 160-180 ms with them, 40-50 ms without);
-    - no rendering while a view is being built (the views render on every property set until
-      their streaming is attached: 244 renders, 0.7 s of start-up);
-    - every frame at full quality, paced at up to 60 frames per second (no second "still" frame
-      rendered again after each move, which doubles the work of a slider drag).
-    """
-    from trame_slicer.app.ui import create_vertical_slice_view_gutter_ui, create_vertical_view_gutter_ui
-    from trame_slicer.rca_view import RemoteViewFactory
-    from trame_slicer.views import NoScheduleRendering, SliceView, ThreeDView, ViewType
-
-    def quiet(view_class):
-        def build(**kwargs):
-            view = view_class(scheduled_render_strategy=NoScheduleRendering(), **kwargs)
-            view.render_window().SetMultiSamples(0)
-            return view
-        return build
-
-    for view_class, view_type, gutter in ((SliceView, ViewType.SLICE_VIEW, create_vertical_slice_view_gutter_ui),
-                                          (ThreeDView, ViewType.THREE_D_VIEW, create_vertical_view_gutter_ui)):
-        view_manager.register_factory(RemoteViewFactory(server, quiet(view_class), view_type=view_type,
-                                                        populate_view_ui_f=gutter, target_fps=60.0,
-                                                        interactive_quality=90))
 
 
 class _Reported:

@@ -20,6 +20,9 @@ from .test_plugin_guide import guide_files
 from .workstation_browser import REPO, browser_page, choose, running_app, views_changed, views_png
 
 SHOTS = os.environ.get("MEDFACE_WORKSTATION_SCREENSHOTS")
+FULL_FRAME_JS = """() => { const img = document.querySelector('#views img.image-display-area');
+  return img.complete && img.naturalWidth > 0
+         && img.naturalWidth >= Math.round(img.clientWidth * devicePixelRatio) - 1; }"""
 
 
 def _shot(page, name: str) -> None:
@@ -104,6 +107,8 @@ def test_a_user_segments_moves_screens_and_recovers_from_a_bad_file(data, guide_
             page.keyboard.press("ArrowRight")
             page.wait_for_timeout(150)
         fraction, _ = views_changed(page, before, 0.002)
+        # reduced resolution while the slider moves; once it stops, the 3D view's frame is full size again
+        page.wait_for_function(FULL_FRAME_JS, timeout=10_000)
         _shot(page, "panel-surgery")
         assert page.locator("#panel-summary").inner_text() != summary_before
         assert fraction > 0.002

@@ -192,3 +192,30 @@ def test_a_screened_photo_shows_in_the_slice_views_with_its_attention_over_it_an
     # the face's points lie on the photo's plane, inside the picture
     points = app.scene.data_of(names["face_points"]["id"])
     assert np.allclose(points.points[:, 1], 0.0) and np.abs(points.points[:, [0, 2]]).max() < 256
+
+
+def test_the_3d_view_is_streamed_at_reduced_resolution_while_a_control_moves_and_at_full_once_it_stops():
+    import asyncio
+    from types import SimpleNamespace
+
+    from medface.workstation.views import InteractiveResolution
+
+    adapter = SimpleNamespace(scale=1)  # trame-rca's view adapter: its scale resizes the render window
+    factory = SimpleNamespace(get_views=lambda: [SimpleNamespace(name="ThreeDView")],
+                              get_factory_view=lambda name: SimpleNamespace(view_adapter=adapter))
+    frames = InteractiveResolution(factory, scale=0.5, still_after_s=0.5)
+    frames.moving()  # no event loop (no page): nothing changes
+    assert adapter.scale == 1
+
+    async def moves():
+        seen = []
+        for _ in range(3):
+            frames.moving()
+            seen.append(adapter.scale)
+            await asyncio.sleep(0.02)
+        seen.append((adapter.scale, frames.interactive))  # just after the last move: still reduced
+        await asyncio.sleep(1.0)
+        seen.append((adapter.scale, frames.interactive))  # it stopped: full size again
+        return seen
+
+    assert asyncio.run(moves()) == [0.5, 0.5, 0.5, (0.5, True), (1, False)]
