@@ -29,11 +29,6 @@ def lm():
 
 
 @pytest.fixture(scope="module")
-def mandible():
-    return read_mesh(SAMPLE / "mandible.ply")
-
-
-@pytest.fixture(scope="module")
 def defect(mandible, lm):
     return body_defect_planes(mandible, lm, side="left", start_mm=15.0, length_mm=40.0)
 

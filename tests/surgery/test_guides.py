@@ -20,11 +20,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 @pytest.fixture(scope="module")
-def mandible():
-    return read_mesh(SAMPLE / "mandible.ply")
-
-
-@pytest.fixture(scope="module")
 def bsso_guides(mandible):
     plan = SurgeryPlan.from_preset("bsso", read_landmarks(SAMPLE / "landmarks.mrk.json"), advance=3.0)
     return plan, plan_guides(plan, {"mandible": mandible})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,24 +13,6 @@ from medface_surgery.presets import bsso, genioplasty, le_fort_i, make_plan
 
 from medface.data import SurfaceMesh
 from medface.errors import InputError, ParameterError
-from medface.io import read_landmarks, read_mesh
-
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
-
-
-@pytest.fixture(scope="module")
-def landmarks():
-    return read_landmarks(SAMPLE / "landmarks.mrk.json").to_dict()
-
-
-@pytest.fixture(scope="module")
-def skull():
-    return read_mesh(SAMPLE / "skull.ply")
-
-
-@pytest.fixture(scope="module")
-def mandible():
-    return read_mesh(SAMPLE / "mandible.ply")
 
 
 def _mesh(tm, name="solid") -> SurfaceMesh:

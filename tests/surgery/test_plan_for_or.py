@@ -21,16 +21,6 @@ from medface.io import read_landmarks, read_mesh
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
-@pytest.fixture(scope="module")
-def landmarks():
-    return read_landmarks(SAMPLE / "landmarks.mrk.json").to_dict()
-
-
-@pytest.fixture(scope="module")
-def bones():
-    return {"cranium": read_mesh(SAMPLE / "skull.ply"), "mandible": read_mesh(SAMPLE / "mandible.ply")}
-
-
 def _box(lo, hi, name="box") -> SurfaceMesh:
     import trimesh
 

@@ -253,9 +253,12 @@ class AMGSolver:
 
 
 # moves --------------------------------------------------------------------------------------
-def check_move(name: str, matrix) -> np.ndarray:
+def check_move(name: str, matrix, at=None) -> np.ndarray:
     """The 4x4 rigid move of segment ``name`` as floats; ParameterError if it is not a proper
-    rigid transform or is absurdly large (> 50 mm translation or > 60 degrees rotation)."""
+    rigid transform or is absurdly large (> 50 mm translation or > 60 degrees rotation). The
+    translation is the displacement of ``at`` (the segment's centre, LPS mm; the origin when
+    not given): a CT's origin may lie a metre from the head, where a 3 degree turn about the
+    chin already moves the origin 80 mm."""
     m = np.asarray(matrix, dtype=float)
     if m.shape != (4, 4) or not np.all(np.isfinite(m)):
         raise ParameterError(f"the move of '{name}' must be a finite 4x4 matrix, got shape {m.shape}",
@@ -266,10 +269,11 @@ def check_move(name: str, matrix) -> np.ndarray:
         raise ParameterError(f"the move of '{name}' is not a rigid transform (rotation + translation)",
                              parameter="moves", hint="bone segments move rigidly; mirroring and scaling are not moves")
     angle = np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1)))
-    shift = float(np.linalg.norm(t))
+    centre = np.zeros(3) if at is None else np.asarray(at, float)
+    shift = float(np.linalg.norm(r @ centre + t - centre))
     if shift > MAX_TRANSLATION_MM or angle > MAX_ROTATION_DEG:
         raise ParameterError(
-            f"the move of '{name}' is implausible for surgery: translation {shift:.1f} mm, rotation {angle:.1f} deg",
+            f"the move of '{name}' is implausible for surgery: its centre moves {shift:.1f} mm, rotation {angle:.1f} deg",
             parameter="moves", hint=f"limits are {MAX_TRANSLATION_MM:g} mm and {MAX_ROTATION_DEG:g} deg; check the "
                                     "units (mm) and that the matrix maps old to new positions in LPS")
     return m
@@ -453,6 +457,11 @@ class SoftTissueModel:
                   for i, s in enumerate(self.moving)]
         return max(counts)[2]
 
+    def _segment_centre(self, name: str) -> np.ndarray:
+        """The mean of the segment's bone nodes (where :func:`check_move` measures its move)."""
+        nodes = self.mesh.nodes[self.mesh.labels == self.mesh.segment_names.index(name)]
+        return nodes.mean(axis=0) if len(nodes) else np.zeros(3)
+
     def _relative(self, moves: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(M_ref, {moving segment: 12 coefficients of M_ref^-1 M_s}) after checking ``moves``."""
         if not isinstance(moves, dict):
@@ -462,7 +471,7 @@ class SoftTissueModel:
             if name not in self.mesh.segment_names:
                 raise ParameterError(f"unknown segment '{name}'; segments are {self.mesh.segment_names}",
                                      parameter="moves")
-            m = check_move(name, matrix)
+            m = check_move(name, matrix, at=self._segment_centre(name))
             if name in self.fixed and not np.allclose(m, np.eye(4), atol=1e-12):
                 raise ParameterError(f"segment '{name}' was declared fixed and cannot move", parameter="moves",
                                      hint="build the model without it in 'fixed'")

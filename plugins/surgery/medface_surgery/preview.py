@@ -52,6 +52,7 @@ class RigidBlendPreview:
             raise ParameterError(f"fixed segments {unknown} are not among {list(bone_segments)}", parameter="fixed")
         self.skin = skin
         self.names = list(bone_segments)
+        self.centres = {k: np.asarray(m.vertices, float).mean(axis=0) for k, m in bone_segments.items()}
         self.fixed = list(fixed)
         self.moving = [s for s in self.names if s not in self.fixed]
         if not (np.isfinite(cutoff) and cutoff > 0):
@@ -75,7 +76,7 @@ class RigidBlendPreview:
         for name, matrix in moves.items():
             if name not in self.names:
                 raise ParameterError(f"unknown segment '{name}'; segments are {self.names}", parameter="moves")
-            m = check_move(name, matrix)
+            m = check_move(name, matrix, at=self.centres[name])
             if name in self.fixed:
                 if not np.allclose(m, np.eye(4), atol=1e-12):
                     raise ParameterError(f"segment '{name}' was declared fixed and cannot move", parameter="moves")
