@@ -65,13 +65,20 @@ def main() -> int:
     # the same head from its CT: skull and mandible segmented, the face in the CT's frame
     failures += medface("forensic", "reconstruct", "--ct", str(inputs["ct"]), "--variants", "8",
                         "--out", str(out / "forensic_reconstruct_ct")) != 0
-    failures += medface("surgery", "segment", "--ct", str(inputs["ct"]), "--out", str(out / "surgery_segment")) != 0
+    # the landmarks seed the mandible split: teeth and condyles stay with their bone at 2 mm voxels
+    failures += medface("surgery", "segment", "--ct", str(inputs["ct"]), "--landmarks", str(SAMPLE / "landmarks.mrk.json"),
+                        "--out", str(out / "surgery_segment")) != 0
     failures += medface("surgery", "plan", "--landmarks", str(SAMPLE / "landmarks.mrk.json"), "--procedure",
                         "bimaxillary", "--advance", "3", "--mandible-advance", "6",
                         "--out", str(out / "surgery_plan" / "plan.json")) != 0
     failures += medface("surgery", "simulate", "--plan", str(out / "surgery_plan" / "plan.json"),
                         "--bone", str(SAMPLE / "skull.ply"), "--mandible", str(SAMPLE / "mandible.ply"),
                         "--skin", str(SAMPLE / "skin.ply"), "--out", str(out / "surgery_simulate")) != 0
+    failures += medface("surgery", "guides", "--plan", str(out / "surgery_plan" / "plan.json"),
+                        "--bone", str(SAMPLE / "skull.ply"), "--mandible", str(SAMPLE / "mandible.ply"),
+                        "--out", str(out / "surgery_guides")) != 0
+    failures += medface("expression", "grade", "--photos", str(SAMPLE / "expressions"),
+                        "--out", str(out / "expression_grade")) != 0
     failures += medface("phenotype", "inspect", "--image", str(inputs["photo"]), "--out", str(out / "phenotype")) != 0
     for condition in ("hypertelorism", "micrognathia", "midface_retrusion"):  # the sample's condition photos
         failures += medface("phenotype", "screen", "--image", str(SAMPLE / f"condition_{condition}.png"),
