@@ -154,6 +154,24 @@ def test_a_user_segments_moves_screens_and_recovers_from_a_bad_file(data, guide_
         page.locator("[data-testid='field-mesh']").wait_for(timeout=10_000)
 
 
+def test_a_user_grades_a_photo_session_from_the_expression_form(tmp_path):
+    """The expression plugin, like any plugin, gets its form from its manifest: its folder input
+    picks the session folder from the data folder, and the affected side is in the page."""
+    shutil.copytree(REPO / "sample_data" / "expressions", tmp_path / "session_01")
+    with running_app(tmp_path) as (url, proc), browser_page() as page:
+        page.goto(url)
+        page.get_by_text("medface workstation").first.wait_for(timeout=60_000)
+        page.locator("#tab-commands").click()
+        choose(page, "#command-select", "expression · grade")
+        choose(page, "[data-testid='field-photos']", "session_01")
+        assert "done" in _run_and_wait(page, "expression.grade")
+        side = page.locator("[data-testid='summary-affected_side']").inner_text()
+        page.locator("#job-result img").first.scroll_into_view_if_needed()
+        _shot(page, "commands-expression")
+        assert side.strip().endswith("right"), side  # the sample session's palsy is right-sided
+        assert proc.poll() is None
+
+
 def test_a_user_places_a_landmark_on_a_mesh_by_clicking_and_saves_it(tmp_path):
     import numpy as np
     from scipy.spatial import cKDTree
