@@ -1,9 +1,10 @@
 """Throughput of `expression grade` (photo sets per second) against the landmark step alone.
 
-A set is the sample head's frontal photo as rest plus a synthetic one-sided smile (the left
-commissure moved), 512 x 512. The baseline, run beside it, is MediaPipe Face Mesh on the same
-two photos (medface.face's detector, already warm); the ratio is the share of the grading's
-time that is landmarks. No figures are drawn (the pictures are drawn only when written).
+A set is the sample expression session (``sample_data/expressions``: the phantom head in all
+seven expressions with a moderate right-sided palsy, 448 x 448 px). The baseline, run beside it,
+is MediaPipe Face Mesh on the same seven photos (medface.face's detector, already warm); the
+ratio is the share of the grading's time that is landmarks. No figures are drawn (the pictures
+are drawn only when written).
 
 Run: python benchmarks/expression.py [--sets N]
 """
@@ -11,26 +12,19 @@ Run: python benchmarks/expression.py [--sets N]
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "expression"))
 
 
-def _photos():
-    from conftest import warp  # the tests' one-sided movement
+def _photos() -> dict:
+    from medface_expression.photoset import photos_in_folder
 
-    from medface.face import get_detector
     from medface.io import read_image
 
-    rest = read_image(REPO / "sample_data" / "photo_frontal.png")
-    mesh = get_detector().detect(rest.pixels)[0].landmarks
-    eye = np.linalg.norm(mesh[263] - mesh[33])
-    return {"rest": rest, "smile": warp(rest, mesh[291], np.array([0.12, -0.10]) * eye, 0.12 * eye)}
+    found, _ = photos_in_folder(REPO / "sample_data" / "expressions")
+    return {expression: read_image(path) for expression, path in found.items()}
 
 
 def _rate(fn, n: int) -> float:
