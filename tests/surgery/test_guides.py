@@ -161,3 +161,21 @@ def test_guides_for_a_bsso_with_only_the_mandible_skip_the_splints_and_say_why(t
     assert result.summary["splints"] == "none" and result.summary["all_printable"] is True
     assert any(w.startswith("no occlusal splints") and "cranium" in w for w in result.warnings), result.warnings
     assert sorted(p.name for p in (tmp_path / "out").glob("*.stl")) == ["guide_bsso_l.stl", "guide_bsso_r.stl"]
+
+
+def test_guides_from_a_ct_carry_the_segmentations_warnings(tmp_path, landmarks):
+    """Guides made from a CT say what the segmentation said: here the plan holds no skull
+    landmark, so the split cannot be seeded, and the 2 mm sample CT's jaws are cut apart by
+    erosion, with its warning that teeth may stay with the skull."""
+    import medface
+    from medface.anatomy.ct_segmentation import SKULL_LANDMARKS
+    from medface_surgery.plan import save_plan
+    from medface_surgery.presets import make_plan
+
+    mandible_only = {k: v for k, v in landmarks.items() if k not in SKULL_LANDMARKS}
+    save_plan(make_plan("bsso", mandible_only, advance=3.0), tmp_path / "plan.json")
+    result = medface.run("surgery.guides", plan=tmp_path / "plan.json", ct=SAMPLE / "head_ct.nii.gz",
+                         splints=False, figures=False)
+    assert any(w.startswith("the landmarks were not used for the mandible split") for w in result.warnings)
+    assert any("teeth or condyles" in w for w in result.warnings), result.warnings
+    assert result.summary["all_printable"] is True

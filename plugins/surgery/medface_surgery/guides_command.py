@@ -12,16 +12,18 @@ LIMITS = ["Guides and splints are built on the bone surfaces as given: a thresho
           "Research software, not a medical device: a surgeon checks every part before it is used."]
 
 
-def _bones(bone: SurfaceMesh | None, mandible: SurfaceMesh | None, ct: Volume | None, stage, landmarks=None) -> dict:
-    """The bone surfaces by name (``cranium``, ``mandible``): segmented from the CT (the mandible
-    split seeded at the plan's ``landmarks``), or as given."""
+def _bones(bone: SurfaceMesh | None, mandible: SurfaceMesh | None, ct: Volume | None, stage,
+           landmarks=None) -> tuple[dict, list[str]]:
+    """The bone surfaces by name (``cranium``, ``mandible``) and the segmentation's warnings:
+    segmented from the CT (the mandible split seeded at the plan's ``landmarks``), or as given."""
     from .simulation import patient_surfaces
 
     if ct is None and bone is None and mandible is None:
         raise InputError("give the bone surfaces (--bone and/or --mandible) or a CT (--ct)")
     if ct is not None:
-        return patient_surfaces(ct, None, None, None, landmarks=landmarks, stage=stage).bones
-    return {k: v for k, v in (("cranium", bone), ("mandible", mandible)) if v is not None}
+        surfaces = patient_surfaces(ct, None, None, None, landmarks=landmarks, stage=stage)
+        return surfaces.bones, list(surfaces.notes)
+    return {k: v for k, v in (("cranium", bone), ("mandible", mandible)) if v is not None}, []
 
 
 def _summary(parts, checks: list[dict]) -> dict:
@@ -40,13 +42,13 @@ def guides(plan, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None =
 
     stage = context.stage if context is not None else (lambda text: None)
     plan = SurgeryPlan(plan).check()
-    bones = _bones(bone, mandible, ct, stage, plan.landmarks)
+    bones, notes = _bones(bone, mandible, ct, stage, plan.landmarks)
     parts = plan_parts(plan, bones, splints=splints, stage=stage, wall_mm=wall_mm, clearance_mm=clearance_mm,
                        block_mm=block_mm, margin_mm=margin_mm)
     meshes = parts.meshes()
     checks = printability(meshes)
     result = Result(command="surgery.guides", limits=list(LIMITS), summary=_summary(parts, checks),
-                    tables=parts.tables(checks), warnings=parts.warnings(),
+                    tables=parts.tables(checks), warnings=notes + parts.warnings(),
                     metrics={"volume_mm3": {c["part"]: c["volume_mm3"] for c in checks}})
     for name, mesh in meshes.items():
         result.declare(name, f"{name}.stl", mesh)
