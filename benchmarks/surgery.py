@@ -51,15 +51,14 @@ def measure(segments, skin, plans, moves, *, scratch: bool = True, **kwargs) -> 
     setup = time.perf_counter() - t0
     update = median_time(model.predict, plans)
     fast = model.predict(moves)
-    if not scratch:
-        return {"model": model, "setup": setup, "update": update, "scratch": float("nan"), "rel": float("nan"),
-                "info": model.info(), "fast": fast}
-    t0 = time.perf_counter()
-    scratch_pred = model.solve_direct(moves, refactorize=True)
-    scratch = time.perf_counter() - t0
-    rel = float(np.linalg.norm(fast - scratch_pred) / np.linalg.norm(scratch_pred - skin.vertices))
-    return {"model": model, "setup": setup, "update": update, "scratch": scratch, "rel": rel, "info": model.info(),
-            "fast": fast}
+    out = {"model": model, "setup": setup, "update": update, "scratch": float("nan"), "rel": float("nan"),
+           "info": model.info(), "fast": fast}
+    if scratch:
+        t0 = time.perf_counter()
+        scratch_pred = model.solve_direct(moves, refactorize=True)
+        out["scratch"] = time.perf_counter() - t0
+        out["rel"] = float(np.linalg.norm(fast - scratch_pred) / np.linalg.norm(scratch_pred - skin.vertices))
+    return out
 
 
 def main() -> None:

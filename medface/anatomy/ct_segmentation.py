@@ -439,6 +439,13 @@ def bone_components(hu: np.ndarray, bone_hu: float, body: np.ndarray, voxel_ml: 
 
 # ---------------------------------------------------------------------------------------------
 # 4. mandible
+def mask_box(mask: np.ndarray) -> tuple[slice, ...]:
+    """The slices of the smallest box holding every voxel of a non-empty ``mask``."""
+    from scipy.ndimage import find_objects
+
+    return find_objects(mask.astype(np.uint8, copy=False))[0]
+
+
 def _centroid_mm(mask: np.ndarray, spacing) -> np.ndarray:
     kji = np.argwhere(mask).mean(0)
     return kji[::-1] * np.asarray(spacing)
@@ -462,25 +469,33 @@ def _is_mandible(piece: np.ndarray, cranium_centre, cranium_size: int, spacing, 
 
 
 def split_mandible(bone: np.ndarray, others: list[np.ndarray], spacing, anterior, superior, *,
-                   hu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, str]:
+                   hu: np.ndarray | None = None, seeds=None) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(cranium, mandible or None, how): the mandible as a separate component; else, given the
-    CT values ``hu``, as a separate component of the denser bone (:data:`DENSE_HU`) regrown into
-    the bone across the lowest values; else eroded loose from the largest bone and regrown by a
-    watershed on bone depth. ``anterior``/``superior`` are unit vectors in index space (i, j, k
-    order). Fine grids are split on every n-th voxel (about :data:`SPLIT_VOXEL_MM`) and the
-    labels brought back by nearest neighbour."""
+    CT values ``hu`` and ``seeds`` (``(landmarks, to_index)``), by a watershed seeded at the
+    landmarks over the bone and the ``others`` (:func:`landmark_split`); else, given ``hu``, as a
+    separate component of the denser bone (:data:`DENSE_HU`) regrown into the bone across the
+    lowest values; else eroded loose from the largest bone and regrown by a watershed on bone
+    depth. ``anterior``/``superior`` are unit vectors in index space (i, j, k order). Fine grids
+    are split on every n-th voxel (about :data:`SPLIT_VOXEL_MM`) and the labels brought back by
+    nearest neighbour."""
     anterior, superior = np.asarray(anterior, float), np.asarray(superior, float)
     centre = _centroid_mm(bone, spacing)
     size = int(bone.sum())
     for piece in others:
         if _is_mandible(piece, centre, size, spacing, anterior, superior):
             return bone, piece, "separate component"
+    if hu is not None and seeds is not None:
+        whole = np.logical_or.reduce([bone, *others])
+        found = landmark_split(whole, hu, *seeds)
+        if found is not None:
+            mandible, how = found
+            return whole & ~mandible, mandible, how
     if hu is not None:
         found = _dense_split(bone, hu, spacing, anterior, superior)
         if found is not None:
             mandible, level = found
             return bone & ~mandible, mandible, f"separate above {level:g} HU and regrown across the lowest values"
-    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(bone))
+    box = mask_box(bone)
     sub = bone[box]
     steps = tuple(max(1, int(SPLIT_VOXEL_MM // s)) for s in spacing[::-1])  # numpy order k, j, i
     coarse = sub[tuple(slice(None, None, n) for n in steps)]
@@ -503,7 +518,7 @@ def _dense_split(bone: np.ndarray, hu: np.ndarray, spacing, anterior, superior) 
     from scipy.ndimage import label
     from skimage.segmentation import watershed
 
-    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(bone))
+    box = mask_box(bone)
     sub, values = bone[box], hu[box]
     size = int(sub.sum())
     for level in DENSE_HU:
@@ -554,8 +569,7 @@ def landmark_seeds(bone: np.ndarray, landmarks: dict, to_index) -> tuple[np.ndar
     return markers, used[1], used[2]
 
 
-def landmark_split(bone: np.ndarray, hu: np.ndarray, landmarks: dict, to_index, cranium_size: int
-                   ) -> tuple[np.ndarray, str] | None:
+def landmark_split(bone: np.ndarray, hu: np.ndarray, landmarks: dict, to_index) -> tuple[np.ndarray, str] | None:
     """(mandible, how) from a watershed on the CT values seeded at the landmarks
     (:func:`landmark_seeds`), so the seam runs along the lowest values between them (the joint
     spaces, the gap between the teeth) wherever the seeds put it; or None with fewer than two
@@ -565,12 +579,12 @@ def landmark_split(bone: np.ndarray, hu: np.ndarray, landmarks: dict, to_index, 
     markers, skull_names, mandible_names = landmark_seeds(bone, landmarks, to_index)
     if len(skull_names) < 2 or len(mandible_names) < 2:
         return None
-    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(bone))
+    box = mask_box(bone)
     split = watershed(-hu[box].astype(np.float32), markers[box], mask=bone[box])
     mandible = np.zeros_like(bone)
     mandible[box] = split == 2
-    size = int(mandible.sum())
-    if not MANDIBLE_FRACTION[0] * cranium_size <= size <= MANDIBLE_FRACTION[1] * cranium_size:
+    size, whole = int(mandible.sum()), int(bone.sum())
+    if not MANDIBLE_FRACTION[0] * whole <= size <= MANDIBLE_FRACTION[1] * whole:
         return None
     return mandible, (f"seeded at {len(mandible_names)} mandible and {len(skull_names)} skull landmarks and "
                       "regrown across the lowest values")
@@ -837,14 +851,16 @@ def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation
     cranium = binary_fill_holes(labels == keep[0])
     others = [binary_fill_holes(labels == l) for l in keep[1:]]
     cranium, mandible, how = split_mandible(cranium, others, spacing, axis_vector(orientation.face),
-                                            axis_vector(orientation.superior), hu=hu)
+                                            axis_vector(orientation.superior), hu=hu, seeds=seeds)
     for o in others:
         if o is not mandible:
-            cranium = cranium | o
+            cranium = cranium | (o if mandible is None else o & ~mandible)
     warnings = []
-    if seeds is not None and how != "separate component":
-        cranium, mandible, how, note = _split_at_landmarks(cranium, mandible, how, hu, seeds)
-        warnings += [note] if note else []
+    if seeds is not None and how != "separate component" and not how.startswith("seeded"):
+        warnings.append(
+            "the landmarks were not used for the mandible split: fewer than two of the skull's or the mandible's "
+            f"({', '.join(MANDIBLE_LANDMARKS)}) lie within {SEED_REACH_MM:g} mm of bone in this CT, or the part they "
+            "seeded is not of a mandible's size; check that they are in the CT's frame (LPS mm)")
     if how.startswith("eroded"):
         warnings.append("the mandible touches the skull in the CT (jaws closed, or the joint space and the gap "
                         "between the teeth finer than the voxels): it was cut loose by erosion and regrowth, so "
@@ -859,21 +875,6 @@ def _bone(hu: np.ndarray, bone_hu: float, body: np.ndarray, spacing, orientation
     kept = cranium if mandible is None else cranium | mandible
     warnings += cut_warnings(body, kept, orientation.direction, spacing)
     return cranium, mandible, how, stats, warnings
-
-
-def _split_at_landmarks(cranium, mandible, how: str, hu: np.ndarray, seeds):
-    """The landmark-assisted split in place of an automatic one (:func:`landmark_split`), or the
-    automatic one kept with a note when the landmarks cannot seed it."""
-    landmarks, to_index = seeds
-    bone = cranium if mandible is None else cranium | mandible
-    found = landmark_split(bone, hu, landmarks, to_index, int(bone.sum()))
-    if found is None:
-        return cranium, mandible, how, (
-            "the landmarks were not used for the mandible split: fewer than two of the skull's or the mandible's "
-            f"({', '.join(MANDIBLE_LANDMARKS)}) lie within {SEED_REACH_MM:g} mm of bone in this CT, or the part they "
-            "seeded is not of a mandible's size; check that they are in the CT's frame (LPS mm)")
-    new_mandible, how = found
-    return bone & ~new_mandible, new_mandible, how, None
 
 
 def _orientation_warnings(orientation: Orientation, face_direction: str) -> list[str]:

@@ -144,20 +144,14 @@ def _default_name(params: dict, command, index: int) -> str:
     return f"row{index + 1:06d}"
 
 
-def files_of(spec: str) -> list[Path]:
-    """The files of a folder (not recursive, hidden files left out) or of a glob, sorted."""
+def paths_of(spec: str, *, folders: bool = False) -> list[Path]:
+    """The files (or, with ``folders``, the subfolders) of a folder, hidden ones left out, or
+    those a glob matches; sorted."""
+    wanted = Path.is_dir if folders else Path.is_file
     path = Path(spec).expanduser()
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
-
-
-def folders_of(spec: str) -> list[Path]:
-    """The subfolders of a folder (hidden ones left out) or the folders a glob matches, sorted."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_dir())
+        return sorted(p for p in path.iterdir() if wanted(p) and not p.name.startswith("."))
+    return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if wanted(Path(p)))
 
 
 def items_from_files(spec: str, command, input_param: str | None = None) -> list[Item]:
@@ -165,13 +159,13 @@ def items_from_files(spec: str, command, input_param: str | None = None) -> list
     photo session, say), one item per subfolder."""
     name = main_input(command, input_param)
     takes_folder = next(p for p in command.parameters if p.name == name).type == "directory"
-    paths = folders_of(spec) if takes_folder else files_of(spec)
+    paths = paths_of(spec, folders=takes_folder)
     if not paths:
         what = f"no subfolders (each one {name!r} for {command.full_id})" if takes_folder else "no input files"
         raise InputError(f"{what} match {spec!r}", hint="give a folder, a glob such as 'photos/*.jpg', or "
                                                        "a CSV/Parquet table")
-    return [Item(i, {name: str(f)}) for i, f in zip(unique_ids([f.stem if f.is_file() else f.name for f in paths]),
-                                                     paths)]
+    ids = unique_ids([p.name if takes_folder else p.stem for p in paths])
+    return [Item(i, {name: str(p)}) for i, p in zip(ids, paths)]
 
 
 def expand_inputs(inputs, command, input_param: str | None = None) -> list[Item]:

@@ -132,8 +132,7 @@ def activation(expression: str, palsy: Palsy | None = None) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # displacement fields (rest-head coordinates in, mm out)
-def _smoothstep(e0, e1, x):
-    return E._smoothstep(e0, e1, x)
+_smoothstep = E._smoothstep
 
 
 def _gauss(p, centre, sigma):
@@ -285,9 +284,10 @@ def eye_caps(head) -> dict:
 
 
 def pose(head, expression: str, palsy: Palsy | None = None, *, caps: dict | None = None,
-         open_eyes: bool = True) -> Pose:
+         open_eyes: bool = True, design: np.ndarray | None = None) -> Pose:
     """``head`` performing ``expression`` with ``palsy``: skin and soft-tissue landmarks moved
-    (and, with ``open_eyes``, the fissures opened to each side's closure)."""
+    (and, with ``open_eyes``, the fissures opened to each side's closure). ``caps`` and
+    ``design`` (:func:`eye_caps`, :func:`design_coordinates` of ``head``) are computed when not given."""
     act = activation(expression, palsy)
     v, f = head.meshes["skin"]
     v = np.asarray(v, float)
@@ -296,7 +296,7 @@ def pose(head, expression: str, palsy: Palsy | None = None, *, caps: dict | None
     elif caps is None:
         caps = eye_caps(head)
     closure = {s: float(act[s]["eye"]) for s in SIDES}
-    disp = displacement(v, head, act, design_coordinates(head))
+    disp = displacement(v, head, act, design_coordinates(head) if design is None else design)
     moved = v + disp
     for side, cap in caps.items():
         moved[:, 1] += E.open_eye_push(v, cap, closure[side])
@@ -402,7 +402,7 @@ def render_expression_set(*, palsy: Palsy | None = None, seed: int = 0, size=(76
     renderer = default_renderer()
     out = {}
     for e in expressions:
-        image = _render_pose(renderer, pose(head, e, palsy, caps=caps), rest_colours, scene)
+        image = _render_pose(renderer, pose(head, e, palsy, caps=caps, design=scene["design"]), rest_colours, scene)
         image.metadata["palsy"] = None if palsy is None else palsy.to_dict()
         out[e] = image
     return out

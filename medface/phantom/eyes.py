@@ -102,6 +102,14 @@ def _front_mask(v, fis: Fissure):
                           & (v[:, 1] < min(fis.en[1], fis.ex[1]) + 12))
 
 
+def _cap_depth(fis: Fissure, x, z) -> np.ndarray:
+    """How far the eye cap (:data:`EYE_SEMI_AXES`, centred on the pupil) bulges in front of its centre at (x, z)."""
+    ax, az, ad = EYE_SEMI_AXES
+    px, pz = fis.pupil_xz
+    q = 1.0 - ((np.asarray(x) - px) / ax) ** 2 - ((np.asarray(z) - pz) / az) ** 2
+    return ad * np.sqrt(np.clip(q, 0.0, None))
+
+
 @dataclass(frozen=True)
 class EyeCap:
     """The eye surface of one eye: the front of an ellipsoid of :data:`EYE_SEMI_AXES` whose
@@ -111,10 +119,7 @@ class EyeCap:
     y_centre: float
 
     def depth(self, x, z) -> np.ndarray:
-        ax, az, ad = EYE_SEMI_AXES
-        px, pz = self.fissure.pupil_xz
-        q = 1.0 - ((np.asarray(x) - px) / ax) ** 2 - ((np.asarray(z) - pz) / az) ** 2
-        return ad * np.sqrt(np.clip(q, 0.0, None))
+        return _cap_depth(self.fissure, x, z)
 
     def y(self, x, z) -> np.ndarray:
         return self.y_centre - self.depth(x, z)
@@ -127,10 +132,7 @@ class EyeCap:
         line = fis.canthal(s) - CLOSURE_BOW * np.sin(np.pi * np.clip(s, 0, 1))
         over = (fis.inside(p[:, 0], p[:, 2], 0.0) > -1.0) & (np.abs(p[:, 2] - line) > 1.6)  # not the lid slit
         p = p[over]
-        ax, az, ad = EYE_SEMI_AXES
-        px, pz = fis.pupil_xz
-        q = 1.0 - ((p[:, 0] - px) / ax) ** 2 - ((p[:, 2] - pz) / az) ** 2
-        return cls(fis, float(np.max(p[:, 1] + EYE_GAP + ad * np.sqrt(np.clip(q, 0, None)))))
+        return cls(fis, float(np.max(p[:, 1] + EYE_GAP + _cap_depth(fis, p[:, 0], p[:, 2]))))
 
 
 def open_eye_push(rest_v: np.ndarray, cap: EyeCap, closure: float) -> np.ndarray:

@@ -57,14 +57,7 @@ def palsy_grade(palsy: dict) -> str:
 
 def phantom_renderer(size: int) -> Callable[[dict, int], dict]:
     """``render(palsy_dict, seed) -> expression -> FaceImage`` from the phantom's expression sets."""
-    try:
-        from medface.phantom.expressions import Palsy, render_expression_set
-    except ImportError as exc:
-        from medface.errors import PluginError
-
-        raise PluginError("this medface has no phantom expression sets (medface.phantom.expressions), which "
-                          "expression evaluate renders", hint="update medface; grading photos does not need "
-                          "them") from exc
+    from medface.phantom.expressions import Palsy, render_expression_set
 
     def render(palsy: dict, seed: int) -> dict:
         p = None if palsy["side"] is None else Palsy(side=palsy["side"], severity=dict(palsy["severity"]),

@@ -1,8 +1,7 @@
 """Self-test: grade a phantom session and check that the measurements are physiological.
 
-With the phantom's expression sets (``medface.phantom.expressions``) a session with a known
-right-sided palsy is graded and its affected side must be found; without them a rendered
-phantom rest photo is graded alone. Either way the rest measurements must lie in adult ranges
+A phantom session (``medface.phantom.expressions``) with a known right-sided palsy is graded
+and its affected side must be found; its rest measurements must lie in adult ranges
 (eye distance 50-80 mm, MRD1 and MRD2 0.2-8 mm: the phantom's eyes are narrow; brow height
 5-40 mm).
 """
@@ -11,17 +10,8 @@ from __future__ import annotations
 
 
 def _session(workdir):
-    try:
-        from medface.phantom.expressions import Palsy, render_expression_set, write_expression_set
-    except ImportError:
-        from medface import phantom
+    from medface.phantom.expressions import Palsy, render_expression_set, write_expression_set
 
-        head = phantom.make_head(phantom.mean_subject())
-        photo = phantom.render_photo(head, seed=3, camera={"yaw": 0, "pitch": 0, "roll": 0})
-        folder = workdir / "session"
-        folder.mkdir()
-        photo.to_pil().save(folder / "rest.png")
-        return folder, None
     palsy = Palsy(side="right", severity={"brow": 0.9, "eye": 0.8, "smile": 0.9, "lower_lip": 0.8}, synkinesis=0.0)
     folder = workdir / "session"
     write_expression_set(folder, render_expression_set(palsy=palsy, seed=1, size=(512, 512)), palsy)
@@ -40,7 +30,5 @@ def selftest(workdir):
         for name, lo, hi in (("mrd1", 0.2, 8), ("mrd2", 0.2, 8), ("brow_height", 5, 40)):
             assert lo < m[f"rest.{s}.{name}"] < hi, (s, name, m[f"rest.{s}.{name}"])
     assert (workdir / "out" / "measurements.csv").exists() and (workdir / "out" / "rest_measured.png").exists()
-    if side is not None:
-        assert result.summary["affected_side"] == side, result.summary
-        return f"found the right-sided palsy of a phantom session (total {result.summary['efacestyle_total']})"
-    return "rest measurements of a phantom photo are physiological (no phantom expression sets to grade)"
+    assert result.summary["affected_side"] == side, result.summary
+    return f"found the right-sided palsy of a phantom session (total {result.summary['efacestyle_total']})"

@@ -119,7 +119,7 @@ def check_closed(mesh: SurfaceMesh, what: str = "bone mesh") -> SurfaceMesh:
     return orient_outward(mesh)  # inside-out: the winding flipped (deterministic)
 
 
-def to_manifold(mesh: SurfaceMesh, what: str = "bone mesh"):
+def to_manifold(mesh: SurfaceMesh):
     """A closed mesh as a manifold3d solid; its arrays are copied first, because manifold3d
     refuses read-only arrays (a mesh read from a file or shared between threads may hold them).
     :class:`InputError` if it is not a valid closed manifold."""
@@ -129,7 +129,7 @@ def to_manifold(mesh: SurfaceMesh, what: str = "bone mesh"):
                                     tri_verts=np.array(mesh.faces, dtype=np.uint64, order="C", copy=True)))
     status = solid.status()
     if status != m3d.Error.NoError:
-        raise InputError(f"{mesh.name or what} is not a valid closed manifold ({status.name})",
+        raise InputError(f"{mesh.name or 'bone mesh'} is not a valid closed manifold ({status.name})",
                          path=mesh.source, hint="repair the mesh (duplicate vertices, flipped faces, holes)")
     return solid
 

@@ -398,16 +398,20 @@ class SoftTissueModel:
         is_free_dof[self._free] = True
         self._dir = np.flatnonzero(~is_free_dof)
         self._interp = mesh.interpolation_matrix()  # (N, n)
+        self._centres = {name: self._segment_centre(k) for k, name in enumerate(mesh.segment_names)}
 
     # set-up ---------------------------------------------------------------------------------
     @property
     def _cells(self):
         return self.mesh.cells if self.element == "bbar" else None
 
+    def _blocks(self):
+        """The free-free and free-Dirichlet blocks of the stiffness matrix."""
+        k_free = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)[self._free]
+        return k_free[:, self._free], k_free[:, self._dir]
+
     def _assemble(self):
-        k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)
-        self._kff = k[self._free][:, self._free]
-        self._kfd = k[self._free][:, self._dir]
+        self._kff, self._kfd = self._blocks()
 
     def _dirichlet_field(self, coefficients: dict[str, np.ndarray]) -> np.ndarray:
         """Nodal displacement (n, 3) on bone-attached nodes for the moving segments' (A, t)."""
@@ -457,9 +461,10 @@ class SoftTissueModel:
                   for i, s in enumerate(self.moving)]
         return max(counts)[2]
 
-    def _segment_centre(self, name: str) -> np.ndarray:
-        """The mean of the segment's bone nodes (where :func:`check_move` measures its move)."""
-        nodes = self.mesh.nodes[self.mesh.labels == self.mesh.segment_names.index(name)]
+    def _segment_centre(self, k: int) -> np.ndarray:
+        """The mean of segment ``k``'s bone nodes (where :func:`check_move` measures its move;
+        computed once at set-up, :meth:`_index_dofs`)."""
+        nodes = self.mesh.nodes[self.mesh.labels == k]
         return nodes.mean(axis=0) if len(nodes) else np.zeros(3)
 
     def _relative(self, moves: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -471,7 +476,7 @@ class SoftTissueModel:
             if name not in self.mesh.segment_names:
                 raise ParameterError(f"unknown segment '{name}'; segments are {self.mesh.segment_names}",
                                      parameter="moves")
-            m = check_move(name, matrix, at=self._segment_centre(name))
+            m = check_move(name, matrix, at=self._centres[name])
             if name in self.fixed and not np.allclose(m, np.eye(4), atol=1e-12):
                 raise ParameterError(f"segment '{name}' was declared fixed and cannot move", parameter="moves",
                                      hint="build the model without it in 'fixed'")
@@ -523,9 +528,7 @@ class SoftTissueModel:
     def _solve_nodes(self, coeff: dict, *, refactorize: bool = False) -> np.ndarray:
         u = self._dirichlet_field(coeff)
         if refactorize:
-            k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)
-            kff = k[self._free][:, self._free]
-            kfd = k[self._free][:, self._dir]
+            kff, kfd = self._blocks()
             return self._solve_free(u, lu=self._factorize(kff) if len(self._free) else None, kfd=kfd)
         return self._solve_free(u)
 

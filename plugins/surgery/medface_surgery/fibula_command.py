@@ -57,7 +57,7 @@ def _tables(fp) -> dict:
     tables = {"segments": fp.segment_rows, "junctions": fp.junction_rows}
     if fp.guides:
         tables["guides"] = [g.row() for g in fp.guides.values()]
-        tables["printability"] = printability({g.name: g.mesh for g in fp.guides.values()})
+        tables["printability"] = printability(fp.guides.values())
     return tables
 
 

@@ -76,16 +76,13 @@ def plane_distance(mesh: SurfaceMesh, points: np.ndarray, spacing: float) -> np.
     return np.minimum(along, d)
 
 
-def _edge_table(tets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique edges (e, 2) of the tetrahedra (low id first) and, per tetrahedron, the edge index
-    of each of its 6 local edges (m, 6) in the order (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)."""
+def _edge_table(tets: np.ndarray) -> np.ndarray:
+    """Unique edges (e, 2) of the tetrahedra, low id first."""
     pairs = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
     e = np.sort(tets[:, pairs], axis=2).reshape(-1, 2)
-    key = e[:, 0].astype(np.int64) * (int(tets.max()) + 1) + e[:, 1]
-    uniq, inverse = np.unique(key, return_inverse=True)
     n = int(tets.max()) + 1
-    edges = np.stack([uniq // n, uniq % n], axis=1)
-    return edges, inverse.reshape(len(tets), 6)
+    uniq = np.unique(e[:, 0].astype(np.int64) * n + e[:, 1])
+    return np.stack([uniq // n, uniq % n], axis=1)
 
 
 def signed_distance(grid_nodes: np.ndarray, inside: np.ndarray, surface: SurfaceMesh, band: np.ndarray,
@@ -281,7 +278,7 @@ def fitted_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     grid = _lattice(bone_segments, skin, h, box)
     tets = grid["tets"]
     cube_of_tet = np.repeat(np.arange(len(grid["cubes"])), 6)
-    edges, _ = _edge_table(tets)
+    edges = _edge_table(tets)
     phi, which = _level_set(grid, [skin, *bone_segments.values()], edges, h)
     nodes, sign, surf_of_node, snapped = _snap(grid["nodes"], edges, phi, which, snap * h)
     cut_nodes, cut_surface, cut_id = _cut_points(nodes, edges, phi, sign, which)

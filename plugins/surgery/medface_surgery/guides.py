@@ -27,6 +27,7 @@ and the 3 mm bridges are medface's assumptions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -80,8 +81,13 @@ class Guide:
     slot_lengths_mm: dict[str, float] = field(default_factory=dict)
     dropped_mm3: list[float] = field(default_factory=list)
 
+    @cached_property
+    def print_check(self):
+        """The printability check of the guide (:func:`.printable.check_printable`), made once."""
+        return check_printable(self.mesh, self.name)
+
     def row(self) -> dict:
-        check = check_printable(self.mesh, self.name)
+        check = self.print_check
         return {"guide": self.name, "bone": self.bone, "planes": ", ".join(p.name for p in self.planes),
                 "approach": [round(float(x), 3) for x in self.approach],
                 "slot_length_mm": ", ".join(f"{v:.1f}" for v in self.slot_lengths_mm.values()),
@@ -340,9 +346,10 @@ JAW_SEGMENTS = ("maxilla", "mandible_distal")
 """The presets' segments that carry teeth: a plan that has one of them gets occlusal splints."""
 
 
-def printability(meshes: dict[str, SurfaceMesh]) -> list[dict]:
-    """The printability check (:func:`.printable.check_printable`) of each part, as table rows."""
-    return [check_printable(mesh, name).to_dict() for name, mesh in meshes.items()]
+def printability(parts) -> list[dict]:
+    """The printability check (:func:`.printable.check_printable`) of each part (guides and
+    splints, whose checks are made once and shared with their rows), as table rows."""
+    return [part.print_check.to_dict() for part in parts]
 
 
 @dataclass
@@ -355,7 +362,11 @@ class PlanParts:
 
     def meshes(self) -> dict[str, SurfaceMesh]:
         """Every part's mesh by its part name (``guide_...``, ``splint_...``)."""
-        return {**{g.name: g.mesh for g in self.guides.values()}, **{s.name: s.mesh for s in self.splints.values()}}
+        return {p.name: p.mesh for p in self.parts()}
+
+    def parts(self) -> list:
+        """The guides, then the splints."""
+        return [*self.guides.values(), *self.splints.values()]
 
     def tables(self, checks: list[dict]) -> dict[str, list[dict]]:
         """The guides' and splints' tables and the printability ``checks`` of :func:`printability`."""

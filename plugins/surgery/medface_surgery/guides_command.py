@@ -46,7 +46,7 @@ def guides(plan, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None =
     parts = plan_parts(plan, bones, splints=splints, stage=stage, wall_mm=wall_mm, clearance_mm=clearance_mm,
                        block_mm=block_mm, margin_mm=margin_mm)
     meshes = parts.meshes()
-    checks = printability(meshes)
+    checks = printability(parts.parts())
     result = Result(command="surgery.guides", limits=list(LIMITS), summary=_summary(parts, checks),
                     tables=parts.tables(checks), warnings=notes + parts.warnings(),
                     metrics={"volume_mm3": {c["part"]: c["volume_mm3"] for c in checks}})

@@ -25,6 +25,7 @@ the bite, e.g. by autorotating the mandible, and plan again).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -60,8 +61,13 @@ class Splint:
     warnings: list[str] = field(default_factory=list)
     opening_deg: float = 0.0  # autorotation of the mandible about the condylar axis, to make room
 
+    @cached_property
+    def print_check(self):
+        """The printability check of the splint (:func:`.printable.check_printable`), made once."""
+        return check_printable(self.mesh, self.name)
+
     def row(self) -> dict:
-        check = check_printable(self.mesh, self.name)
+        check = self.print_check
         return {"splint": self.name, "upper": self.upper, "lower": self.lower,
                 "min_thickness_mm": round(self.min_thickness_mm, 2), "opening_deg": round(self.opening_deg, 2),
                 "volume_mm3": round(check.volume_mm3, 1),

@@ -58,7 +58,7 @@ class TissueMesh:
     interest), or ``k >= 0``: attached to ``segment_names[k]``. ``skin_tet`` (N,) and
     ``skin_bary`` (N, 4) embed the N skin vertices (a vertex just outside the piecewise-linear
     boundary takes the nearest point of its host). ``cells`` (m,): the grid cube each
-    tetrahedron came from (fitted meshes; None for voxel meshes).
+    tetrahedron came from (both meshers set it; None only for meshes built by hand).
     """
 
     nodes: np.ndarray
@@ -69,7 +69,7 @@ class TissueMesh:
     skin_bary: np.ndarray
     h: float
     stats: dict = field(default_factory=dict)
-    cells: np.ndarray | None = None  # (m,) grid cube of each tetrahedron (fitted meshes): B-bar groups
+    cells: np.ndarray | None = None  # (m,) grid cube of each tetrahedron: B-bar groups
 
     def counts(self) -> dict:
         """Numbers of nodes, tetrahedra, free/bone/anchored nodes, bone nodes per segment."""
