@@ -20,6 +20,9 @@ LIMITS = [
     "or platysmal synkinesis); their limits are our assumptions, not Banks et al.'s (docs/expression.md).",
     "Dental show is the area of the mouth opening between the inner lip margins: the landmarks do not see teeth.",
     "Landmarks are a statistical model's estimate; closed eyes, a beard, glasses or strong light move them.",
+    "The photos of a session are taken to show one person on one day: nothing checks it (the landmark shapes of "
+    "two different people differed no more than one phantom's across its expressions), so a photo of someone "
+    "else gives a wrong grade without a warning.",
 ]
 
 
