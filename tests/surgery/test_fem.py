@@ -203,8 +203,9 @@ def test_amg_solver_agrees_with_the_factorisation(model, case):
 
 
 def test_pardiso_and_superlu_give_the_same_solution(model, case):
-    """The default direct solver (PARDISO where installed) and SuperLU agree; without pypardiso
-    the model still works (SuperLU)."""
+    """The default direct solver (PARDISO where MKL is installed: single-precision factors, a
+    double-precision refinement step) and SuperLU agree; without MKL the model still works
+    (SuperLU)."""
     from medface_surgery.fem import has_pardiso
 
     segments, skin, moves = case

@@ -9,7 +9,7 @@ linear (P1) tetrahedra is assembled element by element in one vectorised pass (Z
 Taylor, *The Finite Element Method*, vol. 1, ch. 6): with shape-function gradients ``g_a`` and
 volume ``V``, the 3x3 block coupling nodes a and b is
 ``V (lambda g_a g_b^T + mu g_b g_a^T + mu (g_a . g_b) I)``. The free-free block is factorised
-once (``solver="direct"``: Intel MKL's PARDISO through pypardiso, :class:`PardisoLU`, where it
+once (``solver="direct"``: Intel MKL's PARDISO, :class:`PardisoLU`, where it
 is installed, else SuperLU on a METIS nested-dissection ordering; ``"direct-superlu"``: always
 SuperLU, :func:`factorize`; ``"direct-mmd"``: SuperLU's minimum-degree ordering, the previous
 default; ``"amg"``: pyamg's AMG-preconditioned CG, :class:`AMGSolver`, for meshes too large to
@@ -58,9 +58,9 @@ import time
 import numpy as np
 
 from medface.data import SurfaceMesh
-from medface.errors import InputError, ParameterError
+from medface.errors import InputError, ModelError, ParameterError
 
-from .tissue_mesh import FREE, TissueMesh, build_tissue_mesh
+from .tissue_mesh import FREE, HANGING, TissueMesh, build_tissue_mesh
 
 MAX_TRANSLATION_MM = 50.0
 DEFAULT_H = 3.0  # mm; the thick-sphere check and the landmark convergence study in docs/validation/surgery.md
@@ -97,42 +97,57 @@ def assemble_stiffness(nodes: np.ndarray, tets: np.ndarray, E: float, nu: float,
     With ``cells`` (one group number per tetrahedron) the volumetric part uses the mean
     dilatation of each group (B-bar; see the module notes): the deviatoric energy
     ``mu e_dev : e_dev`` per tetrahedron plus ``kappa/2 V_c theta_c^2`` per group; without it,
-    the plain P1 element."""
-    from scipy.sparse import coo_matrix, csr_matrix, diags
+    the plain P1 element. The 3x3 blocks are summed per node pair (16 a tetrahedron, not 144
+    scalar entries), then laid out as one block-sparse matrix."""
+    from scipy.sparse import bsr_matrix, csr_matrix
 
     lam, mu = lame(E, nu)
     kappa = lam + 2.0 * mu / 3.0
     lam_elem = lam if cells is None else -2.0 * mu / 3.0  # deviatoric part only, with B-bar
     n = len(nodes)
-    total = None
+    pair, rows, cols = _node_pairs(tets, n)
+    blocks = np.zeros((len(rows), 3, 3))
     bv_rows, bv_cols, bv_vals, vols = [], [], [], []
-    eye = np.eye(3)
     for start in range(0, len(tets), chunk):
         t = tets[start:start + chunk]
         g, vol = shape_gradients(nodes, t)
-        # k[e, a, i, b, j]
-        gg = np.einsum("eai,ebi->eab", g, g)
-        k = (lam_elem * np.einsum("eai,ebj->eaibj", g, g)
-             + mu * np.einsum("eaj,ebi->eaibj", g, g)
-             + mu * gg[:, :, None, :, None] * eye[None, None, :, None, :])
-        k *= vol[:, None, None, None, None]
-        dof = (3 * t[:, :, None] + np.arange(3)).reshape(len(t), 12).astype(np.int64)
-        part = coo_matrix((k.ravel(), (np.repeat(dof, 12, axis=1).ravel(), np.tile(dof, (1, 12)).ravel())),
-                          shape=(3 * n, 3 * n)).tocsr()
-        total = part if total is None else total + part
+        gv = g * vol[:, None, None]
+        where = pair[start:start + chunk].ravel()
+        mu_gg = mu * np.einsum("eai,ebi->eab", gv, g)
+        for i in range(3):  # the (i, j) entry of the block coupling nodes a and b, for all pairs
+            for j in range(3):
+                k = lam_elem * gv[:, :, None, i] * g[:, None, :, j] + mu * gv[:, :, None, j] * g[:, None, :, i]
+                if i == j:
+                    k += mu_gg
+                blocks[:, i, j] += np.bincount(where, weights=k.ravel(), minlength=len(rows))
         if cells is not None:
-            c = cells[start:start + chunk]
-            bv_rows.append(np.repeat(c, 12))
+            dof = (3 * t[:, :, None] + np.arange(3)).reshape(len(t), 12).astype(np.int64)
+            bv_rows.append(np.repeat(cells[start:start + chunk], 12))
             bv_cols.append(dof.ravel())
-            bv_vals.append((vol[:, None, None] * g).reshape(-1))
+            bv_vals.append(gv.reshape(-1))
             vols.append(vol)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    total = bsr_matrix((blocks, cols, indptr), shape=(3 * n, 3 * n)).tocsr()
+    total.eliminate_zeros()  # exact zeros of axis-aligned pieces inside the 3x3 blocks
     if cells is not None:
         n_cells = int(cells.max()) + 1
-        bv = csr_matrix((np.concatenate(bv_vals), (np.concatenate(bv_rows), np.concatenate(bv_cols))),
-                        shape=(n_cells, 3 * n))
+        vals, c_rows, c_cols = np.concatenate(bv_vals), np.concatenate(bv_rows), np.concatenate(bv_cols)
         vc = np.bincount(cells, weights=np.concatenate(vols), minlength=n_cells)
-        total = total + (bv.T @ diags(kappa / vc) @ bv).tocsr()
+        # sum_c kappa / V_c b_c b_c^T as (B^T)(D B), both factors built as CSR (no conversions)
+        bt = csr_matrix((vals, (c_cols, c_rows)), shape=(3 * n, n_cells))
+        dbv = csr_matrix((vals * (kappa / vc)[c_rows], (c_rows, c_cols)), shape=(n_cells, 3 * n))
+        total = total + bt @ dbv
+    total.sort_indices()
     return total
+
+
+def _node_pairs(tets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The node pairs that tetrahedra couple: for every tetrahedron the index (m, 16) of its
+    pairs (a, b), a-major, among the sorted unique pairs, whose rows and columns follow."""
+    a = np.repeat(tets, 4, axis=1).astype(np.int64)
+    b = np.tile(tets, (1, 4)).astype(np.int64)
+    unique, index = np.unique((a * n + b).ravel(), return_inverse=True)
+    return index.reshape(len(tets), 16), unique // n, unique % n
 
 
 def nested_dissection(matrix) -> np.ndarray | None:
@@ -172,24 +187,72 @@ class OrderedLU:
 
 
 class PardisoLU:
-    """Cholesky-type factors of a symmetric positive definite matrix by PARDISO (Intel MKL,
-    through pypardiso; Schenk & Gaertner, Future Gener. Comput. Syst. 20, 2004): supernodal and
-    multithreaded: 5.5 s against SuperLU's 60 s on the sample head's 153k-dof system
-    (docs/performance.md). ``solve(b)`` for one right-hand side, ``solve_block(B)`` for many."""
+    """Cholesky factors of a symmetric positive definite matrix by PARDISO (Intel MKL; Schenk &
+    Gaertner, Future Gener. Comput. Syst. 20, 2004): supernodal, multithreaded, on a parallel
+    nested-dissection ordering, called through MKL's documented C interface (``ctypes``).
+
+    The factors are computed in single precision (iparm 28), about 35 % faster than double on
+    the sample head, and every solve takes one step of iterative refinement in double
+    precision (the residual from the double-precision matrix): the answers agree with a
+    double-precision factorisation to about 1e-12 relative. ``solve(b)`` for one right-hand
+    side, ``solve_block(B)`` for many."""
+
+    _ERRORS = {-1: "input inconsistent", -2: "not enough memory", -3: "reordering problem",
+               -4: "zero pivot: the matrix is not positive definite", -7: "diagonal matrix is singular"}
 
     def __init__(self, matrix):
-        import pypardiso
+        import ctypes
 
-        self.upper = _upper_csr(matrix)  # PARDISO reads the upper triangle of a symmetric matrix
-        self.solver = pypardiso.PyPardisoSolver(mtype=2)  # real symmetric positive definite
-        self.solver.factorize(self.upper)
+        self._c = ctypes
+        self.lib = _mkl_runtime()
+        if self.lib is None:
+            raise ModelError("PARDISO needs Intel MKL's runtime library (pip install mkl)")
+        self.matrix = matrix.tocsr()
+        upper = _upper_csr(self.matrix)  # PARDISO reads the upper triangle of a symmetric matrix
+        self.n = upper.shape[0]
+        self.ia = (upper.indptr + 1).astype(np.int32)  # one-based
+        self.ja = (upper.indices + 1).astype(np.int32)
+        self.a = upper.data.astype(np.float32)
+        self.pt = np.zeros(64, np.int64)  # PARDISO's internal handle
+        self.iparm = np.zeros(64, np.int32)
+        self.iparm[[0, 1, 7, 27]] = [1, 3, 0, 1]  # own settings, parallel METIS, no refinement, single
+        self.perm = np.zeros(self.n, np.int32)
+        self._call(12, np.zeros(1, np.float32), np.zeros(1, np.float32), 1)  # analysis and factorisation
+
+    def _call(self, phase: int, b: np.ndarray, x: np.ndarray, nrhs: int) -> None:
+        c = self._c
+        i32 = c.c_int32
+        err = i32(0)
+        self.lib.pardiso(self.pt.ctypes.data_as(c.c_void_p), c.byref(i32(1)), c.byref(i32(1)), c.byref(i32(2)),
+                         c.byref(i32(phase)), c.byref(i32(self.n)), self.a.ctypes.data_as(c.c_void_p),
+                         self.ia.ctypes.data_as(c.c_void_p), self.ja.ctypes.data_as(c.c_void_p),
+                         self.perm.ctypes.data_as(c.c_void_p), c.byref(i32(nrhs)),
+                         self.iparm.ctypes.data_as(c.c_void_p), c.byref(i32(0)), b.ctypes.data_as(c.c_void_p),
+                         x.ctypes.data_as(c.c_void_p), c.byref(err))
+        if err.value != 0:
+            raise ModelError(f"PARDISO failed (phase {phase}): {self._ERRORS.get(err.value, f'error {err.value}')}")
+
+    def _solve32(self, b: np.ndarray) -> np.ndarray:
+        rhs = np.asfortranarray(b, dtype=np.float32)  # columns: PARDISO reads column-major blocks
+        x = np.zeros_like(rhs)
+        self._call(33, rhs, x, rhs.shape[1])
+        return np.asarray(x, np.float64)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         return self.solve_block(np.asarray(b, float).reshape(-1, 1))[:, 0]
 
     def solve_block(self, b: np.ndarray) -> np.ndarray:
-        return np.asarray(self.solver.solve(self.upper, np.ascontiguousarray(b, dtype=np.float64)),
-                          float).reshape(b.shape)
+        b = np.asarray(b, np.float64).reshape(self.n, -1)
+        x = self._solve32(b)
+        x += self._solve32(b - self.matrix @ x)  # one refinement step in double precision
+        return np.ascontiguousarray(x)
+
+    def __del__(self):
+        if getattr(self, "lib", None) is not None and self.pt.any():
+            try:
+                self._call(-1, np.zeros(1, np.float32), np.zeros(1, np.float32), 1)  # release the factors
+            except Exception:  # noqa: BLE001 - at interpreter exit ctypes may be gone
+                pass
 
 
 def _upper_csr(matrix):
@@ -200,13 +263,36 @@ def _upper_csr(matrix):
     return upper
 
 
-def has_pardiso() -> bool:
-    """Whether pypardiso (and MKL) can be imported on this machine."""
+_MKL = []
+
+
+def _mkl_runtime():
+    """MKL's runtime library (``mkl_rt``) from the ``mkl`` wheel, loaded once; None without it."""
+    if _MKL:
+        return _MKL[0]
+    import ctypes
+    from importlib import metadata
+
+    lib = None
     try:
-        import pypardiso  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    return True
+        files = metadata.files("mkl") or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for f in files:
+        name = f.name.lower()
+        if name.startswith(("libmkl_rt.so", "libmkl_rt.", "mkl_rt")) and not name.endswith((".py", ".pyc")):
+            try:
+                lib = ctypes.CDLL(str(f.locate().resolve()))
+                break
+            except OSError:
+                continue
+    _MKL.append(lib)
+    return lib
+
+
+def has_pardiso() -> bool:
+    """Whether Intel MKL's PARDISO can be loaded on this machine."""
+    return _mkl_runtime() is not None
 
 
 def factorize(matrix, ordering: str = "nd"):
@@ -306,7 +392,9 @@ class SoftTissueModel:
     of set-up at once. Segments in ``fixed`` never move (the cranium, say); every other segment
     may move. ``E`` in Pa (3 kPa is typical of facial soft tissue; it does not change predicted
     displacements). ``roi`` (mm) restricts the tissue to within that distance of the moving
-    segments (see :mod:`.tissue_mesh`); ``None`` meshes all the tissue.
+    segments (see :mod:`.tissue_mesh`); ``None`` meshes all the tissue. ``grade_mm`` (mm, fitted
+    mesher) meshes the tissue farther than that from the moving bone at ``2 h``
+    (:mod:`.graded_mesh`; None: a uniform mesh).
 
     ``predict(moves)`` returns the skin vertices (N, 3) after the moves, from the precomputed
     response (a small matrix product); ``solve_direct(moves)`` solves the FEM system for the
@@ -317,7 +405,8 @@ class SoftTissueModel:
     def __init__(self, bone_segments: dict[str, SurfaceMesh] | None = None, skin: SurfaceMesh | None = None,
                  h: float = DEFAULT_H, E: float = 3000.0, nu: float = 0.45, fixed: list[str] | tuple = (), *,
                  roi: float | None = None, bone_margin: float | None = None, element: str = "bbar",
-                 mesher: str = "fitted", solver: str = "direct", precompute: bool = True):
+                 mesher: str = "fitted", solver: str = "direct", precompute: bool = True,
+                 grade_mm: float | None = None):
         if solver not in SOLVERS:
             raise ParameterError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}", parameter="solver")
         if element not in ELEMENTS:
@@ -331,7 +420,7 @@ class SoftTissueModel:
                 hint="soft tissue is nearly incompressible (0.45-0.49); 0.5 (incompressible) needs a mixed "
                      "formulation with a pressure unknown; plain P1 tetrahedra lock beyond 0.49")
         self.h, self.E, self.nu = h, float(E), float(nu)
-        self.roi, self.bone_margin = roi, bone_margin
+        self.roi, self.bone_margin, self.grade_mm = roi, bone_margin, grade_mm
         self.element, self.mesher, self.solver, self.precompute = element, mesher, solver, bool(precompute)
         self.timings: dict[str, float] = {}
         if (bone_segments is None) != (skin is None):
@@ -354,7 +443,8 @@ class SoftTissueModel:
         self.timings = {}
         t0 = time.perf_counter()
         self.mesh: TissueMesh = build_tissue_mesh(bone_segments, skin, self.h, bone_margin=self.bone_margin,
-                                                  roi=self.roi, moving=self.moving, mesher=self.mesher)
+                                                  roi=self.roi, moving=self.moving, mesher=self.mesher,
+                                                  grade_mm=self.grade_mm if self.mesher == "fitted" else None)
         self.timings["mesh_s"] = time.perf_counter() - t0
         self._index_dofs()
         t0 = time.perf_counter()
@@ -394,9 +484,13 @@ class SoftTissueModel:
         n = len(mesh.nodes)
         self._free_nodes = np.flatnonzero(mesh.labels == FREE)
         self._free = (3 * self._free_nodes[:, None] + np.arange(3)).ravel()
-        is_free_dof = np.zeros(3 * n, bool)
-        is_free_dof[self._free] = True
-        self._dir = np.flatnonzero(~is_free_dof)
+        kind = np.repeat(mesh.labels, 3)
+        self._dir = np.flatnonzero((kind != FREE) & (kind != HANGING))
+        p = mesh.constraint_matrix()
+        from scipy.sparse import identity, kron
+
+        self._tie = None if p is None else kron(p, identity(3), format="csr")  # u = tie @ u, per dof
+        self._tie_t = None if p is None else self._tie.T.tocsr()
         self._interp = mesh.interpolation_matrix()  # (N, n)
         self._centres = {name: self._segment_centre(k) for k, name in enumerate(mesh.segment_names)}
 
@@ -406,8 +500,12 @@ class SoftTissueModel:
         return self.mesh.cells if self.element == "bbar" else None
 
     def _blocks(self):
-        """The free-free and free-Dirichlet blocks of the stiffness matrix."""
-        k_free = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)[self._free]
+        """The free-free and free-Dirichlet blocks of the stiffness matrix (with hanging nodes
+        eliminated: ``P^T K P``)."""
+        k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)
+        if self._tie is not None:
+            k = (self._tie_t @ k @ self._tie).tocsr()
+        k_free = k[self._free]
         return k_free[:, self._free], k_free[:, self._dir]
 
     def _assemble(self):
@@ -436,6 +534,8 @@ class SoftTissueModel:
             else:  # one column at a time: SuperLU's multi-column solve is 2-3x slower here
                 flat[self._free] = np.column_stack([lu.solve(np.ascontiguousarray(rhs[:, j]))
                                                     for j in range(rhs.shape[1])])
+        if self._tie is not None:  # the hanging nodes from their masters
+            flat = self._tie @ flat
         return flat.reshape(u.shape)
 
     def _skin_response(self) -> np.ndarray:
@@ -536,6 +636,7 @@ class SoftTissueModel:
         """Mesh counts, material, set-up timings (s)."""
         return {**self.mesh.counts(), "E_Pa": self.E, "nu": self.nu, "element": self.element, "solver": self.solver,
                 "factorisation": type(self._lu).__name__ if self._lu is not None else "none",
-                "mesher": self.mesh.stats.get("mesher", self.mesher), "roi_mm": self.roi, "moving": list(self.moving),
+                "mesher": self.mesh.stats.get("mesher", self.mesher), "roi_mm": self.roi, "grade_mm": self.grade_mm,
+                "moving": list(self.moving),
                 "fixed": list(self.fixed), "reference": self.reference, "free_dofs": len(self._free),
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}

@@ -62,18 +62,34 @@ def face_samples(mesh: SurfaceMesh, spacing: float) -> tuple[np.ndarray, np.ndar
     return np.concatenate(points), np.concatenate(normals)
 
 
-def plane_distance(mesh: SurfaceMesh, points: np.ndarray, spacing: float) -> np.ndarray:
-    """Unsigned distance (mm) from ``points`` to ``mesh``: to the tangent plane of the nearest
-    surface sample (exact on flat faces, second-order on curved ones), never more than the
-    distance to the sample itself."""
-    from scipy.spatial import cKDTree
+class PlaneDistance:
+    """Unsigned distance (mm) from points to a surface: to the tangent plane of the nearest
+    surface sample (``spacing`` mm apart; exact on flat faces, second-order on curved ones),
+    never more than the distance to the sample itself. Built once, asked many times. With
+    ``box`` ((2, 3) mm) only the faces that reach into it are sampled: exact for points whose
+    nearest surface point lies in the box."""
 
-    if len(points) == 0:
-        return np.zeros(0)
-    samples, normals = face_samples(mesh, spacing)
-    d, i = cKDTree(samples, balanced_tree=False, compact_nodes=False).query(points)
-    along = np.abs(np.einsum("ij,ij->i", points - samples[i], normals[i]))
-    return np.minimum(along, d)
+    def __init__(self, mesh: SurfaceMesh, spacing: float, box=None):
+        from scipy.spatial import cKDTree
+
+        if box is not None:
+            tri = mesh.vertices[mesh.faces]
+            inside = np.all((tri.max(axis=1) >= box[0]) & (tri.min(axis=1) <= box[1]), axis=1)
+            mesh = SurfaceMesh(mesh.vertices, mesh.faces[inside]) if inside.any() else mesh
+        self.samples, self.normals = face_samples(mesh, spacing)
+        self.tree = cKDTree(self.samples, balanced_tree=False, compact_nodes=False)
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        if len(points) == 0:
+            return np.zeros(0)
+        d, i = self.tree.query(points)
+        along = np.abs(np.einsum("ij,ij->i", points - self.samples[i], self.normals[i]))
+        return np.minimum(along, d)
+
+
+def plane_distance(mesh: SurfaceMesh, points: np.ndarray, spacing: float) -> np.ndarray:
+    """:class:`PlaneDistance` from ``points`` to ``mesh``, once."""
+    return PlaneDistance(mesh, spacing)(points) if len(points) else np.zeros(0)
 
 
 def _edge_table(tets: np.ndarray) -> np.ndarray:
@@ -85,13 +101,13 @@ def _edge_table(tets: np.ndarray) -> np.ndarray:
     return np.stack([uniq // n, uniq % n], axis=1)
 
 
-def signed_distance(grid_nodes: np.ndarray, inside: np.ndarray, surface: SurfaceMesh, band: np.ndarray,
-                    spacing: float, far: float) -> np.ndarray:
-    """phi (negative inside) at the nodes: exact sign, magnitude measured on ``band`` nodes only
-    (``far`` elsewhere)."""
+def signed_distance(grid_nodes: np.ndarray, inside: np.ndarray, distance, band: np.ndarray,
+                    far: float) -> np.ndarray:
+    """phi (negative inside) at the nodes: exact sign, magnitude (``distance(points)``, a
+    :class:`PlaneDistance`) measured on ``band`` nodes only (``far`` elsewhere)."""
     mag = np.full(len(grid_nodes), far)
     idx = np.flatnonzero(band)
-    mag[idx] = np.maximum(plane_distance(surface, grid_nodes[idx], spacing), 1e-9 * far)
+    mag[idx] = np.maximum(distance(grid_nodes[idx]), 1e-9 * far)
     return np.where(inside, -mag, mag)
 
 
@@ -168,10 +184,10 @@ def cut_tetrahedra(tets: np.ndarray, sign: np.ndarray, cut_id) -> tuple[np.ndarr
     return np.concatenate(out_tets).astype(np.int64), np.concatenate(parents).astype(np.int64)
 
 
-def _lattice(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float, box) -> dict:
-    """The Kuhn lattice over the skin (or the part of it in ``box``, (2, 3) LPS mm; the lattice
-    stays aligned with the whole skin's, so a box changes no tetrahedron inside it): inside flags
-    of every surface at the grid points, the cubes with a tissue corner, their nodes and tets."""
+def lattice_frame(skin: SurfaceMesh, h: float, box=None) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, node dims) of the Kuhn lattice over the skin (or the part of it in ``box``, (2, 3)
+    LPS mm; the lattice stays aligned with the whole skin's, so a box changes no tetrahedron
+    inside it)."""
     b = skin.bounds()
     origin = b[0] - h
     dims = np.ceil((b[1] - b[0]) / h).astype(int) + 3
@@ -179,15 +195,38 @@ def _lattice(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float,
         lo = np.clip(np.floor((np.asarray(box[0], float) - origin) / h).astype(int), 0, dims - 1)
         hi = np.clip(np.ceil((np.asarray(box[1], float) - origin) / h).astype(int), 0, dims - 1)
         origin, dims = origin + lo * h, hi - lo + 1
-    in_skin = inside_grid(skin, origin, h, dims)
-    in_bone = [inside_grid(seg, origin, h, dims) for seg in bone_segments.values()]
-    tissue = in_skin.copy()
-    for m in in_bone:
+    return origin, dims
+
+
+def inside_masks(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, origin, h: float, dims) -> list:
+    """Inside flags at the lattice nodes: the skin's, then every bone segment's."""
+    return [inside_grid(skin, origin, h, dims)] + [inside_grid(seg, origin, h, dims) for seg in bone_segments.values()]
+
+
+def tissue_of(masks: list) -> np.ndarray:
+    """Lattice nodes in the soft tissue: inside the skin, outside every bone."""
+    tissue = masks[0].copy()
+    for m in masks[1:]:
         tissue &= ~m
-    cube_dims = dims - 1
-    any_tissue = np.zeros(cube_dims, bool)
+    return tissue
+
+
+def corner_any(flags: np.ndarray) -> np.ndarray:
+    """Per cube of a lattice of node ``flags``: whether any of its eight corners is set."""
+    cube_dims = np.asarray(flags.shape) - 1
+    out = np.zeros(cube_dims, bool)
     for off in _CORNERS:
-        any_tissue |= tissue[off[0]:off[0] + cube_dims[0], off[1]:off[1] + cube_dims[1], off[2]:off[2] + cube_dims[2]]
+        out |= flags[off[0]:off[0] + cube_dims[0], off[1]:off[1] + cube_dims[1], off[2]:off[2] + cube_dims[2]]
+    return out
+
+
+def _lattice(masks: list, origin, h: float, keep_cubes: np.ndarray | None = None) -> dict:
+    """The lattice of spacing ``h`` with node inside ``masks``: the cubes with a tissue corner
+    (and, with ``keep_cubes``, set there), their nodes and tets."""
+    dims = np.asarray(masks[0].shape)
+    any_tissue = corner_any(tissue_of(masks))
+    if keep_cubes is not None:
+        any_tissue &= keep_cubes
     cubes = np.argwhere(any_tissue)
     node_grid = np.zeros(dims, bool)
     for off in _CORNERS:
@@ -197,20 +236,21 @@ def _lattice(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float,
     node_id[tuple(node_ijk.T)] = np.arange(len(node_ijk))
     corner_ids = np.stack([node_id[tuple((cubes + off).T)] for off in _CORNERS], axis=1)
     at = tuple(node_ijk.T)
-    return {"origin": origin, "dims": dims, "cubes": cubes, "nodes": origin + node_ijk * h,
-            "tets": corner_ids[:, _KUHN].reshape(-1, 4), "inside": [in_skin[at]] + [m[at] for m in in_bone]}
+    return {"origin": np.asarray(origin, float), "dims": dims, "h": float(h), "cubes": cubes, "ijk": node_ijk,
+            "nodes": origin + node_ijk * h, "tets": corner_ids[:, _KUHN].reshape(-1, 4),
+            "inside": [m[at] for m in masks]}
 
 
-def _level_set(grid: dict, surfaces: list[SurfaceMesh], edges: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
-    """phi = max(phi_skin, -phi_bone_1, ...) at the nodes and which surface attains it."""
-    nodes = grid["nodes"]
-    spacing = min(h / 3.0, 1.0)  # surface samples; the tangent-plane distance needs no finer
+def _level_set(grid: dict, distances: list, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """phi = max(phi_skin, -phi_bone_1, ...) at the nodes and which surface attains it
+    (``distances``: a :class:`PlaneDistance` per surface, the skin's first)."""
+    nodes, h = grid["nodes"], grid["h"]
     phis = []
-    for k, (surface, inside) in enumerate(zip(surfaces, grid["inside"])):
+    for k, (distance, inside) in enumerate(zip(distances, grid["inside"])):
         band = np.zeros(len(nodes), bool)
         crossing = inside[edges[:, 0]] != inside[edges[:, 1]]
         band[edges[crossing].ravel()] = True
-        phi = signed_distance(nodes, inside, surface, band, spacing, 2.0 * h)
+        phi = signed_distance(nodes, inside, distance, band, 2.0 * h)
         phis.append(phi if k == 0 else -phi)
     stack = np.stack(phis, axis=1)
     which = np.argmax(stack, axis=1)  # the surface that bounds the tissue there
@@ -220,9 +260,11 @@ def _level_set(grid: dict, surfaces: list[SurfaceMesh], edges: np.ndarray, h: fl
     return phi, which
 
 
-def _snap(nodes: np.ndarray, edges: np.ndarray, phi: np.ndarray, which: np.ndarray, limit: float):
+def _snap(nodes: np.ndarray, edges: np.ndarray, phi: np.ndarray, which: np.ndarray, limit: float, frozen=None):
     """Move every node whose nearest cut point along one of its edges is closer than ``limit``
-    onto it: (nodes, sign in {-1, 0, 1}, surface of each node, snapped node ids)."""
+    onto it: (nodes, sign in {-1, 0, 1}, surface of each node, snapped node ids). A ``frozen``
+    node stays where it is and the surface comes to it instead (it becomes a surface node): no
+    sliver either way."""
     a, c = edges[:, 0], edges[:, 1]
     crossing = np.sign(phi[a]) * np.sign(phi[c]) < 0
     ea, ec = a[crossing], c[crossing]
@@ -236,8 +278,9 @@ def _snap(nodes: np.ndarray, edges: np.ndarray, phi: np.ndarray, which: np.ndarr
     order = np.lexsort((cand_dist[close], cand_node[close]))
     sel_node, sel_first = np.unique(cand_node[close][order], return_index=True)
     picked = np.flatnonzero(close)[order][sel_first]
+    moves = np.ones(len(sel_node), bool) if frozen is None else ~frozen[sel_node]
     nodes = nodes.copy()
-    nodes[sel_node] = cand_point[picked]
+    nodes[sel_node[moves]] = cand_point[picked[moves]]
     surf_of_node = which.copy()
     surf_of_node[sel_node] = which[outside_end[picked]]
     sign = np.sign(phi).astype(np.int8)
@@ -246,8 +289,8 @@ def _snap(nodes: np.ndarray, edges: np.ndarray, phi: np.ndarray, which: np.ndarr
 
 
 def _cut_points(nodes: np.ndarray, edges: np.ndarray, phi: np.ndarray, sign: np.ndarray, which: np.ndarray):
-    """Cut points on the edges with strictly opposite signs, their surface, and ``cut_id(p, q)``:
-    the node id (after the grid nodes) of the cut point on edges (p, q)."""
+    """Cut points on the edges with strictly opposite signs, their surface, ``cut_id(p, q)``:
+    the node id (after the grid nodes) of the cut point on edges (p, q), and the edge of each."""
     a, c = edges[:, 0], edges[:, 1]
     crossing = sign[a].astype(int) * sign[c] < 0
     ea, ec = a[crossing], c[crossing]
@@ -267,7 +310,13 @@ def _cut_points(nodes: np.ndarray, edges: np.ndarray, phi: np.ndarray, sign: np.
             raise ModelError("tissue mesher: a cut edge has no cut point (internal error)")
         return n0 + order[pos]
 
-    return cut_nodes, cut_surface, cut_id
+    return cut_nodes, cut_surface, cut_id, np.column_stack([ea, ec])
+
+
+def sample_spacing(h: float) -> float:
+    """Spacing (mm) of the surface samples behind the signed distance of a lattice of spacing
+    ``h``: the tangent-plane distance needs no finer."""
+    return min(h / 3.0, 1.0)
 
 
 def fitted_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float, *,
@@ -275,15 +324,43 @@ def fitted_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     """Nodes, tetrahedra, node labels (``FREE`` or the bone index), the grid cube of every
     tetrahedron and statistics of the fitted tissue mesh (see the module notes). ``box``
     ((2, 3) LPS mm) meshes only the grid cubes in that box."""
-    grid = _lattice(bone_segments, skin, h, box)
+    origin, dims = lattice_frame(skin, h, box)
+    grid = _lattice(inside_masks(bone_segments, skin, origin, h, dims), origin, h)
+    box = sampling_box(origin, dims, h, h)
+    return fit_lattice(grid, surface_distances(bone_segments, skin, sample_spacing(h), box), snap=snap)
+
+
+def surface_distances(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, spacing: float, box=None) -> list:
+    """A :class:`PlaneDistance` for the skin, then for every bone segment (sampled in ``box``)."""
+    return [PlaneDistance(m, spacing, box) for m in (skin, *bone_segments.values())]
+
+
+def sampling_box(origin, dims, h: float, longest_edge: float) -> np.ndarray:
+    """The lattice's extent (``origin``, node ``dims``, spacing ``h``) widened by one lattice
+    edge of up to ``longest_edge`` mm and a sample spacing: a node whose edge crosses a surface
+    (the only nodes whose distance is measured) has that crossing within an edge's length."""
+    lo = np.asarray(origin, float)
+    hi = lo + (np.asarray(dims) - 1) * h
+    pad = np.sqrt(3.0) * longest_edge + 1.0
+    return np.stack([lo - pad, hi + pad])
+
+
+def fit_lattice(grid: dict, distances: list, *, snap: float, frozen=None) -> dict:
+    """The tissue part of a :func:`_lattice`'s tetrahedra, cut along the surfaces of
+    ``distances`` (:func:`surface_distances`): the dict of :func:`fitted_tetrahedra`, with
+    ``lattice_pos``, each node's place in lattice units before snapping (a cut point: the
+    middle of its edge). ``frozen(ijk)`` marks lattice nodes that must not move when snapping."""
+    h = grid["h"]
     tets = grid["tets"]
     cube_of_tet = np.repeat(np.arange(len(grid["cubes"])), 6)
     edges = _edge_table(tets)
-    phi, which = _level_set(grid, [skin, *bone_segments.values()], edges, h)
-    nodes, sign, surf_of_node, snapped = _snap(grid["nodes"], edges, phi, which, snap * h)
-    cut_nodes, cut_surface, cut_id = _cut_points(nodes, edges, phi, sign, which)
+    phi, which = _level_set(grid, distances, edges)
+    nodes, sign, surf_of_node, snapped = _snap(grid["nodes"], edges, phi, which, snap * h,
+                                               None if frozen is None else frozen(grid["ijk"]))
+    cut_nodes, cut_surface, cut_id, cut_edges = _cut_points(nodes, edges, phi, sign, which)
     new_tets, parent = cut_tetrahedra(tets, sign, cut_id)
     all_nodes = np.concatenate([nodes, cut_nodes])
+    lattice_pos = np.concatenate([grid["ijk"], 0.5 * (grid["ijk"][cut_edges[:, 0]] + grid["ijk"][cut_edges[:, 1]])])
     surface = np.concatenate([np.where(sign == 0, surf_of_node, -1), cut_surface])  # -1: interior node
     # orientation and degenerate pieces
     x = all_nodes[new_tets]
@@ -301,4 +378,5 @@ def fitted_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
              "cut_points": int(len(cut_nodes)), "dropped_flat_pieces": int(flat.sum()),
              "min_volume_ratio": float(vol.min() / (h ** 3 / 6.0)) if len(vol) else 0.0}
     return {"nodes": all_nodes[used], "tets": remap[new_tets], "labels": labels, "cells": cube_of_tet[parent],
-            "cubes": grid["cubes"], "origin": grid["origin"], "dims": grid["dims"], "stats": stats}
+            "cubes": grid["cubes"], "origin": grid["origin"], "dims": grid["dims"], "h": h,
+            "lattice_pos": lattice_pos[used], "stats": stats}

@@ -39,6 +39,7 @@ from medface.errors import InputError, ModelError, ParameterError
 
 FREE = -1
 ANCHOR = -2
+HANGING = -3  # a graded mesh's fine node on a coarse face: interpolated from the coarse side
 
 # Kuhn split of the unit cube into six tetrahedra around the diagonal 0 -> 7. Corner c has
 # offset (c & 1, (c >> 1) & 1, (c >> 2) & 1); each tetrahedron walks 0 -> 7 along the axes in
@@ -55,7 +56,8 @@ class TissueMesh:
 
     ``nodes`` (n, 3) LPS mm; ``tets`` (m, 4) node indices, positively oriented; ``labels`` (n,)
     per node: ``FREE`` (-1) soft tissue, ``ANCHOR`` (-2) anchored (outside the region of
-    interest), or ``k >= 0``: attached to ``segment_names[k]``. ``skin_tet`` (N,) and
+    interest), ``HANGING`` (-3) interpolated from its masters (``constraints``, a graded mesh),
+    or ``k >= 0``: attached to ``segment_names[k]``. ``skin_tet`` (N,) and
     ``skin_bary`` (N, 4) embed the N skin vertices (a vertex just outside the piecewise-linear
     boundary takes the nearest point of its host). ``cells`` (m,): the grid cube each
     tetrahedron came from (both meshers set it; None only for meshes built by hand).
@@ -70,6 +72,23 @@ class TissueMesh:
     h: float
     stats: dict = field(default_factory=dict)
     cells: np.ndarray | None = None  # (m,) grid cube of each tetrahedron: B-bar groups
+    #: a graded mesh's hanging nodes: (node ids (k,), master nodes (k, 4), weights (k, 4))
+    constraints: tuple | None = None
+
+    def constraint_matrix(self):
+        """Sparse (n, n) ``P`` with ``u = P u``: identity rows, and for a hanging node its
+        masters' weights (its own column empty). None without hanging nodes."""
+        if self.constraints is None:
+            return None
+        from scipy.sparse import csr_matrix
+
+        hang, masters, weights = self.constraints
+        n = len(self.nodes)
+        plain = np.setdiff1d(np.arange(n), hang)
+        rows = np.concatenate([plain, np.repeat(hang, masters.shape[1])])
+        cols = np.concatenate([plain, masters.ravel()])
+        vals = np.concatenate([np.ones(len(plain)), weights.ravel()])
+        return csr_matrix((vals, (rows, cols)), shape=(n, n))
 
     def counts(self) -> dict:
         """Numbers of nodes, tetrahedra, free/bone/anchored nodes, bone nodes per segment."""
@@ -80,6 +99,7 @@ class TissueMesh:
             "tets": len(self.tets),
             "free_nodes": int((self.labels == FREE).sum()),
             "anchored_nodes": int((self.labels == ANCHOR).sum()),
+            "hanging_nodes": int((self.labels == HANGING).sum()),
             "bone_nodes": per,
             "skin_vertices": len(self.skin_tet),
             "skin_vertices_outside": int(self.stats.get("skin_outside", 0)),
@@ -285,21 +305,27 @@ def _bone_labels(grid: _Grid, bone_segments: dict[str, SurfaceMesh], margin: flo
     return labels
 
 
-def _kept_tetrahedra(tets: np.ndarray, labels: np.ndarray, skin_tet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _kept_tetrahedra(tets: np.ndarray, labels: np.ndarray, skin_tet: np.ndarray, *, links=None,
+                     must_keep=None) -> tuple[np.ndarray, np.ndarray]:
     """(kept, hosts): drop all-bone tetrahedra that host no skin vertex, and free nodes that
     reach the skin only through bone (exact for linear elasticity: the stiffness is
-    block-diagonal over such pieces). ``hosts`` marks the tetrahedra holding a skin vertex."""
+    block-diagonal over such pieces). ``hosts`` marks the tetrahedra holding a skin vertex (and
+    those of ``must_keep``); ``links`` (k, 2) joins nodes that constraints couple."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     skin_tet = skin_tet[skin_tet >= 0]
     hosts = np.zeros(len(tets), bool)
     hosts[skin_tet] = True
+    if must_keep is not None:
+        hosts[must_keep] = True
     is_free = labels == FREE
     keep_tet = hosts | is_free[tets].any(axis=1)
     t_free = tets[keep_tet]  # the free-node graph through tetrahedra
     a = np.repeat(t_free, 4, axis=1).ravel()
     c = np.tile(t_free, (1, 4)).ravel()
+    if links is not None and len(links):
+        a, c = np.concatenate([a, links[:, 0]]), np.concatenate([c, links[:, 1]])
     both = is_free[a] & is_free[c]
     graph = coo_matrix((np.ones(int(both.sum()), np.int8), (a[both], c[both])), shape=(len(labels),) * 2)
     _, comp = connected_components(graph, directed=False)
@@ -322,8 +348,9 @@ def _anchor_outside_roi(grid: _Grid, labels: np.ndarray, moving_ids: list[int], 
 
 
 def _compact(nodes: np.ndarray, tets: np.ndarray, labels: np.ndarray, skin_tet: np.ndarray,
-             keep_tet: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Nodes, tetrahedra, labels and skin hosts with only the kept tetrahedra and their nodes."""
+             keep_tet: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes, tetrahedra, labels and skin hosts with only the kept tetrahedra and their nodes,
+    and the new id of every old node (-1: dropped)."""
     old_tets = np.flatnonzero(keep_tet)
     new_of_old_tet = np.full(len(tets), -1, np.int64)
     new_of_old_tet[old_tets] = np.arange(len(old_tets))
@@ -336,69 +363,130 @@ def _compact(nodes: np.ndarray, tets: np.ndarray, labels: np.ndarray, skin_tet: 
     skin_tet = np.where(hosted, new_of_old_tet[np.maximum(skin_tet, 0)], -1)
     if lost.any():  # a bug in the pruning, never the input's fault
         raise ModelError("the tissue mesh lost a tetrahedron holding a skin vertex")
-    return nodes[used], new_of_old_node[tets], labels[used], skin_tet
+    return nodes[used], new_of_old_node[tets], labels[used], skin_tet, new_of_old_node
 
 
 def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
                       bone_margin: float | None = None, roi: float | None = None,
-                      moving: list[str] | None = None, mesher: str = "fitted") -> TissueMesh:
+                      moving: list[str] | None = None, mesher: str = "fitted",
+                      grade_mm: float | None = None) -> TissueMesh:
     """Mesh the soft tissue between ``bone_segments`` and ``skin`` with tetrahedra of size ``h``.
 
     ``mesher``: ``"fitted"`` (default; cut cells fitted to the surfaces, :mod:`.fitted_mesh`) or
     ``"voxel"`` (the stair-stepped grid of whole cubes of earlier versions, kept as a baseline).
     ``bone_margin`` (mm) ties free nodes that close to a bone to it (default: none for the fitted
     mesh, ``h/2`` for the voxel mesh). ``moving`` names the segments that may move (default:
-    all); it matters only with ``roi``. Raises InputError for surfaces that are not closed or a
-    skin that does not enclose the bone, ParameterError for a bad ``h``, ``bone_margin``, ``roi``
-    or ``mesher``.
+    all); it matters only with ``roi`` and ``grade_mm``. ``grade_mm`` (fitted mesh only): tissue
+    farther than that from the moving bone is meshed at ``2 h`` (:mod:`.graded_mesh`). Raises
+    InputError for surfaces that are not closed or a skin that does not enclose the bone,
+    ParameterError for a bad ``h``, ``bone_margin``, ``roi``, ``grade_mm`` or ``mesher``.
     """
     if mesher not in ("fitted", "voxel"):
         raise ParameterError(f"unknown mesher {mesher!r}; use 'fitted' or 'voxel'", parameter="mesher")
+    if grade_mm is not None and not (np.isfinite(grade_mm) and grade_mm > 0):
+        raise ParameterError(f"grade_mm must be a positive distance in mm, got {grade_mm}", parameter="grade_mm")
     if mesher == "voxel":
         return build_voxel_tissue_mesh(bone_segments, skin, h, bone_margin=bone_margin, roi=roi, moving=moving)
     h, margin = _checked_spacing(bone_segments, skin, h, 0.0 if bone_margin is None else bone_margin, roi)
-    from .fitted_mesh import fitted_tetrahedra
-
     names = list(bone_segments)
     moving = names if moving is None else list(moving)
     box = None
     if roi is not None and moving:  # no node outside this box can lie within roi of the moving bone
         bounds = np.stack([bone_segments[name].bounds() for name in moving])
         box = np.stack([bounds[:, 0].min(axis=0) - roi - 2 * h, bounds[:, 1].max(axis=0) + roi + 2 * h])
-    mesh = fitted_tetrahedra(bone_segments, skin, h, box=box)
+    mesh = _fitted(bone_segments, skin, h, moving, grade_mm, box)
     nodes, tets, labels, cells = mesh["nodes"], mesh["tets"], mesh["labels"], mesh["cells"]
     if margin > 0:
-        spacing = min(0.2 * h, 1.0)
-        best = np.full(len(nodes), np.inf)
-        for k, seg in enumerate(bone_segments.values()):
-            d = surface_distance(seg, nodes, margin, spacing)
-            closer = (labels == FREE) & (d < best) & (d <= margin)
-            labels[closer] = k
-            best[closer] = d[closer]
+        _tie_near_bone(bone_segments, nodes, labels, margin, min(0.2 * h, 1.0))
     inside = np.ones(skin.n_vertices, bool) if box is None else np.all(
         (skin.vertices > box[0] + h) & (skin.vertices < box[1] - h), axis=1)  # the rest stays still
     skin_tet = np.full(skin.n_vertices, -1, np.int64)
     skin_bary, gap = np.zeros((skin.n_vertices, 4)), np.zeros(skin.n_vertices)
-    skin_tet[inside], skin_bary[inside], gap[inside] = _embed_in_cells(
-        nodes, tets, cells, mesh["cubes"], mesh["origin"], h, mesh["dims"] - 1, skin.vertices[inside])
-    keep_tet, hosts = _kept_tetrahedra(tets, labels, skin_tet)
+    skin_tet[inside], skin_bary[inside], gap[inside] = _embed_in_levels(mesh, skin.vertices[inside])
+    tie = mesh.get("constraints")
+    keep_tet, hosts = _kept_tetrahedra(tets, labels, skin_tet, links=None if tie is None else _links(tie),
+                                       must_keep=None if tie is None else tie["hosts"])
     if roi is not None:
-        from scipy.spatial import cKDTree
-
-        seeds = np.flatnonzero(np.isin(labels, [names.index(name) for name in moving]))
-        if len(seeds):
-            d, _ = cKDTree(nodes[seeds]).query(nodes, distance_upper_bound=roi)
-            labels[(labels == FREE) & ~np.isfinite(d)] = ANCHOR
-        else:
-            labels[labels == FREE] = ANCHOR
+        _anchor_beyond(nodes, labels, [names.index(name) for name in moving], roi)
         keep_tet &= (labels[tets] == FREE).any(axis=1) | hosts
     keep_cells = cells[keep_tet]
-    nodes, tets, labels, skin_tet = _compact(nodes, tets, labels, skin_tet, keep_tet)
+    nodes, tets, labels, skin_tet, new_id = _compact(nodes, tets, labels, skin_tet, keep_tet)
+    constraints = None if tie is None else _kept_constraints(labels, new_id, tie)
     stats = {**mesh["stats"], "skin_outside": int((gap > 0.5 * h).sum()), "skin_gap_max_mm": float(gap.max()),
              "skin_beyond_box": int((~inside).sum()),
-             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "fitted"}
+             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "fitted" if grade_mm is None else "graded"}
     return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats,
-                      cells=np.unique(keep_cells, return_inverse=True)[1])
+                      cells=np.unique(keep_cells, return_inverse=True)[1], constraints=constraints)
+
+
+def _fitted(bone_segments, skin, h, moving, grade_mm, box) -> dict:
+    """The fitted mesh, uniform or graded away from the moving bone."""
+    if grade_mm is None or not moving:
+        from .fitted_mesh import fitted_tetrahedra
+
+        return fitted_tetrahedra(bone_segments, skin, h, box=box)
+    from .graded_mesh import graded_tetrahedra
+
+    points = np.concatenate([bone_segments[name].vertices for name in moving])
+    return graded_tetrahedra(bone_segments, skin, h, points, float(grade_mm), box=box)
+
+
+def _tie_near_bone(bone_segments, nodes, labels, margin: float, spacing: float) -> None:
+    """Label free nodes within ``margin`` of a bone with the nearest such bone."""
+    best = np.full(len(nodes), np.inf)
+    for k, seg in enumerate(bone_segments.values()):
+        d = surface_distance(seg, nodes, margin, spacing)
+        closer = (labels == FREE) & (d < best) & (d <= margin)
+        labels[closer] = k
+        best[closer] = d[closer]
+
+
+def _anchor_beyond(nodes, labels, moving_ids: list[int], roi: float) -> None:
+    """Label ``ANCHOR`` the free nodes farther than ``roi`` from every moving segment's nodes."""
+    from scipy.spatial import cKDTree
+
+    seeds = np.flatnonzero(np.isin(labels, moving_ids))
+    if len(seeds):
+        d, _ = cKDTree(nodes[seeds]).query(nodes, distance_upper_bound=roi)
+        labels[(labels == FREE) & ~np.isfinite(d)] = ANCHOR
+    else:
+        labels[labels == FREE] = ANCHOR
+
+
+def _embed_in_levels(mesh: dict, points: np.ndarray):
+    """Host tetrahedron, barycentric coordinates and gap of every point in a fitted mesh: in its
+    one lattice, or in the nearer of a graded mesh's two (the fine one first: it holds the skin)."""
+    levels = mesh.get("levels") or [{"tets": (0, len(mesh["tets"])), "cubes": mesh["cubes"], "origin": mesh["origin"],
+                                     "h": mesh.get("h"), "cube_dims": np.asarray(mesh["dims"]) - 1, "cell_offset": 0}]
+    host = np.full(len(points), -1, np.int64)
+    bary, gap = np.zeros((len(points), 4)), np.full(len(points), np.inf)
+    for level in reversed(levels):
+        a, b = level["tets"]
+        todo = np.flatnonzero(gap > 0)
+        if b == a or len(todo) == 0:
+            continue
+        t, w, g = _embed_in_cells(mesh["nodes"], mesh["tets"][a:b], mesh["cells"][a:b] - level["cell_offset"],
+                                  level["cubes"], level["origin"], level["h"], level["cube_dims"], points[todo])
+        better = g < gap[todo]
+        host[todo[better]], bary[todo[better]], gap[todo[better]] = t[better] + a, w[better], g[better]
+    return host, bary, gap
+
+
+def _links(tie: dict) -> np.ndarray:
+    """(k, 2) node pairs joining every hanging node to its masters."""
+    return np.column_stack([np.repeat(tie["nodes"], tie["masters"].shape[1]), tie["masters"].ravel()])
+
+
+def _kept_constraints(labels: np.ndarray, new_id: np.ndarray, tie: dict):
+    """The hanging-node constraints ``(nodes, masters (k, 4), weights (k, 4))`` in the compacted
+    mesh's ids; the hanging nodes still free get the label ``HANGING``. None without any."""
+    nodes, masters, weights = new_id[tie["nodes"]], new_id[tie["masters"]], tie["weights"]
+    if np.any(masters < 0):  # the masters' tetrahedra are kept (must_keep): a bug, not the input
+        raise ModelError("the graded tissue mesh lost the master node of a hanging node")
+    keep = (nodes >= 0) & (labels[np.maximum(nodes, 0)] == FREE)
+    nodes, masters, weights = nodes[keep], masters[keep], weights[keep]
+    labels[nodes] = HANGING
+    return (nodes, masters, weights) if len(nodes) else None
 
 
 def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
@@ -475,7 +563,7 @@ def build_voxel_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: Surface
         _anchor_outside_roi(grid, labels, [names.index(name) for name in moving], roi)
         keep_tet &= (labels[tets] == FREE).any(axis=1) | hosts
     cells = np.unique((np.arange(len(tets)) // 6)[keep_tet], return_inverse=True)[1]  # the parent cubes
-    nodes, tets, labels, skin_tet = _compact(nodes, tets, labels, skin_tet, keep_tet)
+    nodes, tets, labels, skin_tet, _ = _compact(nodes, tets, labels, skin_tet, keep_tet)
     tets = _orient(nodes, tets)
     # orientation swaps two columns; recompute barycentrics to match
     skin_bary = barycentric(nodes[tets[skin_tet]], skin.vertices)
