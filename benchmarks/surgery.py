@@ -3,13 +3,13 @@
 The phantom's sample head (sample_data/) with its skin resampled to about 50k vertices; bone
 segments cranium (fixed), maxilla (a Le Fort I box split of the skull) and mandible; nu = 0.45.
 
-* the model (defaults): tetrahedra fitted to the surfaces (cut cells, ``mesher="fitted"``), the
-  mean-dilatation B-bar element, ``h`` and ``roi`` as ``surgery simulate`` uses them;
+* the model (defaults): tetrahedra fitted to the surfaces (cut cells, ``mesher="fitted"``),
+  graded away from the moving bone (2 h cubes beyond ``grade_mm``), the mean-dilatation B-bar
+  element, ``h`` and ``roi`` as ``surgery simulate`` uses them;
 * the baseline, measured in the same run: the committed pipeline (stair-stepped voxel mesh, plain
   P1 tetrahedra, ``h`` = 3 mm, tissue beyond 25 mm of the moving bone held still, SuperLU with
   its minimum-degree ordering, ``solver="direct-mmd"``);
-* side by side: the model on a mesh graded away from the moving bone (spacing ``2 h`` beyond
-  ``--grade`` mm of it, ``grade_mm``; :mod:`medface_surgery.graded_mesh`);
+* side by side: the model on a uniform mesh (``grade_mm=None``, the default before 2026-12-07 (5));
 * side by side at the model's mesh: SuperLU with its minimum-degree ordering instead of the
   default factorisation (PARDISO, Intel MKL through pypardiso, where installed;
   ``solver="direct-mmd"``) and AMG-preconditioned CG (``solver="amg"``, pyamg) instead of a
@@ -64,7 +64,7 @@ def measure(segments, skin, plans, moves, *, scratch: bool = True, **kwargs) -> 
 
 
 def main() -> None:
-    from medface_surgery.fem import DEFAULT_H
+    from medface_surgery.fem import DEFAULT_GRADE_MM, DEFAULT_H
     from medface_surgery.simulation import ROI_MM
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,8 +74,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=25)
     parser.add_argument("--no-baseline", action="store_true", help="skip the committed pipeline")
     parser.add_argument("--no-sides", action="store_true", help="skip the other solvers at the model's mesh")
-    parser.add_argument("--grade", type=float, default=15.0, help="mm from the moving bone beyond which the "
-                                                                     "graded mesh is coarse")
+    parser.add_argument("--grade", type=float, default=DEFAULT_GRADE_MM, help="mm from the moving bone beyond "
+                                                                               "which the mesh is coarse")
     args = parser.parse_args()
 
     segments, skin, _, moves = phantom_case(REPO / "sample_data", skin_vertices=args.skin_vertices)
@@ -85,15 +85,15 @@ def main() -> None:
     if not args.no_baseline:
         runs["baseline"] = measure(segments, skin, plans, moves, h=3.0, roi=25.0, element="p1", mesher="voxel",
                                    solver="direct-mmd")
-    runs["model"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi)
-    runs["model, graded"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, grade_mm=args.grade)
-    g = runs["model, graded"]
+    runs["model"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, grade_mm=args.grade)
+    runs["model, uniform"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, grade_mm=None)
+    g = runs["model, uniform"]
     g["rel"] = float(np.linalg.norm(g["fast"] - runs["model"]["fast"])
-                     / np.linalg.norm(runs["model"]["fast"] - skin.vertices))  # against the uniform mesh
+                     / np.linalg.norm(runs["model"]["fast"] - skin.vertices))  # against the model
     if not args.no_sides:
         for solver in ("amg", "direct-mmd"):
             runs[f"model, {solver}"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, solver=solver,
-                                               scratch=False)
+                                               grade_mm=args.grade, scratch=False)
             r = runs[f"model, {solver}"]
             r["rel"] = float(np.linalg.norm(r["fast"] - runs["model"]["fast"])
                              / np.linalg.norm(runs["model"]["fast"] - skin.vertices))  # against the default
@@ -115,8 +115,8 @@ def main() -> None:
           f"free_dofs={m['info']['free_dofs']} setup_s={m['setup']:.2f} update_ms={1e3 * m['update']:.2f} "
           f"scratch_s={m['scratch']:.2f} baseline_setup_s={base['setup']:.2f} "
           f"baseline_update_ms={1e3 * base['update']:.2f} preview_setup_s={preview_setup:.2f} "
-          f"preview_update_ms={1e3 * preview_update:.2f} graded_setup_s={g['setup']:.2f} "
-          f"graded_free_dofs={g['info']['free_dofs']} ratio={base['setup'] / m['setup']:.2f}")
+          f"preview_update_ms={1e3 * preview_update:.2f} uniform_setup_s={g['setup']:.2f} "
+          f"uniform_free_dofs={g['info']['free_dofs']} ratio={base['setup'] / m['setup']:.2f}")
 
 
 if __name__ == "__main__":

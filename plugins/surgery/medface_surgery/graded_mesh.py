@@ -48,6 +48,11 @@ def graded_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     dims = dims + (dims - 1) % 2  # an even number of fine cubes along every axis
     masks = inside_masks(bone_segments, skin, origin, h, dims)
     coarse = coarse_cubes(masks, origin, h, moving_points, fine_mm)
+    tissue_corner = corner_any(tissue_of([m[::2, ::2, ::2] for m in masks]))
+    if not (coarse & tissue_corner).any() or (coarse | ~tissue_corner).all():  # one level only: uniform
+        from .fitted_mesh import fitted_tetrahedra
+
+        return fitted_tetrahedra(bone_segments, skin, h, snap=snap, box=box)
     # one signed distance for both levels
     distances = surface_distances(bone_segments, skin, sample_spacing(h), sampling_box(origin, dims, h, 2.0 * h))
     # nodes on the interface do not move when snapping, so that both sides keep the same faces there

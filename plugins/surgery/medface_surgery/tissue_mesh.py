@@ -414,7 +414,7 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     constraints = None if tie is None else _kept_constraints(labels, new_id, tie)
     stats = {**mesh["stats"], "skin_outside": int((gap > 0.5 * h).sum()), "skin_gap_max_mm": float(gap.max()),
              "skin_beyond_box": int((~inside).sum()),
-             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "fitted" if grade_mm is None else "graded"}
+             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "graded" if mesh.get("levels") else "fitted"}
     return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats,
                       cells=np.unique(keep_cells, return_inverse=True)[1], constraints=constraints)
 
@@ -498,9 +498,7 @@ def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
     cube_index = np.full(tuple(cube_dims), -1, np.int64)
     cube_index[tuple(cubes.T)] = np.arange(len(cubes))
     cell = np.clip(np.floor((points - origin) / h).astype(int), 0, np.asarray(cube_dims) - 1)
-    x = nodes[tets]
-    d = x[:, 1:] - x[:, :1]
-    inv = np.linalg.inv(np.transpose(d, (0, 2, 1)))  # bary(1:4) = inv @ (p - x0)
+    inverse = _LazyInverses(nodes, tets)  # bary(1:4) = inv @ (p - x0), for the tetrahedra asked about
     by_cube = csr_matrix((np.arange(1, len(tets) + 1), (cells, np.arange(len(tets)))), shape=(len(cubes), len(tets)))
     by_cube.sort_indices()
     best_t = np.full(len(points), -1, np.int64)
@@ -523,11 +521,12 @@ def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
         for j in range(int((stop - start).max(initial=0))):
             has = start + j < stop
             p_idx, t = idx[has], by_cube.indices[start[has] + j]
-            lam = np.einsum("pij,pj->pi", inv[t], points[p_idx] - x[t, 0])
+            xt = nodes[tets[t]]
+            lam = np.einsum("pij,pj->pi", inverse(t), points[p_idx] - xt[:, 0])
             bary = np.column_stack([1 - lam.sum(axis=1), lam])
             clamped = np.clip(bary, 0.0, None)
             clamped /= clamped.sum(axis=1, keepdims=True)
-            gap = np.linalg.norm(np.einsum("pk,pkd->pd", clamped, x[t]) - points[p_idx], axis=1)
+            gap = np.linalg.norm(np.einsum("pk,pkd->pd", clamped, xt) - points[p_idx], axis=1)
             gap[bary.min(axis=1) >= -1e-12] = 0.0
             better = gap < best_gap[p_idx]
             best_gap[p_idx[better]] = gap[better]
@@ -537,11 +536,29 @@ def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
     if lost.any():  # far from every piece (cannot happen for a skin that the grid covers)
         from scipy.spatial import cKDTree
 
-        _, t = cKDTree(x.mean(axis=1)).query(points[lost])
+        centroids = nodes[tets].mean(axis=1)
+        _, t = cKDTree(centroids).query(points[lost])
         best_t[lost] = t
         best_b[lost] = 0.25
-        best_gap[lost] = np.linalg.norm(x[t].mean(axis=1) - points[lost], axis=1)
+        best_gap[lost] = np.linalg.norm(centroids[t] - points[lost], axis=1)
     return best_t, best_b, best_gap
+
+
+class _LazyInverses:
+    """The inverse edge matrices of tetrahedra, computed the first time each is asked for."""
+
+    def __init__(self, nodes: np.ndarray, tets: np.ndarray):
+        self.nodes, self.tets = nodes, tets
+        self.inv = np.empty((len(tets), 3, 3))
+        self.known = np.zeros(len(tets), bool)
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        new = np.unique(t[~self.known[t]])
+        if len(new):
+            x = self.nodes[self.tets[new]]
+            self.inv[new] = np.linalg.inv(np.transpose(x[:, 1:] - x[:, :1], (0, 2, 1)))
+            self.known[new] = True
+        return self.inv[t]
 
 
 def build_voxel_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
