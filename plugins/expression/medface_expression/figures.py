@@ -134,7 +134,7 @@ def side_bars(measured: dict, expression: str, unit: str = "mm") -> FaceImage:
     """Bar chart of one photo's measurements, subject's right beside left (units in the labels)."""
     from .measure import MEASURES, UNITS
 
-    names = [n for n in MEASURES if n != "dental_show"]
+    names = [n for n in MEASURES if n not in ("dental_show", "lower_lip_border_drop")]
     fig, canvas = _canvas()
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(names))

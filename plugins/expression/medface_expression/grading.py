@@ -43,6 +43,7 @@ class Grading:
     skipped: dict[str, str] = field(default_factory=dict)
 
     iris_mm: float = IRIS_MM
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def mm_per_unit(self) -> float:
@@ -120,21 +121,45 @@ def grade_photos(images: dict[str, FaceImage], *, units: str = "mm", iris_mm: fl
     eye_mm = eye_distance_mm(meshes["rest"], iris_mm)
     measured, frames = {}, {}
     for expr, mesh in meshes.items():
-        measured[expr], frames[expr] = measure_face(mesh, eye_mm)
+        measured[expr], frames[expr] = measure_face(mesh, eye_mm, images[expr].pixels)
+    warnings = consistent_lower_lip(measured)
     shifts = {e: {s: commissure_shift((meshes["rest"], frames["rest"]), (meshes[e], frames[e]), s)
                   for s in ("right", "left")} for e in meshes if e != "rest"}
     scores = score(measured, shifts)
     moved = movements(measured, shifts)
     if units == "iris":  # scores were taken in mm; the reported values are in iris diameters
         measured, moved, shifts = _in_iris(measured, moved, shifts, iris_mm)
-    return Grading(units, eye_mm, quality, meshes, frames, measured, moved, shifts, scores, skipped, iris_mm)
+    return Grading(units, eye_mm, quality, meshes, frames, measured, moved, shifts, scores, skipped, iris_mm,
+                   warnings)
+
+
+#: the photos whose lower-lip borders make the lower-lip movement
+LOWER_LIP_PAIR = ("rest", "lower_lip_depression")
+
+
+def consistent_lower_lip(measured: dict) -> list[str]:
+    """Where the lower-lip border was not found in the photo (weak or ambiguous contrast) in the rest or
+    the lower-lip photo of a side, that side's ``lower_lip_height`` is the mesh's in every photo
+    (changed in place), so a movement never mixes the photo's border with the mesh's; the warnings."""
+    warnings = []
+    for side in ("right", "left"):
+        weak = [e for e in LOWER_LIP_PAIR if e in measured and measured[e][side]["lower_lip_border_drop"] <= 0]
+        if not weak:
+            continue
+        for sides in measured.values():
+            sides[side]["lower_lip_height"] = sides[side]["lower_lip_height_mesh"]
+        warnings.append(f"the lower lip's border on the subject's {side} could not be found in the "
+                        f"{' and '.join(weak)} photo (too little lip-to-skin contrast, or a second red band such as a "
+                        "shadow under the lip): the face mesh's lip point is used, which under-reads a one-sided "
+                        "lower-lip palsy")
+    return warnings
 
 
 def _in_iris(measured: dict, moved: dict, shifts: dict, iris_mm: float) -> tuple[dict, dict, dict]:
     """Measurements, movements and shifts in iris diameters (angles and closure fractions as they
     are, areas in diameters squared)."""
     def scaled(key: str, v: float) -> float:
-        if key in ("smile_angle", "eye_closure_gentle", "eye_closure_full"):
+        if key in ("smile_angle", "eye_closure_gentle", "eye_closure_full", "lower_lip_border_drop"):
             return v
         return v / iris_mm ** 2 if key == "dental_show" else v / iris_mm
 

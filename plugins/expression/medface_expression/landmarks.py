@@ -30,6 +30,9 @@ COMMISSURE = {"right": 61, "left": 291}
 #: lower-lip vermilion border halfway between commissure and midline (lower-lip movement)
 UPPER_LIP = {"right": 39, "left": 269}
 LOWER_LIP = {"right": 181, "left": 405}
+#: the outer lower-lip contour (vermilion border with the skin), commissure to midline: the column
+#: halfway along it is where the lower lip's border is searched in the photo (lipborder.py)
+OUTER_LOWER_LIP = {"right": (61, 146, 91, 181, 84, 17), "left": (291, 375, 321, 405, 314, 17)}
 #: the lower-lip vermilion border at the midline: the reference of commissure excursion and smile angle
 LOWER_LIP_MIDPOINT = 17
 UPPER_LIP_MIDPOINT = 0

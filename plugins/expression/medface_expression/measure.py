@@ -28,11 +28,16 @@ MEASURES = {
     "commissure_width": "commissure to the facial midline (the perpendicular through the mid-canthal point)",
     "smile_angle": "angle of the line lower-lip midpoint -> commissure above the horizontal (degrees)",
     "upper_lip_height": "upper-lip vermilion border (halfway to the philtrum) below the eye line",
-    "lower_lip_height": "lower-lip vermilion border (halfway to the midline) below the eye line",
+    "lower_lip_height": "lower-lip vermilion border below the eye line, halfway between commissure and midline, "
+                        "found in the photo (lipborder.py; the mesh's contour where the lip's contrast is too weak)",
+    "lower_lip_height_mesh": "the mesh's lower-lip border point (181 / 405) below the eye line (landmarks only, "
+                             "for comparison)",
+    "lower_lip_border_drop": "pseudo-hue R/(R+G) drop across the lower-lip border found in the photo (0: none "
+                             "found, the mesh's contour used)",
     "dental_show": "area of the mouth opening between the inner lip margins on that side (mm^2): where teeth "
                    "can show; the landmarks do not see the teeth themselves",
 }
-UNITS = {"smile_angle": "deg", "dental_show": "mm2"}
+UNITS = {"smile_angle": "deg", "dental_show": "mm2", "lower_lip_border_drop": "pseudo-hue"}
 
 
 @dataclass
@@ -131,15 +136,28 @@ def _side(f: np.ndarray, side: str) -> dict[str, float]:
         "commissure_width": float(abs(c[0])),
         "smile_angle": float(np.degrees(np.arctan2(mid[1] - c[1], abs(c[0] - mid[0])))),
         "upper_lip_height": float(f[L.UPPER_LIP[side], 1]), "lower_lip_height": float(f[L.LOWER_LIP[side], 1]),
+        "lower_lip_height_mesh": float(f[L.LOWER_LIP[side], 1]), "lower_lip_border_drop": 0.0,
         "dental_show": _mouth_opening(f, side),
     }
 
 
-def measure_face(mesh: np.ndarray, eye_mm: float) -> tuple[dict[str, dict[str, float]], FaceFrame]:
-    """``({"right": {measure: value}, "left": {...}}, frame)`` of one face's (478, 2) pixel landmarks."""
+def measure_face(mesh: np.ndarray, eye_mm: float,
+                 pixels: np.ndarray | None = None) -> tuple[dict[str, dict[str, float]], FaceFrame]:
+    """``({"right": {measure: value}, "left": {...}}, frame)`` of one face's (478, 2) pixel landmarks.
+
+    With the photo's ``pixels`` (H, W, 3), ``lower_lip_height`` is the border found in the image
+    (:func:`.lipborder.lower_lip_border`); without them, or where it is not found, the mesh's."""
+    from .lipborder import lower_lip_border
+
     frame = face_frame(mesh, eye_mm)
     f = frame.to_face(mesh)
-    return {side: _side(f, side) for side in L.SIDES}, frame
+    out = {side: _side(f, side) for side in L.SIDES}
+    if pixels is not None:
+        for side in L.SIDES:
+            border = lower_lip_border(pixels, frame, f, side)
+            if border.refined:
+                out[side]["lower_lip_height"], out[side]["lower_lip_border_drop"] = border.v, border.drop
+    return out, frame
 
 
 def commissure_shift(rest: tuple, other: tuple, side: str) -> float:

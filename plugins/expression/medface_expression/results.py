@@ -93,6 +93,7 @@ def grading_result(g: Grading, images: dict[str, FaceImage], warnings: list, fig
     result.tables["quality checks"] = quality
     for expr, why in g.skipped.items():
         result.warnings.append(f"the {expr} photo was left out: {why}")
+    result.warnings.extend(g.warnings)
     if not g.measurements:
         result.summary = {"verdict": f"refused: the rest photo failed the quality gate: {g.skipped['rest']}"}
         return result.refuse(f"rest photo: {g.skipped['rest']}")
