@@ -94,54 +94,74 @@ def shape_gradients(nodes: np.ndarray, tets: np.ndarray) -> tuple[np.ndarray, np
 
 
 def assemble_stiffness(nodes: np.ndarray, tets: np.ndarray, E: float, nu: float, *, cells: np.ndarray | None = None,
-                       chunk: int = 100_000):
+                       chunk: int = 100_000, tie=None):
     """Global stiffness (3n x 3n CSR, dof ``3*node + axis``) of linear elasticity on P1 tets.
 
     With ``cells`` (one group number per tetrahedron) the volumetric part uses the mean
     dilatation of each group (B-bar; see the module notes): the deviatoric energy
     ``mu e_dev : e_dev`` per tetrahedron plus ``kappa/2 V_c theta_c^2`` per group; without it,
     the plain P1 element. The 3x3 blocks are summed per node pair (16 a tetrahedron, not 144
-    scalar entries), then laid out as one block-sparse matrix."""
-    from scipy.sparse import bsr_matrix, csr_matrix
-
+    scalar entries), then laid out as one block-sparse matrix. With ``tie`` (3n x 3n, ``u = P
+    u``: a graded mesh's hanging nodes) the result is ``P^T K P``, applied to each part before
+    the mean-dilatation product (which is the larger matrix)."""
     lam, mu = lame(E, nu)
     kappa = lam + 2.0 * mu / 3.0
     lam_elem = lam if cells is None else -2.0 * mu / 3.0  # deviatoric part only, with B-bar
     n = len(nodes)
     pair, rows, cols = _node_pairs(tets, n)
     blocks = np.zeros((len(rows), 3, 3))
-    bv_rows, bv_cols, bv_vals, vols = [], [], [], []
+    factors = []
     for start in range(0, len(tets), chunk):
         t = tets[start:start + chunk]
         g, vol = shape_gradients(nodes, t)
         gv = g * vol[:, None, None]
-        where = pair[start:start + chunk].ravel()
-        mu_gg = mu * np.einsum("eai,ebi->eab", gv, g)
-        for i in range(3):  # the (i, j) entry of the block coupling nodes a and b, for all pairs
-            for j in range(3):
-                k = lam_elem * gv[:, :, None, i] * g[:, None, :, j] + mu * gv[:, :, None, j] * g[:, None, :, i]
-                if i == j:
-                    k += mu_gg
-                blocks[:, i, j] += np.bincount(where, weights=k.ravel(), minlength=len(rows))
+        _add_pair_blocks(blocks, pair[start:start + chunk].ravel(), g, gv, lam_elem, mu)
         if cells is not None:
-            dof = (3 * t[:, :, None] + np.arange(3)).reshape(len(t), 12).astype(np.int64)
-            bv_rows.append(np.repeat(cells[start:start + chunk], 12))
-            bv_cols.append(dof.ravel())
-            bv_vals.append(gv.reshape(-1))
-            vols.append(vol)
+            factors.append((t, cells[start:start + chunk], gv, vol))
+    from scipy.sparse import bsr_matrix
+
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
     total = bsr_matrix((blocks, cols, indptr), shape=(3 * n, 3 * n)).tocsr()
     total.eliminate_zeros()  # exact zeros of axis-aligned pieces inside the 3x3 blocks
+    tie_t = None if tie is None else tie.T.tocsr()
+    if tie is not None:
+        total = tie_t @ total @ tie
     if cells is not None:
-        n_cells = int(cells.max()) + 1
-        vals, c_rows, c_cols = np.concatenate(bv_vals), np.concatenate(bv_rows), np.concatenate(bv_cols)
-        vc = np.bincount(cells, weights=np.concatenate(vols), minlength=n_cells)
-        # sum_c kappa / V_c b_c b_c^T as (B^T)(D B), both factors built as CSR (no conversions)
-        bt = csr_matrix((vals, (c_cols, c_rows)), shape=(3 * n, n_cells))
-        dbv = csr_matrix((vals * (kappa / vc)[c_rows], (c_rows, c_cols)), shape=(n_cells, 3 * n))
+        bt, dbv = _dilatation_factors(factors, cells, kappa, n)
+        if tie is not None:
+            bt, dbv = tie_t @ bt, dbv @ tie
         total = total + bt @ dbv
+    total = total.tocsr()
     total.sort_indices()
     return total
+
+
+def _add_pair_blocks(blocks: np.ndarray, where: np.ndarray, g: np.ndarray, gv: np.ndarray, lam: float,
+                     mu: float) -> None:
+    """Add the 3x3 blocks ``V (lam g_a g_b^T + mu g_b g_a^T + mu (g_a . g_b) I)`` of tetrahedra
+    (shape gradients ``g``, ``gv = V g``) to ``blocks`` at their node pairs ``where`` (m * 16)."""
+    mu_gg = mu * np.einsum("eai,ebi->eab", gv, g)
+    for i in range(3):
+        for j in range(3):
+            k = lam * gv[:, :, None, i] * g[:, None, :, j] + mu * gv[:, :, None, j] * g[:, None, :, i]
+            if i == j:
+                k += mu_gg
+            blocks[:, i, j] += np.bincount(where, weights=k.ravel(), minlength=len(blocks))
+
+
+def _dilatation_factors(parts: list, cells: np.ndarray, kappa: float, n: int):
+    """``(B^T, D B)``, both CSR, of the mean-dilatation term ``sum_c kappa / V_c b_c b_c^T`` with
+    ``b_c = sum_{e in c} V_e grad N``, from the chunks' (tets, cells, V grad N, V)."""
+    from scipy.sparse import csr_matrix
+
+    n_cells = int(cells.max()) + 1
+    c_rows = np.concatenate([np.repeat(c, 12) for _, c, _, _ in parts])
+    c_cols = np.concatenate([(3 * t[:, :, None] + np.arange(3)).reshape(-1).astype(np.int64) for t, _, _, _ in parts])
+    vals = np.concatenate([gv.reshape(-1) for _, _, gv, _ in parts])
+    vc = np.bincount(cells, weights=np.concatenate([v for _, _, _, v in parts]), minlength=n_cells)
+    bt = csr_matrix((vals, (c_cols, c_rows)), shape=(3 * n, n_cells))
+    dbv = csr_matrix((vals * (kappa / vc)[c_rows], (c_rows, c_cols)), shape=(n_cells, 3 * n))
+    return bt, dbv
 
 
 def _node_pairs(tets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -493,7 +513,6 @@ class SoftTissueModel:
         from scipy.sparse import identity, kron
 
         self._tie = None if p is None else kron(p, identity(3), format="csr")  # u = tie @ u, per dof
-        self._tie_t = None if p is None else self._tie.T.tocsr()
         self._interp = mesh.interpolation_matrix()  # (N, n)
         self._centres = {name: self._segment_centre(k) for k, name in enumerate(mesh.segment_names)}
 
@@ -505,9 +524,7 @@ class SoftTissueModel:
     def _blocks(self):
         """The free-free and free-Dirichlet blocks of the stiffness matrix (with hanging nodes
         eliminated: ``P^T K P``)."""
-        k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells)
-        if self._tie is not None:
-            k = (self._tie_t @ k @ self._tie).tocsr()
+        k = assemble_stiffness(self.mesh.nodes, self.mesh.tets, self.E, self.nu, cells=self._cells, tie=self._tie)
         k_free = k[self._free]
         return k_free[:, self._free], k_free[:, self._dir]
 

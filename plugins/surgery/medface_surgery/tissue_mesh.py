@@ -202,6 +202,7 @@ def check_closed(mesh: SurfaceMesh, what: str) -> None:
 def _check_enclosed(segments: dict[str, SurfaceMesh], skin: SurfaceMesh) -> None:
     """InputError when a bone segment sticks out of the skin."""
     sb = skin.bounds()
+    samples = {}
     for name, seg in segments.items():
         b = seg.bounds()
         if np.any(b[0] < sb[0]) or np.any(b[1] > sb[1]):
@@ -209,11 +210,14 @@ def _check_enclosed(segments: dict[str, SurfaceMesh], skin: SurfaceMesh) -> None
                              "not enclose the bone", hint="pass the skin and bone surfaces of the same patient, in "
                                                           "the same LPS frame")
         # sample the segment's vertices: all must be inside the skin (1% tolerance for contact)
-        idx = np.linspace(0, seg.n_vertices - 1, min(seg.n_vertices, 2000)).astype(int)
-        sd = _implicit_distance(skin, seg.vertices[idx])  # negative inside for outward normals
-        if winds_inward(skin):
-            sd = -sd
-        outside = sd > 1e-6
+        samples[name] = seg.vertices[np.linspace(0, seg.n_vertices - 1, min(seg.n_vertices, 2000)).astype(int)]
+    sd = _implicit_distance(skin, np.concatenate(list(samples.values())))  # one locator for all segments
+    if winds_inward(skin):
+        sd = -sd  # negative inside for outward normals
+    start = 0
+    for name, pts in samples.items():
+        outside = sd[start:start + len(pts)] > 1e-6
+        start += len(pts)
         if outside.mean() > 0.01:
             raise InputError(f"bone segment '{name}': {100 * outside.mean():.0f}% of its sampled vertices lie "
                              "outside the skin: the skin does not enclose the bone",
@@ -507,8 +511,12 @@ def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
     offsets = [np.zeros(3, int)] + [np.array(o) - 1 for o in np.ndindex(3, 3, 3) if o != (1, 1, 1)]
     for off in offsets:  # neighbours only for points farther than 2 % of h outside their own cube's pieces
         todo = best_gap > (0 if not off.any() else 0.02 * h)
+        if off.any():  # and only neighbours whose pieces (within h/2 of their cube: snapping) can be nearer
+            lo = origin + (cell + off) * h
+            reach = np.linalg.norm(np.maximum(np.maximum(lo - points, points - (lo + h)), 0.0), axis=1)
+            todo &= reach - 0.5 * h < best_gap
         if not todo.any():
-            break
+            continue
         c = cell[todo] + off
         ok = np.all((c >= 0) & (c < np.asarray(cube_dims)), axis=1)
         ci = np.full(len(c), -1, np.int64)
