@@ -115,10 +115,10 @@ def _largest_rise(smooth: np.ndarray) -> float:
 def halfway_column(f: np.ndarray, side: str) -> tuple[float, float]:
     """``(u, v)`` of the mesh's outer lower-lip contour halfway between the commissure and the
     midline (``f``: the landmarks in face mm)."""
+    from .measure import v_at_u
+
     u = 0.5 * float(f[L.COMMISSURE[side], 0])
-    contour = f[list(L.OUTER_LOWER_LIP[side])]
-    order = np.argsort(contour[:, 0])
-    return u, float(np.interp(u, contour[order, 0], contour[order, 1]))
+    return u, v_at_u(f[list(L.OUTER_LOWER_LIP[side])], u)
 
 
 def lower_lip_border(pixels: np.ndarray, frame, f: np.ndarray, side: str) -> LipBorder:

@@ -89,7 +89,7 @@ def face_frame(mesh: np.ndarray, eye_mm: float) -> FaceFrame:
     return FaceFrame((c["left"] + c["right"]) / 2.0, u, np.array([-u[1], u[0]]), dist / eye_mm)
 
 
-def _at_u(contour: np.ndarray, u: float) -> float:
+def v_at_u(contour: np.ndarray, u: float) -> float:
     """v of a contour (points in face mm) at horizontal position ``u`` (linear, clamped at the ends)."""
     order = np.argsort(contour[:, 0])
     return float(np.interp(u, contour[order, 0], contour[order, 1]))
@@ -126,8 +126,8 @@ def _clip_half_plane(poly: np.ndarray, sign: float) -> np.ndarray:
 
 def _side(f: np.ndarray, side: str) -> dict[str, float]:
     pupil = f[L.IRIS_CENTRE[side]]
-    upper = _at_u(f[list(L.UPPER_LID[side])], pupil[0])
-    lower = _at_u(f[list(L.LOWER_LID[side])], pupil[0])
+    upper = v_at_u(f[list(L.UPPER_LID[side])], pupil[0])
+    lower = v_at_u(f[list(L.LOWER_LID[side])], pupil[0])
     c, mid = f[L.COMMISSURE[side]], f[L.LOWER_LIP_MIDPOINT]
     return {
         "brow_height": float(-f[list(L.BROW_UPPER[side]), 1].min()),

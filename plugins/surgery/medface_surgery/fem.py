@@ -509,10 +509,7 @@ class SoftTissueModel:
         self._free = (3 * self._free_nodes[:, None] + np.arange(3)).ravel()
         kind = np.repeat(mesh.labels, 3)
         self._dir = np.flatnonzero((kind != FREE) & (kind != HANGING))
-        p = mesh.constraint_matrix()
-        from scipy.sparse import identity, kron
-
-        self._tie = None if p is None else kron(p, identity(3), format="csr")  # u = tie @ u, per dof
+        self._tie = mesh.constraint_matrix()  # u = tie @ u, per dof (None without hanging nodes)
         self._interp = mesh.interpolation_matrix()  # (N, n)
         self._centres = {name: self._segment_centre(k) for k, name in enumerate(mesh.segment_names)}
 

@@ -87,10 +87,6 @@ class PlaneDistance:
         return np.minimum(along, d)
 
 
-def plane_distance(mesh: SurfaceMesh, points: np.ndarray, spacing: float) -> np.ndarray:
-    """:class:`PlaneDistance` from ``points`` to ``mesh``, once."""
-    return PlaneDistance(mesh, spacing)(points) if len(points) else np.zeros(0)
-
 
 def _edge_table(tets: np.ndarray) -> np.ndarray:
     """Unique edges (e, 2) of the tetrahedra, low id first."""
@@ -377,6 +373,9 @@ def fit_lattice(grid: dict, distances: list, *, snap: float, frozen=None) -> dic
     stats = {"grid_dims": grid["dims"].tolist(), "origin": grid["origin"].tolist(), "snapped_nodes": int(len(snapped)),
              "cut_points": int(len(cut_nodes)), "dropped_flat_pieces": int(flat.sum()),
              "min_volume_ratio": float(vol.min() / (h ** 3 / 6.0)) if len(vol) else 0.0}
-    return {"nodes": all_nodes[used], "tets": remap[new_tets], "labels": labels, "cells": cube_of_tet[parent],
+    tets = remap[new_tets]
+    level = {"tets": (0, len(tets)), "cubes": grid["cubes"], "origin": grid["origin"], "h": h,
+             "cube_dims": np.asarray(grid["dims"]) - 1, "cell_offset": 0}  # where to look points up
+    return {"nodes": all_nodes[used], "tets": tets, "labels": labels, "cells": cube_of_tet[parent],
             "cubes": grid["cubes"], "origin": grid["origin"], "dims": grid["dims"], "h": h,
-            "lattice_pos": lattice_pos[used], "stats": stats}
+            "lattice_pos": lattice_pos[used], "levels": [level], "stats": stats}

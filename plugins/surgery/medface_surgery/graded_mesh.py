@@ -47,8 +47,7 @@ def graded_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     origin, dims = lattice_frame(skin, h, box)
     dims = dims + (dims - 1) % 2  # an even number of fine cubes along every axis
     masks = inside_masks(bone_segments, skin, origin, h, dims)
-    coarse = coarse_cubes(masks, origin, h, moving_points, fine_mm)
-    tissue_corner = corner_any(tissue_of([m[::2, ::2, ::2] for m in masks]))
+    coarse, tissue_corner = coarse_cubes(masks, origin, h, moving_points, fine_mm)
     if not (coarse & tissue_corner).any() or (coarse | ~tissue_corner).all():  # one level only: uniform
         from .fitted_mesh import fitted_tetrahedra
 
@@ -65,8 +64,10 @@ def graded_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     return _merged(big, small, _hanging_nodes(big, small, h))
 
 
-def coarse_cubes(masks: list, origin, h: float, moving_points: np.ndarray, fine_mm: float) -> np.ndarray:
-    """Per cube of the coarse lattice (every other fine node): whether it is meshed coarse."""
+def coarse_cubes(masks: list, origin, h: float, moving_points: np.ndarray,
+                 fine_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per cube of the coarse lattice (every other fine node): whether it is meshed coarse, and
+    whether one of its corners lies in the tissue."""
     from scipy.spatial import cKDTree
 
     tissue = tissue_of(masks)
@@ -80,7 +81,7 @@ def coarse_cubes(masks: list, origin, h: float, moving_points: np.ndarray, fine_
     else:
         d = np.full(len(centres), np.inf)
     far = (d > fine_mm + np.sqrt(3.0) * h).reshape(tuple(c))  # the whole cube beyond fine_mm
-    return far & ~skin_crossed & (corner | ~fine_any)
+    return far & ~skin_crossed & (corner | ~fine_any), corner
 
 
 def _per_coarse(per_fine_cube: np.ndarray, coarse_dims) -> np.ndarray:
@@ -123,10 +124,8 @@ def _merged(big: dict, small: dict, hanging) -> dict:
     """One mesh of both levels (coarse nodes first); the fine ids of ``hanging`` shifted."""
     nc, tc = len(big["nodes"]), len(big["tets"])
     ids, host, weights = hanging
-    levels = [{"tets": (0, tc), "cubes": big["cubes"], "origin": big["origin"], "h": big["h"],
-               "cube_dims": np.asarray(big["dims"]) - 1, "cell_offset": 0},
-              {"tets": (tc, tc + len(small["tets"])), "cubes": small["cubes"], "origin": small["origin"],
-               "h": small["h"], "cube_dims": np.asarray(small["dims"]) - 1, "cell_offset": len(big["cubes"])}]
+    levels = [big["levels"][0], {**small["levels"][0], "tets": (tc, tc + len(small["tets"])),
+                                 "cell_offset": len(big["cubes"])}]
     stats = {"grid_dims": small["stats"]["grid_dims"], "origin": small["stats"]["origin"],
              "coarse_nodes": nc, "fine_nodes": len(small["nodes"]), "hanging_nodes": len(ids),
              **{k: big["stats"][k] + small["stats"][k] for k in ("snapped_nodes", "cut_points", "dropped_flat_pieces")},

@@ -76,11 +76,12 @@ class TissueMesh:
     constraints: tuple | None = None
 
     def constraint_matrix(self):
-        """Sparse (n, n) ``P`` with ``u = P u``: identity rows, and for a hanging node its
-        masters' weights (its own column empty). None without hanging nodes."""
+        """Sparse (3n, 3n) ``P`` over the degrees of freedom (``3 * node + axis``) with ``u = P u``:
+        identity rows, and for a hanging node's dofs its masters' weights (its own columns
+        empty). None without hanging nodes."""
         if self.constraints is None:
             return None
-        from scipy.sparse import csr_matrix
+        from scipy.sparse import csr_matrix, identity, kron
 
         hang, masters, weights = self.constraints
         n = len(self.nodes)
@@ -88,7 +89,7 @@ class TissueMesh:
         rows = np.concatenate([plain, np.repeat(hang, masters.shape[1])])
         cols = np.concatenate([plain, masters.ravel()])
         vals = np.concatenate([np.ones(len(plain)), weights.ravel()])
-        return csr_matrix((vals, (rows, cols)), shape=(n, n))
+        return kron(csr_matrix((vals, (rows, cols)), shape=(n, n)), identity(3), format="csr")
 
     def counts(self) -> dict:
         """Numbers of nodes, tetrahedra, free/bone/anchored nodes, bone nodes per segment."""
@@ -418,7 +419,7 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     constraints = None if tie is None else _kept_constraints(labels, new_id, tie)
     stats = {**mesh["stats"], "skin_outside": int((gap > 0.5 * h).sum()), "skin_gap_max_mm": float(gap.max()),
              "skin_beyond_box": int((~inside).sum()),
-             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "graded" if mesh.get("levels") else "fitted"}
+             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "graded" if len(mesh["levels"]) > 1 else "fitted"}
     return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats,
                       cells=np.unique(keep_cells, return_inverse=True)[1], constraints=constraints)
 
@@ -460,8 +461,7 @@ def _anchor_beyond(nodes, labels, moving_ids: list[int], roi: float) -> None:
 def _embed_in_levels(mesh: dict, points: np.ndarray):
     """Host tetrahedron, barycentric coordinates and gap of every point in a fitted mesh: in its
     one lattice, or in the nearer of a graded mesh's two (the fine one first: it holds the skin)."""
-    levels = mesh.get("levels") or [{"tets": (0, len(mesh["tets"])), "cubes": mesh["cubes"], "origin": mesh["origin"],
-                                     "h": mesh.get("h"), "cube_dims": np.asarray(mesh["dims"]) - 1, "cell_offset": 0}]
+    levels = mesh["levels"]
     host = np.full(len(points), -1, np.int64)
     bary, gap = np.zeros((len(points), 4)), np.full(len(points), np.inf)
     for level in reversed(levels):

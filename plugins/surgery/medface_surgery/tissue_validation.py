@@ -248,9 +248,7 @@ def solve_with_dirichlet(k, u: np.ndarray, free: np.ndarray, hanging: np.ndarray
     """The nodal field (3n,) with its ``free`` nodes solved from the others' values in ``u``
     (stiffness ``k``, 3n x 3n); a graded mesh's ``hanging`` nodes follow their masters through
     ``tie`` (:meth:`TissueMesh.constraint_matrix`, or None)."""
-    from scipy.sparse import identity, kron
-
-    p = None if tie is None else kron(tie, identity(3), format="csr")
+    p = tie
     if p is not None:
         k = (p.T @ k @ p).tocsr()
     fd = (3 * np.flatnonzero(free)[:, None] + np.arange(3)).ravel()
