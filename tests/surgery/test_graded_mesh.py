@@ -116,3 +116,22 @@ def test_bad_grade_is_refused():
     segments, skin, _ = two_sphere_case()
     with pytest.raises(ParameterError, match="grade_mm"):
         build_tissue_mesh(segments, skin, 3.0, grade_mm=-2.0)
+
+
+def test_skin_the_mesh_cannot_reach_is_warned_about():
+    """A 1 mm thin fin on the skin (an ear rim, say) is finer than the 3 mm grid: its vertices
+    lie outside the tissue mesh and their movement is extrapolated; the model says so, and a
+    smooth skin gets no such warning."""
+    import manifold3d
+
+    segments, skin, _ = two_sphere_case()
+    fin = trimesh.creation.box(extents=(1.0, 14.0, 14.0))
+    fin.apply_translation([0.0, 0.0, 30.0])
+    ball = manifold3d.Manifold(manifold3d.Mesh(np.asarray(skin.vertices, np.float32), np.asarray(skin.faces, np.uint32)))
+    boxm = manifold3d.Manifold(manifold3d.Mesh(np.asarray(fin.vertices, np.float32), np.asarray(fin.faces, np.uint32)))
+    out = (ball + boxm).to_mesh()
+    finned = SurfaceMesh(np.asarray(out.vert_properties[:, :3], float), np.asarray(out.tri_verts, np.int64), name="skin")
+    smooth = SoftTissueModel(segments, skin, fixed=["fixed"], h=3.0)
+    assert smooth.warnings() == []
+    warned = SoftTissueModel(segments, finned, fixed=["fixed"], h=3.0).warnings()
+    assert len(warned) == 1 and "outside the soft-tissue mesh" in warned[0] and "extrapolated" in warned[0]

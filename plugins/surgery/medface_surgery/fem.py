@@ -649,6 +649,21 @@ class SoftTissueModel:
             return self._solve_free(u, lu=self._factorize(kff) if len(self._free) else None, kfd=kfd)
         return self._solve_free(u)
 
+    def warnings(self) -> list[str]:
+        """What a user must know about this model's mesh: skin vertices the tissue mesh does not
+        reach (thin features finer than the grid, such as ear rims or nostril edges), whose
+        predicted movement is extrapolated from the nearest tetrahedron."""
+        self._require_setup()
+        stats = self.mesh.stats
+        outside = int(stats.get("skin_outside", 0))
+        if not outside:
+            return []
+        share = 100.0 * outside / max(len(self.mesh.skin_tet), 1)
+        return [f"{outside} skin vertices ({share:.1f} %) lie more than h/2 = {0.5 * self.h:g} mm outside the "
+                f"soft-tissue mesh (up to {stats.get('skin_gap_max_mm', 0.0):.1f} mm: features finer than the "
+                f"{self.h:g} mm grid): their predicted movement is extrapolated from the nearest element; a "
+                "smaller h (--h) resolves more of them"]
+
     def info(self) -> dict:
         """Mesh counts, material, set-up timings (s)."""
         return {**self.mesh.counts(), "E_Pa": self.E, "nu": self.nu, "element": self.element, "solver": self.solver,

@@ -107,7 +107,8 @@ def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, ma
     sim = simulation.run(surfaces.bones, surfaces.skin, stage=stage)
     tables, metrics = _tables_and_metrics(sim)
     result = Result(command="surgery.simulate", summary=_summary(sim), tables=tables, metrics=metrics,
-                    warnings=list(surfaces.notes) + list(sim.planned.warnings), limits=list(LIMITS))
+                    warnings=list(surfaces.notes) + list(sim.planned.warnings) + list(sim.fem_warnings),
+                    limits=list(LIMITS))
     declare_plan_outputs(result, sim.planned, simulation.plan)
     result.declare("predicted skin", "skin_predicted.ply", sim.skin_after)
     if figures:

@@ -125,6 +125,7 @@ class SimulationResult:
     skin_fem: np.ndarray | None = None
     preview_vs_fem: dict[str, dict] | None = None
     fem_info: dict | None = None
+    fem_warnings: list[str] = field(default_factory=list)
 
     @property
     def segments(self) -> dict[str, SurfaceMesh]:
@@ -176,7 +177,10 @@ class Simulation:
             model = SoftTissueModel(h=self.h, nu=self.nu, roi=self.roi).setup(pieces, skin, fixed)
             skin_fem, fem_info = model.update(planned), model.info()
         stage("measuring before and after")
-        return self._measured(planned, pieces, fixed, skin, skin_preview, skin_fem, fem_info)
+        result = self._measured(planned, pieces, fixed, skin, skin_preview, skin_fem, fem_info)
+        if self.tissue == "fem":
+            result.fem_warnings = model.warnings()
+        return result
 
     def _measured(self, planned: PlanResult, pieces: dict, fixed: list[str], skin: SurfaceMesh,
                   skin_preview: np.ndarray, skin_fem: np.ndarray | None, fem_info: dict | None) -> SimulationResult:
