@@ -3,7 +3,8 @@
 VTK's and ITK's readers are C++; some malformed files make them crash (a segmentation fault, an
 abort from ``std::bad_alloc``), which no ``try`` can catch. :func:`run_isolated` calls a reader in
 a forked child (cheap: the child shares the parent's memory until it writes) and returns what it
-returned, pickled through a pipe. A child that dies by a signal, exits without an answer, runs
+returned, pickled through a pipe (and unpickled with an allow-list: plain data, numpy arrays,
+medface's classes, exception classes; no other callables). A child that dies by a signal, exits without an answer, runs
 past its time limit or grows past a memory cap becomes an :class:`InputError` naming the file; an
 exception raised in the child is re-raised in the parent.
 
@@ -140,7 +141,7 @@ def _outcome(payload: bytes, status: int, timed_out: bool, *, path, what: str, t
         raise InputError(f"reading the {what} took longer than {timeout_s:g} s and was stopped", path=path,
                          hint="the file may be malformed; check it with another program")
     if len(payload) >= 8 and len(payload) - 8 == struct.unpack("<Q", payload[:8])[0]:
-        kind, value = pickle.loads(payload[8:])
+        kind, value = _answer(payload[8:], path=path, what=what)
         if kind == "ok":
             return value
         if kind == "memory":
@@ -154,3 +155,42 @@ def _outcome(payload: bytes, status: int, timed_out: bool, *, path, what: str, t
                          f"name says", path=path, hint="check the file with another program, or export it again")
     raise InputError(f"the reader of the {what} stopped without an answer (exit status {os.WEXITSTATUS(status)})",
                      path=path, hint="the file may be malformed")
+
+
+#: what a reader's answer may be made of: plain containers and numbers, numpy arrays, medface's
+#: data classes, paths and times, and exception classes already loaded in this process
+_SAFE_BUILTINS = frozenset({"tuple", "list", "dict", "set", "frozenset", "str", "bytes", "bytearray", "int", "float",
+                            "complex", "bool", "slice", "range", "NoneType"})
+_SAFE_ROOTS = ("numpy", "medface", "pathlib", "datetime", "collections")
+_NUMPY_BUILDERS = frozenset({"_reconstruct", "scalar", "_frombuffer"})
+
+
+class _AnswerUnpickler(pickle.Unpickler):
+    """Unpickles only the kinds of object a reader returns: a child whose parser was subverted by a
+    crafted file cannot make the parent call an arbitrary function (the usual pickle hazard)."""
+
+    def find_class(self, module: str, name: str):
+        import sys
+
+        root = module.split(".")[0]
+        if module == "builtins" and name in _SAFE_BUILTINS:
+            return super().find_class(module, name)
+        if root in _SAFE_ROOTS or module in sys.modules:
+            obj = super().find_class(module, name)
+            if isinstance(obj, type) and (root in _SAFE_ROOTS or issubclass(obj, BaseException)):
+                return obj
+            if root == "numpy" and name in _NUMPY_BUILDERS:
+                return obj
+        raise pickle.UnpicklingError(f"{module}.{name} is not something a reader returns")
+
+
+def _answer(data: bytes, *, path, what: str):
+    """(kind, value) of the child's pickled answer, read by :class:`_AnswerUnpickler`."""
+    import io
+
+    try:
+        return _AnswerUnpickler(io.BytesIO(data)).load()
+    except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, ValueError) as exc:
+        raise InputError(f"the reader of the {what} answered with something that is not a reader's result ({exc})",
+                         path=path, hint="the file may be crafted to attack the reader; do not open it "
+                                         "elsewhere") from exc

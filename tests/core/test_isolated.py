@@ -56,3 +56,27 @@ def test_a_process_already_under_a_memory_limit_still_reads():
                           env={**os.environ})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "45"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_an_answer_that_would_call_a_function_is_refused():
+    """A reader subverted by a crafted file could answer with a pickle that runs code in the
+    parent; only data, numpy arrays, medface's classes and exception classes are unpickled."""
+    with pytest.raises(InputError, match="not a reader's result"):
+        run_isolated(lambda: _Evil(), path="crafted.vtk", what="mesh")
+
+
+def test_medface_objects_and_exceptions_come_back():
+    from pathlib import Path
+
+    from medface.data import SurfaceMesh
+
+    mesh = run_isolated(lambda: SurfaceMesh(np.eye(3), np.array([[0, 1, 2]]), name="t"))
+    assert isinstance(mesh, SurfaceMesh) and mesh.n_vertices == 3
+    assert run_isolated(lambda: {"p": Path("a/b"), "x": np.float32(2.5)}) == {"p": Path("a/b"), "x": 2.5}
+    with pytest.raises(KeyError):
+        run_isolated(lambda: {}["missing"])
