@@ -86,8 +86,9 @@ def test_a_grey_photo_region_falls_back_to_the_mesh_in_grading(rest_photo, rest_
     g = grade_photos({"rest": FaceImage(pixels)})
     m = g.measurements["rest"]
     assert all(m[s]["lower_lip_height"] == m[s]["lower_lip_height_mesh"] for s in m)
-    assert len(g.warnings) == 2 and all("could not be found" in w for w in g.warnings)
-    assert not grade_photos({"rest": rest_photo}).warnings
+    lip = [w for w in g.warnings if "lower lip" in w]
+    assert len(lip) == 2 and all("could not be found" in w for w in lip)
+    assert not [w for w in grade_photos({"rest": rest_photo}).warnings if "lower lip" in w]
 
 
 @pytest.fixture(scope="module")

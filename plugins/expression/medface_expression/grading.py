@@ -15,6 +15,7 @@ import numpy as np
 from medface.data import FaceImage
 from medface.face.quality import QualityReport, Wording, check_faces, check_image, check_region
 
+from .lidmargin import conflicting, read_session
 from .measure import MEASURES, FaceFrame, commissure_shift, eye_distance_mm, measure_face
 from .photoset import EXPRESSIONS, check_session
 from .scoring import Scores, movements, score
@@ -123,6 +124,8 @@ def grade_photos(images: dict[str, FaceImage], *, units: str = "mm", iris_mm: fl
     for expr, mesh in meshes.items():
         measured[expr], frames[expr] = measure_face(mesh, eye_mm, images[expr].pixels)
     warnings = consistent_lower_lip(measured)
+    pixels = {e: images[e].pixels for e in meshes}
+    warnings += consistent_fissures(measured, read_session(pixels, frames, meshes, iris_mm))
     shifts = {e: {s: commissure_shift((meshes["rest"], frames["rest"]), (meshes[e], frames[e]), s)
                   for s in ("right", "left")} for e in meshes if e != "rest"}
     scores = score(measured, shifts)
@@ -155,11 +158,36 @@ def consistent_lower_lip(measured: dict) -> list[str]:
     return warnings
 
 
+def consistent_fissures(measured: dict, readings: dict) -> list[str]:
+    """The photo-measured fissures (``readings``: :func:`.lidmargin.read_session`) written into
+    ``measured`` (in place), for **both eyes in every photo or for none**: where an eye shows no
+    sclera at rest, or a photo reads an eye closed that the mesh reads open, every photo keeps the
+    mesh's lid values (so an item never compares a photo-measured eye with a mesh-measured one);
+    the warnings."""
+    rest = readings.get("rest", {})
+    problems = [f"the subject's {s} eye shows no sclera beside the iris in the rest photo"
+                for s in ("right", "left") if s in rest and rest[s].fissure is None]
+    mesh_rest = {s: max(measured["rest"][s]["fissure_height_mesh"], 1e-6) for s in ("right", "left")}
+    for e, sides in readings.items():
+        for s, r in sides.items():
+            measured[e][s]["sclera_columns"] = float(r.found)
+            if e != "rest" and conflicting(r, measured[e][s]["fissure_height_mesh"] / mesh_rest[s]):
+                problems.append(f"the subject's {s} eye reads closed in the {e} photo but open in the face mesh")
+    if problems or set(readings) != set(measured):
+        problems = problems or ["the eyes could not be measured in every photo"]
+        return [f"the palpebral fissures are the face mesh's lid lines in every photo, for both eyes ("
+                f"{'; '.join(problems)}): the mesh under-reads partial lid closure"]
+    for e, sides in readings.items():
+        for s, r in sides.items():
+            measured[e][s].update(mrd1=r.mrd1, mrd2=r.mrd2, fissure_height=r.fissure)
+    return []
+
+
 def _in_iris(measured: dict, moved: dict, shifts: dict, iris_mm: float) -> tuple[dict, dict, dict]:
     """Measurements, movements and shifts in iris diameters (angles and closure fractions as they
     are, areas in diameters squared)."""
     def scaled(key: str, v: float) -> float:
-        if key in ("smile_angle", "eye_closure_gentle", "eye_closure_full", "lower_lip_border_drop"):
+        if key in ("smile_angle", "eye_closure_gentle", "eye_closure_full", "lower_lip_border_drop", "sclera_columns"):
             return v
         return v / iris_mm ** 2 if key == "dental_show" else v / iris_mm
 

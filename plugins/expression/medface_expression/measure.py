@@ -22,7 +22,12 @@ MEASURES = {
     "brow_height": "highest point of the upper brow edge above the eye line",
     "mrd1": "margin reflex distance 1: pupil (iris centre) to the upper lid margin, along v",
     "mrd2": "margin reflex distance 2: pupil to the lower lid margin, along v",
-    "fissure_height": "palpebral fissure height: upper to lower lid margin at the pupil, along v",
+    "fissure_height": "palpebral fissure height at the pupil, along v: measured in the photo (lidmargin.py; the "
+                      "mesh's lid lines where the sclera is not found)",
+    "fissure_height_mesh": "the mesh's fissure height: upper to lower lid line at the pupil (landmarks only, for "
+                           "comparison)",
+    "sclera_columns": "columns beside the iris (of 6) where the sclera's band was found in the photo (0: the mesh's "
+                      "lid lines used)",
     "commissure_excursion": "commissure to the lower-lip midpoint (index 17), straight distance",
     "commissure_height": "commissure below the eye line, along v",
     "commissure_width": "commissure to the facial midline (the perpendicular through the mid-canthal point)",
@@ -37,7 +42,7 @@ MEASURES = {
     "dental_show": "area of the mouth opening between the inner lip margins on that side (mm^2): where teeth "
                    "can show; the landmarks do not see the teeth themselves",
 }
-UNITS = {"smile_angle": "deg", "dental_show": "mm2", "lower_lip_border_drop": "pseudo-hue"}
+UNITS = {"smile_angle": "deg", "dental_show": "mm2", "lower_lip_border_drop": "pseudo-hue", "sclera_columns": "count"}
 
 
 @dataclass
@@ -132,6 +137,7 @@ def _side(f: np.ndarray, side: str) -> dict[str, float]:
     return {
         "brow_height": float(-f[list(L.BROW_UPPER[side]), 1].min()),
         "mrd1": float(pupil[1] - upper), "mrd2": float(lower - pupil[1]), "fissure_height": float(lower - upper),
+        "fissure_height_mesh": float(lower - upper), "sclera_columns": 0.0,
         "commissure_excursion": float(np.linalg.norm(c - mid)), "commissure_height": float(c[1]),
         "commissure_width": float(abs(c[0])),
         "smile_angle": float(np.degrees(np.arctan2(mid[1] - c[1], abs(c[0] - mid[0])))),
