@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import landmarks as L
+from .sampling import sample_columns
 
 #: the columns searched, mm beyond the iris's edge (iris radius: half the assumed iris diameter),
 #: on both sides of the pupil (assumption; the medial corner's pink caruncle lies further in)
@@ -101,11 +102,10 @@ class EyeReading:
 
 def saturation_and_value(pixels: np.ndarray, frame, u: float, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(saturation, value)`` along ``v`` = ``vs`` (mm) at ``u`` (mm), sampled bilinearly."""
-    from scipy.ndimage import map_coordinates
+    return _saturation_and_value(sample_columns(pixels, frame, [(u, vs)])[0])
 
-    pts = frame.to_image(np.stack([np.full_like(vs, u), vs], axis=-1))
-    rgb = np.stack([map_coordinates(np.asarray(pixels[..., c], np.float64), [pts[:, 1], pts[:, 0]], order=1,
-                                    mode="nearest") for c in range(3)], axis=-1)
+
+def _saturation_and_value(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)
     return (hi - lo) / np.maximum(hi, 1.0), hi
 
@@ -154,17 +154,16 @@ def eye_columns(pixels: np.ndarray, frame, f: np.ndarray, side: str, iris_mm: fl
     pupil = float(f[L.IRIS_CENTRE[side], 0])
     upper, lower = f[list(L.UPPER_LID[side])], f[list(L.LOWER_LID[side])]
     offsets = [-(iris_mm / 2 + d) for d in COLUMNS_MM[::-1]] + [iris_mm / 2 + d for d in COLUMNS_MM]
-    out = []
-    for k, du in enumerate(offsets):
-        u = pupil + du
-        col = Column(u, v_at_u(upper, u), v_at_u(lower, u))
-        vs = np.arange(col.mesh_upper - WINDOW_MM, col.mesh_lower + WINDOW_MM + STEP_MM / 2, STEP_MM)
-        if len(vs) > 4:
-            sat, value = saturation_and_value(pixels, frame, u, vs)
-            band = sclera_band(vs, sat, value, (col.mesh_upper, col.mesh_lower), 1.0 if ratios is None else ratios[k])
-            if band is not None:
-                col.upper, col.lower, col.brightness_ratio = band
-        out.append(col)
+    out = [Column(pupil + du, v_at_u(upper, pupil + du), v_at_u(lower, pupil + du)) for du in offsets]
+    spans = [np.arange(c.mesh_upper - WINDOW_MM, c.mesh_lower + WINDOW_MM + STEP_MM / 2, STEP_MM) for c in out]
+    searched = [k for k, vs in enumerate(spans) if len(vs) > 4]
+    colours = sample_columns(pixels, frame, [(out[k].u, spans[k]) for k in searched])
+    for k, rgb in zip(searched, colours):
+        col = out[k]
+        sat, value = _saturation_and_value(rgb)
+        band = sclera_band(spans[k], sat, value, (col.mesh_upper, col.mesh_lower), 1.0 if ratios is None else ratios[k])
+        if band is not None:
+            col.upper, col.lower, col.brightness_ratio = band
     return out
 
 

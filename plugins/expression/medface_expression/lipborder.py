@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import landmarks as L
+from .sampling import sample_columns
 
 #: the search window along v (mm) from the mesh's contour: further down (the skin, down to the
 #: labiomental fold, has no edge of the same sign) than up (where the lip's inner margin falls too)
@@ -65,13 +66,7 @@ def pseudo_hue(rgb: np.ndarray) -> np.ndarray:
 
 def column_signal(pixels: np.ndarray, frame, u: float, vs: np.ndarray) -> np.ndarray:
     """The pseudo-hue along ``v`` = ``vs`` (mm) at ``u`` (mm), sampled bilinearly from ``pixels``."""
-    from scipy.ndimage import map_coordinates
-
-    pts = frame.to_image(np.stack([np.full_like(vs, u), vs], axis=-1))
-    coords = [pts[:, 1], pts[:, 0]]
-    rgb = np.stack([map_coordinates(np.asarray(pixels[..., c], np.float64), coords, order=1, mode="nearest")
-                    for c in range(3)], axis=-1)
-    return pseudo_hue(rgb)
+    return pseudo_hue(sample_columns(pixels, frame, [(u, vs)])[0])
 
 
 def _drop(vs: np.ndarray, smooth: np.ndarray, v: float) -> float:
@@ -126,7 +121,8 @@ def lower_lip_border(pixels: np.ndarray, frame, f: np.ndarray, side: str) -> Lip
     u, v_mesh = halfway_column(f, side)
     outward = np.sign(u) if u else (1.0 if side == "left" else -1.0)
     vs = np.arange(v_mesh + SEARCH_MM[0], v_mesh + SEARCH_MM[1] + STEP_MM / 2, STEP_MM)
-    edges = [edge_in_profile(vs, column_signal(pixels, frame, u + outward * du, vs)) for du in COLUMNS_MM]
+    colours = sample_columns(pixels, frame, [(u + outward * du, vs) for du in COLUMNS_MM])
+    edges = [edge_in_profile(vs, pseudo_hue(rgb)) for rgb in colours]
     good = [(v, d) for v, d in edges if d >= MIN_DROP]
     if not good:
         return LipBorder(u, v_mesh, v_mesh, 0.0, False)
