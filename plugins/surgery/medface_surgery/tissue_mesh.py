@@ -470,9 +470,12 @@ def _embed_in_levels(mesh: dict, points: np.ndarray):
         if b == a or len(todo) == 0:
             continue
         t, w, g = _embed_in_cells(mesh["nodes"], mesh["tets"][a:b], mesh["cells"][a:b] - level["cell_offset"],
-                                  level["cubes"], level["origin"], level["h"], level["cube_dims"], points[todo])
+                                  level["cubes"], level["origin"], level["h"], level["cube_dims"], points[todo],
+                                  fallback=False)
         better = g < gap[todo]
         host[todo[better]], bary[todo[better]], gap[todo[better]] = t[better] + a, w[better], g[better]
+    best = {"t": host, "bary": bary, "gap": gap}
+    _nearest_centroid_for_lost(mesh["nodes"], mesh["tets"], points, best)
     return host, bary, gap
 
 
@@ -493,10 +496,12 @@ def _kept_constraints(labels: np.ndarray, new_id: np.ndarray, tie: dict):
     return (nodes, masters, weights) if len(nodes) else None
 
 
-def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
+def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points, *, fallback: bool = True):
     """Host tetrahedron, barycentric coordinates (clamped to the tetrahedron) and distance to
     the host (mm, 0 inside) of every point: among the pieces of the point's grid cube and its 26
-    neighbours, the one nearest the point."""
+    neighbours, the one nearest the point (the first of equally near ones). A point with no piece
+    there gets the tetrahedron of the nearest centroid (with ``fallback``) or host -1 and an
+    infinite gap."""
     from scipy.sparse import csr_matrix
 
     cube_index = np.full(tuple(cube_dims), -1, np.int64)
@@ -505,16 +510,15 @@ def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
     inverse = _LazyInverses(nodes, tets)  # bary(1:4) = inv @ (p - x0), for the tetrahedra asked about
     by_cube = csr_matrix((np.arange(1, len(tets) + 1), (cells, np.arange(len(tets)))), shape=(len(cubes), len(tets)))
     by_cube.sort_indices()
-    best_t = np.full(len(points), -1, np.int64)
-    best_gap = np.full(len(points), np.inf)
-    best_b = np.zeros((len(points), 4))
+    best = {"t": np.full(len(points), -1, np.int64), "gap": np.full(len(points), np.inf),
+            "bary": np.zeros((len(points), 4))}
     offsets = [np.zeros(3, int)] + [np.array(o) - 1 for o in np.ndindex(3, 3, 3) if o != (1, 1, 1)]
     for off in offsets:  # neighbours only for points farther than 2 % of h outside their own cube's pieces
-        todo = best_gap > (0 if not off.any() else 0.02 * h)
+        todo = best["gap"] > (0 if not off.any() else 0.02 * h)
         if off.any():  # and only neighbours whose pieces (within h/2 of their cube: snapping) can be nearer
             lo = origin + (cell + off) * h
             reach = np.linalg.norm(np.maximum(np.maximum(lo - points, points - (lo + h)), 0.0), axis=1)
-            todo &= reach - 0.5 * h < best_gap
+            todo &= reach - 0.5 * h < best["gap"]
         if not todo.any():
             continue
         c = cell[todo] + off
@@ -523,33 +527,72 @@ def _embed_in_cells(nodes, tets, cells, cubes, origin, h, cube_dims, points):
         ci[ok] = cube_index[tuple(c[ok].T)]
         idx = np.flatnonzero(todo)[ci >= 0]
         ci = ci[ci >= 0]
-        if len(idx) == 0:
-            continue
-        start, stop = by_cube.indptr[ci], by_cube.indptr[ci + 1]
-        for j in range(int((stop - start).max(initial=0))):
-            has = start + j < stop
-            p_idx, t = idx[has], by_cube.indices[start[has] + j]
-            xt = nodes[tets[t]]
-            lam = np.einsum("pij,pj->pi", inverse(t), points[p_idx] - xt[:, 0])
-            bary = np.column_stack([1 - lam.sum(axis=1), lam])
-            clamped = np.clip(bary, 0.0, None)
-            clamped /= clamped.sum(axis=1, keepdims=True)
-            gap = np.linalg.norm(np.einsum("pk,pkd->pd", clamped, xt) - points[p_idx], axis=1)
-            gap[bary.min(axis=1) >= -1e-12] = 0.0
-            better = gap < best_gap[p_idx]
-            best_gap[p_idx[better]] = gap[better]
-            best_t[p_idx[better]] = t[better]
-            best_b[p_idx[better]] = np.where((gap[better] == 0)[:, None], bary[better], clamped[better])
-    lost = best_t < 0
-    if lost.any():  # far from every piece (cannot happen for a skin that the grid covers)
+        for chunk in _candidate_chunks(by_cube.indptr[ci + 1] - by_cube.indptr[ci]):
+            p_idx, t = _candidates(idx[chunk], by_cube, ci[chunk])
+            _keep_nearest(best, p_idx, t, *_nearest_point_in(nodes[tets[t]], inverse(t), points[p_idx]))
+    if fallback:
+        _nearest_centroid_for_lost(nodes, tets, points, best)
+    return best["t"], best["bary"], best["gap"]
+
+
+#: candidate (point, tetrahedron) pairs looked at in one go (bounds the memory of their corners)
+CANDIDATE_CHUNK = 400_000
+
+
+def _candidate_chunks(counts: np.ndarray):
+    """Slices of consecutive points whose candidates add up to about :data:`CANDIDATE_CHUNK`."""
+    ends = np.cumsum(counts)
+    start = 0
+    while start < len(counts):
+        stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + CANDIDATE_CHUNK, "right")), start + 1)
+        yield slice(start, stop)
+        start = stop
+
+
+def _candidates(points_idx: np.ndarray, by_cube, cube: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (point, tetrahedron of its cube) pair, point by point, in the cube's order."""
+    start, count = by_cube.indptr[cube], by_cube.indptr[cube + 1] - by_cube.indptr[cube]
+    within = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return np.repeat(points_idx, count), by_cube.indices[np.repeat(start, count) + within]
+
+
+def _nearest_point_in(xt: np.ndarray, inv: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance to the tetrahedra with corners ``xt``, 0 inside; barycentric coordinates, clamped
+    outside) of the points ``p``: the clamped coordinates approximate the nearest point."""
+    lam = np.einsum("pij,pj->pi", inv, p - xt[:, 0])
+    bary = np.column_stack([1 - lam.sum(axis=1), lam])
+    clamped = np.clip(bary, 0.0, None)
+    clamped /= clamped.sum(axis=1, keepdims=True)
+    gap = np.linalg.norm(np.einsum("pk,pkd->pd", clamped, xt) - p, axis=1)
+    inside = bary.min(axis=1) >= -1e-12
+    gap[inside] = 0.0
+    return gap, np.where(inside[:, None], bary, clamped)
+
+
+def _keep_nearest(best: dict, p_idx: np.ndarray, t: np.ndarray, gap: np.ndarray, bary: np.ndarray) -> None:
+    """Per point (its candidates consecutive in ``p_idx``), its nearest candidate (the first of
+    equally near ones) where nearer than the best so far."""
+    starts = np.flatnonzero(np.concatenate([[True], p_idx[1:] != p_idx[:-1]]))
+    nearest = np.minimum.reduceat(gap, starts)
+    count = np.diff(np.append(starts, len(gap)))
+    first = np.minimum.reduceat(np.where(gap <= np.repeat(nearest, count), np.arange(len(gap)), len(gap)), starts)
+    better = first[gap[first] < best["gap"][p_idx[first]]]
+    at = p_idx[better]
+    best["gap"][at], best["t"][at], best["bary"][at] = gap[better], t[better], bary[better]
+
+
+def _nearest_centroid_for_lost(nodes, tets, points, best: dict) -> None:
+    """Points far from every piece (cannot happen for a skin that the grid covers): the
+    tetrahedron with the nearest centroid, at its centroid."""
+    lost = best["t"] < 0
+    if lost.any():
         from scipy.spatial import cKDTree
 
         centroids = nodes[tets].mean(axis=1)
         _, t = cKDTree(centroids).query(points[lost])
-        best_t[lost] = t
-        best_b[lost] = 0.25
-        best_gap[lost] = np.linalg.norm(centroids[t] - points[lost], axis=1)
-    return best_t, best_b, best_gap
+        best["t"][lost] = t
+        best["bary"][lost] = 0.25
+        best["gap"][lost] = np.linalg.norm(centroids[t] - points[lost], axis=1)
 
 
 class _LazyInverses:
