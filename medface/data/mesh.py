@@ -57,21 +57,6 @@ MESH_CHECKS = ("size", "open", "non_manifold", "components", "degenerate", "dupl
 LARGE_MESH_FACES = 5_000_000  # above this, processing a mesh takes long (an assumption, not a limit)
 
 
-def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted distinct values, value number of every key, index of each value's first
-    occurrence) of a 1-D integer array, as ``np.unique`` with ``return_inverse`` and
-    ``return_index`` gives them, through one stable sort: on keys made of runs already in order
-    (mesh connectivity: node pairs of consecutive elements) it is several times faster."""
-    keys = np.asarray(keys).reshape(-1)
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    new = np.ones(len(ordered), bool)
-    new[1:] = ordered[1:] != ordered[:-1]
-    inverse = np.empty(len(keys), np.int64)
-    inverse[order] = np.cumsum(new) - 1
-    return ordered[new], inverse, order[new]
-
-
 def unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of each distinct row's first occurrence, row -> distinct row number) for a 2-D
     float64 array, rows compared by value (-0.0 equals 0.0, as ``np.unique`` compares them).

@@ -11,8 +11,7 @@ import pytest
 pytest.importorskip("trimesh")
 pytest.importorskip("vtk")
 
-from medface_surgery.fem import SoftTissueModel, factorize
-from medface_surgery.stiffness import assemble_stiffness
+from medface_surgery.fem import SoftTissueModel, assemble_stiffness, factorize
 from medface_surgery.preview import RigidBlendPreview
 from medface_surgery.tissue_mesh import _KUHN, FREE, _orient, build_tissue_mesh
 from medface_surgery.tissue_validation import (
@@ -122,7 +121,7 @@ def test_voxel_mesher_is_kept_as_the_baseline(case):
 def test_lame_solution_satisfies_its_boundary_conditions():
     a, b, nu = 10.0, 25.0, 0.45
     assert lame_sphere(a, a, b, 1.0, nu) == pytest.approx(1.0)
-    from medface_surgery.stiffness import lame
+    from medface_surgery.fem import lame
 
     lam, mu = lame(3000.0, nu)
     r, eps = b, 1e-4

@@ -10,8 +10,7 @@ import pytest
 import trimesh
 
 from medface.data import SurfaceMesh
-from medface_surgery.fem import SoftTissueModel, factorize
-from medface_surgery.stiffness import assemble_stiffness
+from medface_surgery.fem import SoftTissueModel, assemble_stiffness, factorize
 from medface_surgery.graded_mesh import on_cubes
 from medface_surgery.tissue_mesh import FREE, HANGING, build_tissue_mesh
 from medface_surgery.tissue_validation import solve_with_dirichlet, thick_sphere_error, two_sphere_case

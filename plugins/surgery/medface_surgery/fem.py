@@ -8,7 +8,7 @@ of the boundary (the skin) is traction-free; no gravity, no contact. The stiffne
 linear (P1) tetrahedra is assembled element by element in one vectorised pass (Zienkiewicz &
 Taylor, *The Finite Element Method*, vol. 1, ch. 6): with shape-function gradients ``g_a`` and
 volume ``V``, the 3x3 block coupling nodes a and b is
-``V (lambda g_a g_b^T + mu g_b g_a^T + mu (g_a . g_b) I)`` (:mod:`.stiffness`). The free-free block is factorised
+``V (lambda g_a g_b^T + mu g_b g_a^T + mu (g_a . g_b) I)``. The free-free block is factorised
 once (``solver="direct"``: Intel MKL's PARDISO, :class:`PardisoLU`, where it
 is installed, else SuperLU on a METIS nested-dissection ordering; ``"direct-superlu"``: always
 SuperLU, :func:`factorize`; ``"direct-mmd"``: SuperLU's minimum-degree ordering, the previous
@@ -58,9 +58,8 @@ import time
 import numpy as np
 
 from medface.data import SurfaceMesh
-from medface.errors import ModelError, ParameterError
+from medface.errors import InputError, ModelError, ParameterError
 
-from .stiffness import assemble_stiffness
 from .tissue_mesh import FREE, HANGING, TissueMesh, build_tissue_mesh
 
 MAX_TRANSLATION_MM = 50.0
@@ -75,7 +74,105 @@ ELEMENTS = ("bbar", "p1")
 SOLVERS = ("direct", "direct-superlu", "direct-mmd", "amg")
 
 
-# solvers ------------------------------------------------------------------------------------
+# assembly -----------------------------------------------------------------------------------
+def lame(E: float, nu: float) -> tuple[float, float]:
+    """Lamé parameters (lambda, mu) from Young's modulus and Poisson ratio."""
+    return E * nu / ((1 + nu) * (1 - 2 * nu)), E / (2 * (1 + nu))
+
+
+def shape_gradients(nodes: np.ndarray, tets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients (m, 4, 3) of the four P1 shape functions and volumes (m,) of the tetrahedra."""
+    x = nodes[tets]
+    d = x[:, 1:] - x[:, :1]  # rows are edges 0->1, 0->2, 0->3
+    det = np.linalg.det(d)
+    if np.any(np.abs(det) < 1e-12 * np.abs(d).max() ** 3):
+        raise InputError("the tetrahedral mesh has degenerate (flat) elements")
+    inv = np.linalg.inv(d)  # columns of inv(d) are the gradients of the local coordinates
+    g123 = np.transpose(inv, (0, 2, 1))
+    g = np.concatenate([-g123.sum(axis=1, keepdims=True), g123], axis=1)
+    return g, np.abs(det) / 6.0
+
+
+def assemble_stiffness(nodes: np.ndarray, tets: np.ndarray, E: float, nu: float, *, cells: np.ndarray | None = None,
+                       chunk: int = 100_000, tie=None):
+    """Global stiffness (3n x 3n CSR, dof ``3*node + axis``) of linear elasticity on P1 tets.
+
+    With ``cells`` (one group number per tetrahedron) the volumetric part uses the mean
+    dilatation of each group (B-bar; see the module notes): the deviatoric energy
+    ``mu e_dev : e_dev`` per tetrahedron plus ``kappa/2 V_c theta_c^2`` per group; without it,
+    the plain P1 element. The 3x3 blocks are summed per node pair (16 a tetrahedron, not 144
+    scalar entries), then laid out as one block-sparse matrix. With ``tie`` (3n x 3n, ``u = P
+    u``: a graded mesh's hanging nodes) the result is ``P^T K P``, applied to each part before
+    the mean-dilatation product (which is the larger matrix)."""
+    lam, mu = lame(E, nu)
+    kappa = lam + 2.0 * mu / 3.0
+    lam_elem = lam if cells is None else -2.0 * mu / 3.0  # deviatoric part only, with B-bar
+    n = len(nodes)
+    pair, rows, cols = _node_pairs(tets, n)
+    blocks = np.zeros((len(rows), 3, 3))
+    factors = []
+    for start in range(0, len(tets), chunk):
+        t = tets[start:start + chunk]
+        g, vol = shape_gradients(nodes, t)
+        gv = g * vol[:, None, None]
+        _add_pair_blocks(blocks, pair[start:start + chunk].ravel(), g, gv, lam_elem, mu)
+        if cells is not None:
+            factors.append((t, cells[start:start + chunk], gv, vol))
+    from scipy.sparse import bsr_matrix
+
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    total = bsr_matrix((blocks, cols, indptr), shape=(3 * n, 3 * n)).tocsr()
+    total.eliminate_zeros()  # exact zeros of axis-aligned pieces inside the 3x3 blocks
+    tie_t = None if tie is None else tie.T.tocsr()
+    if tie is not None:
+        total = tie_t @ total @ tie
+    if cells is not None:
+        bt, dbv = _dilatation_factors(factors, cells, kappa, n)
+        if tie is not None:
+            bt, dbv = tie_t @ bt, dbv @ tie
+        total = total + bt @ dbv
+    total = total.tocsr()
+    total.sort_indices()
+    return total
+
+
+def _add_pair_blocks(blocks: np.ndarray, where: np.ndarray, g: np.ndarray, gv: np.ndarray, lam: float,
+                     mu: float) -> None:
+    """Add the 3x3 blocks ``V (lam g_a g_b^T + mu g_b g_a^T + mu (g_a . g_b) I)`` of tetrahedra
+    (shape gradients ``g``, ``gv = V g``) to ``blocks`` at their node pairs ``where`` (m * 16)."""
+    mu_gg = mu * np.einsum("eai,ebi->eab", gv, g)
+    for i in range(3):
+        for j in range(3):
+            k = lam * gv[:, :, None, i] * g[:, None, :, j] + mu * gv[:, :, None, j] * g[:, None, :, i]
+            if i == j:
+                k += mu_gg
+            blocks[:, i, j] += np.bincount(where, weights=k.ravel(), minlength=len(blocks))
+
+
+def _dilatation_factors(parts: list, cells: np.ndarray, kappa: float, n: int):
+    """``(B^T, D B)``, both CSR, of the mean-dilatation term ``sum_c kappa / V_c b_c b_c^T`` with
+    ``b_c = sum_{e in c} V_e grad N``, from the chunks' (tets, cells, V grad N, V)."""
+    from scipy.sparse import csr_matrix
+
+    n_cells = int(cells.max()) + 1
+    c_rows = np.concatenate([np.repeat(c, 12) for _, c, _, _ in parts])
+    c_cols = np.concatenate([(3 * t[:, :, None] + np.arange(3)).reshape(-1).astype(np.int64) for t, _, _, _ in parts])
+    vals = np.concatenate([gv.reshape(-1) for _, _, gv, _ in parts])
+    vc = np.bincount(cells, weights=np.concatenate([v for _, _, _, v in parts]), minlength=n_cells)
+    bt = csr_matrix((vals, (c_cols, c_rows)), shape=(3 * n, n_cells))
+    dbv = csr_matrix((vals * (kappa / vc)[c_rows], (c_rows, c_cols)), shape=(n_cells, 3 * n))
+    return bt, dbv
+
+
+def _node_pairs(tets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The node pairs that tetrahedra couple: for every tetrahedron the index (m, 16) of its
+    pairs (a, b), a-major, among the sorted unique pairs, whose rows and columns follow."""
+    a = np.repeat(tets, 4, axis=1).astype(np.int64)
+    b = np.tile(tets, (1, 4)).astype(np.int64)
+    unique, index = np.unique((a * n + b).ravel(), return_inverse=True)
+    return index.reshape(len(tets), 16), unique // n, unique % n
+
+
 def nested_dissection(matrix) -> np.ndarray | None:
     """A fill-reducing dof permutation of a 3-dof-per-node stiffness matrix: METIS nested
     dissection (pymetis; George, SIAM J. Numer. Anal. 10, 1973; Karypis & Kumar, SIAM J. Sci.

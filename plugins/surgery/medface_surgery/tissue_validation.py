@@ -273,7 +273,7 @@ def lame_sphere(r: np.ndarray, a: float, b: float, delta: float, nu: float, E: f
     ``B = 3 kappa A b^3 / (4 mu)``; the inner one is displaced, ``u_r(a) = delta``:
     ``A = delta / (a + 3 kappa b^3 / (4 mu a^2))``. As nu -> 1/2 (kappa -> infinity) the
     solution tends to the incompressible ``u_r = delta a^2 / r^2``."""
-    from .stiffness import lame
+    from .fem import lame
 
     lam, mu = lame(E, nu)
     kappa = lam + 2.0 * mu / 3.0
@@ -291,8 +291,7 @@ def thick_sphere_error(h: float, nu: float = 0.45, *, element: str = "bbar", mes
     (``grade_mm``: the graded mesh, coarse that far from the bone sphere)."""
     import trimesh
 
-    from .fem import factorize
-    from .stiffness import assemble_stiffness
+    from .fem import assemble_stiffness, factorize
     from .tissue_mesh import FREE, HANGING, build_tissue_mesh
 
     skin = SurfaceMesh.from_trimesh(trimesh.creation.icosphere(subdivisions, radius=b), name="skin")
