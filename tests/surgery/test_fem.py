@@ -343,3 +343,20 @@ def test_compare_figures(model, case):
     assert 0 < figures["mean_mm"] < 2.0
     with pytest.raises(InputError):
         compare(fem[:-1], preview, skin)
+
+
+def test_points_whose_grid_cube_holds_no_piece_are_found_in_a_neighbour():
+    """A cut cube can lose every piece (all outside the tissue): a point in it is hosted by the
+    neighbouring cube's tetrahedron, with its distance, instead of failing (a workstation run
+    of `surgery simulate` once stopped on that)."""
+    from medface_surgery.tissue_mesh import _embed_in_cells
+
+    nodes = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
+    tets = np.array([[0, 1, 2, 3]])
+    cubes = np.array([[0, 0, 0], [1, 0, 0]])  # cube (1, 0, 0) holds no tetrahedron
+    for points in (np.array([[1.5, 0.2, 0.2]]), np.array([[0.1, 0.1, 0.1], [1.5, 0.2, 0.2]])):
+        host, bary, gap = _embed_in_cells(nodes, tets, np.array([0]), cubes, np.zeros(3), 1.0, np.array([2, 1, 1]),
+                                          points)
+        assert host.tolist() == [0] * len(points) and np.allclose(bary.sum(axis=1), 1.0)
+        assert 0.5 < gap[-1] < 1.5  # outside, at its distance from the tetrahedron
+    assert gap[0] == 0.0

@@ -572,6 +572,8 @@ def _nearest_point_in(xt: np.ndarray, inv: np.ndarray, p: np.ndarray) -> tuple[n
 def _keep_nearest(best: dict, p_idx: np.ndarray, t: np.ndarray, gap: np.ndarray, bary: np.ndarray) -> None:
     """Per point (its candidates consecutive in ``p_idx``), its nearest candidate (the first of
     equally near ones) where nearer than the best so far."""
+    if len(gap) == 0:  # the cubes asked about hold no piece
+        return
     starts = np.flatnonzero(np.concatenate([[True], p_idx[1:] != p_idx[:-1]]))
     nearest = np.minimum.reduceat(gap, starts)
     count = np.diff(np.append(starts, len(gap)))
