@@ -71,6 +71,18 @@ def test_simulate_genioplasty_moves_chin_bone_and_skin(sample, genio_plan, tmp_p
     assert abs(rows["sna"]["change"]) < 1e-6 and abs(rows["snb"]["change"]) < 0.5
     metrics = result.metrics["preview_vs_fem"]["face"]
     assert metrics["within_2mm_pct"] > 80 and metrics["mean_mm"] < 1.0
+    fem = result.metrics["fem"]
+    assert fem["grade_mm"] == 15.0 and fem["mesher"] == "graded" and fem["hanging_nodes"] > 0  # the default mesh
+
+
+def test_simulate_grade_zero_meshes_all_tissue_at_h_and_a_negative_grade_is_refused(sample, genio_plan, tmp_path):
+    surfaces = dict(plan=genio_plan, bone=sample["skull"], mandible=sample["mandible"], skin=sample["skin"],
+                    figures=False)
+    with pytest.raises(ParameterError, match="grade"):
+        medface.run("surgery.simulate", **surfaces, grade=-1.0, out=tmp_path / "bad")
+    assert not (tmp_path / "bad" / "result.json").exists()
+    fem = medface.run("surgery.simulate", **surfaces, grade=0.0, out=tmp_path / "uniform").metrics["fem"]
+    assert fem["grade_mm"] is None and fem["mesher"] == "fitted" and fem["hanging_nodes"] == 0
 
 
 def test_plan_naming_an_unknown_segment_is_refused_on_save_and_on_simulate(sample, genio_plan, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from medface.data import Result, SurfaceMesh, Volume
 
+from .fem import DEFAULT_GRADE_MM
 from .figures import simulation_figures
 from .plan import SurgeryPlan
 from .simulation import Simulation, SimulationResult, patient_surfaces
@@ -98,11 +99,11 @@ def declare_plan_outputs(result: Result, planned, plan) -> None:
 
 
 def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
-             skin: SurfaceMesh | None = None, *, tissue: str = "fem", h: float = 3.0, figures: bool = True,
-             sex: str | None = None, context=None) -> Result:
+             skin: SurfaceMesh | None = None, *, tissue: str = "fem", h: float = 3.0, grade: float = DEFAULT_GRADE_MM,
+             figures: bool = True, sex: str | None = None, context=None) -> Result:
     """CLI entry of `surgery simulate`."""
     stage = context.stage if context is not None else (lambda text: None)
-    simulation = Simulation(plan, tissue=tissue, h=h, sex=sex)
+    simulation = Simulation(plan, tissue=tissue, h=h, sex=sex, grade_mm=grade)
     surfaces = patient_surfaces(ct, bone, mandible, skin, landmarks=SurgeryPlan(simulation.plan).landmarks, stage=stage)
     sim = simulation.run(surfaces.bones, surfaces.skin, stage=stage)
     tables, metrics = _tables_and_metrics(sim)
