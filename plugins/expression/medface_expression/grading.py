@@ -18,7 +18,7 @@ from medface.face.quality import QualityReport, Wording, check_faces, check_imag
 from .lidmargin import conflicting, read_session
 from .measure import MEASURES, FaceFrame, commissure_shift, eye_distance_mm, measure_face
 from .photoset import EXPRESSIONS, check_session
-from .scoring import Scores, movements, score
+from .scoring import Scores, movements, score, side_conflict
 
 MEASURING = Wording(verb="measure", past="measured", noun="measurement")
 #: the face region judged for exposure and sharpness is resampled to this width, the scale at which
@@ -130,6 +130,7 @@ def grade_photos(images: dict[str, FaceImage], *, units: str = "mm", iris_mm: fl
                   for s in ("right", "left")} for e in meshes if e != "rest"}
     scores = score(measured, shifts)
     moved = movements(measured, shifts)
+    warnings += [w for w in (side_conflict(moved),) if w]
     if units == "iris":  # scores were taken in mm; the reported values are in iris diameters
         measured, moved, shifts = _in_iris(measured, moved, shifts, iris_mm)
     return Grading(units, eye_mm, quality, meshes, frames, measured, moved, shifts, scores, skipped, iris_mm,

@@ -32,6 +32,17 @@ BROW_ZERO_MM, COMMISSURE_ZERO_MM = 8.0, 8.0
 #: movement asymmetry (|left - right| / larger, mean over the scored dynamic items) within normal,
 #: and the static side difference within normal (mm); both assumptions
 NORMAL_DYNAMIC_ASYMMETRY, NORMAL_STATIC_MM = 0.2, 2.0
+#: the regions of the second side rule (used when the mean rule above finds no side): the eFACE's brow,
+#: eye, mouth and lower lip, the phantom's palsy regions, and the movements that measure each. The pucker
+#: is left out: not an eFACE item, and the noisiest movement on the phantom's faces without palsy
+SIDE_REGIONS = {"brow": ("brow_raise",), "eye": ("eye_closure_gentle", "eye_closure_full"),
+                "smile": ("smile",), "lower_lip": ("lower_lip_depression",)}
+#: each region's normal limit of its signed movement asymmetry ((left - right) / larger, the mean over
+#: its scored movements): 4 x its root-mean-square over the 40 faces without palsy of the dev phantom
+#: sessions (seeds 1000, 2000, 5000 and 6000; RMS brow 0.092, eye 0.043, smile 0.169, lower lip 0.045),
+#: rounded to 0.01 (assumption: the phantom's normal spread stands in for real faces' natural asymmetry,
+#: which was not measured; docs/expression.md and docs/validation/expression.md)
+REGION_LIMITS = {"brow": 0.37, "eye": 0.17, "smile": 0.68, "lower_lip": 0.18}
 #: synkinesis: extra eye narrowing (mm of fissure height) during smile or pucker, and extra
 #: commissure movement (mm) during full eye closure, on the affected side, that score 0 (assumption)
 OCULAR_ZERO_MM, MIDFACIAL_ZERO_MM = 4.0, 4.0
@@ -51,6 +62,7 @@ class Scores:
     total: float | None = None
     affected_side: str = "none"
     asymmetry: float = 0.0  # signed: > 0 when the left side moves more (the right is weaker)
+    regions: dict = field(default_factory=dict)  # region -> its asymmetry over its limit (> 0: right weaker)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,14 +99,68 @@ def _ratio(m: dict, affected: str) -> float:
     return float(np.clip(weak / strong, 0.0, 1.0)) if strong > 0 else 0.0
 
 
+def _scored(moved: dict, expr: str) -> bool:
+    return expr in moved and max(moved[expr].values()) >= MOVEMENTS[expr][1]
+
+
+def _signed(m: dict) -> float:
+    """``(left - right) / larger`` of one movement: > 0 when the right side moves less."""
+    return (m["left"] - m["right"]) / max(abs(m["left"]), abs(m["right"]))
+
+
+def region_weakness(moved: dict) -> dict[str, float]:
+    """Per region of :data:`SIDE_REGIONS` with a scored movement: the mean signed asymmetry of its
+    movements over the region's normal limit (:data:`REGION_LIMITS`); beyond +-1 the region moves
+    less than normal on one side (> 0: the right)."""
+    out = {}
+    for region, exprs in SIDE_REGIONS.items():
+        values = [_signed(moved[e]) for e in exprs if _scored(moved, e)]
+        if values:
+            out[region] = round(float(np.mean(values)) / REGION_LIMITS[region], 4)
+    return out
+
+
+def side_of_regions(weakness: dict[str, float]) -> str:
+    """The per-region rule's side: that of the region furthest beyond its normal limit; "none" when
+    no region is beyond it (or the furthest on each side are equally far)."""
+    right = max([0.0] + list(weakness.values()))
+    left = max([0.0] + [-w for w in weakness.values()])
+    if max(right, left) <= 1.0 or right == left:
+        return "none"
+    return "right" if right > left else "left"
+
+
+def _mean_rule(moved: dict) -> tuple[str, float] | None:
+    """The mean rule: the mean signed asymmetry over the scored movements, "none" within
+    :data:`NORMAL_DYNAMIC_ASYMMETRY`; None when no movement is scored."""
+    asym = [_signed(m) for expr, m in moved.items() if _scored(moved, expr)]
+    if not asym:
+        return None
+    a = float(np.mean(asym))
+    return ("none" if abs(a) <= NORMAL_DYNAMIC_ASYMMETRY else "right" if a > 0 else "left"), a
+
+
+def side_conflict(moved: dict) -> str | None:
+    """A warning when the mean rule and the per-region rule name opposite sides (the mean rule's wins)."""
+    mean = _mean_rule(moved)
+    regions = side_of_regions(region_weakness(moved))
+    if mean is None or "none" in (mean[0], regions) or mean[0] == regions:
+        return None
+    sign = 1.0 if regions == "right" else -1.0
+    weak = sorted(r.replace("_", " ") for r, w in region_weakness(moved).items() if sign * w > 1.0)
+    return (f"the affected side is unclear: the mean movement asymmetry ({mean[1]:+.2f}) names the subject's "
+            f"{mean[0]}, but the {regions} moves less than normal in the {', '.join(weak)} (beyond the region's "
+            f"normal limit); the mean's side ({mean[0]}) is used")
+
+
 def affected_side(measured: dict, moved: dict) -> tuple[str, float]:
-    """``(side, asymmetry)``: the side that moves less, "none" when the asymmetry is within normal;
-    from the rest photo's brow and commissure heights when no movement could be scored."""
-    asym = [(m["left"] - m["right"]) / max(abs(m["left"]), abs(m["right"]))
-            for expr, m in moved.items() if max(m.values()) >= MOVEMENTS[expr][1]]
-    if asym:
-        a = float(np.mean(asym))
-        return ("none" if abs(a) <= NORMAL_DYNAMIC_ASYMMETRY else "right" if a > 0 else "left"), a
+    """``(side, asymmetry)``: the mean rule's side (:func:`_mean_rule`) when it names one, else the
+    per-region rule's (:func:`side_of_regions`), "none" when neither names a side; from the rest
+    photo's brow and commissure heights when no movement could be scored."""
+    mean = _mean_rule(moved)
+    if mean is not None:
+        side = mean[0] if mean[0] != "none" else side_of_regions(region_weakness(moved))
+        return side, mean[1]
     r = measured["rest"]
     # a flaccid side has the lower brow and the lower commissure (larger v)
     drop = ((r["left"]["brow_height"] - r["right"]["brow_height"])
@@ -173,4 +239,4 @@ def score(measured: dict, shifts: dict) -> Scores:
         items += [{"item": n, "group": group, "score": None, "automated": False,
                    "basis": "not measurable from face landmarks"} for n in names]
     return Scores(items, _mean(items, "static"), _mean(items, "dynamic"), _mean(items, "synkinesis"),
-                  _mean(items), side, round(asym, 3))
+                  _mean(items), side, round(asym, 3), region_weakness(moved))
