@@ -30,8 +30,7 @@ import numpy as np
 
 from medface.data import SurfaceMesh
 
-from .fitted_mesh import (_lattice, corner_any, fit_lattice, inside_masks, lattice_frame, sample_spacing,
-                          sampling_box, surface_distances, tissue_of)
+from .fitted_mesh import _lattice, corner_any, fit_lattice, lattice_frame, masks_and_distances, sampling_box, tissue_of
 from .tissue_mesh import FREE
 
 #: hanging nodes farther than this (in fine spacings) from the coarse tissue stay free
@@ -46,14 +45,13 @@ def graded_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     nodes, the weights and the masters' tetrahedron)."""
     origin, dims = lattice_frame(skin, h, box)
     dims = dims + (dims - 1) % 2  # an even number of fine cubes along every axis
-    masks = inside_masks(bone_segments, skin, origin, h, dims)
+    # one signed distance for both levels
+    masks, distances = masks_and_distances(bone_segments, skin, origin, h, dims, sampling_box(origin, dims, h, 2.0 * h))
     coarse, tissue_corner = coarse_cubes(masks, origin, h, moving_points, fine_mm)
     if not (coarse & tissue_corner).any() or (coarse | ~tissue_corner).all():  # one level only: uniform
         from .fitted_mesh import fitted_tetrahedra
 
         return fitted_tetrahedra(bone_segments, skin, h, snap=snap, box=box)
-    # one signed distance for both levels
-    distances = surface_distances(bone_segments, skin, sample_spacing(h), sampling_box(origin, dims, h, 2.0 * h))
     # nodes on the interface do not move when snapping, so that both sides keep the same faces there
     coarse_list, fine_list = np.argwhere(coarse), np.argwhere(~coarse)
     big = fit_lattice(_lattice([m[::2, ::2, ::2] for m in masks], origin, 2.0 * h, coarse), distances, snap=snap,
