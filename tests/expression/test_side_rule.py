@@ -88,7 +88,7 @@ def test_the_rest_photo_decides_when_no_movement_is_scored():
 def test_the_limits_are_the_documented_ones():
     # 4 x RMS of the 40 dev phantom normals (seeds 1000, 2000, 5000, 6000), docs/expression.md
     assert REGION_LIMITS == {"brow": 0.37, "eye": 0.17, "smile": 0.68, "lower_lip": 0.18}
-    doc = (Path(__file__).parents[2] / "docs" / "expression.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "expression.md").read_text(encoding="utf-8")
     words = ", ".join(f"{r.replace('_', ' ')} {v:.2f}" for r, v in REGION_LIMITS.items())
     assert words in doc, words
 
@@ -113,5 +113,5 @@ def test_the_side_warning_reaches_result_json(tmp_path, monkeypatch, rest_photo,
     monkeypatch.setattr(grading, "side_conflict", conflict)
     medface.run("expression.grade", rest=rest_photo, smile=left_smile, out=tmp_path / "out")
     assert seen == [["smile"]]
-    written = json.loads((tmp_path / "out" / "result.json").read_text())
+    written = json.loads((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
     assert "the affected side is unclear: test" in written["warnings"]
