@@ -18,6 +18,7 @@ def test_evaluation_compares_found_and_true_side_and_scores(rest_photo, left_smi
     found = evaluate_sets(palsies, lambda palsy, seed: {"rest": rest_photo, "smile": left_smile})
     (row,) = found.rows
     assert row["true_side"] == "right" == row["found_side"] and found.metrics["side_accuracy"] == 1.0
+    assert row["side_by"] == "mean asymmetry" and found.metrics["side_found_by"] == {"mean asymmetry": 1}
     assert row["smile_score"] < 60 and found.metrics["smile_score_mae"] < 40
     assert severity_figure(found.rows).width > 300 and side_figure(found.rows).height > 200
 
@@ -45,13 +46,15 @@ def test_metrics_rank_the_asymmetry_against_the_severity():
     rows = []
     for i, (sev, score) in enumerate([(0.0, 98), (0.3, 75), (0.5, 52), (0.8, 30), (1.0, 2)]):
         row = {"session": i, "grade": "normal" if sev == 0 else "severe", "true_side": "none" if sev == 0 else "left",
-               "found_side": "none" if sev == 0 else ("left" if i != 2 else "right"), "total": 95.0 if sev == 0 else 40.0}
+               "found_side": "none" if sev == 0 else ("left" if i != 2 else "right"), "total": 95.0 if sev == 0 else 40.0,
+               "side_by": "none" if sev == 0 else ("regions" if i == 1 else "mean asymmetry"), "warnings": int(i == 3)}
         for region in ("brow", "eye", "smile", "lower_lip"):
             row[f"{region}_severity"], row[f"{region}_score"] = sev, (score if region != "eye" else 100 - score)
         rows.append(row)
     m = _metrics(rows)
     assert m["brow_spearman"] == 1.0 and m["eye_spearman"] == -1.0
     assert m["side_accuracy_moderate_severe"] == 0.75 and m["normals_in_normal_range"] == 1.0
+    assert m["side_found_by"] == {"mean asymmetry": 3, "none": 1, "regions": 1} and m["sessions_with_warnings"] == 1
 
 
 @pytest.mark.skipif(not HAS_PHANTOM_SETS, reason="medface.phantom.expressions (the phantom's expression sets) "

@@ -8,7 +8,7 @@ import pytest
 import medface
 from medface_expression import grading
 from medface_expression.scoring import (NORMAL_DYNAMIC_ASYMMETRY, REGION_LIMITS, affected_side, region_weakness,
-                                        score, side_conflict, side_of_regions)
+                                        score, side_basis, side_conflict, side_of_regions)
 
 REST = {"right": {"brow_height": 20.0, "commissure_height": 50.0},
         "left": {"brow_height": 20.0, "commissure_height": 50.0}}
@@ -33,7 +33,7 @@ def test_a_partial_palsy_diluted_in_the_mean_is_found_by_the_region_rule():
     moved = _session(weak_right={"smile": 0.8})
     side, mean = affected_side({"rest": REST}, moved)
     assert mean == pytest.approx(0.8 / 6) and abs(mean) <= NORMAL_DYNAMIC_ASYMMETRY  # the mean alone: "none"
-    assert side == "right"
+    assert side == "right" and side_basis(moved) == "regions"
     assert region_weakness(moved)["smile"] == pytest.approx(0.8 / REGION_LIMITS["smile"], abs=1e-4)
     assert affected_side({"rest": REST}, _mirror(moved))[0] == "left"
     # a lower lip weak by a quarter alone is beyond its (narrow) limit
@@ -46,7 +46,7 @@ def test_a_one_sided_smile_is_found_by_the_mean_rule():
     moved = {"smile": {"right": 5.6, "left": 10.7}}
     assert abs(region_weakness(moved)["smile"]) < 1.0  # inside the smile's normal limit: the regions say "none"
     assert side_of_regions(region_weakness(moved)) == "none"
-    assert affected_side({"rest": REST}, moved)[0] == "right"
+    assert affected_side({"rest": REST}, moved)[0] == "right" and side_basis(moved) == "mean asymmetry"
     assert affected_side({"rest": REST}, _mirror(moved))[0] == "left"
 
 
@@ -57,7 +57,7 @@ def test_a_face_within_each_regions_normal_spread_is_none():
              "lower_lip_depression": 0.8 * REGION_LIMITS["lower_lip"]}
     moved = _session(weak_right=weak, weak_left=other)
     side, mean = affected_side({"rest": REST}, moved)
-    assert side == "none" and abs(mean) <= NORMAL_DYNAMIC_ASYMMETRY
+    assert side == "none" and abs(mean) <= NORMAL_DYNAMIC_ASYMMETRY and side_basis(moved) == "none"
     assert all(abs(w) <= 1.0 for w in region_weakness(moved).values())
     assert side_conflict(moved) is None
     assert affected_side({"rest": REST}, _session())[0] == "none"
@@ -82,7 +82,7 @@ def test_the_rest_photo_decides_when_no_movement_is_scored():
     assert region_weakness(moved) == {} and side_conflict(moved) is None
     assert affected_side({"rest": REST}, moved) == ("none", 0.0)
     low_right = {"right": {"brow_height": 16.0, "commissure_height": 54.0}, "left": REST["left"]}
-    assert affected_side({"rest": low_right}, moved)[0] == "right"
+    assert affected_side({"rest": low_right}, moved)[0] == "right" and side_basis(moved) == "rest photo"
 
 
 def test_the_limits_are_the_documented_ones():
@@ -115,3 +115,4 @@ def test_the_side_warning_reaches_result_json(tmp_path, monkeypatch, rest_photo,
     assert seen == [["smile"]]
     written = json.loads((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
     assert "the affected side is unclear: test" in written["warnings"]
+    assert written["metrics"]["affected_side_by"] == "mean asymmetry" and "smile" in written["metrics"]["region_weakness"]

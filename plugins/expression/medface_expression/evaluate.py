@@ -76,7 +76,7 @@ class Evaluation:
 def _row(index: int, palsy: dict, grading) -> dict:
     items = {i["item"]: i["score"] for i in grading.scores.items}
     row = {"session": index, "grade": palsy_grade(palsy), "true_side": palsy["side"] or "none",
-           "found_side": grading.affected_side,
+           "found_side": grading.affected_side, "side_by": grading.scores.side_by, "warnings": len(grading.warnings),
            "true_synkinesis": palsy["synkinesis"], "skipped": "; ".join(grading.skipped)}
     for region, item in REGION_ITEMS.items():
         row[f"{region}_severity"] = palsy["severity"].get(region, 0.0) if palsy["side"] else 0.0
@@ -110,7 +110,9 @@ def _region_metrics(rows: list[dict], region: str) -> dict:
 def _metrics(rows: list[dict]) -> dict:
     m = {"sessions": len(rows), "side_accuracy": float(np.mean([r["true_side"] == r["found_side"] for r in rows])),
          "side_accuracy_moderate_severe": _side_accuracy(rows, ("moderate", "severe")),
-         "side_accuracy_mild": _side_accuracy(rows, ("mild",))}
+         "side_accuracy_mild": _side_accuracy(rows, ("mild",)),
+         "side_found_by": {rule: sum(r["side_by"] == rule for r in rows) for rule in sorted({r["side_by"] for r in rows})},
+         "sessions_with_warnings": sum(r["warnings"] > 0 for r in rows)}
     normals = [r for r in rows if r["grade"] == "normal"]
     if normals:
         m["normal_sessions"] = len(normals)

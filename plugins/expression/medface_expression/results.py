@@ -57,7 +57,8 @@ def _summary(g: Grading) -> dict:
 
 
 def _metrics(g: Grading) -> dict:
-    m = {"eye_distance_mm": round(g.eye_distance_mm, 3), "movement_asymmetry": g.scores.asymmetry}
+    m = {"eye_distance_mm": round(g.eye_distance_mm, 3), "movement_asymmetry": g.scores.asymmetry,
+         "affected_side_by": g.scores.side_by, "region_weakness": dict(g.scores.regions)}
     for key in ("static", "dynamic", "synkinesis", "total"):
         m[f"score_{key}"] = getattr(g.scores, key)
     for expr, sides in g.measurements.items():

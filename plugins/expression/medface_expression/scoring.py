@@ -63,6 +63,7 @@ class Scores:
     affected_side: str = "none"
     asymmetry: float = 0.0  # signed: > 0 when the left side moves more (the right is weaker)
     regions: dict = field(default_factory=dict)  # region -> its asymmetry over its limit (> 0: right weaker)
+    side_by: str = ""  # which rule found the side (:func:`side_basis`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -153,6 +154,18 @@ def side_conflict(moved: dict) -> str | None:
             f"normal limit); the mean's side ({mean[0]}) is used")
 
 
+def side_basis(moved: dict) -> str:
+    """Which rule of :func:`affected_side` decides: ``"mean asymmetry"``, ``"regions"`` (the mean
+    found none, a region is beyond its limit), ``"none"`` (neither names a side) or ``"rest photo"``
+    (no movement scored)."""
+    mean = _mean_rule(moved)
+    if mean is None:
+        return "rest photo"
+    if mean[0] != "none":
+        return "mean asymmetry"
+    return "regions" if side_of_regions(region_weakness(moved)) != "none" else "none"
+
+
 def affected_side(measured: dict, moved: dict) -> tuple[str, float]:
     """``(side, asymmetry)``: the mean rule's side (:func:`_mean_rule`) when it names one, else the
     per-region rule's (:func:`side_of_regions`), "none" when neither names a side; from the rest
@@ -239,4 +252,4 @@ def score(measured: dict, shifts: dict) -> Scores:
         items += [{"item": n, "group": group, "score": None, "automated": False,
                    "basis": "not measurable from face landmarks"} for n in names]
     return Scores(items, _mean(items, "static"), _mean(items, "dynamic"), _mean(items, "synkinesis"),
-                  _mean(items), side, round(asym, 3), region_weakness(moved))
+                  _mean(items), side, round(asym, 3), region_weakness(moved), side_basis(moved))
