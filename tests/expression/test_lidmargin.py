@@ -8,20 +8,18 @@ import pytest
 
 from medface_expression import grade_photos
 from medface_expression.grading import consistent_fissures
-from medface_expression.lidmargin import MIN_CONTRAST, EyeReading, sclera_band
+from medface_expression.lidmargin import MIN_CONTRAST, EyeReading, saturation_and_value, sclera_band
 from medface_expression.scoring import affected_side
+
+from .profiles import banded
 
 SKIN, SCLERA, LASH = (200, 160, 135), (230, 225, 218), (40, 30, 25)
 
 
 def _profile(bands, step=0.1):
     """Saturation and value along 0-12 mm of ``(start_mm, rgb)`` bands (each until the next)."""
-    vs = np.arange(0.0, 12.0 + step / 2, step)
-    rgb = np.zeros((len(vs), 3))
-    for start, colour in bands:
-        rgb[vs >= start] = colour
-    hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)
-    return vs, (hi - lo) / np.maximum(hi, 1.0), hi
+    vs, rgb = banded(bands, step)
+    return (vs, *saturation_and_value(rgb))
 
 
 def test_the_sclera_band_is_found_between_the_lids_and_a_closed_lid_shows_none():

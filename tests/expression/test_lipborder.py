@@ -12,15 +12,14 @@ from medface_expression.grading import consistent_lower_lip
 from medface_expression.lipborder import edge_in_profile, lower_lip_border, pseudo_hue
 from medface_expression.measure import FaceFrame
 
+from .profiles import banded
+
 SKIN, LIP, MOUTH = (200, 160, 135), (150, 92, 80), (60, 20, 20)
 
 
 def _profile(bands, step=0.1):
     """A pseudo-hue profile from 0 to 12 mm of ``(start_mm, rgb)`` bands (each until the next)."""
-    vs = np.arange(0.0, 12.0 + step / 2, step)
-    rgb = np.zeros((len(vs), 3))
-    for start, colour in bands:
-        rgb[vs >= start] = colour
+    vs, rgb = banded(bands, step)
     return vs, pseudo_hue(rgb)
 
 

@@ -100,12 +100,8 @@ class EyeReading:
         return sum(c.found for c in self.columns)
 
 
-def saturation_and_value(pixels: np.ndarray, frame, u: float, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(saturation, value)`` along ``v`` = ``vs`` (mm) at ``u`` (mm), sampled bilinearly."""
-    return _saturation_and_value(sample_columns(pixels, frame, [(u, vs)])[0])
-
-
-def _saturation_and_value(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def saturation_and_value(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``((max - min) / max, max)`` of the RGB channels of sampled colours (n, 3)."""
     hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)
     return (hi - lo) / np.maximum(hi, 1.0), hi
 
@@ -160,7 +156,7 @@ def eye_columns(pixels: np.ndarray, frame, f: np.ndarray, side: str, iris_mm: fl
     colours = sample_columns(pixels, frame, [(out[k].u, spans[k]) for k in searched])
     for k, rgb in zip(searched, colours):
         col = out[k]
-        sat, value = _saturation_and_value(rgb)
+        sat, value = saturation_and_value(rgb)
         band = sclera_band(spans[k], sat, value, (col.mesh_upper, col.mesh_lower), 1.0 if ratios is None else ratios[k])
         if band is not None:
             col.upper, col.lower, col.brightness_ratio = band

@@ -64,11 +64,6 @@ def pseudo_hue(rgb: np.ndarray) -> np.ndarray:
     return np.where(total > 0, rgb[..., 0] / np.maximum(total, 1e-9), 0.5)
 
 
-def column_signal(pixels: np.ndarray, frame, u: float, vs: np.ndarray) -> np.ndarray:
-    """The pseudo-hue along ``v`` = ``vs`` (mm) at ``u`` (mm), sampled bilinearly from ``pixels``."""
-    return pseudo_hue(sample_columns(pixels, frame, [(u, vs)])[0])
-
-
 def _drop(vs: np.ndarray, smooth: np.ndarray, v: float) -> float:
     """Mean of the signal 0.5-1.5 mm above ``v`` minus its mean 0.5-1.5 mm below."""
     above = smooth[(vs >= v - 1.5) & (vs <= v - 0.5)]

@@ -143,12 +143,12 @@ def _mean_rule(moved: dict) -> tuple[str, float] | None:
 
 def side_conflict(moved: dict) -> str | None:
     """A warning when the mean rule and the per-region rule name opposite sides (the mean rule's wins)."""
-    mean = _mean_rule(moved)
-    regions = side_of_regions(region_weakness(moved))
+    mean, weakness = _mean_rule(moved), region_weakness(moved)
+    regions = side_of_regions(weakness)
     if mean is None or "none" in (mean[0], regions) or mean[0] == regions:
         return None
     sign = 1.0 if regions == "right" else -1.0
-    weak = sorted(r.replace("_", " ") for r, w in region_weakness(moved).items() if sign * w > 1.0)
+    weak = sorted(r.replace("_", " ") for r, w in weakness.items() if sign * w > 1.0)
     return (f"the affected side is unclear: the mean movement asymmetry ({mean[1]:+.2f}) names the subject's "
             f"{mean[0]}, but the {regions} moves less than normal in the {', '.join(weak)} (beyond the region's "
             f"normal limit); the mean's side ({mean[0]}) is used")
