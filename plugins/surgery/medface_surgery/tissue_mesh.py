@@ -475,7 +475,7 @@ def _embed_in_levels(mesh: dict, points: np.ndarray):
         better = g < gap[todo]
         host[todo[better]], bary[todo[better]], gap[todo[better]] = t[better] + a, w[better], g[better]
     best = {"t": host, "bary": bary, "gap": gap}
-    _nearest_centroid_for_lost(mesh["nodes"], mesh["tets"], points, best)
+    _nearer_among_nearest_centroids(mesh["nodes"], mesh["tets"], points, best, beyond=min(lv["h"] for lv in levels))
     return host, bary, gap
 
 
@@ -595,6 +595,28 @@ def _nearest_centroid_for_lost(nodes, tets, points, best: dict) -> None:
         best["t"][lost] = t
         best["bary"][lost] = 0.25
         best["gap"][lost] = np.linalg.norm(centroids[t] - points[lost], axis=1)
+
+
+#: tetrahedra (nearest centroids) looked at for a point that no lattice cube near it reaches
+CENTROID_CANDIDATES = 8
+
+
+def _nearer_among_nearest_centroids(nodes, tets, points, best: dict, beyond: float) -> None:
+    """Points farther than ``beyond`` (mm) from their host, or without one (outside the lattice
+    cubes near them: the thin features of a coarse scan): the nearest of the tetrahedra with the
+    :data:`CENTROID_CANDIDATES` nearest centroids, over all levels, where it is nearer than the
+    host found so far (a coarse level's neighbour cubes can hold a farther piece than a fine one's)."""
+    far = np.flatnonzero(best["gap"] > beyond)
+    if len(far) == 0 or len(tets) == 0:
+        return
+    from scipy.spatial import cKDTree
+
+    k = min(CENTROID_CANDIDATES, len(tets))
+    _, t = cKDTree(nodes[tets].mean(axis=1)).query(points[far], k=k)
+    t = t.reshape(len(far), k)
+    inverse = _LazyInverses(nodes, tets)
+    p_idx, cand = np.repeat(far, k), t.ravel()
+    _keep_nearest(best, p_idx, cand, *_nearest_point_in(nodes[tets[cand]], inverse(cand), points[p_idx]))
 
 
 class _LazyInverses:
