@@ -3,9 +3,12 @@
 The phantom's sample head (sample_data/) with its skin resampled to about 50k vertices; bone
 segments cranium (fixed), maxilla (a Le Fort I box split of the skull) and mandible; nu = 0.45.
 
-* the model (defaults): tetrahedra fitted to the surfaces (cut cells, ``mesher="fitted"``),
-  graded away from the moving bone (2 h cubes beyond ``grade_mm``), the mean-dilatation B-bar
-  element, ``h`` and ``roi`` as ``surgery simulate`` uses them;
+* the model (``surgery simulate``'s defaults): tetrahedra fitted to the surfaces (cut cells,
+  ``mesher="fitted"``), graded away from the moving bone (2 h cubes beyond ``grade_mm``), cubes
+  of at most 1 mm in the gaps between bone pieces (``resolve_gaps=True``), the mean-dilatation
+  B-bar element, ``h`` and ``roi`` as ``surgery simulate`` uses them;
+* side by side: the model without the gap refinement (``resolve_gaps=False``, the default
+  before 2026-12-08);
 * the baseline, measured in the same run: the committed pipeline (stair-stepped voxel mesh, plain
   P1 tetrahedra, ``h`` = 3 mm, tissue beyond 25 mm of the moving bone held still, SuperLU with
   its minimum-degree ordering, ``solver="direct-mmd"``);
@@ -85,22 +88,26 @@ def main() -> None:
     if not args.no_baseline:
         runs["baseline"] = measure(segments, skin, plans, moves, h=3.0, roi=25.0, element="p1", mesher="voxel",
                                    solver="direct-mmd")
-    runs["model"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, grade_mm=args.grade)
-    runs["model, uniform"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, grade_mm=None)
+    runs["model"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, grade_mm=args.grade,
+                            resolve_gaps=True)
+    runs["model, no gap refinement"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi,
+                                               grade_mm=args.grade, scratch=False)
+    runs["model, uniform"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, grade_mm=None,
+                                     resolve_gaps=True)
     g = runs["model, uniform"]
     g["rel"] = float(np.linalg.norm(g["fast"] - runs["model"]["fast"])
                      / np.linalg.norm(runs["model"]["fast"] - skin.vertices))  # against the model
     if not args.no_sides:
         for solver in ("amg", "direct-mmd"):
             runs[f"model, {solver}"] = measure(segments, skin, plans, moves, h=args.h, roi=args.roi, solver=solver,
-                                               grade_mm=args.grade, scratch=False)
+                                               grade_mm=args.grade, resolve_gaps=True, scratch=False)
             r = runs[f"model, {solver}"]
             r["rel"] = float(np.linalg.norm(r["fast"] - runs["model"]["fast"])
                              / np.linalg.norm(runs["model"]["fast"] - skin.vertices))  # against the default
     for name, r in runs.items():
         info = r["info"]
         print(f"{name}: {info['mesher']} mesh, {info['element']} element, {info['solver']} solver, h {info['h_mm']:g} mm, "
-              f"roi {info['roi_mm']} mm, grade {info['grade_mm']} mm; "
+              f"roi {info['roi_mm']} mm, grade {info['grade_mm']} mm, gap cubes {info['gap_spacing_mm']} mm; "
               f"{info['nodes']} nodes, {info['tets']} tets, {info['free_dofs']} free dofs; set-up {r['setup']:.1f} s "
               f"{info['timings_s']}; plan update (median of {len(plans)}) {1e3 * r['update']:.2f} ms; from scratch "
               f"{r['scratch']:.1f} s; relative difference (update vs from scratch; sides: vs the model) {r['rel']:.1e}")
@@ -116,7 +123,8 @@ def main() -> None:
           f"scratch_s={m['scratch']:.2f} baseline_setup_s={base['setup']:.2f} "
           f"baseline_update_ms={1e3 * base['update']:.2f} preview_setup_s={preview_setup:.2f} "
           f"preview_update_ms={1e3 * preview_update:.2f} uniform_setup_s={g['setup']:.2f} "
-          f"uniform_free_dofs={g['info']['free_dofs']} ratio={base['setup'] / m['setup']:.2f}")
+          f"uniform_free_dofs={g['info']['free_dofs']} no_gaps_setup_s={runs['model, no gap refinement']['setup']:.2f} "
+          f"ratio={base['setup'] / m['setup']:.2f}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ def sphere_mesh():
 
 def test_graded_mesh_has_both_levels_and_hanging_nodes(sphere_mesh):
     stats = sphere_mesh.stats
-    assert stats["mesher"] == "graded" and stats["coarse_nodes"] > 0 and stats["fine_nodes"] > 0
+    assert stats["mesher"] == "graded" and stats["level_spacings_mm"] == [6.0, 3.0]
+    assert min(stats["level_nodes"]) > 0
     hang, masters, weights = sphere_mesh.constraints
     assert len(hang) > 100 and np.all(sphere_mesh.labels[hang] == HANGING)
     assert np.allclose(weights.sum(axis=1), 1.0) and weights.min() >= -1e-12

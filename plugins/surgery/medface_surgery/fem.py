@@ -75,6 +75,12 @@ SOLVERS = ("direct", "direct-superlu", "direct-mmd", "amg")
 
 
 # assembly -----------------------------------------------------------------------------------
+def gap_spacing(stats: dict, h: float) -> float | None:
+    """The spacing (mm) of a mesh's cubes refined in the gaps between bones, None without any."""
+    finer = [s for s in stats.get("level_spacings_mm", []) if s < h]
+    return min(finer) if finer else None
+
+
 def lame(E: float, nu: float) -> tuple[float, float]:
     """Lamé parameters (lambda, mu) from Young's modulus and Poisson ratio."""
     return E * nu / ((1 + nu) * (1 - 2 * nu)), E / (2 * (1 + nu))
@@ -437,7 +443,7 @@ class SoftTissueModel:
                  h: float = DEFAULT_H, E: float = 3000.0, nu: float = 0.45, fixed: list[str] | tuple = (), *,
                  roi: float | None = None, bone_margin: float | None = None, element: str = "bbar",
                  mesher: str = "fitted", solver: str = "direct", precompute: bool = True,
-                 grade_mm: float | None = DEFAULT_GRADE_MM):
+                 grade_mm: float | None = DEFAULT_GRADE_MM, resolve_gaps: bool = False):
         if solver not in SOLVERS:
             raise ParameterError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}", parameter="solver")
         if element not in ELEMENTS:
@@ -452,6 +458,7 @@ class SoftTissueModel:
                      "formulation with a pressure unknown; plain P1 tetrahedra lock beyond 0.49")
         self.h, self.E, self.nu = h, float(E), float(nu)
         self.roi, self.bone_margin, self.grade_mm = roi, bone_margin, grade_mm
+        self.resolve_gaps = bool(resolve_gaps)
         self.element, self.mesher, self.solver, self.precompute = element, mesher, solver, bool(precompute)
         self.timings: dict[str, float] = {}
         if (bone_segments is None) != (skin is None):
@@ -475,7 +482,8 @@ class SoftTissueModel:
         t0 = time.perf_counter()
         self.mesh: TissueMesh = build_tissue_mesh(bone_segments, skin, self.h, bone_margin=self.bone_margin,
                                                   roi=self.roi, moving=self.moving, mesher=self.mesher,
-                                                  grade_mm=self.grade_mm if self.mesher == "fitted" else None)
+                                                  grade_mm=self.grade_mm if self.mesher == "fitted" else None,
+                                                  resolve_gaps=self.resolve_gaps and self.mesher == "fitted")
         self.timings["mesh_s"] = time.perf_counter() - t0
         self._index_dofs()
         t0 = time.perf_counter()
@@ -678,6 +686,7 @@ class SoftTissueModel:
                 "factorisation": type(self._lu).__name__ if self._lu is not None else "none",
                 "mesher": self.mesh.stats.get("mesher", self.mesher), "roi_mm": self.roi,
                 "grade_mm": self.grade_mm if self.mesher == "fitted" else None,
+                "gap_spacing_mm": gap_spacing(self.mesh.stats, self.h),
                 "moving": list(self.moving),
                 "fixed": list(self.fixed), "reference": self.reference, "free_dofs": len(self._free),
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}

@@ -359,16 +359,23 @@ def sampling_box(origin, dims, h: float, longest_edge: float) -> np.ndarray:
     return np.stack([lo - pad, hi + pad])
 
 
-def fit_lattice(grid: dict, distances: list, *, snap: float, frozen=None) -> dict:
+def fit_lattice(grid: dict, distances: list, *, snap: float, frozen=None, level_set=None) -> dict:
     """The tissue part of a :func:`_lattice`'s tetrahedra, cut along the surfaces of
     ``distances`` (:func:`surface_distances`): the dict of :func:`fitted_tetrahedra`, with
     ``lattice_pos``, each node's place in lattice units before snapping (a cut point: the
-    middle of its edge). ``frozen(ijk)`` marks lattice nodes that must not move when snapping."""
+    middle of its edge), and ``grid_phi`` / ``grid_which``, the level set at the lattice nodes as
+    the cutting saw it (0 at snapped nodes) and the surface bounding the tissue there.
+    ``frozen(ijk)`` marks lattice nodes that must not move when snapping; ``level_set(ijk)``
+    gives (nodes, phi, surface) that replace the level set there (a finer level takes a coarser
+    one's on their interface, so that both cut it alike)."""
     h = grid["h"]
     tets = grid["tets"]
     cube_of_tet = np.repeat(np.arange(len(grid["cubes"])), 6)
     edges = _edge_table(tets)
     phi, which = _level_set(grid, distances, edges)
+    if level_set is not None:
+        at, values, surfaces = level_set(grid["ijk"])
+        phi[at], which[at] = values, surfaces
     nodes, sign, surf_of_node, snapped = _snap(grid["nodes"], edges, phi, which, snap * h,
                                                None if frozen is None else frozen(grid["ijk"]))
     cut_nodes, cut_surface, cut_id, cut_edges = _cut_points(nodes, edges, phi, sign, which)
@@ -396,4 +403,5 @@ def fit_lattice(grid: dict, distances: list, *, snap: float, frozen=None) -> dic
              "cube_dims": np.asarray(grid["dims"]) - 1, "cell_offset": 0}  # where to look points up
     return {"nodes": all_nodes[used], "tets": tets, "labels": labels, "cells": cube_of_tet[parent],
             "cubes": grid["cubes"], "origin": grid["origin"], "dims": grid["dims"], "h": h,
-            "lattice_pos": lattice_pos[used], "levels": [level], "stats": stats}
+            "lattice_pos": lattice_pos[used], "levels": [level], "stats": stats,
+            "grid_ijk": grid["ijk"], "grid_phi": np.where(sign == 0, 0.0, phi[:len(sign)]), "grid_which": surf_of_node}

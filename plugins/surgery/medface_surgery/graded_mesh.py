@@ -38,28 +38,76 @@ HANG_GAP = 0.5
 
 
 def graded_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float,
-                      moving_points: np.ndarray, fine_mm: float, *, snap: float = 0.25, box=None) -> dict:
+                      moving_points: np.ndarray, fine_mm: float | None, *, snap: float = 0.25, box=None,
+                      gap_pairs=()) -> dict:
     """The fitted mesh of :func:`.fitted_mesh.fitted_tetrahedra` with cubes of ``2 h`` farther
-    than ``fine_mm`` from ``moving_points`` (the moving bone's vertices), plus ``levels`` (the
-    two lattices, for locating points) and ``constraints`` (hanging node ids, their four master
+    than ``fine_mm`` from ``moving_points`` (the moving bone's vertices; ``fine_mm`` None: no
+    coarse level) and, with ``gap_pairs`` (bone index pairs), cubes of ``h / r`` where the two
+    bones of a pair are closer than ``h`` (:mod:`.gap_refinement`); plus ``levels`` (the
+    lattices, for locating points) and ``constraints`` (hanging node ids, their four master
     nodes, the weights and the masters' tetrahedron)."""
+    from .gap_refinement import gap_cubes, refinement_factor
+
     origin, dims = lattice_frame(skin, h, box)
     dims = dims + (dims - 1) % 2  # an even number of fine cubes along every axis
-    # one signed distance for both levels
+    # one signed distance for every level
     masks, distances = masks_and_distances(bone_segments, skin, origin, h, dims, sampling_box(origin, dims, h, 2.0 * h))
-    coarse, tissue_corner = coarse_cubes(masks, origin, h, moving_points, fine_mm)
-    if not (coarse & tissue_corner).any() or (coarse | ~tissue_corner).all():  # one level only: uniform
+    coarse = _coarse_or_none(masks, origin, h, moving_points, fine_mm)
+    under_coarse = _per_fine(coarse)
+    r = refinement_factor(h)
+    refined = gap_cubes(distances, gap_pairs, origin, h, dims - 1, under_coarse) if gap_pairs and r > 1 else None
+    if not coarse.any() and (refined is None or not refined.any()):  # one level only: uniform
         from .fitted_mesh import fitted_tetrahedra
 
         return fitted_tetrahedra(bone_segments, skin, h, snap=snap, box=box)
-    # nodes on the interface do not move when snapping, so that both sides keep the same faces there
-    coarse_list, fine_list = np.argwhere(coarse), np.argwhere(~coarse)
-    big = fit_lattice(_lattice([m[::2, ::2, ::2] for m in masks], origin, 2.0 * h, coarse), distances, snap=snap,
-                      frozen=lambda ijk: on_cubes(ijk.astype(float), fine_list, coarse.shape))
-    fine_keep = ~np.repeat(np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1), 2, axis=2)
-    small = fit_lattice(_lattice(masks, origin, h, fine_keep), distances, snap=snap,
-                        frozen=lambda ijk: on_cubes(ijk / 2.0, coarse_list, coarse.shape))
-    return _merged(big, small, _hanging_nodes(big, small, h))
+    return _nested(bone_segments, skin, masks, distances, (origin, h, snap), coarse,
+                   refined if refined is not None and refined.any() else None, r)
+
+
+def _coarse_or_none(masks: list, origin, h: float, moving_points, fine_mm) -> np.ndarray:
+    """The coarse cubes of :func:`coarse_cubes`, none when grading is off or would leave one level."""
+    c = tuple((np.asarray(masks[0].shape) - 1) // 2)
+    if fine_mm is None:
+        return np.zeros(c, bool)
+    coarse, tissue_corner = coarse_cubes(masks, origin, h, moving_points, fine_mm)
+    if not (coarse & tissue_corner).any() or (coarse | ~tissue_corner).all():
+        return np.zeros(c, bool)
+    return coarse
+
+
+def _per_fine(coarse: np.ndarray) -> np.ndarray:
+    """A per-coarse-cube flag on each of its eight fine cubes."""
+    return np.repeat(np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1), 2, axis=2)
+
+
+def _nested(bone_segments, skin, masks, distances, frame, coarse: np.ndarray, refined, r: int) -> dict:
+    """The levels (coarse ``2 h``, ``h``, refined ``h / r``; the first and last where they have
+    cubes), cut and tied together (nodes on an interface do not move when snapping, so that both
+    sides keep the same faces there)."""
+    origin, h, snap = frame
+    coarse_list = np.argwhere(coarse)
+    refined_list = np.zeros((0, 3), int) if refined is None else np.argwhere(refined)
+    cube_dims = np.asarray(masks[0].shape) - 1
+
+    def frozen_fine(ijk):
+        return on_cubes(ijk / 2.0, coarse_list, coarse.shape) | on_cubes(ijk.astype(float), refined_list, cube_dims)
+
+    keep = ~_per_fine(coarse) if refined is None else ~_per_fine(coarse) & ~refined
+    small = fit_lattice(_lattice(masks, origin, h, keep), distances, snap=snap, frozen=frozen_fine)
+    levels, ties = [small], []
+    if len(coarse_list):
+        fine_list = np.argwhere(~coarse)
+        big = fit_lattice(_lattice([m[::2, ::2, ::2] for m in masks], origin, 2.0 * h, coarse), distances, snap=snap,
+                          frozen=lambda ijk: on_cubes(ijk.astype(float), fine_list, coarse.shape))
+        levels.insert(0, big)
+        ties.append((1, 0, _hanging_nodes(big, small, small["lattice_pos"] / 2.0, h)))
+    if refined is not None:
+        from .gap_refinement import refined_level
+
+        tiny, at = refined_level(bone_segments, skin, distances, (origin, h), refined, small, r=r, snap=snap)
+        levels.append(tiny)
+        ties.append((len(levels) - 1, len(levels) - 2, _hanging_nodes(small, tiny, at, h / r, extrapolate=True)))
+    return _merged(levels, ties, h)
 
 
 def coarse_cubes(masks: list, origin, h: float, moving_points: np.ndarray,
@@ -102,35 +150,63 @@ def on_cubes(points: np.ndarray, cubes: np.ndarray, cube_dims) -> np.ndarray:
     return hit
 
 
-def _hanging_nodes(big: dict, small: dict, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fine node ids, coarse host tetrahedra, weights (k, 4)) of the free fine nodes on the
-    coarse cubes' faces: the coarse tetrahedron nearest each and its barycentric coordinates."""
+def _hanging_nodes(master: dict, slave: dict, positions: np.ndarray, spacing: float, *,
+                  extrapolate: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slave node ids, master host tetrahedra, weights (k, 4)) of the free nodes of the finer
+    level ``slave`` on the cubes of the coarser level ``master`` (``positions``: the slave's
+    nodes in the master's lattice units): the master tetrahedron nearest each and its
+    barycentric coordinates; nodes farther than ``HANG_GAP * spacing`` from it stay free. A node
+    just outside its host (where a surface crosses the interface, the two levels' cut surfaces
+    differ) takes the host's nearest point, or with ``extrapolate`` the host's linear field
+    continued to where the node is (weights outside [0, 1]: an affine field stays exact)."""
     from .tissue_mesh import _embed_in_cells
 
-    cube_dims = np.asarray(big["dims"]) - 1
-    on = on_cubes(small["lattice_pos"] / 2.0, big["cubes"], cube_dims) & (small["labels"] == FREE)
+    cube_dims = np.asarray(master["dims"]) - 1
+    on = on_cubes(positions, master["cubes"], cube_dims) & (slave["labels"] == FREE)
     idx = np.flatnonzero(on)
-    if len(idx) == 0 or len(big["tets"]) == 0:
+    if len(idx) == 0 or len(master["tets"]) == 0:
         return np.zeros(0, np.int64), np.zeros((0, 4), np.int64), np.zeros((0, 4))
-    host, bary, gap = _embed_in_cells(big["nodes"], big["tets"], big["cells"], big["cubes"], big["origin"],
-                                      big["h"], cube_dims, small["nodes"][idx])
-    near = gap <= HANG_GAP * h
-    return idx[near], host[near], bary[near]
+    host, bary, gap = _embed_in_cells(master["nodes"], master["tets"], master["cells"], master["cubes"],
+                                      master["origin"], master["h"], cube_dims, slave["nodes"][idx])
+    near = gap <= HANG_GAP * spacing
+    idx, host, bary = idx[near], host[near], bary[near]
+    if extrapolate and len(idx):
+        x = master["nodes"][master["tets"][host]]
+        lam = np.linalg.solve(np.transpose(x[:, 1:] - x[:, :1], (0, 2, 1)), (slave["nodes"][idx] - x[:, 0])[..., None])
+        bary = np.column_stack([1.0 - lam[:, :, 0].sum(axis=1), lam[:, :, 0]])
+    return idx, host, bary
 
 
-def _merged(big: dict, small: dict, hanging) -> dict:
-    """One mesh of both levels (coarse nodes first); the fine ids of ``hanging`` shifted."""
-    nc, tc = len(big["nodes"]), len(big["tets"])
-    ids, host, weights = hanging
-    levels = [big["levels"][0], {**small["levels"][0], "tets": (tc, tc + len(small["tets"])),
-                                 "cell_offset": len(big["cubes"])}]
-    stats = {"grid_dims": small["stats"]["grid_dims"], "origin": small["stats"]["origin"],
-             "coarse_nodes": nc, "fine_nodes": len(small["nodes"]), "hanging_nodes": len(ids),
-             **{k: big["stats"][k] + small["stats"][k] for k in ("snapped_nodes", "cut_points", "dropped_flat_pieces")},
-             "min_volume_ratio": min(big["stats"]["min_volume_ratio"] * 8.0, small["stats"]["min_volume_ratio"])}
-    return {"nodes": np.concatenate([big["nodes"], small["nodes"]]),
-            "tets": np.concatenate([big["tets"], small["tets"] + nc]),
-            "labels": np.concatenate([big["labels"], small["labels"]]),
-            "cells": np.concatenate([big["cells"], small["cells"] + len(big["cubes"])]),
-            "levels": levels, "stats": stats,
-            "constraints": {"nodes": ids + nc, "masters": big["tets"][host], "weights": weights, "hosts": host}}
+def _merged(levels: list, ties: list, h: float) -> dict:
+    """One mesh of all ``levels`` (coarsest first); ``ties``: (slave level, master level,
+    :func:`_hanging_nodes`) in level-local ids, shifted here. A master that hangs itself would
+    need chained constraints: the levels are built so that this cannot happen."""
+    from medface.errors import ModelError
+
+    node_off = np.cumsum([0] + [len(lv["nodes"]) for lv in levels])
+    tet_off = np.cumsum([0] + [len(lv["tets"]) for lv in levels])
+    cube_off = np.cumsum([0] + [len(lv["cubes"]) for lv in levels])
+    hang, masters, weights, hosts = [], [], [], []
+    for slave, master, (ids, host, w) in ties:
+        hang.append(ids + node_off[slave])
+        masters.append(levels[master]["tets"][host] + node_off[master])
+        weights.append(w)
+        hosts.append(host + tet_off[master])
+    hang, masters = np.concatenate(hang), np.concatenate(masters)
+    if np.isin(masters, hang).any():
+        raise ModelError("tissue mesher: a hanging node's master hangs itself (internal error)")
+    merged_levels = [{**lv["levels"][0], "tets": (int(tet_off[k]), int(tet_off[k + 1])), "cell_offset": int(cube_off[k])}
+                     for k, lv in enumerate(levels)]
+    base = next(lv for lv in levels if lv["h"] == h)
+    stats = {"grid_dims": base["stats"]["grid_dims"], "origin": base["stats"]["origin"],
+             "level_spacings_mm": [float(lv["h"]) for lv in levels], "level_nodes": [len(lv["nodes"]) for lv in levels],
+             "hanging_nodes": len(hang),
+             **{k: sum(lv["stats"][k] for lv in levels) for k in ("snapped_nodes", "cut_points", "dropped_flat_pieces")},
+             "min_volume_ratio": min(lv["stats"]["min_volume_ratio"] * (lv["h"] / h) ** 3 for lv in levels)}
+    return {"nodes": np.concatenate([lv["nodes"] for lv in levels]),
+            "tets": np.concatenate([lv["tets"] + node_off[k] for k, lv in enumerate(levels)]),
+            "labels": np.concatenate([lv["labels"] for lv in levels]),
+            "cells": np.concatenate([lv["cells"] + cube_off[k] for k, lv in enumerate(levels)]),
+            "levels": merged_levels, "stats": stats, "h": float(h),
+            "constraints": {"nodes": hang, "masters": masters, "weights": np.concatenate(weights),
+                            "hosts": np.concatenate(hosts)}}

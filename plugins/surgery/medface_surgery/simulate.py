@@ -100,10 +100,10 @@ def declare_plan_outputs(result: Result, planned, plan) -> None:
 
 def simulate(plan, ct: Volume | None = None, bone: SurfaceMesh | None = None, mandible: SurfaceMesh | None = None,
              skin: SurfaceMesh | None = None, *, tissue: str = "fem", h: float = 3.0, grade: float = DEFAULT_GRADE_MM,
-             figures: bool = True, sex: str | None = None, context=None) -> Result:
+             gaps: bool = True, figures: bool = True, sex: str | None = None, context=None) -> Result:
     """CLI entry of `surgery simulate`."""
     stage = context.stage if context is not None else (lambda text: None)
-    simulation = Simulation(plan, tissue=tissue, h=h, sex=sex, grade_mm=grade)
+    simulation = Simulation(plan, tissue=tissue, h=h, sex=sex, grade_mm=grade, gaps=gaps)
     surfaces = patient_surfaces(ct, bone, mandible, skin, landmarks=SurgeryPlan(simulation.plan).landmarks, stage=stage)
     sim = simulation.run(surfaces.bones, surfaces.skin, stage=stage)
     tables, metrics = _tables_and_metrics(sim)

@@ -149,12 +149,14 @@ class Simulation:
     comparison) or ``"preview"`` (the rigid-blend preview alone, milliseconds); ``h`` the FEM grid
     spacing (mm), ``nu`` its Poisson ratio, ``roi`` its region of interest (mm, None: all tissue),
     ``grade_mm`` the distance from the moving bone beyond which its mesh is coarse (None or 0: uniform);
+    ``gaps`` meshes the gaps between bone pieces (saw cuts, teeth in occlusion) finer than ``h``
+    (:mod:`.gap_refinement`; without it a 1 mm kerf is invisible to a 3 mm mesh);
     ``sex`` (``"M"``, ``"F"``, None / ``"unknown"``) picks the cephalometric norms the measures are
     compared with (:mod:`medface.anatomy.cephalometric_norms`; never guessed).
     """
 
     def __init__(self, plan, *, tissue: str = "fem", h: float = 3.0, nu: float = 0.45, roi: float | None = ROI_MM,
-                 sex: str | None = None, grade_mm: float | None = DEFAULT_GRADE_MM):
+                 sex: str | None = None, grade_mm: float | None = DEFAULT_GRADE_MM, gaps: bool = True):
         if tissue not in TISSUE_MODELS:
             raise InputError(f"unknown tissue model {tissue!r}; use one of {', '.join(TISSUE_MODELS)}")
         if grade_mm is not None and not (np.isfinite(grade_mm) and grade_mm >= 0):
@@ -163,6 +165,7 @@ class Simulation:
         self.plan: Plan = check_plan(plan)
         self.tissue, self.h, self.nu, self.roi = tissue, h, nu, roi
         self.grade_mm = grade_mm or None  # 0: a uniform mesh
+        self.gaps = bool(gaps)
         from medface.anatomy.cephalometric_norms import norm_sex
 
         self.sex = norm_sex(sex)  # "M", "F" or None (pooled norms only); refused early when unknown
@@ -180,7 +183,8 @@ class Simulation:
         skin_fem, fem_info = None, None
         if self.tissue == "fem":
             stage(f"meshing and solving the soft tissue (finite elements, h = {self.h:g} mm)")
-            model = SoftTissueModel(h=self.h, nu=self.nu, roi=self.roi, grade_mm=self.grade_mm).setup(pieces, skin, fixed)
+            model = SoftTissueModel(h=self.h, nu=self.nu, roi=self.roi, grade_mm=self.grade_mm,
+                                    resolve_gaps=self.gaps).setup(pieces, skin, fixed)
             skin_fem, fem_info = model.update(planned), model.info()
         stage("measuring before and after")
         result = self._measured(planned, pieces, fixed, skin, skin_preview, skin_fem, fem_info)

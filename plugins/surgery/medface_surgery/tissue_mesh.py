@@ -374,7 +374,7 @@ def _compact(nodes: np.ndarray, tets: np.ndarray, labels: np.ndarray, skin_tet: 
 def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
                       bone_margin: float | None = None, roi: float | None = None,
                       moving: list[str] | None = None, mesher: str = "fitted",
-                      grade_mm: float | None = None) -> TissueMesh:
+                      grade_mm: float | None = None, resolve_gaps: bool = False) -> TissueMesh:
     """Mesh the soft tissue between ``bone_segments`` and ``skin`` with tetrahedra of size ``h``.
 
     ``mesher``: ``"fitted"`` (default; cut cells fitted to the surfaces, :mod:`.fitted_mesh`) or
@@ -382,7 +382,10 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     ``bone_margin`` (mm) ties free nodes that close to a bone to it (default: none for the fitted
     mesh, ``h/2`` for the voxel mesh). ``moving`` names the segments that may move (default:
     all); it matters only with ``roi`` and ``grade_mm``. ``grade_mm`` (fitted mesh only): tissue
-    farther than that from the moving bone is meshed at ``2 h`` (:mod:`.graded_mesh`). Raises
+    farther than that from the moving bone is meshed at ``2 h`` (:mod:`.graded_mesh`).
+    ``resolve_gaps`` (fitted mesh only): grid cubes holding a gap narrower than ``h`` between
+    bones that move apart (a saw cut, teeth in occlusion) are meshed finer
+    (:mod:`.gap_refinement`). Raises
     InputError for surfaces that are not closed or a skin that does not enclose the bone,
     ParameterError for a bad ``h``, ``bone_margin``, ``roi``, ``grade_mm`` or ``mesher``.
     """
@@ -399,7 +402,7 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     if roi is not None and moving:  # no node outside this box can lie within roi of the moving bone
         bounds = np.stack([bone_segments[name].bounds() for name in moving])
         box = np.stack([bounds[:, 0].min(axis=0) - roi - 2 * h, bounds[:, 1].max(axis=0) + roi + 2 * h])
-    mesh = _fitted(bone_segments, skin, h, moving, grade_mm, box)
+    mesh = _fitted(bone_segments, skin, h, moving, grade_mm, box, resolve_gaps)
     nodes, tets, labels, cells = mesh["nodes"], mesh["tets"], mesh["labels"], mesh["cells"]
     if margin > 0:
         _tie_near_bone(bone_segments, nodes, labels, margin, min(0.2 * h, 1.0))
@@ -419,21 +422,26 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     constraints = None if tie is None else _kept_constraints(labels, new_id, tie)
     stats = {**mesh["stats"], "skin_outside": int((gap > 0.5 * h).sum()), "skin_gap_max_mm": float(gap.max()),
              "skin_beyond_box": int((~inside).sum()),
-             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "graded" if len(mesh["levels"]) > 1 else "fitted"}
+             "skin_gap_p99_mm": float(np.percentile(gap, 99)), "mesher": "graded" if any(lv["h"] > h for lv in mesh["levels"]) else "fitted"}
     return TissueMesh(nodes, tets, labels, names, skin_tet, skin_bary, h, stats,
                       cells=np.unique(keep_cells, return_inverse=True)[1], constraints=constraints)
 
 
-def _fitted(bone_segments, skin, h, moving, grade_mm, box) -> dict:
-    """The fitted mesh, uniform or graded away from the moving bone."""
-    if grade_mm is None or not moving:
+def _fitted(bone_segments, skin, h, moving, grade_mm, box, resolve_gaps: bool) -> dict:
+    """The fitted mesh: uniform, graded away from the moving bone, refined in the gaps between
+    bones that move apart (:mod:`.gap_refinement`), or both."""
+    from .gap_refinement import moving_pairs
+
+    pairs = moving_pairs(list(bone_segments), moving) if resolve_gaps else []
+    if (grade_mm is None or not moving) and not pairs:
         from .fitted_mesh import fitted_tetrahedra
 
         return fitted_tetrahedra(bone_segments, skin, h, box=box)
     from .graded_mesh import graded_tetrahedra
 
-    points = np.concatenate([bone_segments[name].vertices for name in moving])
-    return graded_tetrahedra(bone_segments, skin, h, points, float(grade_mm), box=box)
+    points = np.concatenate([bone_segments[name].vertices for name in moving]) if moving else np.zeros((0, 3))
+    return graded_tetrahedra(bone_segments, skin, h, points, None if grade_mm is None or not moving else float(grade_mm),
+                             box=box, gap_pairs=pairs)
 
 
 def _tie_near_bone(bone_segments, nodes, labels, margin: float, spacing: float) -> None:
@@ -475,7 +483,7 @@ def _embed_in_levels(mesh: dict, points: np.ndarray):
         better = g < gap[todo]
         host[todo[better]], bary[todo[better]], gap[todo[better]] = t[better] + a, w[better], g[better]
     best = {"t": host, "bary": bary, "gap": gap}
-    _nearer_among_nearest_centroids(mesh["nodes"], mesh["tets"], points, best, beyond=min(lv["h"] for lv in levels))
+    _nearer_among_nearest_centroids(mesh["nodes"], mesh["tets"], points, best, beyond=mesh.get("h", levels[-1]["h"]))
     return host, bary, gap
 
 

@@ -223,9 +223,11 @@ def landmark_ratios(skin: SurfaceMesh, predicted: np.ndarray, landmarks, planned
 
 
 def procedure_response(sample_dir, procedure: str, *, h: float, roi: float | None, nu: float = 0.45,
-                       element: str = "bbar", mesher: str = "fitted", solver: str = "direct", case=None) -> dict:
+                       element: str = "bbar", mesher: str = "fitted", solver: str = "direct", case=None,
+                       resolve_gaps: bool = False) -> dict:
     """Soft-to-hard ratios of the FEM and the preview for one procedure at one mesh, with the
-    FEM's counts and timings (one plan: no precomputed response)."""
+    FEM's counts and timings (one plan: no precomputed response; ``resolve_gaps`` as in
+    :class:`.fem.SoftTissueModel`)."""
     import time
 
     from .fem import SoftTissueModel
@@ -234,11 +236,12 @@ def procedure_response(sample_dir, procedure: str, *, h: float, roi: float | Non
     pieces, fixed, skin, landmarks, planned = case if case is not None else procedure_case(sample_dir, procedure)
     t0 = time.perf_counter()
     model = SoftTissueModel(h=h, nu=nu, roi=roi, element=element, mesher=mesher, solver=solver,
-                            precompute=False).setup(pieces, skin, fixed)
+                            precompute=False, resolve_gaps=resolve_gaps).setup(pieces, skin, fixed)
     fem = model.solve_direct(planned.transforms)
     seconds = time.perf_counter() - t0
     preview = RigidBlendPreview(pieces, skin, fixed=fixed).update(planned)
     return {"procedure": procedure, "h_mm": h, "roi_mm": roi, "nu": nu, "element": element, "mesher": mesher,
+            "resolve_gaps": resolve_gaps,
             "seconds": seconds, "info": model.info(), "fem": landmark_ratios(skin, fem, landmarks, planned),
             "preview": landmark_ratios(skin, preview, landmarks, planned)}
 
