@@ -10,7 +10,10 @@ import trimesh
 
 from medface.data import SurfaceMesh
 from medface_surgery.fem import SoftTissueModel, assemble_stiffness, factorize
-from medface_surgery.gap_refinement import moving_pairs, refinement_factor
+from medface.errors import ParameterError
+from medface_surgery.apply import PlanResult
+from medface_surgery.gap_refinement import gap_pairs, moving_pairs, refinement_factor
+from medface_surgery.simulation import saw_gaps
 from medface_surgery.tissue_mesh import FREE, HANGING, build_tissue_mesh
 from medface_surgery.tissue_validation import solve_with_dirichlet
 
@@ -47,7 +50,7 @@ def test_the_gap_holds_tissue_nodes_only_when_refined(pieces, refined):
     plain = build_tissue_mesh(bones, skin, 3.0, moving=["upper"])
     assert _free_nodes_in_gap(plain) == 0  # the lattice cannot see a 1 mm gap
     assert _free_nodes_in_gap(refined) > 100
-    assert refined.stats["level_spacings_mm"] == [3.0, 0.75]
+    assert refined.stats["level_spacings_mm"] == [3.0, 1.0]  # 3 mm cubes split 3 ways
     # the gap's two faces carry nodes of their own bone
     x, lab = refined.nodes, refined.labels
     face = (np.abs(x[:, 0]) < 14.0) & (np.abs(x[:, 1]) < 9.0)
@@ -74,7 +77,7 @@ def test_a_linear_field_passes_the_refined_interface_exactly(refined):
     error = np.abs(u.reshape(-1, 3) - exact).max(axis=1)
     # exact to rounding where the interface is away from the boxes' side faces; where those cross
     # it the fine cubes kept by the fine lattice's own tissue test differ slightly (measured
-    # 1.8e-3 mm in a field spanning 4 mm); without the ties (below) the error is 0.7 mm
+    # 3.3e-3 mm in a field spanning 4 mm); without the ties (below) the error is 0.7 mm
     sides = (np.abs(np.abs(mesh.nodes[:, 0]) - 15.3) < 3.0) | (np.abs(np.abs(mesh.nodes[:, 1]) - 10.3) < 3.0)
     assert error[~sides].max() < 1e-3 and error.max() < 5e-3
     untied = np.isin(mesh.labels, [FREE, HANGING]) & ~on_skin
@@ -96,14 +99,31 @@ def test_the_refined_model_moves_the_tissue_in_the_gap_between_its_faces(pieces)
     gap = (np.abs(x[:, 2]) < 0.45 * GAP) & (np.abs(x[:, 0]) < 10.0) & (np.abs(x[:, 1]) < 6.0) & (lab == FREE)
     assert gap.sum() > 20 and np.all((u[gap, 2] > 0.2) & (u[gap, 2] < 0.8))
     assert np.allclose(model.predict({"upper": lift}), model.solve_direct({"upper": lift}), atol=1e-6)
-    assert model.info()["gap_spacing_mm"] == 0.75
+    assert model.info()["gap_spacing_mm"] == 1.0
 
 
 def test_only_pairs_with_a_moving_piece_are_refined():
     assert moving_pairs(["cranium", "maxilla", "mandible"], ["maxilla"]) == [(0, 1), (1, 2)]
     assert moving_pairs(["cranium", "mandible"], []) == []
+    names = ["cranium", "maxilla", "mandible"]
+    assert gap_pairs(names, ["maxilla"], True) == [(0, 1), (1, 2)]
+    assert gap_pairs(names, ["maxilla"], [("maxilla", "cranium")]) == [(0, 1)]
+    assert gap_pairs(names, ["maxilla"], [("cranium", "mandible")]) == []  # neither moves
+    assert gap_pairs(names, ["maxilla"], False) == []
+    with pytest.raises(ParameterError, match="gap pair"):
+        gap_pairs(names, ["maxilla"], [("maxilla", "hyoid")])
 
 
-@pytest.mark.parametrize("h, r", [(4.0, 4), (3.0, 4), (2.0, 2), (1.5, 2), (1.0, 1), (0.5, 1)])
+def test_simulate_refines_the_saw_gaps_between_pieces_of_one_bone_only():
+    """A genioplasty's chin and the mandible it was cut from share a kerf; the chin and the
+    cranium (teeth, joints) do not, and neither do two bones no saw touched."""
+    planned = PlanResult(segment_bone={"chin": "mandible"})
+    pieces = dict.fromkeys(["chin", "cranium (fixed)", "mandible (fixed)", "hyoid (fixed)"])
+    assert saw_gaps(planned, pieces) == [("chin", "mandible (fixed)")]
+    bsso = PlanResult(segment_bone={"distal": "mandible", "proximal_l": "mandible"})
+    assert saw_gaps(bsso, dict.fromkeys(["distal", "proximal_l", "cranium (fixed)"])) == [("distal", "proximal_l")]
+
+
+@pytest.mark.parametrize("h, r", [(4.0, 4), (3.0, 3), (2.0, 2), (1.5, 2), (1.0, 1), (0.5, 1)])
 def test_the_split_brings_the_spacing_to_a_millimetre_at_most(h, r):
     assert refinement_factor(h) == r

@@ -73,7 +73,7 @@ def test_simulate_genioplasty_moves_chin_bone_and_skin(sample, genio_plan, tmp_p
     assert metrics["within_2mm_pct"] > 80 and metrics["mean_mm"] < 1.0
     fem = result.metrics["fem"]
     assert fem["grade_mm"] == 15.0 and fem["mesher"] == "graded" and fem["hanging_nodes"] > 0  # the default mesh
-    assert fem["gap_spacing_mm"] == 0.75  # the kerf between chin and mandible meshed in 0.75 mm cubes
+    assert fem["gap_spacing_mm"] == 1.0  # the kerf between chin and mandible meshed in 1 mm cubes
 
 
 def test_simulate_grade_zero_meshes_all_tissue_at_h_and_a_negative_grade_is_refused(sample, genio_plan, tmp_path):
@@ -86,7 +86,7 @@ def test_simulate_grade_zero_meshes_all_tissue_at_h_and_a_negative_grade_is_refu
     assert fem["grade_mm"] is None and fem["mesher"] == "fitted" and fem["hanging_nodes"] == 0
     assert fem["gap_spacing_mm"] is None
     gaps = medface.run("surgery.simulate", **surfaces, grade=0.0, out=tmp_path / "gaps").metrics["fem"]
-    assert gaps["mesher"] == "fitted" and gaps["gap_spacing_mm"] == 0.75 and gaps["hanging_nodes"] > 0
+    assert gaps["mesher"] == "fitted" and gaps["gap_spacing_mm"] == 1.0 and gaps["hanging_nodes"] > 0
     assert gaps["free_dofs"] > fem["free_dofs"]
 
 

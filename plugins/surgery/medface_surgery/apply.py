@@ -33,7 +33,8 @@ class PlanResult:
     ``landmarks`` moved with their segments; ``mirror_rms_mm`` and ``mirror_plane``: how well the
     mirror registered and the plane it was reflected across; ``collisions``: bone overlaps the
     moves created (:mod:`.collisions`); ``dropped``: slivers the cuts left, per bone (mm^3);
-    ``warnings``: what a surgeon should look at (collisions, slivers)."""
+    ``warnings``: what a surgeon should look at (collisions, slivers); ``segment_bone``: the bone
+    each segment was cut from."""
 
     segments: dict[str, SurfaceMesh] = field(default_factory=dict)
     rest: dict[str, SurfaceMesh] = field(default_factory=dict)
@@ -44,6 +45,7 @@ class PlanResult:
     moved_whole: set[str] = field(default_factory=set)
     landmarks: dict[str, np.ndarray] = field(default_factory=dict)
     landmark_segment: dict[str, str] = field(default_factory=dict)
+    segment_bone: dict[str, str] = field(default_factory=dict)  # the bone each segment was cut from
     mirror_rms_mm: float | None = None
     mirror_plane: object | None = None  # medface.anatomy.cephalometry.SymmetryPlane
     collisions: list = field(default_factory=list)  # collisions.Overlap
@@ -130,6 +132,7 @@ def _apply_to_bone(doc: dict, bone_name: str, mesh: SurfaceMesh, transforms: dic
         result.segments[seg["name"]] = SurfaceMesh(transform_points(m, merged.vertices), merged.faces,
                                                    name=seg["name"])
         result.transforms[seg["name"]] = m
+        result.segment_bone[seg["name"]] = bone_name
         if pieces is None:
             result.moved_whole.add(bone_name)
     if pieces is not None:

@@ -431,7 +431,10 @@ class SoftTissueModel:
     displacements). ``roi`` (mm) restricts the tissue to within that distance of the moving
     segments (see :mod:`.tissue_mesh`); ``None`` meshes all the tissue. ``grade_mm`` (mm, fitted
     mesher; default 15) meshes the tissue farther than that from the moving bone at ``2 h``
-    (:mod:`.graded_mesh`; None: a uniform mesh).
+    (:mod:`.graded_mesh`; None: a uniform mesh). ``resolve_gaps`` (fitted mesher) meshes the
+    gaps narrower than ``h`` between segments finer (:mod:`.gap_refinement`): pairs of segment
+    names (``surgery simulate`` passes the saw's cuts, :func:`.simulation.saw_gaps`), True for
+    every pair of which one moves, False (default) for none.
 
     ``predict(moves)`` returns the skin vertices (N, 3) after the moves, from the precomputed
     response (a small matrix product); ``solve_direct(moves)`` solves the FEM system for the
@@ -443,7 +446,7 @@ class SoftTissueModel:
                  h: float = DEFAULT_H, E: float = 3000.0, nu: float = 0.45, fixed: list[str] | tuple = (), *,
                  roi: float | None = None, bone_margin: float | None = None, element: str = "bbar",
                  mesher: str = "fitted", solver: str = "direct", precompute: bool = True,
-                 grade_mm: float | None = DEFAULT_GRADE_MM, resolve_gaps: bool = False):
+                 grade_mm: float | None = DEFAULT_GRADE_MM, resolve_gaps=False):
         if solver not in SOLVERS:
             raise ParameterError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}", parameter="solver")
         if element not in ELEMENTS:
@@ -458,7 +461,7 @@ class SoftTissueModel:
                      "formulation with a pressure unknown; plain P1 tetrahedra lock beyond 0.49")
         self.h, self.E, self.nu = h, float(E), float(nu)
         self.roi, self.bone_margin, self.grade_mm = roi, bone_margin, grade_mm
-        self.resolve_gaps = bool(resolve_gaps)
+        self.resolve_gaps = resolve_gaps if isinstance(resolve_gaps, bool) else [tuple(p) for p in resolve_gaps]
         self.element, self.mesher, self.solver, self.precompute = element, mesher, solver, bool(precompute)
         self.timings: dict[str, float] = {}
         if (bone_segments is None) != (skin is None):
@@ -483,7 +486,7 @@ class SoftTissueModel:
         self.mesh: TissueMesh = build_tissue_mesh(bone_segments, skin, self.h, bone_margin=self.bone_margin,
                                                   roi=self.roi, moving=self.moving, mesher=self.mesher,
                                                   grade_mm=self.grade_mm if self.mesher == "fitted" else None,
-                                                  resolve_gaps=self.resolve_gaps and self.mesher == "fitted")
+                                                  resolve_gaps=self.resolve_gaps if self.mesher == "fitted" else False)
         self.timings["mesh_s"] = time.perf_counter() - t0
         self._index_dofs()
         t0 = time.perf_counter()

@@ -6,11 +6,12 @@ in such a gap, so the mesher cannot see it: the two pieces meet on the bone surf
 the moving piece's displacement stops along that surface is set by the lattice, not by the cut
 (measured on the sample head's genioplasty: soft pogonion 8-11 % off the converged movement at
 h = 2-4 mm, docs/validation/surgery.md). Here the grid cubes that hold such a gap are split into
-``r**3`` cubes of ``h / r`` (``r`` a power of two, so that ``h / r`` is at most
-:data:`GAP_SPACING_MM`), meshed by the same cut-cell method (:func:`.fitted_mesh.fit_lattice`)
+``r**3`` cubes of ``h / r`` (``r`` the smallest whole number that makes ``h / r`` at most
+:data:`GAP_SPACING_MM`; a Kuhn lattice split any whole number of ways nests in the coarser
+one), meshed by the same cut-cell method (:func:`.fitted_mesh.fit_lattice`)
 and tied to the neighbouring cubes of ``h`` through hanging nodes, as the graded mesh ties its
-two levels (:mod:`.graded_mesh`). Only pairs of pieces that can move relative to each other
-(one of them moving) are looked at.
+two levels (:mod:`.graded_mesh`). Only the pairs of pieces asked for, of which one moves, are
+looked at (`surgery simulate` asks for the saw's gaps: :func:`.simulation.saw_gaps`).
 """
 
 from __future__ import annotations
@@ -23,16 +24,14 @@ from medface.data import SurfaceMesh
 #: in it (an assumption; on the sample head's genioplasty, at h = 1 mm without refinement, one
 #: node layer in the kerf, the landmarks agreed with h = 1.5 mm to 1.4 %: docs/validation/surgery.md)
 GAP_SPACING_MM = 1.0
-#: the largest split of a cube (8**3 = 512 small cubes)
+#: the largest split of a cube (8**3 = 512 small cubes, at h = 8 mm)
 MAX_REFINEMENT = 8
 
 
 def refinement_factor(h: float) -> int:
-    """The power of two ``r`` that takes ``h`` to at most :data:`GAP_SPACING_MM` (1: no split)."""
-    r = 1
-    while h / r > GAP_SPACING_MM + 1e-9 and r < MAX_REFINEMENT:
-        r *= 2
-    return r
+    """The smallest whole ``r`` that takes ``h`` to at most :data:`GAP_SPACING_MM` (1: no split;
+    any whole split of a Kuhn lattice nests in it)."""
+    return int(min(max(np.ceil(h / GAP_SPACING_MM - 1e-9), 1), MAX_REFINEMENT))
 
 
 def gap_cubes(distances: list, pairs, origin, h: float, cube_dims, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -62,6 +61,25 @@ def moving_pairs(names: list[str], moving: list[str]) -> list[tuple[int, int]]:
     """Index pairs of bone pieces that can move relative to each other (at least one moving)."""
     return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))
             if names[i] in moving or names[j] in moving]
+
+
+def gap_pairs(names: list[str], moving: list[str], resolve) -> list[tuple[int, int]]:
+    """The index pairs whose gaps are refined: none (``resolve`` false), every pair with a moving
+    piece (True), or the named pairs (a sequence of two names each) among those."""
+    from medface.errors import ParameterError
+
+    if resolve is True:
+        return moving_pairs(names, moving)
+    if not resolve:
+        return []
+    wanted = set()
+    for pair in resolve:
+        a, b = pair
+        if a not in names or b not in names:
+            raise ParameterError(f"gap pair {pair!r} names a segment that is not among {names}",
+                                 parameter="resolve_gaps")
+        wanted.add(tuple(sorted((names.index(a), names.index(b)))))
+    return [p for p in moving_pairs(names, moving) if p in wanted]
 
 
 def refined_level(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, distances: list, frame,

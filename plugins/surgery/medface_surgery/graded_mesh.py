@@ -1,4 +1,4 @@
-"""A fitted tissue mesh graded away from the moving bone: spacing ``h`` near it, ``2 h`` beyond.
+"""A fitted tissue mesh of nested lattices: spacing ``h`` near the moving bone, ``2 h`` beyond, finer in gaps.
 
 Most of the tissue a plan moves lies near the moving bone; tissue farther away moves little and
 smoothly, yet a uniform mesh spends most of its unknowns there. Here the lattice of spacing
@@ -18,6 +18,11 @@ so that both keep the same faces: the surface moves onto such a node instead). W
 differ by the linear interpolation error of each, and a hanging node there takes the nearest
 point of the coarse tissue (a gap of at most half a fine spacing; farther ones stay free): a
 small, local non-conformity far from the moving bone.
+
+With ``gap_pairs`` a third, finer level replaces the cubes of ``h`` that hold a gap between two
+bone pieces narrower than ``h`` (:mod:`.gap_refinement`); it is tied to the ``h`` level the same
+way, and takes that level's level set on their common faces so that both cut them alike. The
+levels are built so that no cube of ``2 h`` touches a finer one than ``h`` (no chained ties).
 
 A coarse cube stays fine when the coarse lattice would lose tissue there: when tissue shows at
 one of its 27 fine nodes but at none of its eight corners (a tissue layer thinner than ``2 h``,

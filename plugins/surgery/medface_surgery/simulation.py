@@ -99,6 +99,18 @@ def tissue_segments(bones: dict[str, SurfaceMesh], planned: PlanResult) -> tuple
     return pieces, fixed
 
 
+def saw_gaps(planned: PlanResult, pieces: dict[str, SurfaceMesh]) -> list[tuple[str, str]]:
+    """Pairs of the :func:`tissue_segments` pieces cut from one bone (the saw's kerf lies between
+    them): the gaps the tissue mesh resolves (``SoftTissueModel(resolve_gaps=...)``). Teeth in
+    occlusion and joints are left out: the model's mouth is solid tissue without sliding, which
+    a finer mesh there does not make right."""
+    def bone_of(name: str) -> str:
+        return planned.segment_bone.get(name, name[:-len(" (fixed)")] if name.endswith(" (fixed)") else name)
+
+    names = list(pieces)
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if bone_of(a) == bone_of(b)]
+
+
 @dataclass
 class SimulationResult:
     """What a simulation found (LPS mm).
@@ -149,8 +161,8 @@ class Simulation:
     comparison) or ``"preview"`` (the rigid-blend preview alone, milliseconds); ``h`` the FEM grid
     spacing (mm), ``nu`` its Poisson ratio, ``roi`` its region of interest (mm, None: all tissue),
     ``grade_mm`` the distance from the moving bone beyond which its mesh is coarse (None or 0: uniform);
-    ``gaps`` meshes the gaps between bone pieces (saw cuts, teeth in occlusion) finer than ``h``
-    (:mod:`.gap_refinement`; without it a 1 mm kerf is invisible to a 3 mm mesh);
+    ``gaps`` meshes the saw's gaps between pieces of one bone finer than ``h``
+    (:func:`saw_gaps`, :mod:`.gap_refinement`; without it a 1 mm kerf is invisible to a 3 mm mesh);
     ``sex`` (``"M"``, ``"F"``, None / ``"unknown"``) picks the cephalometric norms the measures are
     compared with (:mod:`medface.anatomy.cephalometric_norms`; never guessed).
     """
@@ -184,7 +196,8 @@ class Simulation:
         if self.tissue == "fem":
             stage(f"meshing and solving the soft tissue (finite elements, h = {self.h:g} mm)")
             model = SoftTissueModel(h=self.h, nu=self.nu, roi=self.roi, grade_mm=self.grade_mm,
-                                    resolve_gaps=self.gaps).setup(pieces, skin, fixed)
+                                    resolve_gaps=saw_gaps(planned, pieces) if self.gaps else False).setup(pieces, skin,
+                                                                                                          fixed)
             skin_fem, fem_info = model.update(planned), model.info()
         stage("measuring before and after")
         result = self._measured(planned, pieces, fixed, skin, skin_preview, skin_fem, fem_info)

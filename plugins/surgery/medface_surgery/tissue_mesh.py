@@ -374,7 +374,7 @@ def _compact(nodes: np.ndarray, tets: np.ndarray, labels: np.ndarray, skin_tet: 
 def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, h: float = 3.0, *,
                       bone_margin: float | None = None, roi: float | None = None,
                       moving: list[str] | None = None, mesher: str = "fitted",
-                      grade_mm: float | None = None, resolve_gaps: bool = False) -> TissueMesh:
+                      grade_mm: float | None = None, resolve_gaps=False) -> TissueMesh:
     """Mesh the soft tissue between ``bone_segments`` and ``skin`` with tetrahedra of size ``h``.
 
     ``mesher``: ``"fitted"`` (default; cut cells fitted to the surfaces, :mod:`.fitted_mesh`) or
@@ -384,8 +384,9 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     all); it matters only with ``roi`` and ``grade_mm``. ``grade_mm`` (fitted mesh only): tissue
     farther than that from the moving bone is meshed at ``2 h`` (:mod:`.graded_mesh`).
     ``resolve_gaps`` (fitted mesh only): grid cubes holding a gap narrower than ``h`` between
-    bones that move apart (a saw cut, teeth in occlusion) are meshed finer
-    (:mod:`.gap_refinement`). Raises
+    bones that move apart are meshed finer (:mod:`.gap_refinement`): True for every pair of
+    segments of which one moves (saw cuts, teeth in occlusion, joints), or the pairs of segment
+    names to look at (``simulation.saw_gaps``: the saw's cuts). Raises
     InputError for surfaces that are not closed or a skin that does not enclose the bone,
     ParameterError for a bad ``h``, ``bone_margin``, ``roi``, ``grade_mm`` or ``mesher``.
     """
@@ -427,12 +428,12 @@ def build_tissue_mesh(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
                       cells=np.unique(keep_cells, return_inverse=True)[1], constraints=constraints)
 
 
-def _fitted(bone_segments, skin, h, moving, grade_mm, box, resolve_gaps: bool) -> dict:
+def _fitted(bone_segments, skin, h, moving, grade_mm, box, resolve_gaps) -> dict:
     """The fitted mesh: uniform, graded away from the moving bone, refined in the gaps between
     bones that move apart (:mod:`.gap_refinement`), or both."""
-    from .gap_refinement import moving_pairs
+    from .gap_refinement import gap_pairs
 
-    pairs = moving_pairs(list(bone_segments), moving) if resolve_gaps else []
+    pairs = gap_pairs(list(bone_segments), moving, resolve_gaps)
     if (grade_mm is None or not moving) and not pairs:
         from .fitted_mesh import fitted_tetrahedra
 

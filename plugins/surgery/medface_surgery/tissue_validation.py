@@ -226,17 +226,19 @@ def procedure_response(sample_dir, procedure: str, *, h: float, roi: float | Non
                        element: str = "bbar", mesher: str = "fitted", solver: str = "direct", case=None,
                        resolve_gaps: bool = False) -> dict:
     """Soft-to-hard ratios of the FEM and the preview for one procedure at one mesh, with the
-    FEM's counts and timings (one plan: no precomputed response; ``resolve_gaps`` as in
-    :class:`.fem.SoftTissueModel`)."""
+    FEM's counts and timings (one plan: no precomputed response; ``resolve_gaps``: the saw's gaps
+    meshed finer, as `surgery simulate` does)."""
     import time
 
     from .fem import SoftTissueModel
     from .preview import RigidBlendPreview
+    from .simulation import saw_gaps
 
     pieces, fixed, skin, landmarks, planned = case if case is not None else procedure_case(sample_dir, procedure)
     t0 = time.perf_counter()
     model = SoftTissueModel(h=h, nu=nu, roi=roi, element=element, mesher=mesher, solver=solver,
-                            precompute=False, resolve_gaps=resolve_gaps).setup(pieces, skin, fixed)
+                            precompute=False, resolve_gaps=saw_gaps(planned, pieces) if resolve_gaps else False
+                            ).setup(pieces, skin, fixed)
     fem = model.solve_direct(planned.transforms)
     seconds = time.perf_counter() - t0
     preview = RigidBlendPreview(pieces, skin, fixed=fixed).update(planned)
