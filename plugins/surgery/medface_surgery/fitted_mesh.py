@@ -404,4 +404,4 @@ def fit_lattice(grid: dict, distances: list, *, snap: float, frozen=None, level_
     return {"nodes": all_nodes[used], "tets": tets, "labels": labels, "cells": cube_of_tet[parent],
             "cubes": grid["cubes"], "origin": grid["origin"], "dims": grid["dims"], "h": h,
             "lattice_pos": lattice_pos[used], "levels": [level], "stats": stats,
-            "grid_ijk": grid["ijk"], "grid_phi": np.where(sign == 0, 0.0, phi[:len(sign)]), "grid_which": surf_of_node}
+            "grid_ijk": grid["ijk"], "grid_phi": np.where(sign == 0, 0.0, phi), "grid_which": surf_of_node}

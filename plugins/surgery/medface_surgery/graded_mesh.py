@@ -61,12 +61,13 @@ def graded_tetrahedra(bone_segments: dict[str, SurfaceMesh], skin: SurfaceMesh, 
     under_coarse = _per_fine(coarse)
     r = refinement_factor(h)
     refined = gap_cubes(distances, gap_pairs, origin, h, dims - 1, under_coarse) if gap_pairs and r > 1 else None
-    if not coarse.any() and (refined is None or not refined.any()):  # one level only: uniform
+    if refined is not None and not refined.any():
+        refined = None
+    if not coarse.any() and refined is None:  # one level only: uniform
         from .fitted_mesh import fitted_tetrahedra
 
         return fitted_tetrahedra(bone_segments, skin, h, snap=snap, box=box)
-    return _nested(bone_segments, skin, masks, distances, (origin, h, snap), coarse,
-                   refined if refined is not None and refined.any() else None, r)
+    return _nested(bone_segments, skin, masks, distances, (origin, h, snap), coarse, refined, r)
 
 
 def _coarse_or_none(masks: list, origin, h: float, moving_points, fine_mm) -> np.ndarray:
@@ -91,11 +92,13 @@ def _nested(bone_segments, skin, masks, distances, frame, coarse: np.ndarray, re
     sides keep the same faces there)."""
     origin, h, snap = frame
     coarse_list = np.argwhere(coarse)
-    refined_list = np.zeros((0, 3), int) if refined is None else np.argwhere(refined)
     cube_dims = np.asarray(masks[0].shape) - 1
 
     def frozen_fine(ijk):
-        return on_cubes(ijk / 2.0, coarse_list, coarse.shape) | on_cubes(ijk.astype(float), refined_list, cube_dims)
+        frozen = on_cubes(ijk / 2.0, coarse_list, coarse.shape)
+        if refined is not None:
+            frozen |= on_cubes(ijk.astype(float), np.argwhere(refined), cube_dims)
+        return frozen
 
     keep = ~_per_fine(coarse) if refined is None else ~_per_fine(coarse) & ~refined
     small = fit_lattice(_lattice(masks, origin, h, keep), distances, snap=snap, frozen=frozen_fine)
@@ -164,7 +167,7 @@ def _hanging_nodes(master: dict, slave: dict, positions: np.ndarray, spacing: fl
     just outside its host (where a surface crosses the interface, the two levels' cut surfaces
     differ) takes the host's nearest point, or with ``extrapolate`` the host's linear field
     continued to where the node is (weights outside [0, 1]: an affine field stays exact)."""
-    from .tissue_mesh import _embed_in_cells
+    from .tissue_mesh import _embed_in_cells, _LazyInverses
 
     cube_dims = np.asarray(master["dims"]) - 1
     on = on_cubes(positions, master["cubes"], cube_dims) & (slave["labels"] == FREE)
@@ -176,9 +179,9 @@ def _hanging_nodes(master: dict, slave: dict, positions: np.ndarray, spacing: fl
     near = gap <= HANG_GAP * spacing
     idx, host, bary = idx[near], host[near], bary[near]
     if extrapolate and len(idx):
-        x = master["nodes"][master["tets"][host]]
-        lam = np.linalg.solve(np.transpose(x[:, 1:] - x[:, :1], (0, 2, 1)), (slave["nodes"][idx] - x[:, 0])[..., None])
-        bary = np.column_stack([1.0 - lam[:, :, 0].sum(axis=1), lam[:, :, 0]])
+        x0 = master["nodes"][master["tets"][host, 0]]
+        lam = np.einsum("pij,pj->pi", _LazyInverses(master["nodes"], master["tets"])(host), slave["nodes"][idx] - x0)
+        bary = np.column_stack([1.0 - lam.sum(axis=1), lam])
     return idx, host, bary
 
 

@@ -83,6 +83,10 @@ def patient_surfaces(ct: Volume | None = None, bone: SurfaceMesh | None = None, 
     return PatientSurfaces(bones, skin)
 
 
+#: the tissue model's name of the piece of a bone that stays: ``f"{bone}{FIXED_SUFFIX}"``
+FIXED_SUFFIX = " (fixed)"
+
+
 def tissue_segments(bones: dict[str, SurfaceMesh], planned: PlanResult) -> tuple[dict[str, SurfaceMesh], list[str]]:
     """Every bone piece before the moves (moving segments in their original place, bones no
     segment takes and remainders as fixed pieces) and the names of the fixed ones."""
@@ -94,8 +98,8 @@ def tissue_segments(bones: dict[str, SurfaceMesh], planned: PlanResult) -> tuple
             continue
         else:
             piece = mesh  # not cut at all
-        pieces[f"{bone} (fixed)"] = piece
-        fixed.append(f"{bone} (fixed)")
+        pieces[bone + FIXED_SUFFIX] = piece
+        fixed.append(bone + FIXED_SUFFIX)
     return pieces, fixed
 
 
@@ -105,7 +109,7 @@ def saw_gaps(planned: PlanResult, pieces: dict[str, SurfaceMesh]) -> list[tuple[
     occlusion and joints are left out: the model's mouth is solid tissue without sliding, which
     a finer mesh there does not make right."""
     def bone_of(name: str) -> str:
-        return planned.segment_bone.get(name, name[:-len(" (fixed)")] if name.endswith(" (fixed)") else name)
+        return planned.segment_bone.get(name, name.removesuffix(FIXED_SUFFIX))
 
     names = list(pieces)
     return [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if bone_of(a) == bone_of(b)]
